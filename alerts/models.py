@@ -1,0 +1,1 @@
+"""Threshold rules and alerts: built in the alerts issue."""

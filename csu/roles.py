@@ -1,0 +1,55 @@
+"""The three roles of CSU, as Django groups.
+
+A role says what a user may do; the scope says what they see: an operator's communes
+(``sensors.Operator``), a director's schools (``ppms.School.directors``). Admins are
+staff users: they configure everything in the Django admin and see every commune.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+OPERATORS = "operators"
+DIRECTORS = "directors"
+ADMINS = "admins"
+
+LABELS = {
+    OPERATORS: _("Opérateurs"),
+    DIRECTORS: _("Directeurs d'école"),
+    ADMINS: _("Administrateurs"),
+}
+
+# Admins may change the configuration of every CSU app; they do not edit readings.
+ADMIN_APPS = ("sensors", "alerts", "ppms", "auth", "authtoken")
+ADMIN_READ_ONLY_MODELS = ("reading", "latestreading", "rejectedmessage")
+
+
+def has_role(user, role: str) -> bool:
+    if not user.is_authenticated:
+        return False
+    cached = getattr(user, "_csu_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        user._csu_roles = cached
+    return role in cached
+
+
+def is_operator(user) -> bool:
+    return user.is_authenticated and (user.is_superuser or has_role(user, OPERATORS))
+
+
+def is_director(user) -> bool:
+    return has_role(user, DIRECTORS)
+
+
+def is_admin(user) -> bool:
+    return user.is_authenticated and (user.is_superuser or user.is_staff)
+
+
+def ensure_role_groups(**kwargs) -> None:
+    """Create the role groups and give admins the permissions of the CSU apps."""
+    from django.contrib.auth.models import Group, Permission
+
+    groups = {name: Group.objects.get_or_create(name=name)[0] for name in LABELS}
+    perms = Permission.objects.filter(content_type__app_label__in=ADMIN_APPS).exclude(
+        content_type__model__in=ADMIN_READ_ONLY_MODELS, codename__regex=r"^(add|change)_"
+    )
+    groups[ADMINS].permissions.set(perms)

@@ -1,0 +1,268 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from csu.roles import is_operator
+
+from .metrics import Kind, metrics_of
+
+SENSOR_REF_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class CommuneQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Restrict to the communes ``user`` may supervise."""
+        if user.is_superuser or user.is_staff:
+            return self
+        if not is_operator(user):
+            return self.none()
+        operator = getattr(user, "operator", None)
+        if operator is None:
+            return self.none()
+        if operator.all_communes:
+            return self
+        return self.filter(pk__in=operator.communes.values("pk"))
+
+
+class Commune(models.Model):
+    insee_code = models.CharField(
+        _("code INSEE"),
+        max_length=5,
+        unique=True,
+        validators=[RegexValidator(r"^(\d{5}|2[AB]\d{3})$", _("Un code INSEE a 5 caractères."))],
+    )
+    name = models.CharField(_("nom"), max_length=120)
+
+    objects = CommuneQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("commune")
+        verbose_name_plural = _("communes")
+
+    def __str__(self):
+        return self.name
+
+
+class Operator(models.Model):
+    """What a CSU operator supervises: some communes, or all (métropole level)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator"
+    )
+    communes = models.ManyToManyField(Commune, blank=True, verbose_name=_("communes"))
+    all_communes = models.BooleanField(
+        _("toutes les communes"),
+        default=False,
+        help_text=_("Opérateur de niveau métropole ou syndicat (mutualisation)."),
+    )
+
+    class Meta:
+        verbose_name = _("périmètre d'opérateur")
+        verbose_name_plural = _("périmètres d'opérateurs")
+
+    def __str__(self):
+        return str(self.user)
+
+
+class Zone(models.Model):
+    class Type(models.TextChoices):
+        DISTRICT = "district", _("Quartier")
+        FLOOD = "flood", _("Zone inondable")
+        SEVESO = "seveso", _("Périmètre SEVESO")
+        OTHER = "other", _("Autre")
+
+    commune = models.ForeignKey(Commune, on_delete=models.PROTECT, related_name="zones")
+    name = models.CharField(_("nom"), max_length=120)
+    type = models.CharField(_("type"), max_length=16, choices=Type, default=Type.DISTRICT)
+    geometry = models.JSONField(
+        _("polygone (GeoJSON)"),
+        null=True,
+        blank=True,
+        help_text=_("Facultatif : une géométrie GeoJSON Polygon ou MultiPolygon (lon, lat)."),
+    )
+
+    class Meta:
+        ordering = ["commune__name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["commune", "name"], name="zone_unique_name")
+        ]
+        verbose_name = _("zone")
+        verbose_name_plural = _("zones")
+
+    def __str__(self):
+        return f"{self.name} ({self.commune})"
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        geometry = self.geometry
+        if geometry in (None, ""):
+            return
+        if not isinstance(geometry, dict) or geometry.get("type") not in (
+            "Polygon",
+            "MultiPolygon",
+        ):
+            raise ValidationError(
+                {"geometry": _("Attendu : un objet GeoJSON de type Polygon ou MultiPolygon.")}
+            )
+        if not isinstance(geometry.get("coordinates"), list) or not geometry["coordinates"]:
+            raise ValidationError({"geometry": _("Le polygone n'a pas de coordonnées.")})
+
+
+class SensorQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Restrict to the sensors of the communes ``user`` may supervise."""
+        if user.is_superuser or user.is_staff:
+            return self
+        return self.filter(commune__in=Commune.objects.visible_to(user))
+
+
+class Sensor(models.Model):
+    class State(models.TextChoices):
+        UNKNOWN = "unknown", _("Inconnu")
+        ONLINE = "online", _("En ligne")
+        OFFLINE = "offline", _("Hors ligne")
+
+    ref = models.CharField(
+        _("référence"),
+        max_length=63,
+        unique=True,
+        validators=[
+            RegexValidator(
+                SENSOR_REF_RE,
+                _("Minuscules, chiffres et tirets ; commence par une lettre ou un chiffre."),
+            )
+        ],
+        help_text=_("Identifiant unique, aussi nom d'utilisateur MQTT du capteur."),
+    )
+    name = models.CharField(_("nom"), max_length=120)
+    kind = models.CharField(_("type"), max_length=16, choices=Kind)
+    commune = models.ForeignKey(Commune, on_delete=models.PROTECT, related_name="sensors")
+    zones = models.ManyToManyField(Zone, blank=True, related_name="sensors")
+    latitude = models.FloatField(
+        _("latitude"), validators=[MinValueValidator(-90), MaxValueValidator(90)]
+    )
+    longitude = models.FloatField(
+        _("longitude"), validators=[MinValueValidator(-180), MaxValueValidator(180)]
+    )
+    building = models.CharField(
+        _("bâtiment"), max_length=120, blank=True, help_text=_("Pour les ouvertures.")
+    )
+    expected_interval = models.PositiveIntegerField(
+        _("intervalle attendu (s)"),
+        default=60,
+        validators=[MinValueValidator(1)],
+        help_text=_("Période d'émission attendue, en secondes."),
+    )
+    active = models.BooleanField(_("actif"), default=True)
+    last_seen = models.DateTimeField(_("vu pour la dernière fois"), null=True, blank=True)
+    state = models.CharField(_("état"), max_length=8, choices=State, default=State.UNKNOWN)
+    state_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = SensorQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["ref"]
+        verbose_name = _("capteur")
+        verbose_name_plural = _("capteurs")
+
+    def __str__(self):
+        return self.ref
+
+    @property
+    def metrics(self):
+        return metrics_of(self.kind)
+
+    def silent_for_too_long(self, now=None, intervals: int = 3) -> bool:
+        """Tell whether the sensor has sent nothing for ``intervals`` expected periods."""
+        now = now or timezone.now()
+        if self.last_seen is None:
+            return False
+        return now - self.last_seen > timedelta(seconds=self.expected_interval * intervals)
+
+
+class Reading(models.Model):
+    """One value of one metric of one sensor at one instant.
+
+    On PostgreSQL the table is range-partitioned by day on ``ts`` (see
+    ``sensors/partitions.py``); its primary key (sensor, metric, ts) serves both the
+    uniqueness rule and "one sensor-metric over a time range".
+    """
+
+    pk = models.CompositePrimaryKey("sensor_id", "metric", "ts")
+    # No separate index: the primary key starts with sensor_id.
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, db_index=False)
+    metric = models.CharField(max_length=32)
+    ts = models.DateTimeField()
+    value = models.FloatField()
+
+    class Meta:
+        verbose_name = _("mesure")
+        verbose_name_plural = _("mesures")
+
+
+class LatestReading(models.Model):
+    """The last value of each sensor and metric, upserted with each batch."""
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="latest")
+    metric = models.CharField(max_length=32)
+    ts = models.DateTimeField()
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sensor", "metric"], name="latest_unique_metric")
+        ]
+        ordering = ["sensor_id", "metric"]
+        verbose_name = _("dernière mesure")
+        verbose_name_plural = _("dernières mesures")
+
+    def __str__(self):
+        return f"{self.sensor_id}/{self.metric}={self.value}"
+
+
+class RejectedMessage(models.Model):
+    """An MQTT message, or one reading of it, that could not be stored."""
+
+    class Reason(models.TextChoices):
+        TOO_LARGE = "too_large", _("Trop volumineux")
+        MALFORMED = "malformed", _("Mal formé")
+        UNKNOWN_SENSOR = "unknown_sensor", _("Capteur inconnu")
+        INACTIVE_SENSOR = "inactive_sensor", _("Capteur désactivé")
+        UNKNOWN_METRIC = "unknown_metric", _("Grandeur inconnue")
+        NOT_A_NUMBER = "not_a_number", _("Valeur non numérique")
+        OUT_OF_RANGE = "out_of_range", _("Hors de la plage physique")
+        BAD_TIMESTAMP = "bad_timestamp", _("Horodatage invalide")
+        UNIT_MISMATCH = "unit_mismatch", _("Unité différente")
+
+    PAYLOAD_LIMIT = 4096
+
+    received_at = models.DateTimeField(_("reçu le"), default=timezone.now, db_index=True)
+    topic = models.CharField(_("topic"), max_length=255)
+    sensor_ref = models.CharField(_("capteur"), max_length=255, blank=True, db_index=True)
+    reason = models.CharField(_("motif"), max_length=24, choices=Reason, db_index=True)
+    detail = models.CharField(_("détail"), max_length=500, blank=True)
+    metric = models.CharField(_("grandeur"), max_length=64, blank=True)
+    payload = models.TextField(
+        _("contenu (tronqué)"), blank=True, help_text=_("Les 4 096 premiers caractères.")
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("message rejeté")
+        verbose_name_plural = _("messages rejetés")
+
+    def __str__(self):
+        return f"{self.topic}: {self.reason}"
+
+    @classmethod
+    def bounded_payload(cls, payload: bytes | str) -> str:
+        """Return the payload as text, cut to the stored limit."""
+        if isinstance(payload, bytes):
+            payload = payload[: cls.PAYLOAD_LIMIT * 4].decode("utf-8", errors="backslashreplace")
+        return payload[: cls.PAYLOAD_LIMIT]
