@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""The developer entry point: set up and run CSU with nothing but Python and pip.
+
+    python dev.py start      install, migrate, seed the demo town, run everything
+    python dev.py test       install and run the test suite (pytest arguments pass through)
+    python dev.py lint       ruff and the migrations check
+    python dev.py manage ... any manage.py command in the project's environment
+
+It installs uv (into var/tools, not system-wide) when it is not on the PATH, then
+builds .venv from uv.lock, so every machine runs the same versions.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+TOOLS = ROOT / "var" / "tools"
+PY = VENV / "bin" / "python"
+
+
+def run(*cmd, **kwargs):
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True, **kwargs)
+
+
+def uv() -> str:
+    found = shutil.which("uv")
+    if found:
+        return found
+    local = TOOLS / "bin" / "uv"
+    if not local.exists():
+        # --target keeps uv out of the system's site-packages (and out of PEP 668's way).
+        run(sys.executable, "-m", "pip", "install", "--quiet", "--target", TOOLS, "uv")
+    return str(local)
+
+
+def install() -> None:
+    run(uv(), "sync", "--frozen", "--python", sys.executable)
+    # Compiled message catalogues are build products: made here, never committed.
+    if any((ROOT / "locale").glob("*/LC_MESSAGES/django.po")):
+        run(VENV / "bin" / "pybabel", "compile", "--statistics", "-d", "locale", "-D", "django")
+
+
+def manage(*args, env=None):
+    return run(PY, "manage.py", *args, env=env)
+
+
+def start(args):
+    install()
+    manage("migrate", "--noinput")
+    manage("collectstatic", "--noinput", "--verbosity", "0")
+    manage("seed_demo")
+    os.execv(str(PY), [str(PY), "manage.py", "run_embedded", *args])
+
+
+def test(args):
+    install()
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    result = subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT, env=env)
+    sys.exit(result.returncode)
+
+
+def lint(args):
+    install()
+    run(VENV / "bin" / "ruff", "check", ".")
+    run(VENV / "bin" / "ruff", "format", "--check", ".")
+    manage("makemigrations", "--check", "--dry-run")
+
+
+def manage_cmd(args):
+    install()
+    os.execv(str(PY), [str(PY), "manage.py", *args])
+
+
+COMMANDS = {"start": start, "test": test, "lint": lint, "manage": manage_cmd}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(__doc__)
+        sys.exit(2)
+    COMMANDS[sys.argv[1]](sys.argv[2:])

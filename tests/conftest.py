@@ -1,0 +1,144 @@
+"""The shared cast of the tests, and the rules for tests that need real services.
+
+Tests marked ``postgres``, ``redis``, ``mqtt`` or ``browser`` skip when the service is
+missing on a developer's machine, and fail under ``CI=true``, where everything must run.
+"""
+
+import os
+import shutil
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group
+
+from csu import roles
+from ppms.models import School
+from sensors.metrics import Kind
+from sensors.models import Commune, Operator, Sensor, Zone
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _missing_service(marker: str) -> str | None:
+    if marker == "postgres":
+        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+            return "PostgreSQL is needed: set DATABASE_URL"
+    elif marker == "redis":
+        if not settings.REDIS_URL or not _reachable(settings.REDIS_URL, 6379):
+            return "Redis is needed: set REDIS_URL to a running server"
+    elif marker == "mqtt":
+        if not shutil.which("mosquitto") and not os.path.exists("/usr/sbin/mosquitto"):
+            return "Mosquitto is needed: install the mosquitto package"
+    elif marker == "browser":
+        if not os.path.exists(CHROMIUM):
+            return f"Chromium is needed at {CHROMIUM}: apt-get install chromium"
+    return None
+
+
+def pytest_configure(config):
+    # Tests render templates without running collectstatic first.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def pytest_runtest_setup(item):
+    for marker in ("postgres", "redis", "mqtt", "browser"):
+        if item.get_closest_marker(marker) is None:
+            continue
+        missing = _missing_service(marker)
+        if missing:
+            if IN_CI:
+                pytest.fail(f"{missing} (CI=true: a missing service fails the run)")
+            pytest.skip(missing)
+
+
+# --- The cast ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def commune(db):
+    return Commune.objects.create(insee_code="37122", name="Joué-lès-Tours")
+
+
+@pytest.fixture
+def other_commune(db):
+    return Commune.objects.create(insee_code="37018", name="Ballan-Miré")
+
+
+@pytest.fixture
+def flood_zone(commune):
+    return Zone.objects.create(commune=commune, name="Zone inondable du Cher", type="flood")
+
+
+def make_sensor(commune, ref="jlt-air-01", kind=Kind.AIR, **fields):
+    fields.setdefault("name", ref)
+    return Sensor.objects.create(
+        ref=ref, kind=kind, commune=commune, latitude=47.35, longitude=0.66, **fields
+    )
+
+
+def make_school(commune, uai="0370001A", **fields):
+    fields.setdefault("name", f"École {uai}")
+    fields.setdefault("pupils", 200)
+    return School.objects.create(
+        uai=uai, commune=commune, latitude=47.35, longitude=0.66, **fields
+    )
+
+
+@pytest.fixture
+def sensor(commune):
+    return make_sensor(commune)
+
+
+@pytest.fixture
+def school(commune):
+    return make_school(commune)
+
+
+def make_user(django_user_model, username, *, role=None, **fields):
+    user = django_user_model.objects.create_user(username=username, password="pw", **fields)
+    if role:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+@pytest.fixture
+def operator(django_user_model, commune):
+    user = make_user(django_user_model, "operateur", role=roles.OPERATORS)
+    Operator.objects.create(user=user).communes.add(commune)
+    return user
+
+
+@pytest.fixture
+def other_operator(django_user_model, other_commune):
+    user = make_user(django_user_model, "operateur-ballan", role=roles.OPERATORS)
+    Operator.objects.create(user=user).communes.add(other_commune)
+    return user
+
+
+@pytest.fixture
+def metropole_operator(django_user_model):
+    user = make_user(django_user_model, "operateur-metropole", role=roles.OPERATORS)
+    Operator.objects.create(user=user, all_communes=True)
+    return user
+
+
+@pytest.fixture
+def director(django_user_model, school):
+    user = make_user(django_user_model, "directeur", role=roles.DIRECTORS)
+    school.directors.add(user)
+    return user
