@@ -1,7 +1,19 @@
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from .live import commune_group
 
 # Close code for an anonymous connection (CONTRACT.md section 3).
 CLOSE_UNAUTHENTICATED = 4401
+
+
+@database_sync_to_async
+def groups_for(user) -> list[str]:
+    from sensors.models import Commune
+
+    return [
+        commune_group(pk) for pk in Commune.objects.visible_to(user).values_list("pk", flat=True)
+    ]
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -12,4 +24,14 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.groups_joined = await groups_for(user)
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", ()):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def live_message(self, message):
+        await self.send_json(message["payload"])

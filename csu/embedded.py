@@ -1,16 +1,25 @@
 """Run the whole CSU in one process, with no service installed.
 
 The embedded default: uvicorn serves the ASGI app, an amqtt broker listens on
-``MQTT_URL``'s port. Everything shares one asyncio loop, so the in-memory channel
-layer reaches every websocket. Later parts (ingest worker, simulator, Celery beat)
-attach here.
+``MQTT_URL``'s port, the ingest worker runs in a thread and the simulator in a child
+process publishes the demo town's readings over MQTT. Websockets and ingest share
+this process, so the in-memory channel layer reaches every browser; Celery tasks run
+in-process (``CELERY_TASK_ALWAYS_EAGER``).
 """
 
+import asyncio
 import logging
+import subprocess
+import sys
+import threading
 from urllib.parse import urlsplit
 
 import uvicorn
 from django.conf import settings
+
+from sensors.ingest.worker import IngestWorker
+
+from . import live
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +45,17 @@ async def start_broker():
     return broker
 
 
-async def serve(*, host: str, port: int) -> None:
+def start_simulator(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "manage.py", "simulate", *args])
+
+
+async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
+    live.bind_server_loop(asyncio.get_running_loop())
     broker = await start_broker() if settings.MQTT_EMBEDDED else None
+    worker = IngestWorker(client_id="csu-ingest-embedded")
+    ingest = threading.Thread(target=worker.run, name="ingest", daemon=True)
+    ingest.start()
+    simulator = start_simulator(simulate) if simulate is not None else None
     config = uvicorn.Config(
         "csu.asgi:application", host=host, port=port, lifespan="off", log_level="info"
     )
@@ -46,5 +64,11 @@ async def serve(*, host: str, port: int) -> None:
     try:
         await server.serve()
     finally:
+        if simulator is not None:
+            simulator.terminate()
+            simulator.wait(10)
+        worker.stop()
+        await asyncio.to_thread(ingest.join, 15)
         if broker is not None:
             await broker.shutdown()
+        live.bind_server_loop(None)

@@ -7,7 +7,6 @@ code runs on PostgreSQL, Redis and Mosquitto.
 """
 
 import os
-from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -149,8 +148,9 @@ if REDIS_URL:
             "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
 else:
@@ -179,7 +179,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- MQTT -----------------------------------------------------------------------------
 # Unset: the embedded broker started by `manage.py run_embedded` on this port.
-MQTT_URL = env("MQTT_URL", "mqtt://127.0.0.1:%d" % env_int("CSU_EMBEDDED_MQTT_PORT", 1884))
+MQTT_URL = env("MQTT_URL", f"mqtt://127.0.0.1:{env_int('CSU_EMBEDDED_MQTT_PORT', 1884)}")
 MQTT_EMBEDDED = not env("MQTT_URL")
 
 # --- Readings -------------------------------------------------------------------------
@@ -190,8 +190,10 @@ REJECTED_MESSAGES_RETENTION_DAYS = env_int("REJECTED_MESSAGES_RETENTION_DAYS", 3
 # --- Auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]

@@ -88,9 +88,7 @@ class Zone(models.Model):
 
     class Meta:
         ordering = ["commune__name", "name"]
-        constraints = [
-            models.UniqueConstraint(fields=["commune", "name"], name="zone_unique_name")
-        ]
+        constraints = [models.UniqueConstraint(fields=["commune", "name"], name="zone_unique_name")]
         verbose_name = _("zone")
         verbose_name_plural = _("zones")
 
@@ -162,7 +160,16 @@ class Sensor(models.Model):
     active = models.BooleanField(_("actif"), default=True)
     last_seen = models.DateTimeField(_("vu pour la dernière fois"), null=True, blank=True)
     state = models.CharField(_("état"), max_length=8, choices=State, default=State.UNKNOWN)
-    state_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    state_changed_at = models.DateTimeField(
+        _("état changé le"), null=True, blank=True, editable=False
+    )
+    mqtt_password_hash = models.CharField(
+        _("mot de passe MQTT (empreinte)"),
+        max_length=255,
+        blank=True,
+        editable=False,
+        help_text=_("Empreinte PBKDF2-SHA512 au format de Mosquitto ; jamais le mot de passe."),
+    )
 
     objects = SensorQuerySet.as_manager()
 
@@ -177,6 +184,11 @@ class Sensor(models.Model):
     @property
     def metrics(self):
         return metrics_of(self.kind)
+
+    def set_mqtt_password(self, password: str) -> None:
+        from .mqtt_auth import hash_password
+
+        self.mqtt_password_hash = hash_password(password)
 
     def silent_for_too_long(self, now=None, intervals: int = 3) -> bool:
         """Tell whether the sensor has sent nothing for ``intervals`` expected periods."""
@@ -196,23 +208,30 @@ class Reading(models.Model):
 
     pk = models.CompositePrimaryKey("sensor_id", "metric", "ts")
     # No separate index: the primary key starts with sensor_id.
-    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, db_index=False)
-    metric = models.CharField(max_length=32)
-    ts = models.DateTimeField()
-    value = models.FloatField()
+    sensor = models.ForeignKey(
+        Sensor, on_delete=models.CASCADE, db_index=False, verbose_name=_("capteur")
+    )
+    metric = models.CharField(_("grandeur"), max_length=32)
+    ts = models.DateTimeField(_("horodatage"))
+    value = models.FloatField(_("valeur"))
 
     class Meta:
         verbose_name = _("mesure")
         verbose_name_plural = _("mesures")
 
+    def __str__(self):
+        return f"{self.sensor_id}/{self.metric}@{self.ts:%Y-%m-%dT%H:%M:%S%z}={self.value}"
+
 
 class LatestReading(models.Model):
     """The last value of each sensor and metric, upserted with each batch."""
 
-    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="latest")
-    metric = models.CharField(max_length=32)
-    ts = models.DateTimeField()
-    value = models.FloatField()
+    sensor = models.ForeignKey(
+        Sensor, on_delete=models.CASCADE, related_name="latest", verbose_name=_("capteur")
+    )
+    metric = models.CharField(_("grandeur"), max_length=32)
+    ts = models.DateTimeField(_("horodatage"))
+    value = models.FloatField(_("valeur"))
 
     class Meta:
         constraints = [

@@ -36,8 +36,11 @@ def is_partitioned(conn=connection) -> bool:
     if conn.vendor != "postgresql":
         return False
     with conn.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_partitioned_table p JOIN pg_class c "
-                       "ON c.oid = p.partrelid WHERE c.relname = %s", [PARENT])
+        cursor.execute(
+            "SELECT 1 FROM pg_partitioned_table p JOIN pg_class c "
+            "ON c.oid = p.partrelid WHERE c.relname = %s",
+            [PARENT],
+        )
         return cursor.fetchone() is not None
 
 

@@ -109,9 +109,9 @@ class CommuneZonesResource(resources.ModelResource):
     zones = fields.Field(attribute="zones", column_name="zones", widget=ZoneNamesWidget())
 
     def import_instance(self, instance, row, **kwargs):
-        # import-export only reads many-to-many columns after the instance is validated
-        # and saved, so an unknown zone would surface as a crash instead of a line error.
-        # Check them here, next to the other fields' errors.
+        # import-export reads many-to-many columns only after the instance is validated
+        # and saved, so an unknown zone would be reported as an unexpected failure, apart
+        # from the line's other errors. Check them here, with the other fields.
         errors = {}
         try:
             super().import_instance(instance, row, **kwargs)

@@ -20,6 +20,9 @@ from sensors.models import Commune, Operator, Sensor, Zone
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = "/usr/bin/chromium"
+MOSQUITTO = shutil.which("mosquitto") or (
+    "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
+)
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -32,22 +35,26 @@ def _reachable(url: str, default_port: int) -> bool:
 
 
 def _missing_service(marker: str) -> str | None:
-    if marker == "postgres":
-        if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-            return "PostgreSQL is needed: set DATABASE_URL"
-    elif marker == "redis":
-        if not settings.REDIS_URL or not _reachable(settings.REDIS_URL, 6379):
-            return "Redis is needed: set REDIS_URL to a running server"
-    elif marker == "mqtt":
-        if not shutil.which("mosquitto") and not os.path.exists("/usr/sbin/mosquitto"):
-            return "Mosquitto is needed: install the mosquitto package"
-    elif marker == "browser":
-        if not os.path.exists(CHROMIUM):
-            return f"Chromium is needed at {CHROMIUM}: apt-get install chromium"
+    if marker == "postgres" and connection_vendor() != "postgresql":
+        return "PostgreSQL is needed: set DATABASE_URL"
+    if marker == "redis" and not (settings.REDIS_URL and _reachable(settings.REDIS_URL, 6379)):
+        return "Redis is needed: set REDIS_URL to a running server"
+    if marker == "mqtt" and not MOSQUITTO:
+        return "Mosquitto is needed: install the mosquitto package"
+    if marker == "browser" and not os.path.exists(CHROMIUM):
+        return f"Chromium is needed at {CHROMIUM}: apt-get install chromium"
     return None
 
 
+def connection_vendor() -> str:
+    from django.db import connection
+
+    return connection.vendor
+
+
 def pytest_configure(config):
+    # Users are created in many tests: a fast hasher keeps them quick.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests render templates without running collectstatic first.
     settings.STORAGES = {
         **settings.STORAGES,
@@ -94,9 +101,7 @@ def make_sensor(commune, ref="jlt-air-01", kind=Kind.AIR, **fields):
 def make_school(commune, uai="0370001A", **fields):
     fields.setdefault("name", f"École {uai}")
     fields.setdefault("pupils", 200)
-    return School.objects.create(
-        uai=uai, commune=commune, latitude=47.35, longitude=0.66, **fields
-    )
+    return School.objects.create(uai=uai, commune=commune, latitude=47.35, longitude=0.66, **fields)
 
 
 @pytest.fixture

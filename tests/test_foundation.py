@@ -6,7 +6,6 @@ from csu.asgi import application
 from csu.consumers import CLOSE_UNAUTHENTICATED
 from ppms.models import School
 from sensors.models import Commune, Sensor
-
 from tests.conftest import make_school, make_sensor
 
 
@@ -91,9 +90,7 @@ def test_a_director_sees_only_their_school_and_no_sensor(director, school, commu
     assert not Commune.objects.visible_to(director).exists()
 
 
-def test_an_operator_profile_without_the_operator_role_sees_nothing(
-    django_user_model, commune
-):
+def test_an_operator_profile_without_the_operator_role_sees_nothing(django_user_model, commune):
     from sensors.models import Operator
 
     user = django_user_model.objects.create_user("sans-role", password="pw")
@@ -125,7 +122,9 @@ def test_the_admins_group_may_change_sensors_but_not_readings(db):
 
 @pytest.mark.django_db(transaction=True)
 async def test_an_anonymous_websocket_is_closed_with_4401():
-    communicator = WebsocketCommunicator(application, "/ws/live/", headers=[(b"origin", b"http://localhost")])
+    communicator = WebsocketCommunicator(
+        application, "/ws/live/", headers=[(b"origin", b"http://localhost")]
+    )
     connected, code = await communicator.connect()
     assert not connected
     assert code == CLOSE_UNAUTHENTICATED

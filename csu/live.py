@@ -1,0 +1,143 @@
+"""The one way to push events to browsers: a typed message sent to a channel-layer group.
+
+Groups: ``commune-<id>`` reaches the operators of a commune (and métropole operators,
+who join every commune's group). Messages follow CONTRACT.md section 3.
+
+Readings are coalesced: at most one item per sensor and metric per second, the last
+value winning, so a 20,000 readings/s stream stays a few pushes per second per commune.
+"""
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Literal, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+MESSAGE_TYPE = "live.message"  # handled by LiveConsumer.live_message
+
+
+class ReadingItem(TypedDict):
+    sensor: str
+    metric: str
+    ts: str
+    value: float
+
+
+class ReadingsEvent(TypedDict):
+    type: Literal["readings"]
+    items: list[ReadingItem]
+
+
+class SensorEvent(TypedDict):
+    type: Literal["sensor"]
+    event: Literal["online", "offline"]
+    sensor: str
+
+
+def commune_group(commune_id: int) -> str:
+    return f"commune-{commune_id}"
+
+
+# The embedded runner serves websockets and ingests in one process: the in-memory
+# layer lives on the server's loop, so sends from other threads are scheduled there.
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def bind_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    global _server_loop
+    _server_loop = loop
+
+
+def send(group: str, payload: dict) -> None:
+    """Send ``payload`` to every browser in ``group``; safe from any sync thread."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": MESSAGE_TYPE, "payload": payload}
+    loop = _server_loop
+    if loop is not None and loop.is_running():
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+    else:
+        async_to_sync(layer.group_send)(group, message)
+
+
+class SensorDirectory:
+    """sensor id → (ref, commune id), loaded once and on a miss."""
+
+    def __init__(self):
+        self._by_id: dict[int, tuple[str, int]] = {}
+
+    def get(self, sensor_id: int) -> tuple[str, int] | None:
+        if sensor_id not in self._by_id:
+            from sensors.models import Sensor
+
+            self._by_id = {
+                pk: (ref, commune)
+                for pk, ref, commune in Sensor.objects.values_list("pk", "ref", "commune_id")
+            }
+        return self._by_id.get(sensor_id)
+
+
+class ReadingsCoalescer:
+    """Keep the last value per sensor and metric; push them at most once a second."""
+
+    def __init__(self, interval: float = 1.0):
+        self.interval = interval
+        self.directory = SensorDirectory()
+        self._pending: dict[tuple[int, str], tuple] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, readings) -> None:
+        with self._lock:
+            for reading in readings:
+                key = (reading.sensor_id, reading.metric)
+                previous = self._pending.get(key)
+                if previous is None or previous[0] <= reading.ts:
+                    self._pending[key] = (reading.ts, reading.value)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="live-readings", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            try:
+                self.flush()
+            except Exception:
+                log.exception("live readings push failed")
+
+    def flush(self) -> int:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        by_group: dict[str, list[ReadingItem]] = {}
+        for (sensor_id, metric), (ts, value) in pending.items():
+            known = self.directory.get(sensor_id)
+            if known is None:
+                continue
+            ref, commune_id = known
+            by_group.setdefault(commune_group(commune_id), []).append(
+                ReadingItem(sensor=ref, metric=metric, ts=ts.isoformat(), value=value)
+            )
+        for group, items in by_group.items():
+            send(group, ReadingsEvent(type="readings", items=items))
+        return len(pending)
+
+
+readings_coalescer = ReadingsCoalescer()
+
+
+def on_batch_committed(sender, readings, **kwargs) -> None:
+    readings_coalescer.add(readings)
+
+
+def on_sensor_state_changed(sender, sensor_id, state, **kwargs) -> None:
+    known = readings_coalescer.directory.get(sensor_id)
+    if known is not None:
+        ref, commune_id = known
+        send(commune_group(commune_id), SensorEvent(type="sensor", event=state, sensor=ref))

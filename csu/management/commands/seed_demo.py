@@ -1,0 +1,456 @@
+"""Seed a demo town: Joué-lès-Tours and two neighbours, with sensors, schools and users.
+
+Every row is keyed on its natural key (INSEE code, zone name, sensor ref, UAI, shelter
+name, username), so running the command again updates the same rows and adds none.
+"""
+
+import secrets
+from typing import NamedTuple
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from csu.roles import ADMINS, DIRECTORS, OPERATORS
+from ppms.models import School, Shelter
+from sensors.metrics import Kind
+from sensors.models import Commune, Operator, Sensor, Zone
+
+# --- Communes ---------------------------------------------------------------------------
+
+JLT, BAL, SAV = "37122", "37018", "37208"
+MAIN_COMMUNE = JLT
+
+# INSEE code, name, postcode
+COMMUNES = (
+    (JLT, "Joué-lès-Tours", "37300"),
+    (BAL, "Ballan-Miré", "37510"),
+    (SAV, "Saint-Avertin", "37550"),
+)
+
+# --- Zones (GeoJSON is lon, lat) --------------------------------------------------------
+
+
+def _rect(west: float, south: float, east: float, north: float) -> dict:
+    return {
+        "type": "Polygon",
+        "coordinates": [
+            [[west, south], [east, south], [east, north], [west, north], [west, south]]
+        ],
+    }
+
+
+def _polygon(*ring: tuple[float, float]) -> dict:
+    return {"type": "Polygon", "coordinates": [[list(point) for point in (*ring, ring[0])]]}
+
+
+CENTRE = "Centre"
+RABIERE = "La Rabière"
+MORIER = "Morier"
+ALOUETTES = "Les Alouettes"
+VALLEE = "Vallée du Cher"
+FLOOD = "Zone inondable du Cher"
+RIVERSIDE = (VALLEE, FLOOD)
+SEVESO = "Périmètre SEVESO ZI Joué Sud"
+BOURG = "Centre-bourg"
+
+# (commune, name, type, geometry); a zone's name is unique within its commune.
+
+ZONES = (
+    (JLT, CENTRE, Zone.Type.DISTRICT, _rect(0.652, 47.343, 0.672, 47.362)),
+    (JLT, RABIERE, Zone.Type.DISTRICT, _rect(0.672, 47.335, 0.705, 47.350)),
+    (JLT, MORIER, Zone.Type.DISTRICT, _rect(0.672, 47.350, 0.705, 47.362)),
+    (JLT, ALOUETTES, Zone.Type.DISTRICT, _rect(0.625, 47.340, 0.652, 47.362)),
+    (JLT, VALLEE, Zone.Type.DISTRICT, _rect(0.625, 47.362, 0.705, 47.372)),
+    # The Cher runs west along the north of the town, at about lat 47.368.
+    (
+        JLT,
+        FLOOD,
+        Zone.Type.FLOOD,
+        _polygon(
+            (0.625, 47.3625),
+            (0.645, 47.3605),
+            (0.665, 47.3610),
+            (0.685, 47.3620),
+            (0.705, 47.3635),
+            (0.705, 47.3720),
+            (0.685, 47.3715),
+            (0.665, 47.3705),
+            (0.645, 47.3700),
+            (0.625, 47.3710),
+        ),
+    ),
+    (JLT, SEVESO, Zone.Type.SEVESO, _rect(0.650, 47.326, 0.675, 47.336)),
+    (BAL, BOURG, Zone.Type.DISTRICT, _rect(0.600, 47.330, 0.625, 47.350)),
+    (
+        BAL,
+        FLOOD,
+        Zone.Type.FLOOD,
+        _polygon((0.590, 47.3560), (0.625, 47.3540), (0.625, 47.3640), (0.590, 47.3650)),
+    ),
+    (SAV, CENTRE, Zone.Type.DISTRICT, _rect(0.715, 47.352, 0.745, 47.364)),
+    (
+        SAV,
+        FLOOD,
+        Zone.Type.FLOOD,
+        _polygon((0.705, 47.3640), (0.750, 47.3645), (0.750, 47.3750), (0.705, 47.3730)),
+    ),
+)
+
+# --- Sensors ----------------------------------------------------------------------------
+
+
+class SensorSpec(NamedTuple):
+    commune: str
+    ref: str
+    name: str
+    zones: tuple[str, ...]
+    lat: float
+    lon: float
+    building: str = ""
+
+
+S = SensorSpec  # short, so that each sensor fits on one line
+
+
+def door(commune, ref, building, zones, lat, lon) -> SensorSpec:
+    """Describe the sensor on the main door of ``building``."""
+    return SensorSpec(commune, ref, f"Porte - {building}", zones, lat, lon, building)
+
+
+EXPECTED_INTERVAL = {
+    Kind.AIR: 60,
+    Kind.WATER: 300,
+    Kind.WATERING: 600,
+    Kind.TRAFFIC: 60,
+    Kind.OPENING: 300,
+}
+
+SENSORS: dict[str, tuple[SensorSpec, ...]] = {
+    Kind.AIR: (
+        S(JLT, "jlt-air-01", "Air - Hôtel de ville", (CENTRE,), 47.3519, 0.6634),
+        S(JLT, "jlt-air-02", "Air - boulevard Jean Jaurès", (CENTRE,), 47.3540, 0.6585),
+        S(JLT, "jlt-air-03", "Air - avenue du Lac", (RABIERE,), 47.3455, 0.6840),
+        S(JLT, "jlt-air-04", "Air - lac des Bretonnières", (RABIERE,), 47.3430, 0.6800),
+        S(JLT, "jlt-air-05", "Air - rue de Chantepie", (MORIER,), 47.3570, 0.6850),
+        S(JLT, "jlt-air-06", "Air - rond-point des Alouettes", (ALOUETTES,), 47.3500, 0.6400),
+        S(JLT, "jlt-air-07", "Air - parc des Alouettes", (ALOUETTES,), 47.3560, 0.6450),
+        S(JLT, "jlt-air-08", "Air - bords du Cher", RIVERSIDE, 47.3650, 0.6780),
+        S(JLT, "jlt-air-09", "Air - ZI Joué Sud", (SEVESO,), 47.3300, 0.6600),
+        S(JLT, "jlt-air-10", "Air - échangeur A10", (MORIER,), 47.3590, 0.6950),
+        S(BAL, "bal-air-01", "Air - centre-bourg de Ballan-Miré", (BOURG,), 47.3394, 0.6136),
+        S(SAV, "sav-air-01", "Air - centre de Saint-Avertin", (CENTRE,), 47.3600, 0.7300),
+    ),
+    Kind.WATER: (
+        S(JLT, "jlt-river-01", "Niveau du Cher - amont", RIVERSIDE, 47.3680, 0.6950),
+        S(JLT, "jlt-river-02", "Niveau du Cher - Morier", RIVERSIDE, 47.3685, 0.6750),
+        S(JLT, "jlt-river-03", "Niveau du Cher - Vallée du Cher", RIVERSIDE, 47.3680, 0.6550),
+        S(JLT, "jlt-river-04", "Niveau du Cher - aval", RIVERSIDE, 47.3670, 0.6350),
+        S(JLT, "jlt-water-01", "Eau - réservoir de la Rabière", (RABIERE,), 47.3420, 0.6880),
+        S(JLT, "jlt-water-02", "Eau - château d'eau de Morier", (MORIER,), 47.3560, 0.6900),
+        S(JLT, "jlt-water-03", "Eau - réseau du centre", (CENTRE,), 47.3510, 0.6580),
+        S(JLT, "jlt-water-04", "Eau - réseau des Alouettes", (ALOUETTES,), 47.3480, 0.6380),
+        S(JLT, "jlt-water-05", "Eau - lac des Bretonnières", (RABIERE,), 47.3435, 0.6810),
+        S(JLT, "jlt-water-06", "Eau - station de pompage du Cher", RIVERSIDE, 47.3650, 0.6600),
+        S(BAL, "bal-water-01", "Eau - réseau de Ballan-Miré", (BOURG,), 47.3420, 0.6080),
+        S(SAV, "sav-water-01", "Eau - réseau de Saint-Avertin", (CENTRE,), 47.3560, 0.7350),
+    ),
+    Kind.WATERING: (
+        S(JLT, "jlt-watering-01", "Arrosage - jardin de la mairie", (CENTRE,), 47.3525, 0.6640),
+        S(JLT, "jlt-watering-02", "Arrosage - parc de la Rabière", (RABIERE,), 47.3460, 0.6760),
+        S(JLT, "jlt-watering-03", "Arrosage - pelouses du lac", (RABIERE,), 47.3425, 0.6790),
+        S(JLT, "jlt-watering-04", "Arrosage - stade Jean Bigot", (CENTRE,), 47.3485, 0.6700),
+        S(JLT, "jlt-watering-05", "Arrosage - square des Alouettes", (ALOUETTES,), 47.3530, 0.6420),
+        S(JLT, "jlt-watering-06", "Arrosage - rond-point de Morier", (MORIER,), 47.3580, 0.6780),
+        S(JLT, "jlt-watering-07", "Arrosage - coulée verte du Cher", RIVERSIDE, 47.3660, 0.6450),
+        S(JLT, "jlt-watering-08", "Arrosage - terrains du Cher", RIVERSIDE, 47.3655, 0.6850),
+        S(JLT, "jlt-watering-09", "Arrosage - cimetière", (CENTRE,), 47.3470, 0.6600),
+        S(JLT, "jlt-watering-10", "Arrosage - parc de Morier", (MORIER,), 47.3550, 0.6800),
+        S(BAL, "bal-watering-01", "Arrosage - stade de Ballan-Miré", (BOURG,), 47.3370, 0.6100),
+        S(SAV, "sav-watering-01", "Arrosage - parc de Saint-Avertin", (CENTRE,), 47.3590, 0.7350),
+    ),
+    Kind.TRAFFIC: (
+        S(JLT, "jlt-traffic-01", "Trafic - avenue de la République", (CENTRE,), 47.3530, 0.6620),
+        S(JLT, "jlt-traffic-02", "Trafic - rue Aristide Briand", (CENTRE,), 47.3505, 0.6650),
+        S(JLT, "jlt-traffic-03", "Trafic - boulevard Jean Jaurès", (CENTRE,), 47.3545, 0.6590),
+        S(JLT, "jlt-traffic-04", "Trafic - rue de Chantepie", (MORIER,), 47.3575, 0.6880),
+        S(JLT, "jlt-traffic-05", "Trafic - avenue du Lac", (RABIERE,), 47.3440, 0.6830),
+        S(JLT, "jlt-traffic-06", "Trafic - rue de la Rabière", (RABIERE,), 47.3470, 0.6740),
+        S(JLT, "jlt-traffic-07", "Trafic - rue des Alouettes", (ALOUETTES,), 47.3515, 0.6430),
+        S(JLT, "jlt-traffic-08", "Trafic - pont sur le Cher", RIVERSIDE, 47.3660, 0.6620),
+        S(JLT, "jlt-traffic-09", "Trafic - échangeur A10", (MORIER,), 47.3600, 0.7000),
+        S(JLT, "jlt-traffic-10", "Trafic - ZI Joué Sud", (SEVESO,), 47.3310, 0.6620),
+        S(BAL, "bal-traffic-01", "Trafic - RD 751 Ballan-Miré", (BOURG,), 47.3450, 0.6180),
+        S(SAV, "sav-traffic-01", "Trafic - pont de Saint-Avertin", (FLOOD,), 47.3680, 0.7250),
+    ),
+    Kind.OPENING: (
+        door(JLT, "jlt-opening-01", "Mairie", (CENTRE,), 47.3519, 0.6632),
+        door(JLT, "jlt-opening-02", "Gymnase Jean Bigot", (CENTRE,), 47.3490, 0.6705),
+        door(JLT, "jlt-opening-03", "École élémentaire Mairie", (CENTRE,), 47.3527, 0.6648),
+        door(JLT, "jlt-opening-04", "Groupe scolaire Rabière", (RABIERE,), 47.3448, 0.6795),
+        door(JLT, "jlt-opening-05", "Espace Malraux", (CENTRE,), 47.3505, 0.6615),
+        door(JLT, "jlt-opening-06", "École maternelle Alouettes", (ALOUETTES,), 47.3545, 0.6440),
+        door(JLT, "jlt-opening-07", "Complexe sportif de la Rabière", (RABIERE,), 47.3450, 0.6770),
+        door(JLT, "jlt-opening-08", "Centre technique municipal", (SEVESO,), 47.3320, 0.6640),
+        door(JLT, "jlt-opening-09", "Médiathèque", (CENTRE,), 47.3535, 0.6610),
+        door(JLT, "jlt-opening-10", "École élémentaire Grand Pré", RIVERSIDE, 47.3652, 0.6422),
+        door(BAL, "bal-opening-01", "Mairie de Ballan-Miré", (BOURG,), 47.3398, 0.6128),
+        door(SAV, "sav-opening-01", "Mairie de Saint-Avertin", (CENTRE,), 47.3625, 0.7280),
+    ),
+}
+
+# --- Schools and shelters ---------------------------------------------------------------
+
+
+class SchoolSpec(NamedTuple):
+    commune: str
+    uai: str
+    name: str
+    street: str
+    zones: tuple[str, ...]
+    lat: float
+    lon: float
+    pupils: int
+    staff: int
+
+
+E = SchoolSpec  # short, so that each school fits on two lines
+
+# fmt: off
+SCHOOLS = (
+    E(JLT, "0370851Z", "École maternelle Mairie", "rue de la Mairie",
+      (CENTRE,), 47.3530, 0.6655, 140, 11),
+    E(JLT, "0371575L", "École élémentaire Mairie", "rue de la Mairie",
+      (CENTRE,), 47.3527, 0.6648, 290, 18),
+    E(JLT, "0371628U", "École élémentaire Jean Moulin", "rue Jean Moulin",
+      (CENTRE,), 47.3480, 0.6570, 260, 16),
+    E(JLT, "0371847G", "École maternelle Blotterie", "rue de la Blotterie",
+      (CENTRE,), 47.3460, 0.6680, 125, 10),
+    E(JLT, "0372136W", "École maternelle Alouettes", "rue des Alouettes",
+      (ALOUETTES,), 47.3545, 0.6440, 130, 10),
+    E(JLT, "0372144E", "École élémentaire Alouettes", "rue des Alouettes",
+      (ALOUETTES,), 47.3550, 0.6450, 220, 14),
+    E(JLT, "0372492H", "École élémentaire Vallée Violette", "rue de la Vallée Violette",
+      (ALOUETTES,), 47.3430, 0.6350, 205, 13),
+    E(JLT, "0372634M", "Groupe scolaire Rabière", "rue de la Rabière",
+      (RABIERE,), 47.3448, 0.6795, 400, 27),
+    E(JLT, "0372757W", "École maternelle Liget", "rue du Liget",
+      (RABIERE,), 47.3400, 0.6900, 120, 10),
+    E(JLT, "0372880E", "École élémentaire Liget", "rue du Liget",
+      (RABIERE,), 47.3395, 0.6910, 215, 14),
+    E(JLT, "0372895W", "École maternelle Morier", "rue de Morier",
+      (MORIER,), 47.3565, 0.6760, 125, 10),
+    E(JLT, "0372937S", "École élémentaire Morier", "rue de Morier",
+      (MORIER,), 47.3570, 0.6770, 250, 16),
+    E(JLT, "0372967Z", "École élémentaire Beaulieu", "allée de Beaulieu",
+      (MORIER,), 47.3530, 0.6980, 225, 14),
+    # Five schools stand in the Cher's flood zone.
+    E(JLT, "0372977K", "École maternelle Grand Pré", "rue du Grand Pré",
+      RIVERSIDE, 47.3655, 0.6415, 110, 9),
+    E(JLT, "0373074R", "École élémentaire Grand Pré", "rue du Grand Pré",
+      RIVERSIDE, 47.3652, 0.6422, 210, 13),
+    E(JLT, "0373186M", "Groupe scolaire Bords du Cher", "quai du Cher",
+      RIVERSIDE, 47.3665, 0.6620, 290, 20),
+    E(JLT, "0373277L", "École maternelle Gitonnière", "rue de la Gitonnière",
+      RIVERSIDE, 47.3660, 0.6880, 105, 9),
+    E(JLT, "0373318F", "École élémentaire Gitonnière", "rue de la Gitonnière",
+      RIVERSIDE, 47.3665, 0.6895, 195, 13),
+    E(BAL, "0373816X", "École élémentaire Jean de La Fontaine", "rue de la Mairie",
+      (BOURG,), 47.3380, 0.6160, 210, 13),
+    E(SAV, "0373916F", "École élémentaire Camille Claudel", "rue du Cher",
+      (FLOOD,), 47.3665, 0.7300, 190, 12),
+    E(SAV, "0373997U", "École maternelle Les Onze Arpents", "rue des Onze Arpents",
+      (CENTRE,), 47.3570, 0.7220, 115, 9),
+)
+# fmt: on
+
+# Centres d'accueil of the main town, out of the flood zone: (name, street, lat, lon, capacity).
+SHELTERS = (
+    ("Gymnase Jean Bigot", "rue Jean Bigot", 47.3490, 0.6705, 300),
+    ("Complexe sportif de la Rabière", "rue de la Rabière", 47.3450, 0.6770, 500),
+    ("Espace Malraux", "parvis Raymond Lory", 47.3505, 0.6615, 800),
+)
+
+OPERATOR_USERNAME = "operateur"
+METROPOLE_OPERATOR_USERNAME = "operateur-metropole"
+ADMIN_USERNAME = "admin"
+
+
+def director_username(uai: str) -> str:
+    return f"directeur-{uai.lower()}"
+
+
+# --- Seeding ----------------------------------------------------------------------------
+
+
+def address(street: str, insee: str) -> str:
+    _, name, postcode = next(row for row in COMMUNES if row[0] == insee)
+    return f"{street}, {postcode} {name}"
+
+
+def seed_communes() -> dict[str, Commune]:
+    return {
+        insee: Commune.objects.update_or_create(insee_code=insee, defaults={"name": name})[0]
+        for insee, name, _ in COMMUNES
+    }
+
+
+def seed_zones(communes: dict[str, Commune]) -> dict[tuple[str, str], Zone]:
+    return {
+        (insee, name): Zone.objects.update_or_create(
+            commune=communes[insee], name=name, defaults={"type": type_, "geometry": geometry}
+        )[0]
+        for insee, name, type_, geometry in ZONES
+    }
+
+
+def seed_sensors(communes, zones) -> list[Sensor]:
+    sensors = []
+    for kind, specs in SENSORS.items():
+        for spec in specs:
+            defaults = {
+                "name": spec.name,
+                "kind": kind,
+                "commune": communes[spec.commune],
+                "latitude": spec.lat,
+                "longitude": spec.lon,
+                "building": spec.building,
+                "expected_interval": EXPECTED_INTERVAL[kind],
+            }
+            # Whether a sensor is active is the admins' call once it exists.
+            sensor, _ = Sensor.objects.update_or_create(
+                ref=spec.ref, defaults=defaults, create_defaults={**defaults, "active": True}
+            )
+            sensor.zones.set([zones[spec.commune, name] for name in spec.zones])
+            sensors.append(sensor)
+    return sensors
+
+
+def seed_schools(communes, zones) -> list[School]:
+    schools = []
+    for spec in SCHOOLS:
+        school, _ = School.objects.update_or_create(
+            uai=spec.uai,
+            defaults={
+                "name": spec.name,
+                "address": address(spec.street, spec.commune),
+                "commune": communes[spec.commune],
+                "latitude": spec.lat,
+                "longitude": spec.lon,
+                "pupils": spec.pupils,
+                "staff": spec.staff,
+            },
+        )
+        school.zones.set([zones[spec.commune, name] for name in spec.zones])
+        schools.append(school)
+    return schools
+
+
+def seed_shelters(communes) -> list[Shelter]:
+    shelters = []
+    for name, street, lat, lon, capacity in SHELTERS:
+        defaults = {
+            "address": address(street, MAIN_COMMUNE),
+            "latitude": lat,
+            "longitude": lon,
+            "capacity": capacity,
+        }
+        # Opening and occupancy are live state: set them once, never reset them.
+        shelter, _ = Shelter.objects.update_or_create(
+            commune=communes[MAIN_COMMUNE],
+            name=name,
+            defaults=defaults,
+            create_defaults={**defaults, "is_open": False, "occupancy": 0},
+        )
+        shelters.append(shelter)
+    return shelters
+
+
+def seed_user(username: str, *, group: Group, password: str | None, **fields):
+    """Create or update a demo user; return it with the password set now, or None."""
+    user, created = get_user_model().objects.update_or_create(username=username, defaults=fields)
+    new_password = None
+    if created or password:
+        new_password = password or secrets.token_urlsafe(12)
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+    user.groups.add(group)
+    return user, new_password
+
+
+def seed_users(communes, schools, *, password: str | None) -> list[tuple[str, str, str | None]]:
+    """Create the demo accounts; return (username, role, password set or None) rows."""
+    groups = {
+        name: Group.objects.get_or_create(name=name)[0] for name in (OPERATORS, DIRECTORS, ADMINS)
+    }
+    rows = []
+
+    user, new_password = seed_user(OPERATOR_USERNAME, group=groups[OPERATORS], password=password)
+    operator, _ = Operator.objects.update_or_create(user=user, defaults={"all_communes": False})
+    operator.communes.set([communes[MAIN_COMMUNE]])
+    rows.append((user.username, f"operator ({communes[MAIN_COMMUNE].name})", new_password))
+
+    user, new_password = seed_user(
+        METROPOLE_OPERATOR_USERNAME, group=groups[OPERATORS], password=password
+    )
+    Operator.objects.update_or_create(user=user, defaults={"all_communes": True})
+    rows.append((user.username, "operator (all communes)", new_password))
+
+    user, new_password = seed_user(
+        ADMIN_USERNAME,
+        group=groups[ADMINS],
+        password=password,
+        is_staff=True,
+        is_superuser=True,
+    )
+    rows.append((user.username, "admin", new_password))
+
+    for school in schools:
+        user, new_password = seed_user(
+            director_username(school.uai), group=groups[DIRECTORS], password=password
+        )
+        school.directors.add(user)
+        rows.append((user.username, f"director ({school.name})", new_password))
+    return rows
+
+
+class Command(BaseCommand):
+    help = "Seed a demo town (Joué-lès-Tours and two neighbours); safe to run again."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--password",
+            help="Set this password on every demo user (tests, local demos). "
+            "Otherwise new users get a random one and existing ones keep theirs.",
+        )
+
+    def handle(self, *args, password=None, **options):
+        with transaction.atomic():
+            communes = seed_communes()
+            zones = seed_zones(communes)
+            sensors = seed_sensors(communes, zones)
+            schools = seed_schools(communes, zones)
+            shelters = seed_shelters(communes)
+            users = seed_users(communes, schools, password=password)
+
+        self.print_users(users)
+        main = communes[MAIN_COMMUNE]
+        main_schools = [school for school in schools if school.commune_id == main.pk]
+        pupils = sum(school.pupils for school in main_schools)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo town ready: {len(communes)} communes, {len(zones)} zones, "
+                f"{len(sensors)} sensors, {len(schools)} schools "
+                f"({len(main_schools)} in {main.name}, {pupils:,} pupils), "
+                f"{len(shelters)} shelters"
+            )
+        )
+
+    def print_users(self, users):
+        width = max(len(username) for username, _, _ in users)
+        self.stdout.write("Demo users:")
+        self.stdout.write(f"  {'username':<{width}}  {'password':<16}  role")
+        for username, role, new_password in users:
+            shown = new_password or "(unchanged)"
+            self.stdout.write(f"  {username:<{width}}  {shown:<16}  {role}")

@@ -1,0 +1,296 @@
+"""The ingest worker: MQTT in, batched writes, acknowledgement after commit.
+
+paho's network thread only queues messages. The worker's own thread judges each one
+(topic, sensor, payload), writes the batch in one transaction and only then PUBACKs
+its QoS 1 messages: a crash before the commit leaves them unacknowledged, so the
+broker delivers them again, and ``ON CONFLICT DO NOTHING`` makes a second delivery
+harmless. While the database is down nothing is acknowledged and the broker holds the
+rest (its in-flight window gives back-pressure).
+"""
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, close_old_connections, connection
+
+from ..models import RejectedMessage, Sensor
+from ..partitions import maintain_reading_partitions
+from ..signals import batch_committed, sensor_state_changed
+from .mqtt import make_client
+from .parser import parse_readings, parse_topic
+from .stats import IngestStats
+from .writer import write_batch
+
+log = logging.getLogger(__name__)
+
+SENSOR_CACHE_S = 30.0
+
+
+@dataclass(slots=True)
+class Inbound:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    content_type: str | None
+    received_at: datetime
+    generation: int
+
+
+@dataclass
+class Judged:
+    readings: list = field(default_factory=list)
+    rejections: list = field(default_factory=list)
+    seen: set = field(default_factory=set)
+    states: dict = field(default_factory=dict)
+
+
+class SensorCache:
+    """ref → (id, kind, active), refreshed every SENSOR_CACHE_S seconds."""
+
+    def __init__(self):
+        self._by_ref: dict[str, tuple[int, str, bool]] = {}
+        self._loaded_at = 0.0
+
+    def get(self, ref: str):
+        if time.monotonic() - self._loaded_at > SENSOR_CACHE_S:
+            self.reload()
+        return self._by_ref.get(ref)
+
+    def reload(self):
+        self._by_ref = {
+            ref: (pk, kind, active)
+            for pk, ref, kind, active in Sensor.objects.values_list("pk", "ref", "kind", "active")
+        }
+        self._loaded_at = time.monotonic()
+
+    def invalidate(self):
+        self._loaded_at = 0.0
+
+
+def reject(msg: Inbound, reason: str, detail: str, ref: str = "", metric: str = ""):
+    return RejectedMessage(
+        received_at=msg.received_at,
+        topic=msg.topic[:255],
+        sensor_ref=ref[:255],
+        reason=reason,
+        detail=detail[:500],
+        metric=metric[:64],
+        payload=RejectedMessage.bounded_payload(msg.payload),
+    )
+
+
+def judge(messages: list[Inbound], sensors: SensorCache) -> Judged:
+    """Sort a batch of messages into readings to store, rejections and state changes."""
+    out = Judged()
+    retention = timedelta(days=settings.READINGS_RETENTION_DAYS)
+    Reason = RejectedMessage.Reason
+    for msg in messages:
+        parsed_topic = parse_topic(msg.topic)
+        if parsed_topic is None:
+            out.rejections.append(reject(msg, Reason.MALFORMED, "topic is not csu/<ref>/readings"))
+            continue
+        ref, channel = parsed_topic
+        sensor = sensors.get(ref)
+        if sensor is None:
+            out.rejections.append(reject(msg, Reason.UNKNOWN_SENSOR, f"no sensor {ref!r}", ref))
+            continue
+        sensor_id, kind, active = sensor
+        if not active:
+            out.rejections.append(reject(msg, Reason.INACTIVE_SENSOR, "sensor disabled", ref))
+            continue
+        if channel == "status":
+            state = msg.payload.strip().decode("utf-8", "replace").lower()
+            if state in (Sensor.State.ONLINE, Sensor.State.OFFLINE):
+                out.states[sensor_id] = state
+            else:
+                out.rejections.append(
+                    reject(msg, Reason.MALFORMED, "status must be online or offline", ref)
+                )
+            continue
+        out.seen.add(sensor_id)
+        result = parse_readings(
+            msg.payload,
+            kind=kind,
+            received_at=msg.received_at,
+            content_type=msg.content_type,
+            retention=retention,
+        )
+        for reading in result.readings:
+            out.readings.append((sensor_id, reading.metric, reading.ts, reading.value))
+        for rejection in result.rejections:
+            out.rejections.append(
+                reject(msg, rejection.reason, rejection.detail, ref, rejection.metric)
+            )
+    return out
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        url: str | None = None,
+        group: str | None = None,
+        batch_size: int = 5000,
+        batch_interval: float = 0.2,
+    ):
+        self.client_id = client_id
+        self.group = group
+        self.batch_size = batch_size
+        self.batch_interval = batch_interval
+        self.sensors = SensorCache()
+        self.stats = IngestStats()
+        self._queue: deque[Inbound] = deque()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._generation = 0
+        self._connected = threading.Event()
+        self.client, self._connect_args = make_client(
+            client_id, url=url, persistent=True, manual_ack=True, default_username="csu-ingest"
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.max_inflight_messages_set(100)
+
+    # --- paho's thread ----------------------------------------------------------------
+
+    def topics(self) -> list[str]:
+        base = ["csu/+/readings", "csu/+/status"]
+        if self.group:
+            return [f"$share/{self.group}/{topic}" for topic in base]
+        return base
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("MQTT connection refused: %s", reason_code)
+            return
+        client.subscribe([(topic, 1) for topic in self.topics()])
+        self._connected.set()
+        log.info("connected to the broker, subscribed to %s", ", ".join(self.topics()))
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        # Message ids of the old connection must not be acknowledged on the new one.
+        self._generation += 1
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, msg):
+        content_type = None
+        props = getattr(msg, "properties", None)
+        if props is not None:
+            content_type = getattr(props, "ContentType", None)
+        self._queue.append(
+            Inbound(
+                msg.mid,
+                msg.qos,
+                msg.topic,
+                msg.payload,
+                content_type,
+                datetime.now(UTC),
+                self._generation,
+            )
+        )
+        self.stats.received()
+        if len(self._queue) >= self.batch_size:
+            self._wake.set()
+
+    # --- the worker's thread ----------------------------------------------------------
+
+    def run(self) -> None:
+        """Connect, then write batches until ``stop()``; flush what is left before leaving."""
+        maintain_reading_partitions()
+        self.client.connect_async(**self._connect_args)
+        self.client.loop_start()
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(self.batch_interval)
+                self._wake.clear()
+                self.flush()
+            self.flush()
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            connection.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def flush(self) -> int:
+        """Judge, write and acknowledge what has arrived; return the messages handled."""
+        messages = []
+        while self._queue and len(messages) < self.batch_size:
+            messages.append(self._queue.popleft())
+        self.stats.queue_depth = len(self._queue)
+        self.stats.oldest_pending = self._queue[0].received_at.timestamp() if self._queue else None
+        if not messages:
+            self.stats.publish(self.client_id)
+            return 0
+        delay = 0.5
+        while True:
+            try:
+                close_old_connections()
+                judged = judge(messages, self.sensors)
+                started = time.perf_counter()
+                result = write_batch(
+                    judged.readings,
+                    judged.rejections,
+                    judged.seen,
+                    datetime.now(UTC),
+                    states=judged.states,
+                )
+                elapsed = time.perf_counter() - started
+                break
+            except IntegrityError as exc:
+                # A missing partition or a sensor deleted meanwhile: repair, judge again.
+                log.warning("batch refused (%s); repairing and retrying", exc)
+                connection.close()
+                maintain_reading_partitions()
+                self.sensors.invalidate()
+            except DatabaseError as exc:
+                log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
+                self.stats.database_error()
+                self.stats.publish(self.client_id)
+                connection.close()
+                if self._stop.wait(delay):
+                    # Shutting down with the database still away: leave these messages
+                    # unacknowledged; the broker delivers them again to the next worker.
+                    return 0
+                delay = min(delay * 2, 10.0)
+        self._acknowledge(messages)
+        self.stats.batch(
+            messages=len(messages),
+            stored=len(result.stored),
+            duplicates=result.duplicates,
+            seconds=elapsed,
+        )
+        for rejection in judged.rejections:
+            self.stats.rejected_for(rejection.reason)
+        self.stats.publish(self.client_id)
+        self._announce(result, judged)
+        return len(messages)
+
+    def _acknowledge(self, messages: list[Inbound]) -> None:
+        generation = self._generation
+        for msg in messages:
+            if msg.qos > 0 and msg.generation == generation:
+                self.client.ack(msg.mid, msg.qos)
+
+    def _announce(self, result, judged: Judged) -> None:
+        if result.stored:
+            for receiver, error in batch_committed.send_robust(
+                sender=IngestWorker, readings=result.stored
+            ):
+                if isinstance(error, Exception):
+                    log.error("batch_committed receiver %s failed: %r", receiver, error)
+        for sensor_id, state in result.state_changes.items():
+            sensor_state_changed.send_robust(sender=IngestWorker, sensor_id=sensor_id, state=state)

@@ -1,0 +1,124 @@
+"""Write one ingest batch in one transaction: readings, latest values, sensors, rejections.
+
+PostgreSQL: binary COPY into a temporary staging table, then one statement inserts the
+new readings (``ON CONFLICT DO NOTHING``: a duplicate changes nothing) and upserts the
+latest-value table from them. Other databases (the embedded SQLite) take the same
+steps row by row.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from ..models import RejectedMessage, Sensor
+from ..signals import StoredReading
+
+STAGE_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
+    sensor_id bigint NOT NULL, metric text NOT NULL,
+    ts timestamptz NOT NULL, value double precision NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+
+INSERT_SQL = """
+WITH new AS (
+    INSERT INTO sensors_reading (sensor_id, metric, ts, value)
+    SELECT sensor_id, metric, ts, value FROM ingest_stage
+    ON CONFLICT DO NOTHING
+    RETURNING sensor_id, metric, ts, value
+), latest AS (
+    INSERT INTO sensors_latestreading (sensor_id, metric, ts, value)
+    SELECT DISTINCT ON (sensor_id, metric) sensor_id, metric, ts, value
+    FROM new ORDER BY sensor_id, metric, ts DESC
+    ON CONFLICT (sensor_id, metric) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value
+    WHERE sensors_latestreading.ts < EXCLUDED.ts
+)
+SELECT sensor_id, metric, ts, value FROM new
+"""
+
+
+@dataclass
+class WriteResult:
+    stored: list[StoredReading] = field(default_factory=list)
+    duplicates: int = 0
+    rejected: int = 0
+    # sensor id → its new state, for the sensors whose state flipped.
+    state_changes: dict[int, str] = field(default_factory=dict)
+
+
+def write_batch(
+    readings: list[tuple[int, str, datetime, float]],
+    rejections: list[RejectedMessage],
+    seen: set[int],
+    now: datetime,
+    states: dict[int, str] | None = None,
+) -> WriteResult:
+    """Store a batch atomically.
+
+    ``seen`` are the sensors heard from at ``now``; ``states`` the states they announced
+    on their status topic. A reading is a sign of life: its sensor comes online.
+    """
+    result = WriteResult(rejected=len(rejections))
+    with transaction.atomic():
+        if readings:
+            if connection.vendor == "postgresql":
+                result.stored = _insert_copy(readings)
+            else:
+                result.stored = _insert_rows(readings)
+        result.duplicates = len(readings) - len(result.stored)
+        if rejections:
+            RejectedMessage.objects.bulk_create(rejections)
+        if seen:
+            Sensor.objects.filter(pk__in=seen).update(last_seen=now)
+        wanted = dict.fromkeys(seen, Sensor.State.ONLINE.value) | (states or {})
+        if wanted:
+            result.state_changes = _set_states(wanted, now)
+    return result
+
+
+def _insert_copy(readings) -> list[StoredReading]:
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        raw.execute(STAGE_SQL)
+        with raw.copy(
+            "COPY ingest_stage (sensor_id, metric, ts, value) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "text", "timestamptz", "float8"])
+            for row in readings:
+                copy.write_row(row)
+        raw.execute(INSERT_SQL)
+        return [StoredReading(*row) for row in raw.fetchall()]
+
+
+def _insert_rows(readings) -> list[StoredReading]:
+    ops = connection.ops
+    stored = []
+    with connection.cursor() as cursor:
+        for sensor_id, metric, ts, value in readings:
+            cursor.execute(
+                "INSERT INTO sensors_reading (sensor_id, metric, ts, value) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [sensor_id, metric, ops.adapt_datetimefield_value(ts), value],
+            )
+            if cursor.rowcount != 1:
+                continue
+            stored.append(StoredReading(sensor_id, metric, ts, value))
+            cursor.execute(
+                "INSERT INTO sensors_latestreading (sensor_id, metric, ts, value) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (sensor_id, metric) DO UPDATE "
+                "SET ts = excluded.ts, value = excluded.value "
+                "WHERE sensors_latestreading.ts < excluded.ts",
+                [sensor_id, metric, ops.adapt_datetimefield_value(ts), value],
+            )
+    return stored
+
+
+def _set_states(wanted: dict[int, str], now: datetime) -> dict[int, str]:
+    """Give sensors their announced state; return those that changed."""
+    current = dict(Sensor.objects.filter(pk__in=wanted).values_list("pk", "state"))
+    changed = {pk: state for pk, state in wanted.items() if current.get(pk, state) != state}
+    for state in set(changed.values()):
+        ids = [pk for pk, new in changed.items() if new == state]
+        Sensor.objects.filter(pk__in=ids).update(state=state, state_changed_at=now)
+    return changed

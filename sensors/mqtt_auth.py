@@ -1,0 +1,73 @@
+"""Mosquitto's password file (PBKDF2-SHA512, ``$7$`` format) and ACL, from the database.
+
+Each sensor logs in to the broker with its ref as username; admins set its password in
+the admin, which stores only the hash. The ACL lets a device publish only under
+``csu/<its ref>/``; the ingest user reads everything under ``csu/``.
+"""
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+
+ITERATIONS = 1000
+INGEST_USER = "csu-ingest"
+SIMULATOR_USER = "csu-simulator"
+
+
+def hash_password(password: str, *, iterations: int = ITERATIONS, salt: bytes | None = None) -> str:
+    """Hash like ``mosquitto_passwd``: $7$<iterations>$<salt b64>$<PBKDF2-SHA512 b64>."""
+    salt = salt or secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, 64)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    try:
+        _, version, iterations, salt, digest = encoded.split("$")
+    except ValueError:
+        return False
+    if version != "7":
+        return False
+    expected = hashlib.pbkdf2_hmac(
+        "sha512", password.encode(), base64.b64decode(salt), int(iterations), 64
+    )
+    return hmac.compare_digest(base64.b64encode(expected).decode(), digest)
+
+
+def service_users() -> dict[str, str]:
+    """The CSU's own MQTT users whose passwords come from the environment."""
+    users = {}
+    for user, variable in (
+        (INGEST_USER, "MQTT_INGEST_PASSWORD"),
+        (SIMULATOR_USER, "MQTT_SIMULATOR_PASSWORD"),
+    ):
+        password = os.environ.get(variable)
+        if password:
+            users[user] = hash_password(password)
+    return users
+
+
+def password_file(device_hashes: dict[str, str], service_hashes: dict[str, str]) -> str:
+    lines = [f"{user}:{encoded}" for user, encoded in sorted(service_hashes.items())]
+    lines += [f"{ref}:{encoded}" for ref, encoded in sorted(device_hashes.items())]
+    return "\n".join(lines) + "\n"
+
+
+ACL = f"""\
+# Written by `manage.py mosquitto_auth`; do not edit by hand.
+# The ingest worker reads every sensor's readings and status (also through $share/...).
+user {INGEST_USER}
+topic read csu/+/readings
+topic read csu/+/status
+
+# The demo simulator publishes for every sensor of the town, like a gateway.
+user {SIMULATOR_USER}
+topic write csu/+/readings
+topic write csu/+/status
+
+# Every device (username = its sensor ref) publishes only under its own topics.
+pattern write csu/%u/readings
+pattern write csu/%u/status
+"""
