@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument(
             "--simulate",
-            default="--scenario flood,pollution,intrusion --scenario-delay 45",
+            default="--scenario pollution,flood,intrusion --scenario-delay 20 --speed 60",
             help="arguments of the simulator (manage.py simulate); 'off' to run without it",
         )
 
