@@ -59,7 +59,7 @@ class SensorForm(ZonesInCommuneForm):
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text=_(
-            "Laisser vide pour garder l'actuel. Le capteur se connecte avec sa référence "
+            "Laissez vide pour garder l'actuel. Le capteur se connecte avec sa référence "
             "comme identifiant ; lancez ensuite « manage.py mosquitto_auth »."
         ),
     )
@@ -210,7 +210,7 @@ class OperatorInline(admin.StackedInline):
     max_num = 1
     filter_horizontal = ("communes",)
     verbose_name = _("périmètre d'opérateur")
-    verbose_name_plural = _("périmètre d'opérateur")
+    verbose_name_plural = _("périmètres d'opérateurs")
 
 
 User = get_user_model()

@@ -33,7 +33,11 @@ class Commune(models.Model):
         _("code INSEE"),
         max_length=5,
         unique=True,
-        validators=[RegexValidator(r"^(\d{5}|2[AB]\d{3})$", _("Un code INSEE a 5 caractères."))],
+        validators=[
+            RegexValidator(
+                r"^(\d{5}|2[AB]\d{3})$", _("Un code INSEE : 5 chiffres, ou 2A/2B et 3 chiffres.")
+            )
+        ],
     )
     name = models.CharField(_("nom"), max_length=120)
 
@@ -250,7 +254,7 @@ class RejectedMessage(models.Model):
 
     class Reason(models.TextChoices):
         TOO_LARGE = "too_large", _("Trop volumineux")
-        MALFORMED = "malformed", _("Mal formé")
+        MALFORMED = "malformed", _("Malformé")
         UNKNOWN_SENSOR = "unknown_sensor", _("Capteur inconnu")
         INACTIVE_SENSOR = "inactive_sensor", _("Capteur désactivé")
         UNKNOWN_METRIC = "unknown_metric", _("Grandeur inconnue")
@@ -262,13 +266,13 @@ class RejectedMessage(models.Model):
     PAYLOAD_LIMIT = 4096
 
     received_at = models.DateTimeField(_("reçu le"), default=timezone.now, db_index=True)
-    topic = models.CharField(_("topic"), max_length=255)
+    topic = models.CharField(_("sujet MQTT"), max_length=255)
     sensor_ref = models.CharField(_("capteur"), max_length=255, blank=True, db_index=True)
     reason = models.CharField(_("motif"), max_length=24, choices=Reason, db_index=True)
     detail = models.CharField(_("détail"), max_length=500, blank=True)
     metric = models.CharField(_("grandeur"), max_length=64, blank=True)
     payload = models.TextField(
-        _("contenu (tronqué)"), blank=True, help_text=_("Les 4 096 premiers caractères.")
+        _("contenu (tronqué)"), blank=True, help_text=_("Tronqué à sa limite de stockage.")
     )
 
     class Meta:
