@@ -100,36 +100,52 @@ def broker(tmp_path_factory):
     subprocess.run([mosquitto_passwd, "-b", "-c", passwords, INGEST, INGEST_PASSWORD], check=True)
     subprocess.run([mosquitto_passwd, "-b", passwords, DEVICE, DEVICE_PASSWORD], check=True)
     (tmp / "acl").write_text(ACL)
-    port = _free_port()
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(_test_config(tmp, port))
 
-    log = tmp / "mosquitto.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [mosquitto, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT
-        )
-    started = Broker(port=port, log=log, process=process)
+    started = None
+    for _attempt in range(5):
+        started = _start(mosquitto, tmp, _free_port())
+        if started.process.poll() is None:
+            break
+        if "Address already in use" not in started.log_tail():
+            pytest.fail(
+                f"mosquitto exited with {started.process.returncode}:\n{started.log_tail()}"
+            )
+    else:
+        pytest.fail(f"mosquitto found no free port:\n{started.log_tail()}")
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"mosquitto exited with {process.returncode}:\n{started.log_tail()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"mosquitto did not listen on {port}:\n{started.log_tail()}")
-                time.sleep(0.05)
         yield started
     finally:
-        process.terminate()
+        started.process.terminate()
         try:
-            process.wait(timeout=10)
+            started.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            started.process.kill()
+            started.process.wait()
+
+
+def _start(mosquitto: str, tmp: Path, port: int) -> Broker:
+    """Start a broker on ``port``; return once it listens there, or once it has died."""
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(_test_config(tmp, port))
+    log = tmp / "mosquitto.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=out, stderr=out)
+    broker = Broker(port=port, log=log, process=process)
+    deadline = time.monotonic() + 10
+    while process.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                pytest.fail(f"mosquitto did not listen on {port}:\n{broker.log_tail()}")
+            time.sleep(0.05)
+            continue
+        # Another process may have taken the port first: ours then exits at once.
+        time.sleep(0.2)
+        break
+    return broker
 
 
 class Inbox:

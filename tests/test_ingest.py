@@ -1,0 +1,361 @@
+"""MQTT ingestion: judging, batched writes, acknowledgement after commit, no loss."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from paho.mqtt.enums import CallbackAPIVersion
+
+from sensors.ingest.worker import Inbound, IngestWorker, SensorCache, judge
+from sensors.ingest.writer import write_batch
+from sensors.models import LatestReading, Reading, RejectedMessage, Sensor
+from sensors.signals import batch_committed, sensor_state_changed
+from tests.brokers import Mosquitto, free_port, require_mosquitto, write_auth_files
+from tests.conftest import make_sensor
+from tests.faults import CuttableProxy
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOW = datetime.now(UTC)
+
+
+def inbound(topic, payload, *, received_at=None):
+    if not isinstance(payload, bytes):
+        payload = json.dumps(payload).encode()
+    return Inbound(1, 1, topic, payload, None, received_at or datetime.now(UTC), 0)
+
+
+def ingest(*messages):
+    judged = judge(list(messages), SensorCache())
+    result = write_batch(
+        judged.readings, judged.rejections, judged.seen, datetime.now(UTC), states=judged.states
+    )
+    return judged, result
+
+
+# --- Judging and writing a batch ------------------------------------------------------
+
+
+def test_readings_of_a_known_sensor_are_stored_with_its_latest_values(sensor):
+    ts = NOW - timedelta(minutes=1)
+    _, result = ingest(
+        inbound(
+            "csu/jlt-air-01/readings", {"ts": ts.isoformat(), "values": {"pm25": 12.5, "no2": 41}}
+        )
+    )
+    assert len(result.stored) == 2
+    assert sorted(Reading.objects.values_list("metric", "value")) == [("no2", 41.0), ("pm25", 12.5)]
+    latest = dict(LatestReading.objects.values_list("metric", "value"))
+    assert latest == {"pm25": 12.5, "no2": 41.0}
+    sensor.refresh_from_db()
+    assert sensor.state == Sensor.State.ONLINE
+    assert sensor.last_seen is not None
+
+
+def test_each_bad_message_is_recorded_with_its_reason_and_loses_nothing_else(commune, sensor):
+    make_sensor(commune, "jlt-air-02", active=False)
+    ingest(
+        inbound("csu/unknown-sensor/readings", {"values": {"pm25": 1}}),
+        inbound("csu/jlt-air-02/readings", {"values": {"pm25": 1}}),
+        inbound("csu/jlt-air-01/readings", {"values": {"pm25": 5000, "no2": 40, "rain": 3}}),
+        inbound("csu/jlt-air-01/readings", b"\xff not json"),
+        inbound("csu/jlt-air-01/status", b"sleeping"),
+    )
+    reasons = sorted(RejectedMessage.objects.values_list("reason", "sensor_ref"))
+    assert reasons == [
+        ("inactive_sensor", "jlt-air-02"),
+        ("malformed", "jlt-air-01"),
+        ("malformed", "jlt-air-01"),
+        ("out_of_range", "jlt-air-01"),
+        ("unknown_metric", "jlt-air-01"),
+        ("unknown_sensor", "unknown-sensor"),
+    ]
+    # The valid value of the half-bad message is kept.
+    assert list(Reading.objects.values_list("metric", flat=True)) == ["no2"]
+    rejected = RejectedMessage.objects.get(reason="out_of_range")
+    assert rejected.metric == "pm25" and "5000" in rejected.detail
+    assert "5000" in rejected.payload
+
+
+def test_a_duplicate_reading_is_counted_and_changes_nothing(sensor):
+    message = {"ts": (NOW - timedelta(minutes=2)).isoformat(), "values": {"pm25": 10}}
+    ingest(inbound("csu/jlt-air-01/readings", message))
+    again = dict(message, values={"pm25": 99})
+    _, result = ingest(inbound("csu/jlt-air-01/readings", again))
+    assert result.duplicates == 1 and result.stored == []
+    assert list(Reading.objects.values_list("value", flat=True)) == [10.0]
+
+
+def test_a_late_reading_is_stored_but_does_not_replace_the_latest_value(sensor):
+    ingest(inbound("csu/jlt-air-01/readings", {"ts": NOW.isoformat(), "values": {"pm25": 20}}))
+    late = {"ts": (NOW - timedelta(hours=1)).isoformat(), "values": {"pm25": 5}}
+    ingest(inbound("csu/jlt-air-01/readings", late))
+    assert Reading.objects.count() == 2
+    assert LatestReading.objects.get().value == 20
+
+
+def test_a_timestamp_in_milliseconds_is_stored_at_that_instant(sensor):
+    ms = int((NOW - timedelta(minutes=3)).timestamp() * 1000)
+    ingest(inbound("csu/jlt-air-01/readings", {"ts": ms, "values": {"pm25": 1}}))
+    assert Reading.objects.get().ts == datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def test_the_status_topic_sets_the_sensor_state_and_announces_the_change(sensor):
+    changes = []
+
+    def receiver(sender, sensor_id, state, **kwargs):
+        changes.append((sensor_id, state))
+
+    sensor_state_changed.connect(receiver)
+    try:
+        ingest(inbound("csu/jlt-air-01/status", b"offline"))
+        sensor.refresh_from_db()
+        assert sensor.state == Sensor.State.OFFLINE
+        _, result = ingest(inbound("csu/jlt-air-01/readings", {"values": {"pm25": 3}}))
+        sensor.refresh_from_db()
+        assert sensor.state == Sensor.State.ONLINE
+        assert result.state_changes == {sensor.pk: "online"}
+    finally:
+        sensor_state_changed.disconnect(receiver)
+
+
+def test_a_senml_pack_is_stored(sensor):
+    pack = [
+        {"bn": "jlt-air-01:", "bt": int(NOW.timestamp()) - 60, "n": "pm25", "u": "ug/m3", "v": 8},
+        {"n": "no2", "u": "µg/m³", "v": 30, "t": 1},
+    ]
+    _, result = ingest(inbound("csu/jlt-air-01/readings", pack))
+    assert len(result.stored) == 2
+
+
+# --- The worker against a real broker -------------------------------------------------
+
+
+def publish(port, topic_payloads, *, username="publisher", window=500, password=None):
+    """Publish QoS 1 messages and wait until the broker acknowledged every one."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
+    client.username_pw_set(username, password)
+    client.max_inflight_messages_set(100)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    pending = []
+    try:
+        for topic, payload in topic_payloads:
+            pending.append(client.publish(topic, payload, qos=1))
+            if len(pending) >= window:
+                for info in pending:
+                    info.wait_for_publish(30)
+                pending.clear()
+        for info in pending:
+            info.wait_for_publish(30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def station_messages(ref, count, *, start=None, metrics=("pm25", "pm10", "no2", "o3", "so2")):
+    """``count`` messages of a station reporting several metrics, 1 ms apart."""
+    start = start or datetime.now(UTC) - timedelta(minutes=10)
+    for i in range(count):
+        ts = (start + timedelta(milliseconds=i)).isoformat()
+        values = {metric: (i % 500) / 10 for metric in metrics}
+        yield f"csu/{ref}/readings", json.dumps({"ts": ts, "values": values})
+
+
+def wait_until(predicate, timeout=60.0, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    require_mosquitto()
+    broker = Mosquitto(tmp_path, free_port(), auth=False).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.mark.mqtt
+def test_readings_published_over_mqtt_are_stored_by_the_worker(transactional_db, broker, commune):
+    make_sensor(commune, "jlt-air-01")
+    worker = IngestWorker(client_id="csu-ingest-test", url=broker.url_for("csu-ingest"))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert worker._connected.wait(10)
+        publish(broker.port, station_messages("jlt-air-01", 200))
+        assert wait_until(lambda: Reading.objects.count() == 1000, timeout=30)
+        publish(broker.port, [("csu/ghost/readings", b'{"values": {"pm25": 1}}')])
+        assert wait_until(lambda: RejectedMessage.objects.filter(reason="unknown_sensor").exists())
+    finally:
+        worker.stop()
+        thread.join(15)
+    counters = worker.stats.snapshot()["counters"]
+    assert counters["received"] == 201
+    assert counters["stored"] == 1000
+
+
+# --- Crashes, outages and scale-out (subprocess workers on PostgreSQL) -----------------
+
+
+def database_url(port=None) -> str:
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{port or s['PORT'] or 5432}/{s['NAME']}"
+
+
+def start_worker(broker, client_id, *, db_port=None, group=None):
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url(db_port),
+        MQTT_URL=broker.url_for("csu-ingest"),
+        PYTHONUNBUFFERED="1",
+    )
+    args = [sys.executable, "manage.py", "ingest", "--client-id", client_id]
+    if group:
+        args += ["--group", group]
+    process = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    process.output = lines
+    assert wait_until(lambda: any("subscribed" in line for line in lines), timeout=30), lines
+    return process
+
+
+def stop_worker(process):
+    process.send_signal(signal.SIGTERM)
+    process.wait(30)
+    time.sleep(0.2)
+    return "".join(process.output)
+
+
+@pytest.fixture
+def station(transactional_db, commune):
+    return make_sensor(commune, "jlt-air-01")
+
+
+@pytest.mark.postgres
+@pytest.mark.mqtt
+def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(broker, station):
+    total = 3000  # messages of 5 readings: 15,000 readings
+    worker = start_worker(broker, "csu-ingest-crash")
+    publisher = threading.Thread(
+        target=publish, args=(broker.port, station_messages("jlt-air-01", total))
+    )
+    publisher.start()
+    assert wait_until(lambda: Reading.objects.count() > 500, timeout=30)
+    worker.kill()  # SIGKILL: no flush, no goodbye
+    worker.wait()
+    stored_at_crash = Reading.objects.count()
+    publisher.join(60)
+    restarted = start_worker(broker, "csu-ingest-crash")
+    try:
+        assert wait_until(lambda: Reading.objects.count() >= total * 5, timeout=60)
+        time.sleep(1)  # anything more would be a duplicate
+    finally:
+        stop_worker(restarted)
+    assert stored_at_crash < total * 5
+    assert Reading.objects.count() == total * 5
+    assert Reading.objects.values("ts").distinct().count() == total
+
+
+@pytest.mark.postgres
+@pytest.mark.mqtt
+def test_a_database_outage_delays_readings_but_loses_none(broker, station):
+    proxy = CuttableProxy(int(connection.settings_dict["PORT"] or 5432))
+    worker = start_worker(broker, "csu-ingest-outage", db_port=proxy.port)
+    try:
+        publish(broker.port, station_messages("jlt-air-01", 500))
+        assert wait_until(lambda: Reading.objects.count() == 2500, timeout=30)
+        proxy.cut()
+        later = datetime.now(UTC) - timedelta(minutes=5)
+        publish(broker.port, station_messages("jlt-air-01", 500, start=later))
+        time.sleep(3)
+        assert Reading.objects.count() == 2500  # nothing could be written meanwhile
+        proxy.restore()
+        assert wait_until(lambda: Reading.objects.count() == 5000, timeout=60)
+    finally:
+        output = stop_worker(worker)
+        proxy.close()
+    assert "database unavailable" in output
+
+
+@pytest.mark.postgres
+@pytest.mark.mqtt
+def test_two_workers_on_a_shared_subscription_store_each_reading_once(broker, station):
+    workers = [start_worker(broker, f"csu-ingest-shared-{n}", group="csu") for n in (1, 2)]
+    try:
+        publish(broker.port, station_messages("jlt-air-01", 2000))
+        assert wait_until(lambda: Reading.objects.count() >= 10_000, timeout=60)
+        time.sleep(1)
+    finally:
+        outputs = [stop_worker(worker) for worker in workers]
+    assert Reading.objects.count() == 10_000
+    for output in outputs:
+        counters = output.strip().splitlines()[-1]
+        assert "'received': 0" not in counters and "'received'" in counters, output
+
+
+# --- Device credentials ---------------------------------------------------------------
+
+
+@pytest.mark.mqtt
+def test_the_generated_acl_lets_a_device_publish_only_its_own_topics(
+    transactional_db, tmp_path, commune
+):
+    require_mosquitto()
+    own = make_sensor(commune, "jlt-air-01")
+    own.set_mqtt_password("device-password-1")
+    own.save()
+    make_sensor(commune, "jlt-air-02")
+    os.environ["MQTT_INGEST_PASSWORD"] = "ingest-password-1"
+    try:
+        call_command("mosquitto_auth", "--output", str(tmp_path), stdout=open(os.devnull, "w"))
+    finally:
+        del os.environ["MQTT_INGEST_PASSWORD"]
+    broker = Mosquitto(tmp_path, free_port(), auth=True).start()
+    received = []
+    try:
+        reader = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="reader")
+        reader.username_pw_set("csu-ingest", "ingest-password-1")
+        reader.on_message = lambda c, u, m: received.append(m.topic)
+        reader.connect("127.0.0.1", broker.port)
+        reader.subscribe("csu/#", qos=1)
+        reader.loop_start()
+        time.sleep(0.5)
+        publish(
+            broker.port,
+            [("csu/jlt-air-01/readings", b"mine"), ("csu/jlt-air-02/readings", b"not mine")],
+            username="jlt-air-01",
+            password="device-password-1",
+        )
+        assert wait_until(lambda: "csu/jlt-air-01/readings" in received, timeout=5)
+        time.sleep(0.5)
+        assert "csu/jlt-air-02/readings" not in received
+
+        refused = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intruder")
+        refused.username_pw_set("jlt-air-01", "wrong-password")
+        codes = []
+        refused.on_connect = lambda c, u, f, rc, p: codes.append(rc)
+        refused.connect("127.0.0.1", broker.port)
+        refused.loop_start()
+        assert wait_until(lambda: codes, timeout=5)
+        refused.loop_stop()
+        assert codes[0].is_failure
+        reader.loop_stop()
+    finally:
+        broker.stop()
