@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from sensors import mqtt_auth
-
 ROOT = Path(__file__).resolve().parent.parent
 CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -114,7 +112,9 @@ class Mosquitto:
 
     def log_tail(self, lines: int = 30) -> str:
         path = self.tmp / "mosquitto.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def require_mosquitto() -> None:
@@ -124,11 +124,3 @@ def require_mosquitto() -> None:
     if IN_CI:
         pytest.fail(f"{message} (CI=true: a missing service fails the run)")
     pytest.skip(message)
-
-
-def write_auth_files(tmp: Path, *, devices: dict[str, str], ingest_password: str) -> None:
-    """Write the password file and ACL as `manage.py mosquitto_auth` does."""
-    hashes = {ref: mqtt_auth.hash_password(pw) for ref, pw in devices.items()}
-    services = {mqtt_auth.INGEST_USER: mqtt_auth.hash_password(ingest_password)}
-    (tmp / "passwords").write_text(mqtt_auth.password_file(hashes, services))
-    (tmp / "acl").write_text(mqtt_auth.ACL)

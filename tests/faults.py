@@ -1,11 +1,12 @@
 """A TCP proxy the tests can cut, to make a service unavailable to one process."""
 
+import contextlib
 import socket
 import threading
 
 
 class CuttableProxy:
-    """Forward 127.0.0.1:<port> to a target; ``cut()`` drops every connection until ``restore()``."""
+    """Forward 127.0.0.1:<port> to a target; ``cut()`` drops connections until ``restore()``."""
 
     def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
         self.target = (target_host, target_port)
@@ -44,20 +45,16 @@ class CuttableProxy:
             pass
         finally:
             for sock in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self):
         self._open.clear()
         with self._lock:
             sockets, self._sockets = self._sockets, set()
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def restore(self):

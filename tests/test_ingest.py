@@ -1,5 +1,6 @@
 """MQTT ingestion: judging, batched writes, acknowledgement after commit, no loss."""
 
+import io
 import json
 import os
 import signal
@@ -18,8 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sensors.ingest.worker import Inbound, IngestWorker, SensorCache, judge
 from sensors.ingest.writer import write_batch
 from sensors.models import LatestReading, Reading, RejectedMessage, Sensor
-from sensors.signals import batch_committed, sensor_state_changed
-from tests.brokers import Mosquitto, free_port, require_mosquitto, write_auth_files
+from sensors.signals import sensor_state_changed
+from tests.brokers import Mosquitto, free_port, require_mosquitto
 from tests.conftest import make_sensor
 from tests.faults import CuttableProxy
 
@@ -315,18 +316,15 @@ def test_two_workers_on_a_shared_subscription_store_each_reading_once(broker, st
 
 @pytest.mark.mqtt
 def test_the_generated_acl_lets_a_device_publish_only_its_own_topics(
-    transactional_db, tmp_path, commune
+    transactional_db, tmp_path, commune, monkeypatch
 ):
     require_mosquitto()
     own = make_sensor(commune, "jlt-air-01")
     own.set_mqtt_password("device-password-1")
     own.save()
     make_sensor(commune, "jlt-air-02")
-    os.environ["MQTT_INGEST_PASSWORD"] = "ingest-password-1"
-    try:
-        call_command("mosquitto_auth", "--output", str(tmp_path), stdout=open(os.devnull, "w"))
-    finally:
-        del os.environ["MQTT_INGEST_PASSWORD"]
+    monkeypatch.setenv("MQTT_INGEST_PASSWORD", "ingest-password-1")
+    call_command("mosquitto_auth", "--output", str(tmp_path), stdout=io.StringIO())
     broker = Mosquitto(tmp_path, free_port(), auth=True).start()
     received = []
     try:
