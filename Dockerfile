@@ -24,9 +24,9 @@ ENV PYTHONUNBUFFERED=1 \
     CSU_DATA_DIR=/data
 
 # The app runs as csu. Its supplementary group has gid 1883, the gid of the mosquitto
-# user in the eclipse-mosquitto image: the password and ACL files the app writes into
-# the shared /mosquitto/auth volume can then be mode 0640, group 1883, readable by the
-# broker and by no one else (deploy/mosquitto/README.md).
+# user in the eclipse-mosquitto image, so the broker's password and ACL files that the
+# app writes into the shared /mosquitto/auth volume may be mode 0640, group 1883:
+# readable by the broker and no one else (deploy/mosquitto/README.md).
 RUN groupadd --system --gid 1883 mosquitto \
  && groupadd --system --gid 10001 csu \
  && useradd --system --uid 10001 --gid csu --groups mosquitto \

@@ -11,6 +11,18 @@ from csu.roles import is_operator
 from .metrics import Kind, metrics_of
 
 SENSOR_REF_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
+# Broker usernames of the CSU's own services (csu-ingest, csu-simulator...).
+RESERVED_REF_PREFIX = "csu-"
+
+
+def validate_not_reserved(ref: str) -> None:
+    from django.core.exceptions import ValidationError
+
+    if ref.startswith(RESERVED_REF_PREFIX):
+        raise ValidationError(
+            _("Les références commençant par « %(prefix)s » sont réservées aux services du CSU."),
+            params={"prefix": RESERVED_REF_PREFIX},
+        )
 
 
 class CommuneQuerySet(models.QuerySet):
@@ -138,7 +150,8 @@ class Sensor(models.Model):
             RegexValidator(
                 SENSOR_REF_RE,
                 _("Minuscules, chiffres et tirets ; commence par une lettre ou un chiffre."),
-            )
+            ),
+            validate_not_reserved,
         ],
         help_text=_("Identifiant unique, aussi nom d'utilisateur MQTT du capteur."),
     )

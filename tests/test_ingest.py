@@ -357,3 +357,17 @@ def test_the_generated_acl_lets_a_device_publish_only_its_own_topics(
         reader.loop_stop()
     finally:
         broker.stop()
+
+
+@pytest.mark.postgres
+def test_workers_of_a_group_take_numbered_slots_and_reuse_a_freed_one(transactional_db):
+    from sensors.ingest.slots import claim_client_id
+
+    first, holder_1 = claim_client_id("csu-ingest-test")
+    second, holder_2 = claim_client_id("csu-ingest-test")
+    assert (first, second) == ("csu-ingest-test-1", "csu-ingest-test-2")
+    holder_1.close()  # the first worker dies: its lock goes with its connection
+    again, holder_3 = claim_client_id("csu-ingest-test")
+    assert again == "csu-ingest-test-1"
+    holder_2.close()
+    holder_3.close()

@@ -1,9 +1,9 @@
 """Our Mosquitto configuration, run for real (deploy/mosquitto/mosquitto.conf).
 
 Each test talks to a broker started from that file, with only its port and file paths
-rewritten, and with the password and ACL files laid out as deploy/mosquitto/README.md
-describes. The machine's default broker proves nothing: its max_queued_messages of
-1,000 silently drops what a lagging persistent subscriber has not read (NOTES.md).
+rewritten, and with the ACL that `manage.py mosquitto_auth` writes. The machine's
+default broker proves nothing: its max_queued_messages of 1,000 silently drops what a
+lagging persistent subscriber has not read (NOTES.md).
 """
 
 import os
@@ -21,23 +21,16 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.client import CallbackAPIVersion, MQTTv311
 
+from sensors import mqtt_auth
+
 pytestmark = pytest.mark.mqtt
 
 CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "mosquitto.conf"
 
-INGEST, INGEST_PASSWORD = "csu-ingest", "ingest-secret"
+INGEST, INGEST_PASSWORD = mqtt_auth.INGEST_USER, "ingest-secret"
 DEVICE, DEVICE_PASSWORD = "jlt-air-01", "device-secret"
-
-# The ACL that `manage.py mosquitto_auth` writes (deploy/mosquitto/README.md).
-ACL = """\
-user csu-ingest
-topic read csu/+/readings
-topic read csu/+/status
-topic read $SYS/#
-
-pattern write csu/%u/readings
-pattern write csu/%u/status
-"""
+# A device whose password was set in the admin: hashed by the app, not mosquitto_passwd.
+ADMIN_SET_DEVICE, ADMIN_SET_PASSWORD = "jlt-water-01", "water-secret"
 
 BURST = 5_000
 
@@ -99,7 +92,10 @@ def broker(tmp_path_factory):
     passwords = tmp / "passwords"
     subprocess.run([mosquitto_passwd, "-b", "-c", passwords, INGEST, INGEST_PASSWORD], check=True)
     subprocess.run([mosquitto_passwd, "-b", passwords, DEVICE, DEVICE_PASSWORD], check=True)
-    (tmp / "acl").write_text(ACL)
+    with passwords.open("a") as lines:
+        lines.write(f"{ADMIN_SET_DEVICE}:{mqtt_auth.hash_password(ADMIN_SET_PASSWORD)}\n")
+    # The ACL that `manage.py mosquitto_auth` writes.
+    (tmp / "acl").write_text(mqtt_auth.ACL)
 
     started = None
     for _attempt in range(5):
@@ -291,6 +287,18 @@ def test_ingest_receives_through_its_shared_subscription_what_a_device_publishes
     [message] = inbox.wait_for(1)
     assert message.topic == f"csu/{DEVICE}/readings"
     assert message.payload == b'{"values": {"pm25": 12.3}}'
+
+
+def test_a_device_whose_password_was_set_in_the_admin_can_publish(connect):
+    inbox = Inbox()
+    ingest = connect(INGEST, INGEST_PASSWORD, inbox=inbox)
+    ingest.subscribe("csu/+/readings")
+    device = connect(ADMIN_SET_DEVICE, ADMIN_SET_PASSWORD, client_id=ADMIN_SET_DEVICE)
+    assert not device.refused
+
+    device.publish(f"csu/{ADMIN_SET_DEVICE}/readings", [b'{"values": {"ph": 7.1}}'])
+
+    assert inbox.wait_for(1)[0].payload == b'{"values": {"ph": 7.1}}'
 
 
 def test_a_device_cannot_publish_under_another_sensors_ref(connect):

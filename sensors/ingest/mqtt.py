@@ -1,7 +1,6 @@
 """MQTT connection settings, shared by the ingest worker, the simulator and the benches."""
 
 import os
-import socket
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -80,7 +79,3 @@ def make_client(
         connect["clean_start"] = not persistent
         connect["properties"] = props
     return client, connect
-
-
-def default_client_id(prefix: str) -> str:
-    return f"{prefix}-{socket.gethostname()}"[:64]

@@ -137,7 +137,7 @@ class IngestWorker:
         client_id: str,
         url: str | None = None,
         group: str | None = None,
-        batch_size: int = 5000,
+        batch_size: int = 500,
         batch_interval: float = 0.2,
     ):
         self.client_id = client_id
@@ -214,8 +214,13 @@ class IngestWorker:
             while not self._stop.is_set():
                 self._wake.wait(self.batch_interval)
                 self._wake.clear()
-                self.flush()
-            self.flush()
+                while self.flush() >= self.batch_size:
+                    pass  # a backlog (after an outage): write it without waiting
+            # Write what has arrived, for a few seconds at most: anything left is not
+            # acknowledged, so the broker gives it to the next worker.
+            deadline = time.monotonic() + 5
+            while self.flush() and time.monotonic() < deadline:
+                pass
         finally:
             self.client.disconnect()
             self.client.loop_stop()

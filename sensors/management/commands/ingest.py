@@ -4,7 +4,7 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from sensors.ingest.mqtt import default_client_id
+from sensors.ingest.slots import claim_client_id
 from sensors.ingest.worker import IngestWorker
 
 
@@ -24,11 +24,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--client-id",
             default=os.environ.get("MQTT_CLIENT_ID") or None,
-            help="MQTT client id; keep it stable so the broker keeps the session across "
-            "restarts (default: csu-ingest[-<group>]-<hostname>)",
+            help="MQTT client id, stable so the broker keeps the session across restarts "
+            "(default: csu-ingest; with a group, the first free slot csu-ingest-<group>-<n>)",
         )
         parser.add_argument("--url", default=None, help="broker URL (default: MQTT_URL)")
-        parser.add_argument("--batch-size", type=int, default=5000, help="messages per batch")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=500,
+            help="messages that start a batch at once (else every --batch-interval); keep it "
+            "below the broker's in-flight window (max_inflight_messages, 1000 in our config)",
+        )
         parser.add_argument(
             "--batch-interval", type=float, default=0.2, help="seconds between batches"
         )
@@ -36,9 +42,13 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         logging.getLogger("sensors").setLevel(logging.INFO)
         group = options["group"]
-        client_id = options["client_id"] or default_client_id(
-            f"csu-ingest-{group}" if group else "csu-ingest"
-        )
+        client_id, _slot = options["client_id"], None
+        if not client_id:
+            if group:
+                # Keep the returned connection: it holds the slot for this process's life.
+                client_id, _slot = claim_client_id(f"csu-ingest-{group}")
+            else:
+                client_id = "csu-ingest"
         worker = IngestWorker(
             client_id=client_id,
             url=options["url"],

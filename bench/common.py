@@ -1,0 +1,102 @@
+"""What the benches share: a bench database, a broker with our config, publishers."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csu.settings")
+
+
+def bench_database_url() -> str:
+    """DATABASE_URL with a database of its own (``<name>_bench``), so runs never touch data."""
+    url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if not url:
+        url = "postgres://postgres@127.0.0.1:5432/csu"
+    parts = urlsplit(url)
+    if "BENCH_DATABASE_URL" in os.environ:
+        return url
+    name = parts.path.lstrip("/") or "csu"
+    return urlunsplit(parts._replace(path=f"/{name}_bench"))
+
+
+def prepare_database(url: str) -> None:
+    """Create the bench database if needed and migrate it."""
+    import psycopg
+
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    name = parts.path.lstrip("/")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    run_manage(["migrate", "--noinput", "-v", "0"], url)
+
+
+def run_manage(args, database_url, **kwargs):
+    env = dict(os.environ, DATABASE_URL=database_url)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, **kwargs
+    )
+
+
+def setup_django(database_url: str) -> None:
+    os.environ["DATABASE_URL"] = database_url
+    import django
+
+    django.setup()
+
+
+class Broker:
+    """Mosquitto with deploy/mosquitto/mosquitto.conf (anonymous allowed) on a free port."""
+
+    def __init__(self):
+        from tests.brokers import Mosquitto, free_port, require_mosquitto  # noqa: F401
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="csu-bench-mqtt-"))
+        self.mosquitto = Mosquitto(self.tmp, free_port(), auth=False)
+
+    def __enter__(self):
+        self.mosquitto.start()
+        return self.mosquitto
+
+    def __exit__(self, *exc):
+        self.mosquitto.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentile(values, q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def print_result(figures: dict) -> None:
+    """The last line of every bench: one JSON object, so runs can be compared."""
+    print(json.dumps(figures), flush=True)
+
+
+def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()

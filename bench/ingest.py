@@ -1,0 +1,313 @@
+#!/usr/bin/env python
+"""Ingest benchmark: MQTT QoS 1 → one ingest process → PostgreSQL.
+
+    python bench/ingest.py            (uses DATABASE_URL's server, database <name>_bench)
+
+Phase 1, sustained throughput: publishers send air-station messages (7 readings each)
+as fast as the broker takes them; the figure is stored readings per second while the
+stream flows. Phase 2, latency: 5,000 readings/s at a steady pace, each stamped with
+its publish time; a poller sees each row appear: publish → committed row. Phase 3, the
+naive path for comparison: one ORM create per reading, acknowledged at once.
+
+A Mosquitto with our configuration (deploy/mosquitto/mosquitto.conf) is started on a
+free port: the machine's default broker keeps 20 messages in flight and would measure
+its own limits, not ours.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from common import (
+    ROOT,
+    Broker,
+    bench_database_url,
+    percentile,
+    prepare_database,
+    print_result,
+    rss_mb,
+    setup_django,
+    wait_until,
+)
+
+METRICS = ("pm25", "pm10", "no2", "o3", "so2", "temperature", "humidity")
+
+
+def station_payload(i: int, ts: datetime) -> bytes:
+    values = {m: round(5 + (i * 7 + k) % 60 / 3, 2) for k, m in enumerate(METRICS)}
+    values["temperature"] = 12.5
+    values["humidity"] = 70
+    return json.dumps({"ts": ts.isoformat(), "values": values}).encode()
+
+
+def publisher(port: int, refs: list[str], messages: int, rate: float | None, base: float):
+    """Publish ``messages`` QoS 1 messages round-robin over ``refs`` (paced if ``rate``)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    client.username_pw_set("bench-publisher")
+    client.max_inflight_messages_set(100)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    window = []
+    started = time.monotonic()
+    for i in range(messages):
+        if rate:
+            due = started + i / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            ts = datetime.now(UTC)
+        else:
+            ts = datetime.fromtimestamp(base + i / 1000, UTC)
+        ref = refs[i % len(refs)]
+        window.append(client.publish(f"csu/{ref}/readings", station_payload(i, ts), qos=1))
+        if len(window) >= 2000:
+            for info in window[:1000]:
+                info.wait_for_publish(60)
+            del window[:1000]
+    for info in window:
+        info.wait_for_publish(60)
+    client.disconnect()
+    client.loop_stop()
+
+
+def count_readings(cursor) -> int:
+    cursor.execute("SELECT count(*) FROM sensors_reading")
+    return cursor.fetchone()[0]
+
+
+def reset(stations: int) -> list[str]:
+    from django.db import connection
+
+    from sensors.models import Commune, Sensor
+
+    commune, _ = Commune.objects.get_or_create(insee_code="99999", defaults={"name": "Bench"})
+    refs = [f"bench-air-{n:03d}" for n in range(stations)]
+    for ref in refs:
+        Sensor.objects.get_or_create(
+            ref=ref,
+            defaults={
+                "name": ref,
+                "kind": "air",
+                "commune": commune,
+                "latitude": 47.3,
+                "longitude": 0.7,
+            },
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE sensors_reading, sensors_latestreading, sensors_rejectedmessage")
+    return refs
+
+
+def start_ingest(database_url: str, broker) -> subprocess.Popen:
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        MQTT_URL=broker.url_for("csu-ingest"),
+        PYTHONUNBUFFERED="1",
+    )
+    env.pop("REDIS_URL", None) if os.environ.get("BENCH_NO_REDIS") else None
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "ingest", "--client-id", "bench-ingest"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    process.lines = lines
+    if not wait_until(lambda: any("subscribed" in line for line in lines), timeout=60):
+        process.kill()
+        sys.exit("the ingest worker did not start:\n" + "".join(lines))
+    return process
+
+
+def sustained(args, broker, refs, ingest, cursor) -> dict:
+    total = args.messages * len(METRICS)
+    per = args.messages // args.publishers
+    base = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    procs = [
+        multiprocessing.Process(
+            target=publisher, args=(broker.port, refs, per, None, base + n * 3600 / args.publishers)
+        )
+        for n in range(args.publishers)
+    ]
+    expected = per * args.publishers * len(METRICS)
+    samples = []  # (time, stored)
+    rss = []
+    started = time.monotonic()
+    for proc in procs:
+        proc.start()
+    while True:
+        stored = count_readings(cursor)
+        now = time.monotonic()
+        samples.append((now, stored))
+        rss.append(rss_mb(ingest.pid))
+        if stored >= expected or now - started > args.timeout:
+            break
+        time.sleep(0.25)
+    for proc in procs:
+        proc.join()
+    # The sustained rate: between 10 % and 90 % of the stream, past start-up and tail.
+    low = next(s for s in samples if s[1] >= 0.1 * expected)
+    high = next((s for s in samples if s[1] >= 0.9 * expected), samples[-1])
+    rate = (high[1] - low[1]) / max(high[0] - low[0], 1e-9)
+    elapsed = samples[-1][0] - started
+    print(
+        f"sustained: {samples[-1][1]:,} of {expected:,} readings stored in {elapsed:.1f} s; "
+        f"{rate:,.0f} readings/s between 10 % and 90 % ({args.publishers} publishers, "
+        f"{len(refs)} stations, {len(METRICS)} readings per message)"
+    )
+    del total
+    return {
+        "readings_per_s": round(rate),
+        "stored": samples[-1][1],
+        "expected": expected,
+        "rss_mb": round(max(rss), 1),
+    }
+
+
+def latency(args, broker, refs, ingest, cursor) -> dict:
+    rate_msgs = args.latency_rate / len(METRICS)
+    messages = int(rate_msgs * args.latency_seconds)
+    cursor.execute("SELECT coalesce(max(ts), '-infinity') FROM sensors_reading")
+    last = cursor.fetchone()[0]
+    proc = multiprocessing.Process(
+        target=publisher, args=(broker.port, refs, messages, rate_msgs, 0.0)
+    )
+    proc.start()
+    latencies = []
+    seen = 0
+    rss = []
+    deadline = time.monotonic() + args.latency_seconds + 30
+    while seen < messages and time.monotonic() < deadline:
+        cursor.execute(
+            "SELECT ts, count(*) FROM sensors_reading WHERE ts > %s GROUP BY ts ORDER BY ts",
+            [last],
+        )
+        rows = cursor.fetchall()
+        now = time.time()
+        for ts, _ in rows:
+            latencies.append((now - ts.timestamp()) * 1000)
+        if rows:
+            last = rows[-1][0]
+            seen += len(rows)
+        rss.append(rss_mb(ingest.pid))
+        time.sleep(0.01)
+    proc.join()
+    figures = {
+        "commit_p50_ms": round(percentile(latencies, 50), 1),
+        "commit_p95_ms": round(percentile(latencies, 95), 1),
+        "commit_p99_ms": round(percentile(latencies, 99), 1),
+        "latency_messages": seen,
+        "rss_latency_mb": round(max(rss), 1) if rss else None,
+    }
+    print(
+        f"latency at {args.latency_rate:,} readings/s for {args.latency_seconds} s: "
+        f"publish → committed row p50 {figures['commit_p50_ms']} ms, "
+        f"p95 {figures['commit_p95_ms']} ms, p99 {figures['commit_p99_ms']} ms "
+        f"({seen} messages seen of {messages})"
+    )
+    return figures
+
+
+def naive(args, broker, refs, cursor) -> dict:
+    """One ORM create per reading, acknowledged by paho at once: the path we avoid."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from sensors.models import Reading, Sensor
+
+    ids = dict(Sensor.objects.filter(ref__in=refs).values_list("ref", "pk"))
+    done = threading.Event()
+    stored = [0]
+    expected = args.naive_messages * len(METRICS)
+
+    def on_message(client, userdata, msg):
+        ref = msg.topic.split("/")[1]
+        body = json.loads(msg.payload)
+        ts = datetime.fromisoformat(body["ts"])
+        for metric, value in body["values"].items():
+            Reading.objects.create(sensor_id=ids[ref], metric=metric, ts=ts, value=value)
+            stored[0] += 1
+        if stored[0] >= expected:
+            done.set()
+
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-naive", clean_session=True)
+    sub.username_pw_set("bench-naive")
+    sub.on_message = on_message
+    sub.connect("127.0.0.1", broker.port)
+    sub.subscribe("csu/+/readings", qos=1)
+    sub.loop_start()
+    time.sleep(0.5)
+    base = (datetime.now(UTC) - timedelta(hours=3)).timestamp()
+    started = time.monotonic()
+    pub = multiprocessing.Process(
+        target=publisher, args=(broker.port, refs, args.naive_messages, None, base)
+    )
+    pub.start()
+    done.wait(args.timeout)
+    elapsed = time.monotonic() - started
+    pub.join()
+    sub.disconnect()
+    sub.loop_stop()
+    rate = stored[0] / elapsed
+    print(
+        f"naive path (one ORM create per reading): {stored[0]:,} readings in {elapsed:.1f} s"
+        f" = {rate:,.0f} readings/s"
+    )
+    return {"naive_readings_per_s": round(rate)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--stations", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=60_000, help="phase 1 messages")
+    parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument("--latency-rate", type=int, default=5000, help="readings/s")
+    parser.add_argument("--latency-seconds", type=int, default=20)
+    parser.add_argument("--naive-messages", type=int, default=2000)
+    parser.add_argument("--timeout", type=float, default=300)
+    args = parser.parse_args()
+
+    database_url = bench_database_url()
+    prepare_database(database_url)
+    setup_django(database_url)
+    from django.db import connection
+
+    refs = reset(args.stations)
+    figures: dict = {}
+    with Broker() as broker:
+        ingest = start_ingest(database_url, broker)
+        try:
+            with connection.cursor() as cursor:
+                figures |= sustained(args, broker, refs, ingest, cursor)
+                figures |= latency(args, broker, refs, ingest, cursor)
+        finally:
+            ingest.send_signal(signal.SIGTERM)
+            ingest.wait(30)
+        figures["rss_mb"] = max(figures["rss_mb"], figures.pop("rss_latency_mb") or 0)
+        print("ingest worker:", "".join(ingest.lines[-1:]).strip())
+        reset(args.stations)
+        with connection.cursor() as cursor:
+            figures |= naive(args, broker, refs, cursor)
+    figures["speedup_vs_naive"] = round(
+        figures["readings_per_s"] / figures["naive_readings_per_s"], 1
+    )
+    print(f"worker RSS (max while running): {figures['rss_mb']} MB")
+    print_result(figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""Serializers of the sensors API: representations, and the validation of query parameters."""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from .history import BUCKETS
+from .metrics import Kind, metric_for
+from .models import RejectedMessage, Sensor
+
+# Raw points one answer may hold; beyond, the client must choose a bucket.
+MAX_POINTS = 10_000
+DEFAULT_RANGE = timedelta(hours=24)
+INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+RFC3339_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def rfc3339(moment: datetime) -> str:
+    """Format an instant as RFC 3339 in UTC, as every time of this API."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """A date-time rendered in UTC ("…Z") whatever the active time zone."""
+
+    def __init__(self, **kwargs):
+        super().__init__(default_timezone=UTC, **kwargs)
+
+
+class Rfc3339Field(serializers.Field):
+    """An RFC 3339 date-time with its UTC offset, read as an aware UTC datetime."""
+
+    default_error_messages = {
+        "invalid": _(
+            "Date et heure RFC 3339 attendues, avec leur décalage horaire "
+            "(par exemple 2026-10-25T08:00:00Z ou 2026-10-25T10:00:00%2B02:00)."
+        ),
+    }
+
+    def to_internal_value(self, data):
+        text = str(data).strip()
+        # An unencoded "+" in a query string arrives as a space: take it back.
+        if len(text) > 19 and " " in text[19:]:
+            text = text[:19] + text[19:].replace(" ", "+")
+        if not RFC3339_RE.match(text):
+            self.fail("invalid")
+        # Python 3.11 reads at most 6 fractional digits: drop the finer ones.
+        text = re.sub(r"(\.\d{6})\d+", r"\1", text.upper())
+        try:
+            return datetime.fromisoformat(text).astimezone(UTC)
+        except (ValueError, OverflowError):
+            self.fail("invalid")
+
+    def to_representation(self, value):
+        return rfc3339(value)
+
+
+class ChoiceParam(serializers.ChoiceField):
+    """A choice whose error names the accepted values."""
+
+    default_error_messages = {
+        "invalid_choice": _("« {input} » n'est pas une valeur possible ; valeurs possibles : "),
+    }
+
+    def to_internal_value(self, data):
+        if str(data) not in self.choice_strings_to_values:
+            choices = ", ".join(self.choice_strings_to_values)
+            raise serializers.ValidationError(
+                f"{self.error_messages['invalid_choice'].format(input=data)}{choices}.",
+                code="invalid_choice",
+            )
+        return self.choice_strings_to_values[str(data)]
+
+
+# --- Representations ------------------------------------------------------------------
+
+
+class MetricSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    unit = serializers.CharField()
+    label = serializers.CharField()
+    min = serializers.FloatField(source="minimum")
+    max = serializers.FloatField(source="maximum")
+
+
+class CommuneRefSerializer(serializers.Serializer):
+    insee_code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class ZoneRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class SensorSerializer(serializers.ModelSerializer):
+    kind_label = serializers.CharField(source="get_kind_display")
+    state_label = serializers.CharField(source="get_state_display")
+    commune = CommuneRefSerializer()
+    zones = ZoneRefSerializer(many=True)
+    last_seen = UtcDateTimeField(allow_null=True)
+    metrics = MetricSerializer(many=True)
+
+    class Meta:
+        model = Sensor
+        fields = [
+            "ref",
+            "name",
+            "kind",
+            "kind_label",
+            "commune",
+            "zones",
+            "latitude",
+            "longitude",
+            "building",
+            "expected_interval",
+            "active",
+            "state",
+            "state_label",
+            "last_seen",
+            "metrics",
+        ]
+        read_only_fields = fields
+
+
+class RawPointSerializer(serializers.Serializer):
+    t = UtcDateTimeField()
+    v = serializers.FloatField()
+
+
+class BucketPointSerializer(serializers.Serializer):
+    t = UtcDateTimeField(help_text="Début du créneau.")
+    avg = serializers.FloatField()
+    min = serializers.FloatField()
+    max = serializers.FloatField()
+    count = serializers.IntegerField()
+
+
+class _SeriesSerializer(serializers.Serializer):
+    sensor = serializers.CharField()
+    metric = serializers.CharField()
+    unit = serializers.CharField()
+    bucket = serializers.CharField()
+    # "from" is a Python keyword: the fields are renamed in get_fields().
+    start = UtcDateTimeField()
+    end = UtcDateTimeField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("start")
+        fields["to"] = fields.pop("end")
+        return fields
+
+
+class RawSeriesSerializer(_SeriesSerializer):
+    points = RawPointSerializer(many=True)
+
+
+class BucketedSeriesSerializer(_SeriesSerializer):
+    points = BucketPointSerializer(many=True)
+
+
+class LatestItemSerializer(serializers.Serializer):
+    sensor = serializers.CharField()
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    commune = serializers.CharField(help_text="Code INSEE.")
+    metric = serializers.CharField()
+    unit = serializers.CharField()
+    ts = UtcDateTimeField()
+    value = serializers.FloatField()
+    state = serializers.ChoiceField(choices=Sensor.State.choices)
+
+
+class LatestSerializer(serializers.Serializer):
+    items = LatestItemSerializer(many=True)
+
+
+class RejectedMessageSerializer(serializers.ModelSerializer):
+    received_at = UtcDateTimeField()
+    reason_label = serializers.CharField(source="get_reason_display")
+
+    class Meta:
+        model = RejectedMessage
+        fields = [
+            "received_at",
+            "topic",
+            "sensor_ref",
+            "reason",
+            "reason_label",
+            "detail",
+            "metric",
+            "payload",
+        ]
+        read_only_fields = fields
+
+
+# --- Query parameters -----------------------------------------------------------------
+
+
+class SensorFilterSerializer(serializers.Serializer):
+    kind = ChoiceParam(choices=Kind.choices, required=False)
+    commune = serializers.CharField(
+        required=False, help_text="Code INSEE de la commune (par exemple 37122)."
+    )
+    zone = serializers.IntegerField(required=False, min_value=1)
+    state = ChoiceParam(choices=Sensor.State.choices, required=False)
+
+    def validate_commune(self, value):
+        if not INSEE_RE.match(value):
+            raise serializers.ValidationError(
+                _("Un code INSEE : 5 chiffres, ou 2A/2B et 3 chiffres.")
+            )
+        return value
+
+
+class KindFilterSerializer(serializers.Serializer):
+    kind = ChoiceParam(choices=Kind.choices, required=False)
+
+
+class RejectionFilterSerializer(serializers.Serializer):
+    reason = ChoiceParam(choices=RejectedMessage.Reason.choices, required=False)
+    sensor = serializers.CharField(required=False, help_text="Référence du capteur.")
+
+
+class ReadingsQuerySerializer(serializers.Serializer):
+    """The ``metric``, ``from``, ``to`` and ``bucket`` of a readings request."""
+
+    metric = serializers.CharField()
+    start = Rfc3339Field(required=False)
+    end = Rfc3339Field(required=False)
+    bucket = ChoiceParam(choices=["raw", *BUCKETS], required=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("start")
+        fields["to"] = fields.pop("end")
+        return fields
+
+    def validate_metric(self, value):
+        sensor = self.context["sensor"]
+        if metric_for(sensor.kind, value) is None:
+            names = ", ".join(m.name for m in sensor.metrics)
+            raise serializers.ValidationError(
+                _("« %(metric)s » n'est pas une grandeur de ce capteur ; grandeurs : %(names)s.")
+                % {"metric": value, "names": names}
+            )
+        return value
+
+    def validate(self, attrs):
+        end = attrs.get("to")
+        start = attrs.get("from")
+        if end is None:
+            end = start + DEFAULT_RANGE if start else timezone.now()
+        if start is None:
+            start = end - DEFAULT_RANGE
+        if start >= end:
+            raise serializers.ValidationError({"from": _("Le début doit précéder la fin (to).")})
+        bucket = attrs.get("bucket") or default_bucket(end - start)
+        if bucket != "raw" and (end - start) / BUCKETS[bucket] > MAX_POINTS:
+            raise serializers.ValidationError(
+                {
+                    "bucket": _(
+                        "Plus de %(max)s créneaux sur cette période : "
+                        "choisissez un créneau plus long ou une période plus courte."
+                    )
+                    % {"max": MAX_POINTS}
+                }
+            )
+        return {
+            "metric": attrs["metric"],
+            "from": start,
+            "to": end,
+            "bucket": bucket,
+            "unit": metric_for(self.context["sensor"].kind, attrs["metric"]).unit,
+        }
+
+
+def default_bucket(span: timedelta) -> str:
+    """Choose raw points for up to 6 h, 5-minute buckets up to 3 days, hours beyond."""
+    if span <= timedelta(hours=6):
+        return "raw"
+    if span <= timedelta(days=3):
+        return "5m"
+    return "1h"
