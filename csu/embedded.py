@@ -1,8 +1,8 @@
 """Run the whole CSU in one process, with no service installed.
 
 The embedded default: uvicorn serves the ASGI app, an amqtt broker listens on
-``MQTT_URL``'s port, the ingest worker runs in a thread and the simulator in a child
-process publishes the demo town's readings over MQTT. Websockets and ingest share
+``MQTT_URL``'s port, the ingest worker and Celery beat run in threads and the simulator
+in a child process publishes the demo town's readings over MQTT. Websockets and ingest share
 this process, so the in-memory channel layer reaches every browser; Celery tasks run
 in-process (``CELERY_TASK_ALWAYS_EAGER``).
 """
@@ -45,6 +45,19 @@ async def start_broker():
     return broker
 
 
+def start_beat():
+    """Celery beat in a thread; with always-eager tasks it runs them right here."""
+    from celery.beat import EmbeddedService
+
+    from csu.celery import app
+
+    beat = EmbeddedService(
+        app, schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"), thread=True
+    )
+    beat.start()
+    return beat
+
+
 def start_simulator(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "manage.py", "simulate", *args])
 
@@ -55,6 +68,7 @@ async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
     worker = IngestWorker(client_id="csu-ingest-embedded")
     ingest = threading.Thread(target=worker.run, name="ingest", daemon=True)
     ingest.start()
+    beat = start_beat()
     simulator = start_simulator(simulate) if simulate is not None else None
     config = uvicorn.Config(
         "csu.asgi:application", host=host, port=port, lifespan="off", log_level="info"
@@ -67,6 +81,7 @@ async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
         if simulator is not None:
             simulator.terminate()
             simulator.wait(10)
+        beat.stop()
         worker.stop()
         await asyncio.to_thread(ingest.join, 15)
         if broker is not None:

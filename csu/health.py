@@ -1,16 +1,23 @@
-"""``/healthz``: the state of the database, Redis and the MQTT broker.
+"""``/healthz``: the state of the database, Redis, the MQTT broker and ingest.
 
-Open without login so that load balancers and Docker can probe it; it tells only
-"ok" or the kind of failure, never data.
+Open without login so that load balancers and Docker can probe it; it tells only "ok"
+or the kind of failure, never data. ``/healthz?service=web`` checks only what the web
+process itself needs (the database), so a stopped ingest never restarts the web.
 """
 
 import socket
+import time
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
+
+from sensors.ingest.stats import lag_seconds, live_snapshots
+
+# Messages older than this waiting in an ingest worker make the system unhealthy.
+INGEST_LAG_LIMIT_S = 30.0
 
 
 def check_database() -> str:
@@ -35,7 +42,12 @@ def check_redis() -> str:
         return f"error: {type(exc).__name__}"
 
 
-def check_broker() -> str:
+def check_broker(snapshots: dict) -> str:
+    """The ingest workers say whether they are connected; else try a TCP connection."""
+    if snapshots:
+        if any(s.get("connected") for s in snapshots.values()):
+            return "ok"
+        return "error: no ingest worker connected"
     url = urlsplit(settings.MQTT_URL)
     port = url.port or (8883 if url.scheme in ("mqtts", "ssl") else 1883)
     try:
@@ -47,15 +59,34 @@ def check_broker() -> str:
         return f"error: {type(exc).__name__}"
 
 
+def ingest_summary(snapshots: dict) -> dict:
+    now = time.time()
+    lag = max((lag_seconds(s, now) for s in snapshots.values()), default=0.0)
+    last = max((s.get("last_commit") or 0 for s in snapshots.values()), default=0) or None
+    return {
+        "workers": len(snapshots),
+        "lag_s": round(lag, 3),
+        "queue_depth": sum(s.get("queue_depth", 0) for s in snapshots.values()),
+        "last_commit_s_ago": round(now - last, 1) if last else None,
+        "status": "ok" if lag <= INGEST_LAG_LIMIT_S else "error: lagging",
+    }
+
+
 @never_cache
 def healthz(request):
-    checks = {
-        "database": check_database(),
-        "redis": check_redis(),
-        "broker": check_broker(),
-    }
+    checks = {"database": check_database()}
+    body = {}
+    if request.GET.get("service") != "web":
+        try:
+            snapshots = live_snapshots()
+        except Exception:
+            snapshots = {}
+        checks["redis"] = check_redis()
+        checks["broker"] = check_broker(snapshots)
+        body["ingest"] = ingest_summary(snapshots)
+        checks["ingest"] = body["ingest"]["status"]
     healthy = all(value in ("ok", "embedded") for value in checks.values())
     return JsonResponse(
-        {"status": "ok" if healthy else "error", "checks": checks},
+        {"status": "ok" if healthy else "error", "checks": checks, **body},
         status=200 if healthy else 503,
     )

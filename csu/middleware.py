@@ -2,9 +2,9 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLogi
 
 
 class LoginRequiredMiddleware(DjangoLoginRequired):
-    """Require a login for every page; the API answers 401 itself, probes stay open."""
+    """Require a login for every page; the API and /metrics answer 401 themselves."""
 
-    open_prefixes = ("/api/", "/healthz", "/static/")
+    open_prefixes = ("/api/", "/healthz", "/metrics", "/static/")
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.path_info.startswith(self.open_prefixes):

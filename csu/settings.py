@@ -171,6 +171,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sensors.tasks.maintain_reading_partitions",
         "schedule": crontab(minute=7),
     },
+    "silent-sensors-offline": {
+        "task": "sensors.tasks.mark_silent_sensors_offline",
+        "schedule": 60.0,
+    },
     "rejected-messages-retention": {
         "task": "sensors.tasks.purge_rejected_messages",
         "schedule": crontab(minute=17, hour=3),
@@ -186,6 +190,8 @@ MQTT_EMBEDDED = not env("MQTT_URL")
 READINGS_RETENTION_DAYS = env_int("READINGS_RETENTION_DAYS", 30, minimum=1)
 READINGS_PARTITIONS_AHEAD_DAYS = env_int("READINGS_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 REJECTED_MESSAGES_RETENTION_DAYS = env_int("REJECTED_MESSAGES_RETENTION_DAYS", 30, minimum=1)
+# A sensor silent for this many expected intervals is marked offline.
+SENSOR_OFFLINE_INTERVALS = env_int("SENSOR_OFFLINE_INTERVALS", 3, minimum=1)
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -275,3 +281,5 @@ LOGGING = {
 }
 
 HEALTHZ_TIMEOUT_S = 2.0
+# Bearer token of the Prometheus server scraping /metrics (staff sessions may read it too).
+METRICS_TOKEN = env("METRICS_TOKEN")

@@ -129,6 +129,20 @@ class Zone(models.Model):
 
 
 class SensorQuerySet(models.QuerySet):
+    def mark_silent_offline(self, now=None) -> list[int]:
+        """Mark offline the online sensors silent for too long; return their ids."""
+        now = now or timezone.now()
+        silent = [
+            sensor.pk
+            for sensor in self.filter(state="online", active=True).only(
+                "pk", "last_seen", "expected_interval"
+            )
+            if sensor.silent_for_too_long(now)
+        ]
+        if silent:
+            self.filter(pk__in=silent, state="online").update(state="offline", state_changed_at=now)
+        return silent
+
     def visible_to(self, user):
         """Restrict to the sensors of the communes ``user`` may supervise."""
         if user.is_superuser or user.is_staff:
@@ -207,12 +221,12 @@ class Sensor(models.Model):
 
         self.mqtt_password_hash = hash_password(password)
 
-    def silent_for_too_long(self, now=None, intervals: int = 3) -> bool:
-        """Tell whether the sensor has sent nothing for ``intervals`` expected periods."""
-        now = now or timezone.now()
+    def silent_for_too_long(self, now=None) -> bool:
+        """Tell whether the sensor has sent nothing for SENSOR_OFFLINE_INTERVALS periods."""
         if self.last_seen is None:
             return False
-        return now - self.last_seen > timedelta(seconds=self.expected_interval * intervals)
+        allowed = timedelta(seconds=self.expected_interval * settings.SENSOR_OFFLINE_INTERVALS)
+        return (now or timezone.now()) - self.last_seen > allowed
 
 
 class Reading(models.Model):

@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .history import BUCKETS
@@ -32,6 +34,7 @@ class UtcDateTimeField(serializers.DateTimeField):
         super().__init__(default_timezone=UTC, **kwargs)
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class Rfc3339Field(serializers.Field):
     """An RFC 3339 date-time with its UTC offset, read as an aware UTC datetime."""
 
@@ -49,10 +52,8 @@ class Rfc3339Field(serializers.Field):
             text = text[:19] + text[19:].replace(" ", "+")
         if not RFC3339_RE.match(text):
             self.fail("invalid")
-        # Python 3.11 reads at most 6 fractional digits: drop the finer ones.
-        text = re.sub(r"(\.\d{6})\d+", r"\1", text.upper())
         try:
-            return datetime.fromisoformat(text).astimezone(UTC)
+            return datetime.fromisoformat(text.upper()).astimezone(UTC)
         except (ValueError, OverflowError):
             self.fail("invalid")
 
@@ -64,16 +65,15 @@ class ChoiceParam(serializers.ChoiceField):
     """A choice whose error names the accepted values."""
 
     default_error_messages = {
-        "invalid_choice": _("« {input} » n'est pas une valeur possible ; valeurs possibles : "),
+        "invalid_choice": _(
+            "« {input} » n'est pas une valeur possible ; valeurs possibles : {choices}."
+        ),
     }
 
     def to_internal_value(self, data):
         if str(data) not in self.choice_strings_to_values:
             choices = ", ".join(self.choice_strings_to_values)
-            raise serializers.ValidationError(
-                f"{self.error_messages['invalid_choice'].format(input=data)}{choices}.",
-                code="invalid_choice",
-            )
+            self.fail("invalid_choice", input=data, choices=choices)
         return self.choice_strings_to_values[str(data)]
 
 
@@ -134,7 +134,7 @@ class RawPointSerializer(serializers.Serializer):
 
 
 class BucketPointSerializer(serializers.Serializer):
-    t = UtcDateTimeField(help_text="Début du créneau.")
+    t = UtcDateTimeField(help_text=_("Début du créneau."))
     avg = serializers.FloatField()
     min = serializers.FloatField()
     max = serializers.FloatField()
@@ -168,7 +168,7 @@ class BucketedSeriesSerializer(_SeriesSerializer):
 class LatestItemSerializer(serializers.Serializer):
     sensor = serializers.CharField()
     kind = serializers.ChoiceField(choices=Kind.choices)
-    commune = serializers.CharField(help_text="Code INSEE.")
+    commune = serializers.CharField(help_text=_("Code INSEE."))
     metric = serializers.CharField()
     unit = serializers.CharField()
     ts = UtcDateTimeField()
@@ -205,7 +205,7 @@ class RejectedMessageSerializer(serializers.ModelSerializer):
 class SensorFilterSerializer(serializers.Serializer):
     kind = ChoiceParam(choices=Kind.choices, required=False)
     commune = serializers.CharField(
-        required=False, help_text="Code INSEE de la commune (par exemple 37122)."
+        required=False, help_text=_("Code INSEE de la commune (par exemple 37122).")
     )
     zone = serializers.IntegerField(required=False, min_value=1)
     state = ChoiceParam(choices=Sensor.State.choices, required=False)
@@ -224,16 +224,29 @@ class KindFilterSerializer(serializers.Serializer):
 
 class RejectionFilterSerializer(serializers.Serializer):
     reason = ChoiceParam(choices=RejectedMessage.Reason.choices, required=False)
-    sensor = serializers.CharField(required=False, help_text="Référence du capteur.")
+    sensor = serializers.CharField(required=False, help_text=_("Référence du capteur."))
 
 
 class ReadingsQuerySerializer(serializers.Serializer):
     """The ``metric``, ``from``, ``to`` and ``bucket`` of a readings request."""
 
-    metric = serializers.CharField()
-    start = Rfc3339Field(required=False)
-    end = Rfc3339Field(required=False)
-    bucket = ChoiceParam(choices=["raw", *BUCKETS], required=False)
+    metric = serializers.CharField(
+        help_text=_("Une grandeur du type du capteur, par exemple pm25.")
+    )
+    start = Rfc3339Field(
+        required=False, help_text=_("Début inclus (RFC 3339) ; par défaut 24 h avant la fin.")
+    )
+    end = Rfc3339Field(
+        required=False, help_text=_("Fin exclue (RFC 3339) ; par défaut maintenant.")
+    )
+    bucket = ChoiceParam(
+        choices=["raw", *BUCKETS],
+        required=False,
+        help_text=_(
+            "Créneau d'agrégation ; par défaut raw jusqu'à 6 h, 5m jusqu'à 3 jours, 1h au-delà. "
+            "1d suit les jours d'Europe/Paris."
+        ),
+    )
 
     def get_fields(self):
         fields = super().get_fields()
@@ -255,7 +268,7 @@ class ReadingsQuerySerializer(serializers.Serializer):
         end = attrs.get("to")
         start = attrs.get("from")
         if end is None:
-            end = start + DEFAULT_RANGE if start else timezone.now()
+            end = timezone.now()
         if start is None:
             start = end - DEFAULT_RANGE
         if start >= end:

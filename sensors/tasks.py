@@ -4,8 +4,9 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from .models import RejectedMessage
+from .models import RejectedMessage, Sensor
 from .partitions import maintain_reading_partitions as maintain
+from .signals import sensor_state_changed
 
 
 @shared_task
@@ -19,3 +20,11 @@ def purge_rejected_messages():
     cutoff = timezone.now() - timedelta(days=settings.REJECTED_MESSAGES_RETENTION_DAYS)
     deleted, _ = RejectedMessage.objects.filter(received_at__lt=cutoff).delete()
     return deleted
+
+
+@shared_task
+def mark_silent_sensors_offline():
+    silent = Sensor.objects.mark_silent_offline()
+    for sensor_id in silent:
+        sensor_state_changed.send_robust(sender=Sensor, sensor_id=sensor_id, state="offline")
+    return len(silent)

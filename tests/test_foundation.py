@@ -12,7 +12,7 @@ from tests.conftest import make_school, make_sensor
 def test_healthz_reports_each_service(client, db):
     response = client.get("/healthz")
     body = response.json()
-    assert set(body["checks"]) == {"database", "redis", "broker"}
+    assert set(body["checks"]) == {"database", "redis", "broker", "ingest"}
     assert body["checks"]["database"] == "ok"
     assert response.status_code == (200 if body["status"] == "ok" else 503)
 

@@ -371,3 +371,37 @@ def test_workers_of_a_group_take_numbered_slots_and_reuse_a_freed_one(transactio
     assert again == "csu-ingest-test-1"
     holder_2.close()
     holder_3.close()
+
+
+def test_a_sensor_silent_for_three_intervals_is_marked_offline_and_announced(commune):
+    from sensors.tasks import mark_silent_sensors_offline
+
+    now = datetime.now(UTC)
+    silent = make_sensor(
+        commune,
+        "jlt-air-01",
+        expected_interval=60,
+        state="online",
+        last_seen=now - timedelta(seconds=200),
+    )
+    chatty = make_sensor(
+        commune,
+        "jlt-air-02",
+        expected_interval=60,
+        state="online",
+        last_seen=now - timedelta(seconds=100),
+    )
+    changes = []
+
+    def receiver(sender, sensor_id, state, **kwargs):
+        changes.append((sensor_id, state))
+
+    sensor_state_changed.connect(receiver)
+    try:
+        assert mark_silent_sensors_offline() == 1
+    finally:
+        sensor_state_changed.disconnect(receiver)
+    silent.refresh_from_db()
+    chatty.refresh_from_db()
+    assert (silent.state, chatty.state) == ("offline", "online")
+    assert changes == [(silent.pk, "offline")]

@@ -29,6 +29,7 @@ class IngestStats:
         self.queue_depth = 0
         self.last_commit = None  # wall-clock time of the last committed batch
         self.oldest_pending = None  # reception time of the oldest message not yet written
+        self.connected = False
         self._published_at = 0.0
 
     def received(self, n: int = 1) -> None:
@@ -67,6 +68,7 @@ class IngestStats:
                 "queue_depth": self.queue_depth,
                 "last_commit": self.last_commit,
                 "oldest_pending": self.oldest_pending,
+                "connected": self.connected,
                 "at": time.time(),
             }
 
@@ -87,3 +89,10 @@ def live_snapshots() -> dict[str, dict]:
     workers = cache.get(WORKERS_KEY) or ()
     found = cache.get_many([f"csu:ingest:{w}" for w in workers])
     return {key.removeprefix("csu:ingest:"): value for key, value in found.items()}
+
+
+def lag_seconds(snapshot: dict, now: float | None = None) -> float:
+    """How long the oldest message waiting in a worker has waited."""
+    if not snapshot.get("oldest_pending"):
+        return 0.0
+    return max(0.0, (now or time.time()) - snapshot["oldest_pending"])

@@ -174,12 +174,14 @@ class IngestWorker:
             return
         client.subscribe([(topic, 1) for topic in self.topics()])
         self._connected.set()
+        self.stats.connected = True
         log.info("connected to the broker, subscribed to %s", ", ".join(self.topics()))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         # Message ids of the old connection must not be acknowledged on the new one.
         self._generation += 1
         self._connected.clear()
+        self.stats.connected = False
         if not self._stop.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason_code)
 
@@ -222,6 +224,8 @@ class IngestWorker:
             while self.flush() and time.monotonic() < deadline:
                 pass
         finally:
+            self.stats.connected = False
+            self.stats.publish(self.client_id, force=True)
             self.client.disconnect()
             self.client.loop_stop()
             connection.close()

@@ -1,0 +1,186 @@
+"""The sensors API (CONTRACT.md section 2): sensors, their history, latest values, rejections.
+
+Each user sees the sensors of the communes they supervise (``Sensor.objects.visible_to``);
+a sensor outside them is a 404. Every time is RFC 3339 in UTC.
+"""
+
+from django.db.models import Prefetch
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .history import readings_bucketed, readings_raw
+from .metrics import metric_for
+from .models import LatestReading, RejectedMessage, Sensor, Zone
+from .serializers import (
+    MAX_POINTS,
+    BucketedSeriesSerializer,
+    KindFilterSerializer,
+    LatestSerializer,
+    RawSeriesSerializer,
+    ReadingsQuerySerializer,
+    RejectedMessageSerializer,
+    RejectionFilterSerializer,
+    SensorFilterSerializer,
+    SensorSerializer,
+    rfc3339,
+)
+
+BAD_INPUT = OpenApiResponse(description=_("Paramètre invalide : un message par champ."))
+
+
+def _query_params(serializer_class, request, **context) -> dict:
+    """Validate the query string, or answer 400 with a message per field."""
+    serializer = serializer_class(data=request.query_params, context=context)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary=_("Capteurs visibles"),
+        parameters=[SensorFilterSerializer],
+        responses={200: SensorSerializer(many=True), 400: BAD_INPUT},
+    ),
+    retrieve=extend_schema(summary=_("Un capteur")),
+)
+class SensorViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = SensorSerializer
+    lookup_field = "ref"
+
+    def get_queryset(self):
+        return (
+            Sensor.objects.visible_to(self.request.user)
+            .select_related("commune")
+            .prefetch_related(Prefetch("zones", queryset=Zone.objects.order_by("name")))
+        )
+
+    def filter_queryset(self, queryset):
+        if self.action != "list":
+            return queryset
+        params = _query_params(SensorFilterSerializer, self.request)
+        if "kind" in params:
+            queryset = queryset.filter(kind=params["kind"])
+        if "commune" in params:
+            queryset = queryset.filter(commune__insee_code=params["commune"])
+        if "zone" in params:
+            queryset = queryset.filter(zones=params["zone"])
+        if "state" in params:
+            queryset = queryset.filter(state=params["state"])
+        return queryset
+
+    @extend_schema(
+        summary=_("Historique d'une grandeur d'un capteur"),
+        parameters=[ReadingsQuerySerializer],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="ReadingSeries",
+                serializers=[RawSeriesSerializer, BucketedSeriesSerializer],
+                resource_type_field_name=None,
+            ),
+            400: BAD_INPUT,
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def readings(self, request, ref=None):
+        sensor = self.get_object()
+        query = _query_params(ReadingsQuerySerializer, request, sensor=sensor)
+        metric, start, end, bucket = query["metric"], query["from"], query["to"], query["bucket"]
+        if bucket == "raw":
+            rows = list(readings_raw(sensor, metric, start, end)[: MAX_POINTS + 1])
+            if len(rows) > MAX_POINTS:
+                raise ValidationError(
+                    {
+                        "bucket": _(
+                            "Plus de %(max)s mesures sur cette période : choisissez un créneau "
+                            "(bucket=1m, 5m, 1h ou 1d) ou une période plus courte."
+                        )
+                        % {"max": MAX_POINTS}
+                    }
+                )
+            points = [{"t": rfc3339(t), "v": v} for t, v in rows]
+        else:
+            points = [
+                {"t": rfc3339(b.t), "avg": b.avg, "min": b.min, "max": b.max, "count": b.count}
+                for b in readings_bucketed(sensor, metric, start, end, bucket)
+            ]
+        return Response(
+            {
+                "sensor": sensor.ref,
+                "metric": metric,
+                "unit": query["unit"],
+                "bucket": bucket,
+                "from": rfc3339(start),
+                "to": rfc3339(end),
+                "points": points,
+            }
+        )
+
+
+class LatestView(APIView):
+    @extend_schema(
+        summary=_("Dernière valeur de chaque grandeur des capteurs visibles"),
+        parameters=[KindFilterSerializer],
+        responses={200: LatestSerializer, 400: BAD_INPUT},
+    )
+    def get(self, request):
+        params = _query_params(KindFilterSerializer, request)
+        latest = LatestReading.objects.filter(sensor__in=Sensor.objects.visible_to(request.user))
+        if "kind" in params:
+            latest = latest.filter(sensor__kind=params["kind"])
+        rows = latest.order_by("sensor__ref", "metric").values_list(
+            "sensor__ref",
+            "sensor__kind",
+            "sensor__commune__insee_code",
+            "metric",
+            "ts",
+            "value",
+            "sensor__state",
+        )
+        items = []
+        for ref, kind, insee, metric, ts, value, state in rows:
+            registered = metric_for(kind, metric)
+            items.append(
+                {
+                    "sensor": ref,
+                    "kind": kind,
+                    "commune": insee,
+                    "metric": metric,
+                    "unit": registered.unit if registered else "",
+                    "ts": rfc3339(ts),
+                    "value": value,
+                    "state": state,
+                }
+            )
+        return Response({"items": items})
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary=_("Messages MQTT rejetés (administrateurs)"),
+        parameters=[RejectionFilterSerializer],
+        responses={200: RejectedMessageSerializer(many=True), 400: BAD_INPUT},
+    )
+)
+class RejectionListView(generics.ListAPIView):
+    permission_classes = [IsAdminUser]
+    serializer_class = RejectedMessageSerializer
+    queryset = RejectedMessage.objects.order_by("-received_at", "-id")
+
+    def filter_queryset(self, queryset):
+        params = _query_params(RejectionFilterSerializer, self.request)
+        if "reason" in params:
+            queryset = queryset.filter(reason=params["reason"])
+        if "sensor" in params:
+            queryset = queryset.filter(sensor_ref=params["sensor"])
+        return queryset

@@ -1,0 +1,73 @@
+"""/metrics and /healthz: what operators' monitoring sees of ingest."""
+
+import time
+
+import pytest
+from django.core.cache import cache
+
+from sensors.ingest.stats import WORKERS_KEY, IngestStats
+
+
+@pytest.fixture(autouse=True)
+def no_workers():
+    cache.delete(WORKERS_KEY)
+    yield
+    cache.delete(WORKERS_KEY)
+
+
+def published_worker(name="csu-ingest-1", *, lagging_for=0.0, connected=True):
+    stats = IngestStats()
+    stats.received(10)
+    stats.batch(messages=10, stored=60, duplicates=2, seconds=0.03)
+    stats.rejected_for("out_of_range")
+    stats.connected = connected
+    if lagging_for:
+        stats.oldest_pending = time.time() - lagging_for
+        stats.queue_depth = 42
+    stats.publish(name, force=True)
+    return stats
+
+
+def test_metrics_require_a_staff_session_or_the_token(client, operator, settings, db):
+    assert client.get("/metrics").status_code == 401
+    client.force_login(operator)
+    assert client.get("/metrics").status_code == 401
+    settings.METRICS_TOKEN = "s3cret-token"
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+
+
+def test_metrics_show_every_live_workers_counters(admin_client):
+    published_worker("csu-ingest-1")
+    published_worker("csu-ingest-2")
+    text = admin_client.get("/metrics").content.decode()
+    assert 'csu_ingest_readings_stored_total{worker="csu-ingest-1"} 60.0' in text
+    assert 'csu_ingest_readings_stored_total{worker="csu-ingest-2"} 60.0' in text
+    assert 'csu_ingest_rejected_total{reason="out_of_range",worker="csu-ingest-1"} 1.0' in text
+    assert 'csu_ingest_commit_seconds_bucket{le="0.05",worker="csu-ingest-1"} 1.0' in text
+
+
+def test_healthz_summarises_ingest_and_flags_a_lagging_worker(client, db):
+    published_worker("csu-ingest-1")
+    body = client.get("/healthz").json()
+    assert body["ingest"]["workers"] == 1
+    assert body["checks"]["broker"] == "ok"
+    published_worker("csu-ingest-2", lagging_for=120)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["ingest"] == "error: lagging"
+    assert response.json()["ingest"]["queue_depth"] == 42
+
+
+def test_healthz_says_the_broker_is_down_when_no_worker_is_connected(client, db):
+    published_worker("csu-ingest-1", connected=False)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"] == "error: no ingest worker connected"
+
+
+def test_the_web_probe_checks_only_what_the_web_needs(client, db, settings):
+    settings.MQTT_URL = "mqtt://127.0.0.1:9"
+    response = client.get("/healthz?service=web")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok"}
