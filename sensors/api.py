@@ -99,15 +99,11 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
         if bucket == "raw":
             rows = list(readings_raw(sensor, metric, start, end)[: MAX_POINTS + 1])
             if len(rows) > MAX_POINTS:
-                raise ValidationError(
-                    {
-                        "bucket": _(
-                            "Plus de %(max)s mesures sur cette période : choisissez un créneau "
-                            "(bucket=1m, 5m, 1h ou 1d) ou une période plus courte."
-                        )
-                        % {"max": MAX_POINTS}
-                    }
-                )
+                message = _(
+                    "Plus de %(max)s mesures sur cette période : choisissez un créneau "
+                    "(bucket=1m, 5m, 1h ou 1d) ou une période plus courte."
+                ) % {"max": MAX_POINTS}
+                raise ValidationError({"bucket": [message]})
             points = [{"t": rfc3339(t), "v": v} for t, v in rows]
         else:
             points = [

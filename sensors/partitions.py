@@ -111,7 +111,13 @@ def maintain_reading_partitions(
                     cursor.execute(f'DROP TABLE "{name}"')
                 report.dropped.append(name)
     if report.created or report.dropped:
-        log.info("reading partitions: created %s, dropped %s", report.created, report.dropped)
+        log.info(
+            "reading partitions: %d created (%s), %d dropped (%s)",
+            len(report.created),
+            " … ".join(report.created[:: max(1, len(report.created) - 1)]),
+            len(report.dropped),
+            ", ".join(report.dropped),
+        )
     return report
 
 

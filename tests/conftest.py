@@ -53,6 +53,8 @@ def connection_vendor() -> str:
 
 
 def pytest_configure(config):
+    # The test client speaks plain HTTP, also when CI's settings are production-like.
+    settings.SECURE_SSL_REDIRECT = False
     # Users are created in many tests: a fast hasher keeps them quick.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests render templates without running collectstatic first.
