@@ -224,6 +224,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Centre de supervision urbaine: sensors, readings, alerts and PPMS.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .history import BUCKETS
+from .ingest.parser import parse_rfc3339
 from .metrics import Kind, metric_for
 from .models import RejectedMessage, Sensor
 
@@ -17,9 +18,6 @@ from .models import RejectedMessage, Sensor
 MAX_POINTS = 10_000
 DEFAULT_RANGE = timedelta(hours=24)
 INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
-RFC3339_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
-)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -50,12 +48,10 @@ class Rfc3339Field(serializers.Field):
         # An unencoded "+" in a query string arrives as a space: take it back.
         if len(text) > 19 and " " in text[19:]:
             text = text[:19] + text[19:].replace(" ", "+")
-        if not RFC3339_RE.match(text):
+        moment = parse_rfc3339(text)
+        if isinstance(moment, str):
             self.fail("invalid")
-        try:
-            return datetime.fromisoformat(text.upper()).astimezone(UTC)
-        except (ValueError, OverflowError):
-            self.fail("invalid")
+        return moment
 
     def to_representation(self, value):
         return rfc3339(value)

@@ -280,7 +280,7 @@ class _Judge:
     def native_time(self, raw: object) -> datetime | str:
         """The instant of a native "ts", or why it is not acceptable."""
         if type(raw) is str:
-            ts = _parse_rfc3339(raw)
+            ts = parse_rfc3339(raw)
             if type(ts) is str:
                 return f"timestamp {_show(raw)} {ts}"
             return self._bounded(ts, raw)
@@ -348,7 +348,7 @@ def _shift(moment: datetime, delta: timedelta) -> datetime:
         return limit.replace(tzinfo=UTC)
 
 
-def _parse_rfc3339(text: str) -> datetime | str:
+def parse_rfc3339(text: str) -> datetime | str:
     """The UTC instant of an RFC 3339 date-time, or what is wrong with it."""
     # fromisoformat() alone would also take bare dates, week dates and times without
     # seconds; RFC 3339 wants a full date, a full time and an offset.
