@@ -100,6 +100,10 @@ class ReadingsCoalescer:
                 previous = self._pending.get(key)
                 if previous is None or previous[0] <= reading.ts:
                     self._pending[key] = (reading.ts, reading.value)
+
+    def start(self) -> None:
+        """Push what is pending every ``interval`` seconds from a thread of this process."""
+        with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="live-readings", daemon=True)
                 self._thread.start()
@@ -134,6 +138,7 @@ readings_coalescer = ReadingsCoalescer()
 
 def on_batch_committed(sender, readings, **kwargs) -> None:
     readings_coalescer.add(readings)
+    readings_coalescer.start()
 
 
 def on_sensor_state_changed(sender, sensor_id, state, **kwargs) -> None:
