@@ -1,1 +1,552 @@
-"""Threshold rules and alerts: built in the alerts issue."""
+"""Threshold rules, their per-sensor state, alerts and their timeline, silences, webhooks.
+
+Lifecycle: an alert opens (firing) when a rule's condition has held for its duration;
+an operator acknowledges it (with a comment, optionally for a while: a snooze); it is
+resolved by hand or, when the rule says so, by itself once the value is back past the
+clearing threshold (hysteresis). The database allows one open alert per (rule, sensor).
+Every change is an ``AlertEvent`` row written in the same transaction, which the
+notification worker claims exactly once.
+"""
+
+from datetime import time, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from sensors.metrics import Kind
+from sensors.models import Commune, Sensor, Zone
+
+
+class Severity(models.TextChoices):
+    INFO = "info", _("Information")
+    WARNING = "warning", _("Avertissement")
+    CRITICAL = "critical", _("Critique")
+
+    @property
+    def colour(self) -> str:
+        return {"info": "#1d70b8", "warning": "#f47738", "critical": "#d4351c"}[self.value]
+
+    @property
+    def cap(self) -> str:
+        """The CAP 1.2 severity."""
+        return {"info": "Minor", "warning": "Moderate", "critical": "Severe"}[self.value]
+
+    @property
+    def rank(self) -> int:
+        return ["info", "warning", "critical"].index(self.value)
+
+
+class RuleKind(models.TextChoices):
+    THRESHOLD = "threshold", _("Seuil")
+    OFFLINE = "offline", _("Capteur hors ligne")
+    STUCK = "stuck", _("Valeur figée")
+    ATMO = "atmo", _("Indice ATMO")
+    RATE = "rate", _("Vitesse de montée")
+
+
+class Condition(models.TextChoices):
+    ABOVE = "above", _("au-dessus de")
+    BELOW = "below", _("en dessous de")
+    OUTSIDE = "outside", _("hors de la plage")
+    EQUALS = "equals", _("égal à (état)")
+
+
+class PpmsScenario(models.TextChoices):
+    """The four postures of the 2023 unified PPMS (DOMAIN.md)."""
+
+    SHELTER = "shelter", _("Mise à l'abri")
+    CONFINEMENT = "confinement", _("Confinement")
+    EVACUATION = "evacuation", _("Évacuation")
+    INTRUSION = "intrusion", _("S'échapper ou se cacher (intrusion)")
+
+
+WEEKDAYS = [
+    (0, _("lundi")),
+    (1, _("mardi")),
+    (2, _("mercredi")),
+    (3, _("jeudi")),
+    (4, _("vendredi")),
+    (5, _("samedi")),
+    (6, _("dimanche")),
+]
+
+
+class Webhook(models.Model):
+    """A system to tell: police, pompiers, préfecture… JSON, HMAC-SHA256 signed."""
+
+    name = models.CharField(_("nom"), max_length=120)
+    url = models.URLField(_("adresse"), max_length=500)
+    secret = models.CharField(
+        _("secret"), max_length=200, help_text=_("Clé de la signature HMAC-SHA256.")
+    )
+    active = models.BooleanField(_("actif"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("webhook")
+        verbose_name_plural = _("webhooks")
+
+    def __str__(self):
+        return self.name
+
+
+class RuleQuerySet(models.QuerySet):
+    def applying_to(self, sensor: Sensor):
+        """The active rules whose scope includes ``sensor``."""
+        zone_ids = [zone.pk for zone in sensor.zones.all()]
+        return (
+            self.filter(active=True)
+            .filter(
+                Q(sensor=sensor)
+                | (
+                    Q(sensor__isnull=True)
+                    & (Q(sensor_kind="") | Q(sensor_kind=sensor.kind))
+                    & (Q(communes__isnull=True) | Q(communes=sensor.commune_id))
+                    & (Q(zones__isnull=True) | Q(zones__in=zone_ids))
+                )
+            )
+            .distinct()
+        )
+
+
+class Rule(models.Model):
+    name = models.CharField(_("nom"), max_length=160)
+    kind = models.CharField(
+        _("type de règle"), max_length=16, choices=RuleKind, default=RuleKind.THRESHOLD
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    # Scope: one sensor, or sensors of a kind within zones and/or communes.
+    sensor = models.ForeignKey(
+        Sensor,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="rules",
+        verbose_name=_("capteur"),
+    )
+    sensor_kind = models.CharField(_("type de capteur"), max_length=16, choices=Kind, blank=True)
+    zones = models.ManyToManyField(Zone, blank=True, verbose_name=_("zones"))
+    communes = models.ManyToManyField(Commune, blank=True, verbose_name=_("communes"))
+
+    metric = models.CharField(_("grandeur"), max_length=32, blank=True)
+    condition = models.CharField(
+        _("condition"), max_length=8, choices=Condition, default=Condition.ABOVE
+    )
+    threshold = models.FloatField(
+        _("seuil"),
+        null=True,
+        blank=True,
+        help_text=_("Plage : borne basse. ATMO : classe (1 à 6)."),
+    )
+    threshold_high = models.FloatField(
+        _("seuil haut"), null=True, blank=True, help_text=_("Plage seulement : borne haute.")
+    )
+    clear_threshold = models.FloatField(
+        _("seuil de retour"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Hystérésis : l'alerte cesse quand la valeur repasse ce seuil "
+            "(par défaut le seuil lui-même). Plage : borne basse de retour."
+        ),
+    )
+    clear_threshold_high = models.FloatField(_("seuil de retour haut"), null=True, blank=True)
+    duration = models.DurationField(
+        _("durée avant déclenchement"),
+        default=timedelta(0),
+        help_text=_("La condition doit tenir aussi longtemps avant d'ouvrir une alerte."),
+    )
+    # Rate of rise: by how much in how long; stuck value: for how long.
+    rise = models.FloatField(
+        _("montée"),
+        null=True,
+        blank=True,
+        help_text=_("Vitesse de montée : hausse (dans l'unité) sur la fenêtre."),
+    )
+    window = models.DurationField(
+        _("fenêtre"),
+        null=True,
+        blank=True,
+        help_text=_("Vitesse de montée ou valeur figée : la durée."),
+    )
+
+    severity = models.CharField(
+        _("gravité"), max_length=8, choices=Severity, default=Severity.WARNING
+    )
+    escalate_after = models.DurationField(
+        _("aggraver après"),
+        null=True,
+        blank=True,
+        help_text=_("Passe en critique si la condition tient aussi longtemps."),
+    )
+    renotify_after = models.DurationField(
+        _("relancer après"),
+        null=True,
+        blank=True,
+        default=timedelta(minutes=15),
+        help_text=_("Une alerte critique non acquittée est notifiée de nouveau."),
+    )
+    auto_resolve = models.BooleanField(_("résolution automatique"), default=True)
+
+    # Active schedule: empty days means every day; start = end means all day.
+    days = models.JSONField(
+        _("jours"),
+        default=list,
+        blank=True,
+        help_text=_("Jours actifs, 0 = lundi … 6 = dimanche ; vide = tous."),
+    )
+    start_time = models.TimeField(_("de"), default=time(0, 0))
+    end_time = models.TimeField(
+        _("à"), default=time(0, 0), help_text=_("Peut passer minuit (22:00 → 06:00).")
+    )
+
+    ppms_scenario = models.CharField(
+        _("scénario PPMS à déclencher"), max_length=16, choices=PpmsScenario, blank=True
+    )
+    notify_emails = models.TextField(
+        _("courriels à prévenir"), blank=True, help_text=_("Une adresse par ligne.")
+    )
+    webhooks = models.ManyToManyField(Webhook, blank=True, verbose_name=_("webhooks"))
+
+    objects = RuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("règle")
+        verbose_name_plural = _("règles")
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        errors = {}
+        needs_metric = self.kind in (RuleKind.THRESHOLD, RuleKind.STUCK, RuleKind.RATE)
+        if needs_metric and not self.metric:
+            errors["metric"] = _("Choisissez la grandeur surveillée.")
+        if self.kind in (RuleKind.THRESHOLD, RuleKind.ATMO) and self.threshold is None:
+            errors["threshold"] = _("Indiquez le seuil.")
+        if self.kind == RuleKind.THRESHOLD and self.condition == Condition.OUTSIDE:
+            if self.threshold_high is None:
+                errors["threshold_high"] = _("Une plage a une borne haute.")
+            elif self.threshold is not None and self.threshold_high <= self.threshold:
+                errors["threshold_high"] = _("La borne haute doit dépasser la borne basse.")
+        if self.kind == RuleKind.THRESHOLD and self.clear_threshold is not None:
+            if self.condition == Condition.ABOVE and self.clear_threshold > self.threshold:
+                errors["clear_threshold"] = _("Au-dessus d'un seuil, le retour se fait en dessous.")
+            if self.condition == Condition.BELOW and self.clear_threshold < self.threshold:
+                errors["clear_threshold"] = _("En dessous d'un seuil, le retour se fait au-dessus.")
+        if self.kind == RuleKind.RATE and (self.rise is None or self.window is None):
+            errors["rise"] = _("Une vitesse de montée a une hausse et une fenêtre.")
+        if self.kind == RuleKind.STUCK and self.window is None:
+            errors["window"] = _("Indiquez la durée après laquelle une valeur est figée.")
+        if (
+            self.kind == RuleKind.ATMO
+            and self.threshold is not None
+            and not (1 <= self.threshold <= 6)
+        ):
+            errors["threshold"] = _("Une classe ATMO va de 1 à 6.")
+        if any(day not in range(7) for day in self.days or []):
+            errors["days"] = _("Jours de 0 (lundi) à 6 (dimanche).")
+        if self.sensor_id is None and not self.sensor_kind and self.kind != RuleKind.OFFLINE:
+            errors["sensor_kind"] = _("Choisissez un capteur ou un type de capteur.")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def email_list(self) -> list[str]:
+        return [line.strip() for line in self.notify_emails.splitlines() if line.strip()]
+
+
+class RuleState(models.Model):
+    """What the evaluation remembers per (rule, sensor) between batches."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="states")
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="rule_states")
+    last_ts = models.DateTimeField(null=True)  # the newest reading evaluated
+    last_value = models.FloatField(null=True)
+    pending_since = models.DateTimeField(null=True)  # condition true since, not yet fired
+    value_since = models.DateTimeField(null=True)  # stuck rules: the value unchanged since
+    transitions = models.JSONField(default=list)  # recent open/clear times, for flapping
+    samples = models.JSONField(default=list)  # rate rules: [epoch, value] within the window
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "sensor"], name="rulestate_unique")]
+
+    def __str__(self):
+        return f"{self.rule_id}/{self.sensor_id}"
+
+
+class AlertState(models.TextChoices):
+    FIRING = "firing", _("En cours")
+    ACKNOWLEDGED = "acknowledged", _("Acquittée")
+    RESOLVED = "resolved", _("Résolue")
+
+
+class AlertQuerySet(models.QuerySet):
+    def open(self):
+        return self.exclude(state=AlertState.RESOLVED)
+
+    def visible_to(self, user):
+        """Alerts of the sensors of the communes ``user`` supervises."""
+        if user.is_superuser or user.is_staff:
+            return self
+        return self.filter(sensor__in=Sensor.objects.visible_to(user))
+
+    def needing_attention(self):
+        """Open alerts, and warnings or worse that resolved unacknowledged."""
+        return self.filter(
+            ~Q(state=AlertState.RESOLVED)
+            | Q(acknowledged_at__isnull=True, severity__in=["warning", "critical"])
+        )
+
+
+class Alert(models.Model):
+    rule = models.ForeignKey(
+        Rule, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("règle")
+    )
+    sensor = models.ForeignKey(
+        Sensor, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("capteur")
+    )
+    metric = models.CharField(_("grandeur"), max_length=32, blank=True)
+    state = models.CharField(
+        _("état"), max_length=16, choices=AlertState, default=AlertState.FIRING, db_index=True
+    )
+    severity = models.CharField(_("gravité"), max_length=8, choices=Severity)
+    title = models.CharField(_("titre"), max_length=255)
+    opened_at = models.DateTimeField(_("ouverte le"), default=timezone.now, db_index=True)
+    first_value = models.FloatField(_("première valeur"), null=True)
+    last_value = models.FloatField(_("dernière valeur"), null=True)
+    last_value_at = models.DateTimeField(_("dernière valeur le"), null=True)
+    peak_value = models.FloatField(_("valeur extrême"), null=True)
+    cleared_at = models.DateTimeField(_("condition disparue le"), null=True, blank=True)
+    flapping = models.BooleanField(_("instable"), default=False)
+    acknowledged_at = models.DateTimeField(_("acquittée le"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("acquittée par"),
+    )
+    snoozed_until = models.DateTimeField(_("rappel le"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("résolue le"), null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("résolue par"),
+    )
+    # The next time the escalation task must look at this alert (renotify, snooze end).
+    next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    objects = AlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            # One open alert per (rule, sensor), enforced by the database.
+            models.UniqueConstraint(
+                fields=["rule", "sensor"],
+                condition=~Q(state="resolved"),
+                name="alert_one_open_per_rule_sensor",
+            )
+        ]
+        verbose_name = _("alerte")
+        verbose_name_plural = _("alertes")
+
+    def __str__(self):
+        return self.title
+
+    # --- Lifecycle: every change writes its event in the same transaction ----------------
+
+    def record(self, kind: str, *, user=None, text: str = "", value=None, at=None):
+        """Add a line to the timeline; its notifications go out after the commit."""
+        from .notify import dispatch_after_commit
+
+        event = AlertEvent.objects.create(
+            alert=self, kind=kind, user=user, text=text, value=value, at=at or timezone.now()
+        )
+        dispatch_after_commit()
+        return event
+
+    def acknowledge(self, *, by, comment: str = "", snooze: timedelta | None = None, now=None):
+        """Take the alert in hand; with ``snooze``, be reminded if it still fires then."""
+        now = now or timezone.now()
+        if self.acknowledged_at and self.state != AlertState.FIRING:
+            raise AlertActionError(_("Cette alerte est déjà acquittée."))
+        self.acknowledged_at, self.acknowledged_by = now, by
+        if self.state == AlertState.FIRING:
+            self.state = AlertState.ACKNOWLEDGED
+        self.snoozed_until = now + snooze if snooze else None
+        self.next_check_at = self.snoozed_until
+        self.save()
+        text = comment
+        if snooze:
+            minutes = int(snooze.total_seconds() // 60)
+            text = f"{comment}\n" if comment else ""
+            text += _("Rappel dans %(minutes)d min si elle est toujours active.") % {
+                "minutes": minutes
+            }
+        self.record(EventKind.ACKNOWLEDGED, user=by, text=text, at=now)
+
+    def resolve(self, *, by=None, text: str = "", now=None):
+        """Close the alert: by hand (``by``), or by itself when its condition cleared."""
+        now = now or timezone.now()
+        if self.state == AlertState.RESOLVED:
+            raise AlertActionError(_("Cette alerte est déjà résolue."))
+        self.state = AlertState.RESOLVED
+        self.resolved_at, self.resolved_by = now, by
+        self.next_check_at = None
+        self.snoozed_until = None
+        self.save()
+        self.record(EventKind.RESOLVED, user=by, text=text, at=now, value=self.last_value)
+
+    def comment(self, *, by, text: str):
+        if not text.strip():
+            raise AlertActionError(_("Le commentaire est vide."))
+        return self.record(EventKind.COMMENTED, user=by, text=text.strip())
+
+    @property
+    def needs_acknowledgement(self) -> bool:
+        return self.acknowledged_at is None and self.severity != Severity.INFO
+
+
+class AlertActionError(Exception):
+    """An operator action that does not fit the alert's state (answered as a 400)."""
+
+
+class EventKind(models.TextChoices):
+    OPENED = "opened", _("ouverte")
+    UPDATED = "updated", _("mise à jour")
+    ACKNOWLEDGED = "acknowledged", _("acquittée")
+    COMMENTED = "commented", _("commentée")
+    RESOLVED = "resolved", _("résolue")
+    ESCALATED = "escalated", _("aggravée")
+    RENOTIFIED = "renotified", _("relancée")
+    FLAPPING = "flapping", _("instable")
+    SILENCED = "silenced", _("en sourdine")
+
+
+class AlertEvent(models.Model):
+    """One line of an alert's timeline; also the outbox of its notifications."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=16, choices=EventKind)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    text = models.TextField(blank=True)
+    value = models.FloatField(null=True, blank=True)
+    # Set when notifications went out (or were muted); null = still to send.
+    notified_at = models.DateTimeField(null=True, blank=True)
+    muted = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [
+            models.Index(
+                fields=["notified_at"],
+                name="alertevent_unsent",
+                condition=Q(notified_at__isnull=True),
+            )
+        ]
+        verbose_name = _("événement d'alerte")
+        verbose_name_plural = _("événements d'alerte")
+
+    def __str__(self):
+        return f"{self.alert_id} {self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class SilenceQuerySet(models.QuerySet):
+    def active_at(self, moment):
+        return self.filter(starts_at__lte=moment, ends_at__gt=moment)
+
+
+class Silence(models.Model):
+    """A maintenance window: a sensor or a rule evaluated but not notified."""
+
+    sensor = models.ForeignKey(
+        Sensor,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="silences",
+        verbose_name=_("capteur"),
+    )
+    rule = models.ForeignKey(
+        Rule,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="silences",
+        verbose_name=_("règle"),
+    )
+    starts_at = models.DateTimeField(_("début"), default=timezone.now)
+    ends_at = models.DateTimeField(_("fin"))
+    reason = models.CharField(_("motif"), max_length=255)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("créée par"),
+    )
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+
+    objects = SilenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(sensor__isnull=False) | Q(rule__isnull=False),
+                name="silence_has_target",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="silence_ends_after_start"
+            ),
+        ]
+        verbose_name = _("mise en sourdine")
+        verbose_name_plural = _("mises en sourdine")
+
+    def __str__(self):
+        return (
+            f"{self.sensor or self.rule}: {self.starts_at:%d/%m %H:%M} → {self.ends_at:%d/%m %H:%M}"
+        )
+
+
+class WebhookDelivery(models.Model):
+    """One attempt series to deliver one alert event to one webhook."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("en attente")
+        DELIVERED = "delivered", _("livré")
+        FAILED = "failed", _("échec")
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(
+        AlertEvent, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
+    )
+    payload = models.JSONField()
+    status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("envoi de webhook")
+        verbose_name_plural = _("envois de webhooks")
+
+    def __str__(self):
+        return f"{self.webhook} #{self.pk} {self.status}"

@@ -175,6 +175,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sensors.tasks.mark_silent_sensors_offline",
         "schedule": 60.0,
     },
+    "alerts-check": {"task": "alerts.tasks.check_alerts", "schedule": 60.0},
+    "alerts-catch-up": {"task": "alerts.tasks.evaluate_latest", "schedule": 120.0},
+    "alerts-atmo": {"task": "alerts.tasks.evaluate_atmo", "schedule": 600.0},
     "rejected-messages-retention": {
         "task": "sensors.tasks.purge_rejected_messages",
         "schedule": crontab(minute=17, hour=3),
@@ -281,6 +284,8 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+# The address operators open the CSU at (links in e-mails, CAP documents).
+CSU_PUBLIC_URL = env("CSU_PUBLIC_URL", "http://localhost:8000")
 HEALTHZ_TIMEOUT_S = 2.0
 # Bearer token of the Prometheus server scraping /metrics (staff sessions may read it too).
 METRICS_TOKEN = env("METRICS_TOKEN")

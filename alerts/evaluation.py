@@ -1,0 +1,315 @@
+"""Rule evaluation: observations in, alerts opened, updated and cleared.
+
+Observations are evaluated per (rule, sensor) in time order against a state kept in
+``RuleState``. An observation no newer than the last one evaluated is ignored for the
+state machine: a replayed batch changes nothing (safe to run twice) and a late reading
+cannot flip an alert that newer data decided. Hysteresis, durations and flapping make a
+value that wobbles around a threshold one alert, not fifty.
+
+Per batch, the states and open alerts of every (rule, sensor) pair touched are read
+in two queries (the states locked ``FOR UPDATE``) and written back in one.
+"""
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from sensors.metrics import metric_for
+from sensors.models import Sensor
+
+from .models import (
+    Alert,
+    Condition,
+    EventKind,
+    Rule,
+    RuleKind,
+    RuleState,
+    Severity,
+)
+from .schedule import in_schedule
+from .signals import announce_opened
+
+log = logging.getLogger(__name__)
+
+# Flapping: this many opens and clears within the window make an alert "instable";
+# it then stays open, quietly, until its condition stays clear for FLAP_QUIET.
+FLAP_TRANSITIONS = 4
+FLAP_WINDOW = timedelta(minutes=30)
+FLAP_QUIET = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    sensor_id: int
+    metric: str
+    ts: datetime
+    value: float
+
+
+def condition_holds(rule: Rule, value: float, *, firing: bool) -> bool:
+    """Tell whether the rule's condition holds; while firing, past the clear threshold."""
+    if rule.kind == RuleKind.ATMO:
+        limit = (
+            rule.clear_threshold if firing and rule.clear_threshold is not None else rule.threshold
+        )
+        return value >= limit
+    low, high = rule.threshold, rule.threshold_high
+    if firing:
+        low = rule.clear_threshold if rule.clear_threshold is not None else low
+        high = rule.clear_threshold_high if rule.clear_threshold_high is not None else high
+    if rule.condition == Condition.ABOVE:
+        return value > low
+    if rule.condition == Condition.BELOW:
+        return value < low
+    if rule.condition == Condition.OUTSIDE:
+        return value < low or value > high
+    return value == low  # EQUALS: a state (0 or 1)
+
+
+def describe(rule: Rule, sensor: Sensor, value: float | None) -> str:
+    metric = metric_for(sensor.kind, rule.metric) if rule.metric else None
+    unit = f" {metric.unit}" if metric and metric.unit != "state" else ""
+    shown = "" if value is None else f" : {value:g}{unit}"
+    return f"{rule.name} — {sensor.name}{shown}"[:255]
+
+
+class Evaluation:
+    """Evaluate the observations of one batch against the rules they concern."""
+
+    def __init__(self, now: datetime | None = None):
+        self.now = now or timezone.now()
+        self.opened: list[Alert] = []
+
+    def run(self, observations: list[Observation]) -> list[Alert]:
+        by_sensor: dict[int, list[Observation]] = defaultdict(list)
+        for obs in observations:
+            by_sensor[obs.sensor_id].append(obs)
+        sensors = Sensor.objects.in_bulk(list(by_sensor))
+        work: dict[tuple[int, int], list[Observation]] = {}
+        rules: dict[int, Rule] = {}
+        for sensor_id, sensor_obs in by_sensor.items():
+            sensor = sensors.get(sensor_id)
+            if sensor is None:
+                continue
+            for rule in rules_for(sensor):
+                if rule.kind == RuleKind.OFFLINE:
+                    continue
+                wanted = "atmo" if rule.kind == RuleKind.ATMO else rule.metric
+                matching = sorted((o for o in sensor_obs if o.metric == wanted), key=lambda o: o.ts)
+                if matching:
+                    rules[rule.pk] = rule
+                    work[(rule.pk, sensor_id)] = matching
+        if not work:
+            return []
+        with transaction.atomic():
+            states = self._lock_states(work)
+            alerts = {
+                (a.rule_id, a.sensor_id): a
+                for a in Alert.objects.open().filter(
+                    rule_id__in={r for r, _ in work}, sensor_id__in={s for _, s in work}
+                )
+            }
+            for (rule_id, sensor_id), matching in work.items():
+                state = states[(rule_id, sensor_id)]
+                self.evaluate(
+                    rules[rule_id],
+                    sensors[sensor_id],
+                    state,
+                    alerts.get((rule_id, sensor_id)),
+                    matching,
+                )
+            RuleState.objects.bulk_update(
+                states.values(),
+                ["last_ts", "last_value", "pending_since", "value_since", "transitions", "samples"],
+            )
+        return self.opened
+
+    def _lock_states(self, work) -> dict[tuple[int, int], RuleState]:
+        pairs = list(work)
+        RuleState.objects.bulk_create(
+            [RuleState(rule_id=r, sensor_id=s) for r, s in pairs], ignore_conflicts=True
+        )
+        locked = (
+            RuleState.objects.select_for_update()
+            .filter(rule_id__in={r for r, _ in pairs}, sensor_id__in={s for _, s in pairs})
+            .order_by("pk")
+        )
+        return {
+            (state.rule_id, state.sensor_id): state
+            for state in locked
+            if (state.rule_id, state.sensor_id) in work
+        }
+
+    # --- One (rule, sensor) ------------------------------------------------------------
+
+    def evaluate(self, rule, sensor, state, alert, observations):
+        for obs in observations:
+            if state.last_ts is not None and obs.ts <= state.last_ts:
+                continue  # replayed or late: newer data already decided
+            previous = state.last_value
+            state.last_ts, state.last_value = obs.ts, obs.value
+            holds = self.holds(rule, state, obs, previous, firing=alert is not None)
+            if alert is not None:
+                alert = self.follow(rule, state, alert, obs, holds)
+            elif holds and in_schedule(rule, obs.ts) and sensor.state != Sensor.State.OFFLINE:
+                if state.pending_since is None:
+                    state.pending_since = obs.ts
+                if obs.ts - state.pending_since >= rule.duration:
+                    alert = self.open(rule, sensor, state, obs)
+            else:
+                state.pending_since = None
+
+    def holds(self, rule, state, obs, previous, *, firing) -> bool:
+        if rule.kind == RuleKind.STUCK:
+            if previous is None or obs.value != previous or state.value_since is None:
+                state.value_since = obs.ts
+                return False
+            return obs.ts - state.value_since >= rule.window
+        if rule.kind == RuleKind.RATE:
+            horizon = obs.ts.timestamp() - rule.window.total_seconds()
+            state.samples = [s for s in state.samples if s[0] >= horizon] + [
+                [obs.ts.timestamp(), obs.value]
+            ]
+            rise = obs.value - min(value for _, value in state.samples)
+            limit = rule.rise
+            if firing and rule.clear_threshold is not None:
+                limit = rule.clear_threshold
+            return rise >= limit
+        return condition_holds(rule, obs.value, firing=firing)
+
+    def open(self, rule, sensor, state, obs) -> Alert | None:
+        try:
+            with transaction.atomic():
+                alert = Alert.objects.create(
+                    rule=rule,
+                    sensor=sensor,
+                    metric=obs.metric,
+                    severity=rule.severity,
+                    title=describe(rule, sensor, obs.value),
+                    opened_at=obs.ts,
+                    first_value=obs.value,
+                    last_value=obs.value,
+                    last_value_at=obs.ts,
+                    peak_value=obs.value,
+                    next_check_at=self.renotify_at(rule, obs.ts),
+                )
+        except IntegrityError:
+            # Another evaluation opened it meanwhile: the database keeps one.
+            return Alert.objects.open().filter(rule=rule, sensor=sensor).first()
+        state.pending_since = None
+        self.note_transition(state, obs.ts)
+        alert.record(EventKind.OPENED, at=obs.ts, value=obs.value, text=alert.title)
+        transaction.on_commit(lambda: announce_opened(alert))
+        self.opened.append(alert)
+        return alert
+
+    def follow(self, rule, state, alert, obs, holds) -> Alert | None:
+        """An open alert sees a new value: update it, escalate it, or clear it."""
+        alert.last_value, alert.last_value_at = obs.value, obs.ts
+        if self.more_extreme(rule, obs.value, alert.peak_value):
+            alert.peak_value = obs.value
+        changed = ["last_value", "last_value_at", "peak_value"]
+        if holds:
+            if alert.cleared_at is not None:
+                alert.cleared_at = None
+                changed.append("cleared_at")
+            if (
+                rule.escalate_after
+                and alert.severity != Severity.CRITICAL
+                and obs.ts - alert.opened_at >= rule.escalate_after
+            ):
+                alert.severity = Severity.CRITICAL
+                alert.save(update_fields=[*changed, "severity"])
+                alert.record(
+                    EventKind.ESCALATED,
+                    at=obs.ts,
+                    value=obs.value,
+                    text=_("La condition tient depuis plus de %(duration)s.")
+                    % {"duration": rule.escalate_after},
+                )
+                return alert
+            alert.save(update_fields=changed)
+            return alert
+        # The condition cleared (past the hysteresis).
+        if alert.cleared_at is None:
+            alert.cleared_at = obs.ts
+            changed.append("cleared_at")
+        if not rule.auto_resolve:
+            alert.save(update_fields=changed)
+            return alert
+        self.note_transition(state, obs.ts)
+        if alert.flapping or self.is_flapping(state, obs.ts):
+            if not alert.flapping:
+                alert.flapping = True
+                changed.append("flapping")
+                alert.save(update_fields=changed)
+                alert.record(
+                    EventKind.FLAPPING,
+                    at=obs.ts,
+                    value=obs.value,
+                    text=_(
+                        "Valeur instable autour du seuil : l'alerte reste ouverte jusqu'à "
+                        "%(quiet)d min de calme."
+                    )
+                    % {"quiet": FLAP_QUIET.seconds // 60},
+                )
+            else:
+                alert.save(update_fields=changed)
+            return alert
+        alert.save(update_fields=changed)
+        alert.resolve(text=_("Retour à la normale : %(value)g.") % {"value": obs.value}, now=obs.ts)
+        return None
+
+    @staticmethod
+    def more_extreme(rule, value, peak) -> bool:
+        if peak is None:
+            return True
+        if rule.condition == Condition.BELOW and rule.kind == RuleKind.THRESHOLD:
+            return value < peak
+        if rule.condition == Condition.OUTSIDE:
+            middle = (rule.threshold + rule.threshold_high) / 2
+            return abs(value - middle) > abs(peak - middle)
+        return value > peak
+
+    @staticmethod
+    def note_transition(state, ts):
+        horizon = (ts - FLAP_WINDOW).timestamp()
+        state.transitions = [t for t in state.transitions if t >= horizon] + [ts.timestamp()]
+
+    @staticmethod
+    def is_flapping(state, ts) -> bool:
+        return len(state.transitions) >= FLAP_TRANSITIONS
+
+    @staticmethod
+    def renotify_at(rule, at):
+        if rule.severity == Severity.CRITICAL and rule.renotify_after:
+            return at + rule.renotify_after
+        return None
+
+
+# --- Which rules apply to a sensor (cached briefly per process) ------------------------
+
+_RULES_CACHE: dict[int, tuple[float, list[Rule]]] = {}
+RULES_CACHE_S = 10.0
+
+
+def rules_for(sensor: Sensor) -> list[Rule]:
+    import time
+
+    now = time.monotonic()
+    cached = _RULES_CACHE.get(sensor.pk)
+    if cached and now - cached[0] < RULES_CACHE_S:
+        return cached[1]
+    rules = list(Rule.objects.applying_to(sensor))
+    _RULES_CACHE[sensor.pk] = (now, rules)
+    return rules
+
+
+def forget_rules() -> None:
+    """Drop the cache (rules changed)."""
+    _RULES_CACHE.clear()

@@ -1,0 +1,73 @@
+"""How the alerts app listens to sensors: one Celery task per committed ingest batch."""
+
+import logging
+import time
+
+from .models import Rule
+
+log = logging.getLogger(__name__)
+
+_metrics_cache: tuple[float, set[str]] = (0.0, set())
+METRICS_CACHE_S = 10.0
+
+
+def watched_metrics() -> set[str]:
+    """The metrics some active rule looks at (cached briefly: this runs in ingest)."""
+    global _metrics_cache
+    if time.monotonic() - _metrics_cache[0] > METRICS_CACHE_S:
+        metrics = set(
+            Rule.objects.filter(active=True).exclude(metric="").values_list("metric", flat=True)
+        )
+        _metrics_cache = (time.monotonic(), metrics)
+    return _metrics_cache[1]
+
+
+def reduce_batch(readings, metrics: set[str]) -> list[list]:
+    """Per sensor and metric keep the lowest, the highest and the last reading.
+
+    Enough for every rule: crossings up or down and peaks come from the extremes, the
+    state after the batch from the last one; a batch of thousands becomes a few items.
+    """
+    groups: dict[tuple[int, str], list] = {}
+    for reading in readings:
+        if reading.metric not in metrics:
+            continue
+        key = (reading.sensor_id, reading.metric)
+        point = (reading.ts, reading.value)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [point, point, point]  # lowest, highest, last
+            continue
+        if point[1] < group[0][1]:
+            group[0] = point
+        if point[1] > group[1][1]:
+            group[1] = point
+        if point[0] > group[2][0]:
+            group[2] = point
+    items = []
+    for (sensor_id, metric), group in groups.items():
+        for ts, value in sorted(set(group)):
+            items.append([sensor_id, metric, ts.timestamp(), value])
+    return items
+
+
+def on_batch_committed(sender, readings, **kwargs) -> None:
+    from .tasks import evaluate_batch
+
+    items = reduce_batch(readings, watched_metrics())
+    if items:
+        evaluate_batch.delay(items)
+
+
+def on_sensor_state_changed(sender, sensor_id, state, **kwargs) -> None:
+    from .tasks import sensor_state_changed
+
+    sensor_state_changed.delay(sensor_id, state)
+
+
+def on_rules_changed(sender, **kwargs) -> None:
+    global _metrics_cache
+    from .evaluation import forget_rules
+
+    forget_rules()
+    _metrics_cache = (0.0, set())

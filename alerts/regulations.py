@@ -1,0 +1,78 @@
+"""Regulatory data, versioned: each regulation is one constant named after it.
+
+When a regulation changes, add a new constant next to the old one rather than editing
+it, so that past values can still be explained with the rules in force at the time.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Averaging(StrEnum):
+    """How the concentrations of a day are reduced to the one compared to the table."""
+
+    DAILY_MEAN = "daily_mean"
+    MAX_HOURLY_MEAN = "max_hourly_mean"
+
+
+@dataclass(frozen=True)
+class AtmoClass:
+    number: int
+    label: str
+    colour: str
+
+
+@dataclass(frozen=True)
+class AtmoPollutant:
+    averaging: Averaging
+    # The upper bound of classes 1 to 5, in µg/m³, each included in its class;
+    # anything above the last one is class 6.
+    upper_bounds: tuple[float, float, float, float, float]
+
+
+@dataclass(frozen=True)
+class AtmoRegulation:
+    name: str
+    source: str
+    classes: tuple[AtmoClass, ...]
+    pollutants: Mapping[str, AtmoPollutant]
+
+    def atmo_class(self, number: int) -> AtmoClass:
+        return self.classes[number - 1]
+
+
+# Source: arrêté du 10 juillet 2020 relatif à l'indice de la qualité de l'air ambiant,
+# annex, in force on 1 January 2021; breakpoints as given in the project's DOMAIN.md,
+# 2026-11-23. Colours: Atmo France's published guide to the ATMO index (2020), written
+# here from memory of that guide — check them against its current edition before any
+# public display.
+#
+# Boundaries: the annex gives ranges such as 0–10, 10–20 for PM2.5, so a value on a
+# bound is named by both rows. We read each row as "up to and including" its upper
+# bound (10 is "bon", 10.1 is "moyen"), which is how we remember the arrêté and Atmo
+# France's calculation guide; we are not certain of it, and the choice only matters
+# for values exactly on a bound.
+ATMO_2021 = AtmoRegulation(
+    name="ATMO_2021",
+    source="Arrêté du 10 juillet 2020 relatif à l'indice de la qualité de l'air ambiant",
+    classes=(
+        AtmoClass(1, "bon", "#50F0E6"),
+        AtmoClass(2, "moyen", "#50CCAA"),
+        AtmoClass(3, "dégradé", "#F0E641"),
+        AtmoClass(4, "mauvais", "#FF5050"),
+        AtmoClass(5, "très mauvais", "#960032"),
+        AtmoClass(6, "extrêmement mauvais", "#872181"),
+    ),
+    pollutants=MappingProxyType(
+        {
+            # The order is the tie-break when two pollutants give the worst class.
+            "pm25": AtmoPollutant(Averaging.DAILY_MEAN, (10, 20, 25, 50, 75)),
+            "pm10": AtmoPollutant(Averaging.DAILY_MEAN, (20, 40, 50, 100, 150)),
+            "no2": AtmoPollutant(Averaging.MAX_HOURLY_MEAN, (40, 90, 120, 230, 340)),
+            "o3": AtmoPollutant(Averaging.MAX_HOURLY_MEAN, (50, 100, 130, 240, 380)),
+            "so2": AtmoPollutant(Averaging.MAX_HOURLY_MEAN, (100, 200, 350, 500, 750)),
+        }
+    ),
+)
