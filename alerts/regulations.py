@@ -49,7 +49,7 @@ class AtmoRegulation:
 # here from memory of that guide — check them against its current edition before any
 # public display.
 #
-# Boundaries: the annex gives ranges such as 0–10, 10–20 for PM2.5, so a value on a
+# Boundaries: the annex gives ranges such as 0-10, 10-20 for PM2.5, so a value on a
 # bound is named by both rows. We read each row as "up to and including" its upper
 # bound (10 is "bon", 10.1 is "moyen"), which is how we remember the arrêté and Atmo
 # France's calculation guide; we are not certain of it, and the choice only matters
