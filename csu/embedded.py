@@ -3,8 +3,8 @@
 The embedded default: uvicorn serves the ASGI app, an amqtt broker listens on
 ``MQTT_URL``'s port, the ingest worker and Celery beat run in threads and the simulator
 in a child process publishes the demo town's readings over MQTT. Websockets and ingest share
-this process, so the in-memory channel layer reaches every browser; Celery tasks run
-in-process (``CELERY_TASK_ALWAYS_EAGER``).
+this process, so the in-memory channel layer reaches every browser; Celery tasks go
+through the in-memory broker to a worker running in threads of this process.
 """
 
 import asyncio
@@ -45,6 +45,30 @@ async def start_broker():
     return broker
 
 
+def start_celery_worker():
+    """A Celery worker in threads of this process, on the in-memory broker.
+
+    Tasks sent from this process (ingest, beat, web) run there, off the ingest thread,
+    with their retries and countdowns, as they would on Redis.
+    """
+    from celery.worker import WorkController
+
+    from csu.celery import app
+
+    app.conf.task_always_eager = False
+    worker = WorkController(
+        app=app,
+        pool="threads",
+        concurrency=2,
+        loglevel="WARNING",
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+    )
+    threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
+    return worker
+
+
 def start_beat():
     """Celery beat in a thread; with always-eager tasks it runs them right here."""
     from celery.beat import EmbeddedService
@@ -68,6 +92,7 @@ async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
     worker = IngestWorker(client_id="csu-ingest-embedded")
     ingest = threading.Thread(target=worker.run, name="ingest", daemon=True)
     ingest.start()
+    celery_worker = start_celery_worker() if settings.CELERY_TASK_ALWAYS_EAGER else None
     beat = start_beat()
     simulator = start_simulator(simulate) if simulate is not None else None
     config = uvicorn.Config(
@@ -83,6 +108,8 @@ async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
             simulator.wait(10)
         beat.stop()
         worker.stop()
+        if celery_worker is not None:
+            celery_worker.stop(in_sighandler=False)
         await asyncio.to_thread(ingest.join, 15)
         if broker is not None:
             await broker.shutdown()

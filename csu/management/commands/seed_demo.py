@@ -5,6 +5,7 @@ name, username), so running the command again updates the same rows and adds non
 """
 
 import secrets
+from datetime import time, timedelta
 from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
@@ -12,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from alerts.models import Rule
 from csu.roles import ADMINS, DIRECTORS, OPERATORS
 from ppms.models import School, Shelter
 from sensors.metrics import Kind
@@ -415,6 +417,258 @@ def seed_users(communes, schools, *, password: str | None) -> list[tuple[str, st
     return rows
 
 
+# Demo rules from the official figures of DOMAIN.md (air: French episode thresholds and
+# the ATMO index; drinking water: arrêté of 11 January 2007; the Cher's flood steps).
+# One city sensor over a threshold is a local indicator, not a declared episode.
+M = timedelta(minutes=1)
+DEMO_RULES = [
+    # name, fields
+    (
+        "PM10 : seuil d'information (50 µg/m³)",
+        dict(
+            sensor_kind="air",
+            metric="pm10",
+            threshold=50,
+            clear_threshold=45,
+            duration=15 * M,
+            severity="warning",
+        ),
+    ),
+    (
+        "PM10 : seuil d'alerte (80 µg/m³)",
+        dict(
+            sensor_kind="air",
+            metric="pm10",
+            threshold=80,
+            clear_threshold=70,
+            duration=15 * M,
+            severity="critical",
+        ),
+    ),
+    (
+        "NO₂ : seuil d'information (200 µg/m³)",
+        dict(
+            sensor_kind="air",
+            metric="no2",
+            threshold=200,
+            clear_threshold=180,
+            duration=10 * M,
+            severity="warning",
+        ),
+    ),
+    (
+        "NO₂ : seuil d'alerte (400 µg/m³)",
+        dict(
+            sensor_kind="air",
+            metric="no2",
+            threshold=400,
+            clear_threshold=360,
+            duration=10 * M,
+            severity="critical",
+        ),
+    ),
+    (
+        "O₃ : seuil d'information (180 µg/m³)",
+        dict(
+            sensor_kind="air",
+            metric="o3",
+            threshold=180,
+            clear_threshold=160,
+            duration=10 * M,
+            severity="warning",
+        ),
+    ),
+    (
+        "O₃ : seuil d'alerte (240 µg/m³)",
+        dict(
+            sensor_kind="air",
+            metric="o3",
+            threshold=240,
+            clear_threshold=220,
+            duration=10 * M,
+            severity="critical",
+        ),
+    ),
+    (
+        "SO₂ : seuil d'information (300 µg/m³)",
+        dict(
+            sensor_kind="air",
+            metric="so2",
+            threshold=300,
+            clear_threshold=270,
+            duration=10 * M,
+            severity="warning",
+        ),
+    ),
+    (
+        "SO₂ : seuil d'alerte (500 µg/m³)",
+        dict(
+            sensor_kind="air",
+            metric="so2",
+            threshold=500,
+            clear_threshold=450,
+            duration=3 * 60 * M,
+            severity="critical",
+        ),
+    ),
+    (
+        "Indice ATMO mauvais ou pire",
+        dict(kind="atmo", sensor_kind="air", threshold=4, severity="warning"),
+    ),
+    (
+        "Indice ATMO très mauvais ou pire",
+        dict(kind="atmo", sensor_kind="air", threshold=5, severity="critical"),
+    ),
+    (
+        "Eau potable : pH hors référence (6,5 – 9)",
+        dict(
+            sensor_kind="water",
+            metric="ph",
+            condition="outside",
+            threshold=6.5,
+            threshold_high=9,
+            duration=5 * M,
+            severity="warning",
+        ),
+    ),
+    (
+        "Eau potable : turbidité au-dessus de la référence (0,5 NFU)",
+        dict(
+            sensor_kind="water",
+            metric="turbidity",
+            threshold=0.5,
+            clear_threshold=0.4,
+            duration=5 * M,
+            severity="warning",
+        ),
+    ),
+    (
+        "Eau potable : turbidité au-dessus de la limite (1 NFU)",
+        dict(
+            sensor_kind="water",
+            metric="turbidity",
+            threshold=1,
+            clear_threshold=0.8,
+            duration=5 * M,
+            severity="critical",
+        ),
+    ),
+    (
+        "Eau potable : chlore libre bas (< 0,3 mg/L)",
+        dict(
+            sensor_kind="water",
+            metric="chlorine",
+            condition="below",
+            threshold=0.3,
+            clear_threshold=0.35,
+            duration=10 * M,
+            severity="warning",
+        ),
+    ),
+    (
+        "Eau potable : chlore libre absent (< 0,1 mg/L)",
+        dict(
+            sensor_kind="water",
+            metric="chlorine",
+            condition="below",
+            threshold=0.1,
+            clear_threshold=0.15,
+            duration=5 * M,
+            severity="critical",
+        ),
+    ),
+    (
+        "Eau potable : conductivité hors référence (180 – 1000 µS/cm)",
+        dict(
+            sensor_kind="water",
+            metric="conductivity",
+            condition="outside",
+            threshold=180,
+            threshold_high=1000,
+            duration=10 * M,
+            severity="warning",
+        ),
+    ),
+    (
+        "Cher : vigilance crue (3,5 m)",
+        dict(
+            sensor_kind="water",
+            metric="level",
+            threshold=3.5,
+            clear_threshold=3.3,
+            severity="warning",
+            flood_zones=True,
+        ),
+    ),
+    (
+        "Cher : crue, évacuation des écoles (4,5 m)",
+        dict(
+            sensor_kind="water",
+            metric="level",
+            threshold=4.5,
+            clear_threshold=4.2,
+            severity="critical",
+            ppms_scenario="evacuation",
+            flood_zones=True,
+        ),
+    ),
+    (
+        "Cher : montée rapide (+20 cm en 30 min)",
+        dict(
+            kind="rate",
+            sensor_kind="water",
+            metric="level",
+            rise=0.2,
+            window=30 * M,
+            severity="warning",
+            flood_zones=True,
+        ),
+    ),
+    (
+        "Bâtiment ouvert la nuit",
+        dict(
+            sensor_kind="opening",
+            metric="open",
+            condition="equals",
+            threshold=1,
+            start_time=time(22),
+            end_time=time(6),
+            severity="critical",
+        ),
+    ),
+    (
+        "Bâtiment ouvert le week-end",
+        dict(
+            sensor_kind="opening",
+            metric="open",
+            condition="equals",
+            threshold=1,
+            days=[5, 6],
+            severity="warning",
+        ),
+    ),
+    ("Capteur hors ligne", dict(kind="offline", severity="warning")),
+    (
+        "Valeur figée (PM10 inchangé 2 h)",
+        dict(kind="stuck", sensor_kind="air", metric="pm10", window=120 * M, severity="info"),
+    ),
+]
+
+
+def seed_rules(zones) -> list[Rule]:
+    flood = [zone for zone in zones.values() if zone.type == Zone.Type.FLOOD]
+    rules = []
+    for name, fields in DEMO_RULES:
+        fields = dict(fields)
+        in_flood_zones = fields.pop("flood_zones", False)
+        rule, _ = Rule.objects.update_or_create(name=name, defaults=fields)
+        rule.full_clean()
+        if in_flood_zones:
+            rule.zones.set(flood)
+        rules.append(rule)
+    return rules
+
+
 class Command(BaseCommand):
     help = "Seed a demo town (Joué-lès-Tours and two neighbours); safe to run again."
 
@@ -433,6 +687,7 @@ class Command(BaseCommand):
             schools = seed_schools(communes, zones)
             shelters = seed_shelters(communes)
             users = seed_users(communes, schools, password=password)
+            rules = seed_rules(zones)
 
         self.print_users(users)
         main = communes[MAIN_COMMUNE]
@@ -443,7 +698,7 @@ class Command(BaseCommand):
                 f"Demo town ready: {len(communes)} communes, {len(zones)} zones, "
                 f"{len(sensors)} sensors, {len(schools)} schools "
                 f"({len(main_schools)} in {main.name}, {pupils:,} pupils), "
-                f"{len(shelters)} shelters"
+                f"{len(shelters)} shelters, {len(rules)} alert rules"
             )
         )
 
