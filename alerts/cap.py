@@ -206,7 +206,8 @@ def _description(alert) -> str:
     metric = metric_for(sensor.kind, alert.metric) if alert.metric else None
     label = metric.label if metric else alert.metric
     unit = f" {metric.unit}" if metric and metric.unit != "state" else ""
-    lines = [f"Capteur {sensor.ref} « {sensor.name} » ({sensor.commune.name})."]
+    named = f" « {sensor.name} »" if sensor.name != sensor.ref else ""
+    lines = [f"Capteur {sensor.ref}{named} ({sensor.commune.name})."]
     if alert.last_value is not None:
         line = f"{label} : {_decimal(alert.last_value)}{unit}"
         if alert.last_value_at:

@@ -34,6 +34,7 @@ from .models import Alert
 
 ATOM_MEDIA_TYPE = "application/atom+xml"
 FEED_LIMIT = 200  # per provider
+FEED_SUBTITLE = "Messages CAP 1.2 en cours du centre de supervision urbaine."
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def atom_feed(user) -> bytes:
     feed = Atom1Feed(
         title="CSU — alertes et PPMS en cours",
         link=f"{settings.CSU_PUBLIC_URL.rstrip('/')}/",
-        description="Messages CAP 1.2 en cours du centre de supervision urbaine.",
+        description=FEED_SUBTITLE,
+        subtitle=FEED_SUBTITLE,  # what Atom1Feed writes; ``description`` is for RSS
         feed_url=api_url("cap/feed/"),
         feed_guid=api_url("cap/feed/"),
         language="fr",

@@ -149,3 +149,13 @@ def director(django_user_model, school):
     user = make_user(django_user_model, "directeur", role=roles.DIRECTORS)
     school.directors.add(user)
     return user
+
+
+@pytest.fixture(autouse=True)
+async def close_thread_connections():
+    """Async tests reach the database from sync_to_async's thread: close it afterwards."""
+    yield
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()

@@ -1,0 +1,382 @@
+"""Serializers of the alerts API: alerts and their timeline, actions, silences, rules.
+
+An alert has the keys of ``payloads.alert_summary`` (the live push and the webhooks), so
+a client merges what it fetched and what it was pushed without translating; times are
+RFC 3339 in UTC like the rest of the API.
+"""
+
+import copy
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from sensors.models import Commune, Sensor, Zone
+from sensors.serializers import ChoiceParam, Rfc3339Field, UtcDateTimeField
+
+from .models import (
+    Alert,
+    AlertEvent,
+    AlertState,
+    EventKind,
+    PpmsScenario,
+    Rule,
+    RuleKind,
+    Severity,
+    Silence,
+    Webhook,
+)
+
+COMMENT_MAX = 2000
+SNOOZE_MAX_MINUTES = 24 * 60
+SILENCE_MAX = timedelta(days=30)
+
+
+# --- Alerts ------------------------------------------------------------------------------
+
+
+class RuleRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=RuleKind.choices)
+
+
+class AlertEventSerializer(serializers.Serializer):
+    """One line of the timeline: the keys of ``payloads.event_summary``."""
+
+    id = serializers.IntegerField()
+    at = UtcDateTimeField()
+    kind = serializers.ChoiceField(choices=EventKind.choices)
+    user = serializers.CharField(
+        source="user.get_username",
+        allow_null=True,
+        help_text=_("Qui : l'identifiant de l'utilisateur ; null pour le système."),
+    )
+    text = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    """An alert, with the keys of ``payloads.alert_summary``."""
+
+    rule = RuleRefSerializer()
+    sensor = serializers.CharField(source="sensor.ref", help_text=_("Référence du capteur."))
+    commune = serializers.IntegerField(
+        source="sensor.commune_id", help_text=_("Identifiant de la commune du capteur.")
+    )
+    opened_at = UtcDateTimeField()
+    last_value_at = UtcDateTimeField(allow_null=True)
+    cleared_at = UtcDateTimeField(
+        allow_null=True, help_text=_("Quand la condition a disparu, si l'alerte reste ouverte.")
+    )
+    acknowledged_at = UtcDateTimeField(allow_null=True)
+    acknowledged_by = serializers.CharField(source="acknowledged_by.get_username", allow_null=True)
+    snoozed_until = UtcDateTimeField(allow_null=True)
+    resolved_at = UtcDateTimeField(allow_null=True)
+    resolved_by = serializers.CharField(source="resolved_by.get_username", allow_null=True)
+    needs_acknowledgement = serializers.BooleanField()
+    ppms_scenario = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "title",
+            "state",
+            "severity",
+            "rule",
+            "sensor",
+            "commune",
+            "metric",
+            "opened_at",
+            "first_value",
+            "last_value",
+            "last_value_at",
+            "peak_value",
+            "cleared_at",
+            "flapping",
+            "acknowledged_at",
+            "acknowledged_by",
+            "snoozed_until",
+            "resolved_at",
+            "resolved_by",
+            "needs_acknowledgement",
+            "ppms_scenario",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=PpmsScenario.choices, allow_null=True))
+    def get_ppms_scenario(self, alert) -> str | None:
+        return alert.rule.ppms_scenario or None
+
+
+class AlertDetailSerializer(AlertSerializer):
+    timeline = AlertEventSerializer(source="events", many=True)
+
+    class Meta(AlertSerializer.Meta):
+        fields = [*AlertSerializer.Meta.fields, "timeline"]
+        read_only_fields = fields
+
+
+class AlertFilterSerializer(serializers.Serializer):
+    state = ChoiceParam(choices=AlertState.choices, required=False)
+    severity = ChoiceParam(choices=Severity.choices, required=False)
+    attention = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_(
+            "true : les alertes ouvertes, et les avertissements ou pires résolus "
+            "sans avoir été acquittés."
+        ),
+    )
+
+
+class AcknowledgeSerializer(serializers.Serializer):
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=COMMENT_MAX, default=""
+    )
+    snooze_minutes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=SNOOZE_MAX_MINUTES,
+        help_text=_("Rappel si l'alerte est toujours active après ce délai (1 à 1440 min)."),
+    )
+
+    def validate(self, attrs):
+        alert = self.context["alert"]
+        if attrs.get("snooze_minutes") and alert.state == AlertState.RESOLVED:
+            raise serializers.ValidationError(
+                {"snooze_minutes": _("Une alerte résolue n'a pas de rappel.")}
+            )
+        return attrs
+
+
+class ResolveSerializer(serializers.Serializer):
+    comment = serializers.CharField(
+        required=False, allow_blank=True, max_length=COMMENT_MAX, default=""
+    )
+
+
+class CommentSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=COMMENT_MAX)
+
+
+class ActionErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+# --- Silences ----------------------------------------------------------------------------
+
+
+class SilenceSerializer(serializers.ModelSerializer):
+    """A maintenance window; on creation, the sensor must be one the user supervises."""
+
+    sensor = serializers.SlugRelatedField(
+        slug_field="ref",
+        queryset=Sensor.objects.none(),
+        required=False,
+        allow_null=True,
+        help_text=_("Référence du capteur à mettre en sourdine."),
+    )
+    rule = serializers.PrimaryKeyRelatedField(
+        queryset=Rule.objects.none(),
+        required=False,
+        allow_null=True,
+        help_text=_("Identifiant de la règle à mettre en sourdine."),
+    )
+    starts_at = Rfc3339Field(required=False, help_text=_("Début ; par défaut maintenant."))
+    ends_at = Rfc3339Field(help_text=_("Fin : après le début, au plus 30 jours plus tard."))
+    created_by = serializers.CharField(source="created_by.get_username", read_only=True)
+    created_at = UtcDateTimeField(read_only=True)
+
+    class Meta:
+        model = Silence
+        fields = ["id", "sensor", "rule", "starts_at", "ends_at", "reason", "created_by", "created_at"]
+        read_only_fields = ["id", "created_by", "created_at"]
+
+    def __init__(self, *args, sensors=None, rules=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The targets the user may silence (see api.SilenceViewSet).
+        if sensors is not None:
+            self.fields["sensor"].queryset = sensors
+        if rules is not None:
+            self.fields["rule"].queryset = rules
+
+    def validate(self, attrs):
+        sensor, rule = attrs.get("sensor"), attrs.get("rule")
+        if sensor and rule:
+            message = _("Une mise en sourdine vise un capteur ou une règle, pas les deux.")
+            raise serializers.ValidationError({"sensor": message, "rule": message})
+        if not sensor and not rule:
+            raise serializers.ValidationError(
+                {"sensor": _("Indiquez le capteur (sensor) ou la règle (rule) à mettre en sourdine.")}
+            )
+        now = timezone.now()
+        starts_at = attrs.setdefault("starts_at", now)
+        ends_at = attrs["ends_at"]
+        if ends_at <= starts_at:
+            raise serializers.ValidationError({"ends_at": _("La fin doit suivre le début.")})
+        if ends_at <= now:
+            raise serializers.ValidationError({"ends_at": _("La fin est déjà passée.")})
+        if ends_at - starts_at > SILENCE_MAX:
+            raise serializers.ValidationError(
+                {"ends_at": _("Une mise en sourdine dure au plus 30 jours.")}
+            )
+        return attrs
+
+    def to_representation(self, silence):
+        data = super().to_representation(silence)
+        # Read as an id, not through the restricted queryset of the writable field.
+        data["rule"] = silence.rule_id
+        return data
+
+
+class SilenceFilterSerializer(serializers.Serializer):
+    all = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=_("true : aussi les mises en sourdine terminées ; par défaut en cours et à venir."),
+    )
+
+
+# --- Rules -------------------------------------------------------------------------------
+
+
+class DurationSecondsField(serializers.IntegerField):
+    """A duration as a whole number of seconds: simpler for integrators than ISO 8601."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 0)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return timedelta(seconds=super().to_internal_value(data))
+
+    def to_representation(self, value):
+        return int(value.total_seconds())
+
+
+# API names of the model's duration fields: the model's errors are reported under them.
+DURATION_FIELDS = {
+    "duration": "duration_s",
+    "window": "window_s",
+    "escalate_after": "escalate_after_s",
+    "renotify_after": "renotify_after_s",
+}
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    """A threshold rule; validated as a whole by ``Rule.full_clean()``."""
+
+    sensor = serializers.SlugRelatedField(
+        slug_field="ref",
+        queryset=Sensor.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text=_("Référence du capteur, pour une règle sur un seul capteur."),
+    )
+    zones = serializers.PrimaryKeyRelatedField(
+        queryset=Zone.objects.all(), many=True, required=False
+    )
+    communes = serializers.PrimaryKeyRelatedField(
+        queryset=Commune.objects.all(), many=True, required=False
+    )
+    webhooks = serializers.PrimaryKeyRelatedField(
+        queryset=Webhook.objects.all(), many=True, required=False
+    )
+    duration_s = DurationSecondsField(
+        source="duration",
+        required=False,
+        help_text=_("Durée (en secondes) pendant laquelle la condition doit tenir ; 0 par défaut."),
+    )
+    window_s = DurationSecondsField(
+        source="window",
+        required=False,
+        allow_null=True,
+        help_text=_("Vitesse de montée ou valeur figée : la fenêtre, en secondes."),
+    )
+    escalate_after_s = DurationSecondsField(
+        source="escalate_after",
+        required=False,
+        allow_null=True,
+        help_text=_("Passe en critique si la condition tient aussi longtemps (secondes)."),
+    )
+    renotify_after_s = DurationSecondsField(
+        source="renotify_after",
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "Une alerte critique non acquittée est notifiée de nouveau après ce délai "
+            "(secondes ; 900 par défaut)."
+        ),
+    )
+    days = serializers.ListField(
+        child=serializers.IntegerField(min_value=0, max_value=6),
+        required=False,
+        help_text=_("Jours actifs, 0 = lundi … 6 = dimanche ; vide = tous."),
+    )
+
+    class Meta:
+        model = Rule
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "active",
+            "sensor",
+            "sensor_kind",
+            "zones",
+            "communes",
+            "metric",
+            "condition",
+            "threshold",
+            "threshold_high",
+            "clear_threshold",
+            "clear_threshold_high",
+            "duration_s",
+            "rise",
+            "window_s",
+            "severity",
+            "escalate_after_s",
+            "renotify_after_s",
+            "auto_resolve",
+            "days",
+            "start_time",
+            "end_time",
+            "ppms_scenario",
+            "notify_emails",
+            "webhooks",
+        ]
+
+    def validate(self, attrs):
+        fields = {key: value for key, value in attrs.items() if key not in self.many_to_many}
+        if self.instance is None:
+            rule = Rule(**fields)
+        else:
+            rule = copy.copy(self.instance)
+            for key, value in fields.items():
+                setattr(rule, key, value)
+        # Rule.clean() compares the clearing threshold with the threshold: without one it
+        # would fail on None; the missing threshold is the error to report.
+        if (
+            rule.kind == RuleKind.THRESHOLD
+            and rule.threshold is None
+            and rule.clear_threshold is not None
+        ):
+            raise serializers.ValidationError({"threshold": _("Indiquez le seuil.")})
+        try:
+            rule.full_clean()
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(
+                {
+                    "non_field_errors" if key == "__all__" else DURATION_FIELDS.get(key, key): value
+                    for key, value in error.message_dict.items()
+                }
+            ) from error
+        return attrs
+
+    many_to_many = ("zones", "communes", "webhooks")
