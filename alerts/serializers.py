@@ -19,7 +19,6 @@ from sensors.serializers import ChoiceParam, Rfc3339Field, UtcDateTimeField
 
 from .models import (
     Alert,
-    AlertEvent,
     AlertState,
     EventKind,
     PpmsScenario,
@@ -195,7 +194,16 @@ class SilenceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Silence
-        fields = ["id", "sensor", "rule", "starts_at", "ends_at", "reason", "created_by", "created_at"]
+        fields = [
+            "id",
+            "sensor",
+            "rule",
+            "starts_at",
+            "ends_at",
+            "reason",
+            "created_by",
+            "created_at",
+        ]
         read_only_fields = ["id", "created_by", "created_at"]
 
     def __init__(self, *args, sensors=None, rules=None, **kwargs):
@@ -213,7 +221,11 @@ class SilenceSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError({"sensor": message, "rule": message})
         if not sensor and not rule:
             raise serializers.ValidationError(
-                {"sensor": _("Indiquez le capteur (sensor) ou la règle (rule) à mettre en sourdine.")}
+                {
+                    "sensor": _(
+                        "Indiquez le capteur (sensor) ou la règle (rule) à mettre en sourdine."
+                    )
+                }
             )
         now = timezone.now()
         starts_at = attrs.setdefault("starts_at", now)
@@ -228,18 +240,14 @@ class SilenceSerializer(serializers.ModelSerializer):
             )
         return attrs
 
-    def to_representation(self, silence):
-        data = super().to_representation(silence)
-        # Read as an id, not through the restricted queryset of the writable field.
-        data["rule"] = silence.rule_id
-        return data
-
 
 class SilenceFilterSerializer(serializers.Serializer):
     all = serializers.BooleanField(
         required=False,
         default=False,
-        help_text=_("true : aussi les mises en sourdine terminées ; par défaut en cours et à venir."),
+        help_text=_(
+            "true : aussi les mises en sourdine terminées ; par défaut en cours et à venir."
+        ),
     )
 
 
@@ -352,6 +360,8 @@ class RuleSerializer(serializers.ModelSerializer):
             "webhooks",
         ]
 
+    many_to_many = ("zones", "communes", "webhooks")
+
     def validate(self, attrs):
         fields = {key: value for key, value in attrs.items() if key not in self.many_to_many}
         if self.instance is None:
@@ -378,5 +388,3 @@ class RuleSerializer(serializers.ModelSerializer):
                 }
             ) from error
         return attrs
-
-    many_to_many = ("zones", "communes", "webhooks")

@@ -6,7 +6,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -100,3 +102,72 @@ def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
             return True
         time.sleep(step)
     return predicate()
+
+
+METRICS = ("pm25", "pm10", "no2", "o3", "so2", "temperature", "humidity")
+
+
+def station_payload(i: int, ts: datetime) -> bytes:
+    values = {m: round(5 + (i * 7 + k) % 60 / 3, 2) for k, m in enumerate(METRICS)}
+    values["temperature"] = 12.5
+    values["humidity"] = 70
+    return json.dumps({"ts": ts.isoformat(), "values": values}).encode()
+
+
+def publisher(port: int, refs: list[str], messages: int, rate: float | None, base: float):
+    """Publish ``messages`` QoS 1 messages round-robin over ``refs`` (paced if ``rate``)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    client.username_pw_set("bench-publisher")
+    client.max_inflight_messages_set(100)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    window = []
+    started = time.monotonic()
+    for i in range(messages):
+        if rate:
+            due = started + i / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            ts = datetime.now(UTC)
+        else:
+            ts = datetime.fromtimestamp(base + i / 1000, UTC)
+        ref = refs[i % len(refs)]
+        window.append(client.publish(f"csu/{ref}/readings", station_payload(i, ts), qos=1))
+        if len(window) >= 2000:
+            for info in window[:1000]:
+                info.wait_for_publish(60)
+            del window[:1000]
+    for info in window:
+        info.wait_for_publish(60)
+    client.disconnect()
+    client.loop_stop()
+
+
+def start_ingest(database_url: str, broker, **extra_env) -> subprocess.Popen:
+    """Start `manage.py ingest` on the bench database and broker; wait until subscribed."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "MQTT_URL": broker.url_for("csu-ingest"),
+        "PYTHONUNBUFFERED": "1",
+        **extra_env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "ingest", "--client-id", "bench-ingest"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    process.lines = lines
+    if not wait_until(lambda: any("subscribed" in line for line in lines), timeout=60):
+        process.kill()
+        sys.exit("the ingest worker did not start:\n" + "".join(lines))
+    return process

@@ -17,67 +17,23 @@ its own limits, not ours.
 import argparse
 import json
 import multiprocessing
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 from common import (
-    ROOT,
+    METRICS,
     Broker,
     bench_database_url,
     percentile,
     prepare_database,
     print_result,
+    publisher,
     rss_mb,
     setup_django,
-    wait_until,
+    start_ingest,
 )
-
-METRICS = ("pm25", "pm10", "no2", "o3", "so2", "temperature", "humidity")
-
-
-def station_payload(i: int, ts: datetime) -> bytes:
-    values = {m: round(5 + (i * 7 + k) % 60 / 3, 2) for k, m in enumerate(METRICS)}
-    values["temperature"] = 12.5
-    values["humidity"] = 70
-    return json.dumps({"ts": ts.isoformat(), "values": values}).encode()
-
-
-def publisher(port: int, refs: list[str], messages: int, rate: float | None, base: float):
-    """Publish ``messages`` QoS 1 messages round-robin over ``refs`` (paced if ``rate``)."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
-    client.username_pw_set("bench-publisher")
-    client.max_inflight_messages_set(100)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    window = []
-    started = time.monotonic()
-    for i in range(messages):
-        if rate:
-            due = started + i / rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            ts = datetime.now(UTC)
-        else:
-            ts = datetime.fromtimestamp(base + i / 1000, UTC)
-        ref = refs[i % len(refs)]
-        window.append(client.publish(f"csu/{ref}/readings", station_payload(i, ts), qos=1))
-        if len(window) >= 2000:
-            for info in window[:1000]:
-                info.wait_for_publish(60)
-            del window[:1000]
-    for info in window:
-        info.wait_for_publish(60)
-    client.disconnect()
-    client.loop_stop()
 
 
 def count_readings(cursor) -> int:
@@ -106,31 +62,6 @@ def reset(stations: int) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE sensors_reading, sensors_latestreading, sensors_rejectedmessage")
     return refs
-
-
-def start_ingest(database_url: str, broker) -> subprocess.Popen:
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        MQTT_URL=broker.url_for("csu-ingest"),
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("REDIS_URL", None) if os.environ.get("BENCH_NO_REDIS") else None
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "ingest", "--client-id", "bench-ingest"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
-    process.lines = lines
-    if not wait_until(lambda: any("subscribed" in line for line in lines), timeout=60):
-        process.kill()
-        sys.exit("the ingest worker did not start:\n" + "".join(lines))
-    return process
 
 
 def sustained(args, broker, refs, ingest, cursor) -> dict:

@@ -1,0 +1,328 @@
+"""The alerts API (CONTRACT.md section 2): alerts and operator actions, silences, rules.
+
+Each user sees the alerts of the sensors of the communes they supervise
+(``Alert.objects.visible_to``): an alert outside them is a 404, and a director sees
+none. Operators and admins act; rules are configured by admins only. The actions are
+the model's (``Alert.acknowledge``…), which record who and when on the timeline.
+"""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.response import Response
+
+from csu.roles import is_admin, is_operator
+from sensors.api import BAD_INPUT, _query_params
+from sensors.models import Commune, Sensor
+
+from .models import Alert, AlertActionError, AlertEvent, Rule, Silence
+from .serializers import (
+    AcknowledgeSerializer,
+    ActionErrorSerializer,
+    AlertDetailSerializer,
+    AlertFilterSerializer,
+    AlertSerializer,
+    CommentSerializer,
+    ResolveSerializer,
+    RuleSerializer,
+    SilenceFilterSerializer,
+    SilenceSerializer,
+)
+
+FORBIDDEN = OpenApiResponse(description=_("Réservé à d'autres rôles."))
+NOT_FOUND = OpenApiResponse(description=_("Inconnu, ou hors de votre périmètre."))
+ACTION_REFUSED = OpenApiResponse(
+    ActionErrorSerializer,
+    description=_(
+        "Paramètre invalide (un message par champ), ou action impossible dans l'état de "
+        "l'alerte (message dans detail)."
+    ),
+)
+
+
+class ActsOnAlerts(BasePermission):
+    """Everyone signed in reads (and sees their perimeter); operators and admins act."""
+
+    message = _("Réservé aux opérateurs et aux administrateurs.")
+
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            return True
+        return is_operator(request.user) or is_admin(request.user)
+
+
+class IsCsuAdmin(BasePermission):
+    message = _("Réservé aux administrateurs.")
+
+    def has_permission(self, request, view):
+        return is_admin(request.user)
+
+
+# --- Alerts ------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary=_("Alertes visibles, les plus récentes d'abord"),
+        parameters=[AlertFilterSerializer],
+        responses={200: AlertSerializer(many=True), 400: BAD_INPUT},
+    ),
+    retrieve=extend_schema(
+        summary=_("Une alerte et sa chronologie"),
+        responses={200: AlertDetailSerializer, 404: NOT_FOUND},
+    ),
+)
+class AlertViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [IsAuthenticated, ActsOnAlerts]
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        alerts = (
+            Alert.objects.visible_to(self.request.user)
+            .select_related("rule", "sensor", "acknowledged_by", "resolved_by")
+            .order_by("-opened_at", "-pk")
+        )
+        if self.action != "list":
+            events = AlertEvent.objects.select_related("user").order_by("at", "pk")
+            alerts = alerts.prefetch_related(Prefetch("events", queryset=events))
+        return alerts
+
+    def get_serializer_class(self):
+        return AlertSerializer if self.action == "list" else AlertDetailSerializer
+
+    def filter_queryset(self, queryset):
+        if self.action != "list":
+            return queryset
+        params = _query_params(AlertFilterSerializer, self.request)
+        if "state" in params:
+            queryset = queryset.filter(state=params["state"])
+        if "severity" in params:
+            queryset = queryset.filter(severity=params["severity"])
+        if params["attention"]:
+            queryset = queryset.needing_attention()
+        return queryset
+
+    def act(self, request, serializer_class, do):
+        """Validate the body, run ``do(alert, data)`` on the locked alert, answer it."""
+        alert = self.get_object()
+        with transaction.atomic():
+            # Locked: two operators acknowledging at once get one success and one 400.
+            alert = Alert.objects.select_for_update().get(pk=alert.pk)
+            serializer = serializer_class(data=request.data, context={"alert": alert})
+            serializer.is_valid(raise_exception=True)
+            try:
+                do(alert, serializer.validated_data)
+            except AlertActionError as error:
+                raise ValidationError({"detail": error.args[0]}) from error
+        return Response(AlertDetailSerializer(self.get_queryset().get(pk=alert.pk)).data)
+
+    @extend_schema(
+        summary=_("Acquitter une alerte, avec un commentaire et un rappel facultatifs"),
+        request=AcknowledgeSerializer,
+        responses={200: AlertDetailSerializer, 400: ACTION_REFUSED, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        def do(alert, data):
+            minutes = data.get("snooze_minutes")
+            snooze = timedelta(minutes=minutes) if minutes else None
+            alert.acknowledge(by=request.user, comment=data["comment"], snooze=snooze)
+
+        return self.act(request, AcknowledgeSerializer, do)
+
+    @extend_schema(
+        summary=_("Résoudre une alerte à la main"),
+        request=ResolveSerializer,
+        responses={200: AlertDetailSerializer, 400: ACTION_REFUSED, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        def do(alert, data):
+            alert.resolve(by=request.user, text=data["comment"])
+
+        return self.act(request, ResolveSerializer, do)
+
+    @extend_schema(
+        summary=_("Commenter une alerte"),
+        request=CommentSerializer,
+        responses={200: AlertDetailSerializer, 400: ACTION_REFUSED, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"])
+    def comments(self, request, pk=None):
+        def do(alert, data):
+            alert.comment(by=request.user, text=data["text"])
+
+        return self.act(request, CommentSerializer, do)
+
+
+# --- Silences ----------------------------------------------------------------------------
+
+
+def visible_silences(user):
+    """Silences of the sensors ``user`` sees, of their rules, and of the rules by kind."""
+    if is_admin(user):
+        return Silence.objects.all()
+    if not is_operator(user):
+        return Silence.objects.none()
+    sensors = Sensor.objects.visible_to(user)
+    return Silence.objects.filter(
+        Q(sensor__in=sensors)
+        | Q(rule__sensor__in=sensors)
+        | Q(rule__isnull=False, rule__sensor__isnull=True)
+    )
+
+
+def silenceable_rules(user):
+    """The rules ``user`` may mute: those that reach no commune outside their perimeter.
+
+    A rule by kind with no commune or zone reaches every commune: muting it would mute
+    the other communes' alerts too, so only a user who sees every commune may.
+    """
+    communes = Commune.objects.visible_to(user)
+    if is_admin(user) or not Commune.objects.exclude(pk__in=communes).exists():
+        return Rule.objects.all()
+    by_commune = Rule.communes.through.objects
+    by_zone = Rule.zones.through.objects
+    within_communes = Q(pk__in=by_commune.values("rule_id")) & ~Q(
+        pk__in=by_commune.exclude(commune__in=communes).values("rule_id")
+    )
+    within_zones = Q(pk__in=by_zone.values("rule_id")) & ~Q(
+        pk__in=by_zone.exclude(zone__commune__in=communes).values("rule_id")
+    )
+    return Rule.objects.filter(
+        Q(sensor__in=Sensor.objects.visible_to(user))
+        | (Q(sensor__isnull=True) & (within_communes | within_zones))
+    )
+
+
+def may_silence(user, silence) -> bool:
+    """Tell whether ``user`` may have created (and so may end) ``silence``."""
+    if (
+        silence.sensor_id
+        and not Sensor.objects.visible_to(user).filter(pk=silence.sensor_id).exists()
+    ):
+        return False
+    return not silence.rule_id or silenceable_rules(user).filter(pk=silence.rule_id).exists()
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary=_("Mises en sourdine en cours et à venir (toutes avec all=true)"),
+        parameters=[SilenceFilterSerializer],
+        responses={200: SilenceSerializer(many=True), 400: BAD_INPUT},
+    ),
+    create=extend_schema(
+        summary=_("Mettre en sourdine un capteur ou une règle (maintenance)"),
+        responses={201: SilenceSerializer, 400: BAD_INPUT, 403: FORBIDDEN},
+    ),
+    destroy=extend_schema(
+        summary=_("Terminer une mise en sourdine maintenant (supprimée si elle n'a pas commencé)"),
+        responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND},
+    ),
+)
+class SilenceViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    permission_classes = [IsAuthenticated, ActsOnAlerts]
+    serializer_class = SilenceSerializer
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        return (
+            visible_silences(self.request.user)
+            .select_related("sensor", "created_by")
+            .order_by("-starts_at", "-pk")
+        )
+
+    def filter_queryset(self, queryset):
+        if self.action != "list":
+            return queryset
+        if not _query_params(SilenceFilterSerializer, self.request)["all"]:
+            queryset = queryset.filter(ends_at__gt=timezone.now())
+        return queryset
+
+    def get_serializer(self, *args, **kwargs):
+        if self.action == "create":
+            user = self.request.user
+            kwargs.update(sensors=Sensor.objects.visible_to(user), rules=silenceable_rules(user))
+        return super().get_serializer(*args, **kwargs)
+
+    def perform_create(self, serializer):
+        serializer.save(created_by=self.request.user)
+
+    def perform_destroy(self, silence):
+        if not may_silence(self.request.user, silence):
+            raise PermissionDenied(
+                _("Cette mise en sourdine concerne aussi des communes hors de votre périmètre.")
+            )
+        now = timezone.now()
+        if silence.ends_at <= now:
+            return  # over already: kept as history
+        if silence.starts_at >= now:
+            silence.delete()
+        else:
+            silence.ends_at = now
+            silence.save(update_fields=["ends_at"])
+
+
+# --- Rules -------------------------------------------------------------------------------
+
+
+class RuleInUse(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _(
+        "Cette règle a des alertes : désactivez-la (active=false) pour garder leur historique."
+    )
+    default_code = "rule_in_use"
+
+
+@extend_schema_view(
+    list=extend_schema(summary=_("Règles d'alerte (administrateurs)")),
+    create=extend_schema(
+        summary=_("Créer une règle (administrateurs)"),
+        responses={201: RuleSerializer, 400: BAD_INPUT},
+    ),
+    retrieve=extend_schema(summary=_("Une règle (administrateurs)")),
+    partial_update=extend_schema(
+        summary=_("Modifier une règle (administrateurs)"),
+        responses={200: RuleSerializer, 400: BAD_INPUT},
+    ),
+    destroy=extend_schema(
+        summary=_("Supprimer une règle sans alerte (administrateurs)"),
+        responses={
+            204: None,
+            409: OpenApiResponse(
+                description=_("La règle a des alertes : la désactiver plutôt (active=false).")
+            ),
+        },
+    ),
+)
+class RuleViewSet(viewsets.ModelViewSet):
+    permission_classes = [IsAuthenticated, IsCsuAdmin]
+    serializer_class = RuleSerializer
+    lookup_value_regex = r"[0-9]+"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return (
+            Rule.objects.select_related("sensor")
+            .prefetch_related("zones", "communes", "webhooks")
+            .order_by("name", "pk")
+        )
+
+    def perform_destroy(self, rule):
+        # Deleting a rule would delete its alerts and their timelines (after-action reports).
+        if rule.alerts.exists():
+            raise RuleInUse()
+        rule.delete()
