@@ -9,7 +9,7 @@ the model's (``Alert.acknowledge``…), which record who and when on the timelin
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Exists, Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -186,9 +186,10 @@ def silenceable_rules(user):
     A rule by kind with no commune or zone reaches every commune: muting it would mute
     the other communes' alerts too, so only a user who sees every commune may.
     """
-    communes = Commune.objects.visible_to(user)
-    if is_admin(user) or not Commune.objects.exclude(pk__in=communes).exists():
+    if is_admin(user):
         return Rule.objects.all()
+    communes = Commune.objects.visible_to(user)
+    sees_every_commune = ~Exists(Commune.objects.exclude(pk__in=communes))
     by_commune = Rule.communes.through.objects
     by_zone = Rule.zones.through.objects
     within_communes = Q(pk__in=by_commune.values("rule_id")) & ~Q(
@@ -198,7 +199,8 @@ def silenceable_rules(user):
         pk__in=by_zone.exclude(zone__commune__in=communes).values("rule_id")
     )
     return Rule.objects.filter(
-        Q(sensor__in=Sensor.objects.visible_to(user))
+        sees_every_commune
+        | Q(sensor__in=Sensor.objects.visible_to(user))
         | (Q(sensor__isnull=True) & (within_communes | within_zones))
     )
 

@@ -261,8 +261,10 @@ class DurationSecondsField(serializers.IntegerField):
         kwargs.setdefault("min_value", 0)
         super().__init__(**kwargs)
 
-    def to_internal_value(self, data):
-        return timedelta(seconds=super().to_internal_value(data))
+    def run_validation(self, data=serializers.empty):
+        # Validated as an integer (bounds included), then made a duration.
+        seconds = super().run_validation(data)
+        return None if seconds is None else timedelta(seconds=seconds)
 
     def to_representation(self, value):
         return int(value.total_seconds())
@@ -278,7 +280,11 @@ DURATION_FIELDS = {
 
 
 class RuleSerializer(serializers.ModelSerializer):
-    """A threshold rule; validated as a whole by ``Rule.full_clean()``."""
+    """A threshold rule, validated as a whole by ``Rule.full_clean()``.
+
+    Durations are whole numbers of seconds (``duration_s``, ``window_s``,
+    ``escalate_after_s``, ``renotify_after_s``): simpler for integrators than ISO 8601.
+    """
 
     sensor = serializers.SlugRelatedField(
         slug_field="ref",

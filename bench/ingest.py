@@ -17,13 +17,17 @@ its own limits, not ours.
 import argparse
 import json
 import multiprocessing
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 from common import (
     METRICS,
+    ROOT,
     Broker,
     bench_database_url,
     percentile,
@@ -33,6 +37,7 @@ from common import (
     rss_mb,
     setup_django,
     start_ingest,
+    wait_until,
 )
 
 
@@ -60,12 +65,68 @@ def reset(stations: int) -> list[str]:
             },
         )
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE sensors_reading, sensors_latestreading, sensors_rejectedmessage")
+        cursor.execute(
+            "TRUNCATE sensors_reading, sensors_latestreading, sensors_rejectedmessage, "
+            "alerts_alert, alerts_alertevent, alerts_rulestate CASCADE"
+        )
     return refs
 
 
-def sustained(args, broker, refs, ingest, cursor) -> dict:
-    total = args.messages * len(METRICS)
+def demo_air_rules() -> int:
+    """The demo town's air rules, active on the bench stations: evaluated on the flow."""
+    from alerts.models import Rule
+    from csu.management.commands.seed_demo import DEMO_RULES
+
+    count = 0
+    for name, fields in DEMO_RULES:
+        if fields.get("sensor_kind") == "air" and fields.get("kind", "threshold") != "atmo":
+            Rule.objects.update_or_create(name=name, defaults=fields)
+            count += 1
+    return count
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_celery(database_url: str, redis_url: str, queue: str) -> subprocess.Popen:
+    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, CELERY_QUEUE=queue)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "csu",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "4",
+            "-Q",
+            queue,
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def queue_length(redis_url: str, queue: str) -> int:
+    import redis
+
+    return redis.Redis.from_url(redis_url).llen(queue)
+
+
+def sustained(args, broker, refs, ingest, cursor, celery=None, redis_url=None, queue=None):
     per = args.messages // args.publishers
     base = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
     procs = [
@@ -77,6 +138,7 @@ def sustained(args, broker, refs, ingest, cursor) -> dict:
     expected = per * args.publishers * len(METRICS)
     samples = []  # (time, stored)
     rss = []
+    cpu_before = {p.pid: cpu_seconds(p.pid) for p in (ingest, celery) if p}
     started = time.monotonic()
     for proc in procs:
         proc.start()
@@ -90,6 +152,12 @@ def sustained(args, broker, refs, ingest, cursor) -> dict:
         time.sleep(0.25)
     for proc in procs:
         proc.join()
+    stored_at = time.monotonic()
+    drained = celery is None or wait_until(
+        lambda: queue_length(redis_url, queue) == 0, timeout=args.timeout
+    )
+    evaluation_lag = time.monotonic() - stored_at
+    cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
     # The sustained rate: between 10 % and 90 % of the stream, past start-up and tail.
     low = next(s for s in samples if s[1] >= 0.1 * expected)
     high = next((s for s in samples if s[1] >= 0.9 * expected), samples[-1])
@@ -100,13 +168,26 @@ def sustained(args, broker, refs, ingest, cursor) -> dict:
         f"{rate:,.0f} readings/s between 10 % and 90 % ({args.publishers} publishers, "
         f"{len(refs)} stations, {len(METRICS)} readings per message)"
     )
-    del total
-    return {
+    figures = {
         "readings_per_s": round(rate),
         "stored": samples[-1][1],
         "expected": expected,
         "rss_mb": round(max(rss), 1),
     }
+    if celery is not None:
+        ingest_cpu, rules_cpu = cpu[ingest.pid], cpu[celery.pid]
+        figures |= {
+            "ingest_cpu_s": round(ingest_cpu, 1),
+            "evaluation_cpu_s": round(rules_cpu, 1),
+            "evaluation_cpu_share": round(rules_cpu / (ingest_cpu + rules_cpu), 3),
+            "evaluation_caught_up_s": round(evaluation_lag, 2) if drained else None,
+        }
+        print(
+            f"rules evaluated on the same flow by a Celery worker: {rules_cpu:.1f} s CPU "
+            f"against ingest's {ingest_cpu:.1f} s ({figures['evaluation_cpu_share']:.0%} of "
+            f"the two); evaluation queue empty {evaluation_lag:.2f} s after the last row"
+        )
+    return figures
 
 
 def latency(args, broker, refs, ingest, cursor) -> dict:
@@ -218,16 +299,22 @@ def main():
     from django.db import connection
 
     refs = reset(args.stations)
-    figures: dict = {}
+    figures: dict = {"rules": demo_air_rules()}
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    queue = f"csu-bench-{os.getpid()}"
     with Broker() as broker:
-        ingest = start_ingest(database_url, broker)
+        # Rules on: ingest hands each batch to Celery on Redis, as in production.
+        celery = start_celery(database_url, redis_url, queue)
+        ingest = start_ingest(database_url, broker, REDIS_URL=redis_url, CELERY_QUEUE=queue)
         try:
             with connection.cursor() as cursor:
-                figures |= sustained(args, broker, refs, ingest, cursor)
+                figures |= sustained(args, broker, refs, ingest, cursor, celery, redis_url, queue)
                 figures |= latency(args, broker, refs, ingest, cursor)
         finally:
             ingest.send_signal(signal.SIGTERM)
             ingest.wait(30)
+            celery.terminate()
+            celery.wait(30)
         figures["rss_mb"] = max(figures["rss_mb"], figures.pop("rss_latency_mb") or 0)
         print("ingest worker:", "".join(ingest.lines[-1:]).strip())
         reset(args.stations)

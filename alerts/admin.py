@@ -1,0 +1,329 @@
+"""The admin of the alerts app: rules, silences and webhooks are configured here.
+
+Alerts and webhook deliveries are read-only: alerts change through the console and the
+API, whose actions write the timeline; deliveries are the log of what was sent.
+"""
+
+import json
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+
+from .models import WEEKDAYS, Alert, AlertEvent, Rule, Silence, Webhook, WebhookDelivery
+
+
+class ReadOnlyAdminMixin:
+    """Shown, never added, changed or deleted by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# --- Rules -------------------------------------------------------------------------------
+
+
+class RuleForm(forms.ModelForm):
+    days = forms.TypedMultipleChoiceField(
+        label=_("jours"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Aucun jour coché : tous les jours."),
+    )
+    # No Meta: the admin builds the form from Rule and RuleAdmin's fieldsets.
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    form = RuleForm
+    list_display = (
+        "name",
+        "kind",
+        "sensor_kind",
+        "metric",
+        "condition",
+        "threshold",
+        "severity",
+        "active",
+    )
+    list_filter = ("kind", "severity", "active", "sensor_kind")
+    search_fields = ("name",)
+    autocomplete_fields = ("sensor",)
+    filter_horizontal = ("zones", "communes", "webhooks")
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "severity", "active")}),
+        (
+            _("Portée"),
+            {
+                "fields": ("sensor", "sensor_kind", "zones", "communes"),
+                "description": _(
+                    "Un capteur, ou les capteurs d'un type dans des zones ou communes "
+                    "(aucune : toutes)."
+                ),
+            },
+        ),
+        (
+            _("Condition"),
+            {
+                "fields": (
+                    "metric",
+                    "condition",
+                    "threshold",
+                    "threshold_high",
+                    "clear_threshold",
+                    "clear_threshold_high",
+                    "rise",
+                )
+            },
+        ),
+        (
+            _("Durées"),
+            {"fields": ("duration", "window", "escalate_after", "renotify_after", "auto_resolve")},
+        ),
+        (_("Horaires"), {"fields": ("days", "start_time", "end_time")}),
+        (_("Notifications"), {"fields": ("notify_emails", "webhooks")}),
+        (_("PPMS"), {"fields": ("ppms_scenario",)}),
+    )
+
+
+# --- Alerts ------------------------------------------------------------------------------
+
+
+class AlertEventInline(admin.TabularInline):
+    model = AlertEvent
+    fields = readonly_fields = ("event_at", "event_kind", "event_user", "event_text", "event_value")
+    extra = 0
+    can_delete = False
+    ordering = ("at", "pk")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user")
+
+    @admin.display(description=_("quand"))
+    def event_at(self, event):
+        return event.at
+
+    @admin.display(description=_("événement"))
+    def event_kind(self, event):
+        return event.get_kind_display()
+
+    @admin.display(description=_("qui"))
+    def event_user(self, event):
+        return event.user or "—"
+
+    @admin.display(description=_("texte"))
+    def event_text(self, event):
+        return event.text
+
+    @admin.display(description=_("valeur"))
+    def event_value(self, event):
+        return "—" if event.value is None else event.value
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "title",
+        "state",
+        "severity",
+        "sensor",
+        "opened_at",
+        "acknowledged_by",
+        "resolved_at",
+    )
+    list_filter = ("state", "severity", "flapping")
+    list_select_related = ("sensor", "acknowledged_by")
+    search_fields = ("title", "sensor__ref", "rule__name")
+    date_hierarchy = "opened_at"
+    inlines = [AlertEventInline]
+    fieldsets = (
+        (None, {"fields": ("title", "state", "severity", "flapping", "rule", "sensor", "metric")}),
+        (
+            _("Valeurs"),
+            {
+                "fields": (
+                    "opened_at",
+                    "first_value",
+                    "peak_value",
+                    "last_value",
+                    "last_value_at",
+                    "cleared_at",
+                )
+            },
+        ),
+        (
+            _("Traitement"),
+            {
+                "fields": (
+                    "acknowledged_at",
+                    "acknowledged_by",
+                    "snoozed_until",
+                    "resolved_at",
+                    "resolved_by",
+                )
+            },
+        ),
+    )
+
+
+# --- Silences ----------------------------------------------------------------------------
+
+
+class SilenceStateFilter(admin.SimpleListFilter):
+    title = _("état")
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [("active", _("En cours")), ("future", _("À venir")), ("past", _("Terminées"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.active_at(now)
+        if self.value() == "future":
+            return queryset.filter(starts_at__gt=now)
+        if self.value() == "past":
+            return queryset.filter(ends_at__lte=now)
+        return queryset
+
+
+class SilenceForm(forms.ModelForm):
+    class Meta:
+        model = Silence
+        fields = ("sensor", "rule", "starts_at", "ends_at", "reason")
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if not cleaned_data.get("sensor") and not cleaned_data.get("rule"):
+            # On the field: the model's constraint, then skipped, would say it again.
+            self.add_error("sensor", _("Choisissez un capteur ou une règle."))
+        starts_at, ends_at = cleaned_data.get("starts_at"), cleaned_data.get("ends_at")
+        if starts_at and ends_at and ends_at <= starts_at:
+            self.add_error("ends_at", _("La fin doit suivre le début."))
+        return cleaned_data
+
+
+@admin.register(Silence)
+class SilenceAdmin(admin.ModelAdmin):
+    form = SilenceForm
+    list_display = ("__str__", "reason", "starts_at", "ends_at", "created_by")
+    list_filter = (SilenceStateFilter, "sensor__commune")
+    list_select_related = ("sensor", "rule", "created_by")
+    search_fields = ("reason", "sensor__ref", "rule__name")
+    autocomplete_fields = ("sensor", "rule")
+    readonly_fields = ("created_by", "created_at")
+    date_hierarchy = "starts_at"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+# --- Webhooks ----------------------------------------------------------------------------
+
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ("name", "url", "active", "deliveries_link")
+    list_filter = ("active",)
+    search_fields = ("name", "url")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(delivery_count=Count("deliveries"))
+
+    @admin.display(description=_("envois"), ordering="delivery_count")
+    def deliveries_link(self, webhook):
+        url = reverse("admin:alerts_webhookdelivery_changelist")
+        query = urlencode({"webhook__id__exact": webhook.pk})
+        return format_html('<a href="{}?{}">{}</a>', url, query, webhook.delivery_count)
+
+
+class DeliveryStatusFilter(admin.ChoicesFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = _("état")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # The model's fields have no French verbose names: the columns are labelled here.
+    list_display = (
+        "webhook",
+        "delivery_event",
+        "delivery_status",
+        "delivery_attempts",
+        "delivery_status_code",
+        "delivery_error",
+        "delivery_created_at",
+        "delivery_delivered_at",
+    )
+    list_filter = (("status", DeliveryStatusFilter), "webhook")
+    list_select_related = ("webhook", "event")
+    date_hierarchy = "created_at"
+    fields = readonly_fields = (
+        "webhook",
+        "delivery_event",
+        "delivery_status",
+        "delivery_attempts",
+        "delivery_status_code",
+        "delivery_error",
+        "delivery_created_at",
+        "delivery_delivered_at",
+        "delivery_payload",
+    )
+
+    @admin.display(description=_("événement"))
+    def delivery_event(self, delivery):
+        return delivery.event or "—"
+
+    @admin.display(description=_("état"), ordering="status")
+    def delivery_status(self, delivery):
+        return delivery.get_status_display()
+
+    @admin.display(description=_("tentatives"), ordering="attempts")
+    def delivery_attempts(self, delivery):
+        return delivery.attempts
+
+    @admin.display(description=_("dernier code HTTP"))
+    def delivery_status_code(self, delivery):
+        return delivery.last_status_code or "—"
+
+    @admin.display(description=_("dernière erreur"))
+    def delivery_error(self, delivery):
+        return delivery.last_error or "—"
+
+    @admin.display(description=_("créé le"), ordering="created_at")
+    def delivery_created_at(self, delivery):
+        return delivery.created_at
+
+    @admin.display(description=_("livré le"), ordering="delivered_at")
+    def delivery_delivered_at(self, delivery):
+        return delivery.delivered_at or "—"
+
+    @admin.display(description=_("contenu"))
+    def delivery_payload(self, delivery):
+        return format_html("<pre>{}</pre>", _pretty(delivery.payload))
+
+
+def _pretty(payload) -> str:
+    return json.dumps(payload, indent=2, ensure_ascii=False)
