@@ -109,11 +109,12 @@ class Evaluation:
             return []
         with transaction.atomic():
             states = self._lock_states(work)
+            # Locked: an operator acknowledging meanwhile waits, then sees this batch's result.
             alerts = {
                 (a.rule_id, a.sensor_id): a
-                for a in Alert.objects.open().filter(
-                    rule_id__in={r for r, _ in work}, sensor_id__in={s for _, s in work}
-                )
+                for a in Alert.objects.open()
+                .select_for_update()
+                .filter(rule_id__in={r for r, _ in work}, sensor_id__in={s for _, s in work})
             }
             for (rule_id, sensor_id), matching in work.items():
                 state = states[(rule_id, sensor_id)]

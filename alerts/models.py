@@ -235,7 +235,11 @@ class Rule(models.Model):
                 errors["threshold_high"] = _("Une plage a une borne haute.")
             elif self.threshold is not None and self.threshold_high <= self.threshold:
                 errors["threshold_high"] = _("La borne haute doit dépasser la borne basse.")
-        if self.kind == RuleKind.THRESHOLD and self.clear_threshold is not None:
+        if (
+            self.kind == RuleKind.THRESHOLD
+            and self.clear_threshold is not None
+            and self.threshold is not None
+        ):
             if self.condition == Condition.ABOVE and self.clear_threshold > self.threshold:
                 errors["clear_threshold"] = _("Au-dessus d'un seuil, le retour se fait en dessous.")
             if self.condition == Condition.BELOW and self.clear_threshold < self.threshold:
@@ -306,11 +310,12 @@ class AlertQuerySet(models.QuerySet):
 
 
 class Alert(models.Model):
+    # PROTECT: an alert's history outlives a change of mind; deactivate rules and sensors.
     rule = models.ForeignKey(
-        Rule, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("règle")
+        Rule, on_delete=models.PROTECT, related_name="alerts", verbose_name=_("règle")
     )
     sensor = models.ForeignKey(
-        Sensor, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("capteur")
+        Sensor, on_delete=models.PROTECT, related_name="alerts", verbose_name=_("capteur")
     )
     metric = models.CharField(_("grandeur"), max_length=32, blank=True)
     state = models.CharField(
@@ -382,12 +387,22 @@ class Alert(models.Model):
         now = now or timezone.now()
         if self.acknowledged_at and self.state != AlertState.FIRING:
             raise AlertActionError(_("Cette alerte est déjà acquittée."))
+        if snooze and self.state == AlertState.RESOLVED:
+            raise AlertActionError(_("Une alerte résolue ne peut pas être rappelée plus tard."))
         self.acknowledged_at, self.acknowledged_by = now, by
         if self.state == AlertState.FIRING:
             self.state = AlertState.ACKNOWLEDGED
         self.snoozed_until = now + snooze if snooze else None
         self.next_check_at = self.snoozed_until
-        self.save()
+        self.save(
+            update_fields=[
+                "acknowledged_at",
+                "acknowledged_by",
+                "state",
+                "snoozed_until",
+                "next_check_at",
+            ]
+        )
         text = comment
         if snooze:
             minutes = int(snooze.total_seconds() // 60)
@@ -406,7 +421,9 @@ class Alert(models.Model):
         self.resolved_at, self.resolved_by = now, by
         self.next_check_at = None
         self.snoozed_until = None
-        self.save()
+        self.save(
+            update_fields=["state", "resolved_at", "resolved_by", "next_check_at", "snoozed_until"]
+        )
         self.record(EventKind.RESOLVED, user=by, text=text, at=now, value=self.last_value)
 
     def comment(self, *, by, text: str):

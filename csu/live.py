@@ -53,15 +53,20 @@ def bind_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     _server_loop = loop
 
 
-def send(group: str, payload: dict) -> None:
-    """Send ``payload`` to every browser in ``group``; safe from any sync thread."""
+def send(group: str, payload: dict, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Send ``payload`` to every browser in ``group``; safe from any sync thread.
+
+    ``loop``: an event loop owned by the calling thread, kept across sends so the
+    channel layer's connections are reused.
+    """
     layer = get_channel_layer()
     if layer is None:
         return
     message = {"type": MESSAGE_TYPE, "payload": payload}
-    loop = _server_loop
-    if loop is not None and loop.is_running():
-        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+    if _server_loop is not None and _server_loop.is_running():
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _server_loop)
+    elif loop is not None:
+        loop.run_until_complete(layer.group_send(group, message))
     else:
         async_to_sync(layer.group_send)(group, message)
 
@@ -92,6 +97,7 @@ class ReadingsCoalescer:
         self._pending: dict[tuple[int, str], tuple] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, readings) -> None:
         with self._lock:
@@ -109,6 +115,7 @@ class ReadingsCoalescer:
                 self._thread.start()
 
     def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
         while True:
             time.sleep(self.interval)
             try:
@@ -129,7 +136,7 @@ class ReadingsCoalescer:
                 ReadingItem(sensor=ref, metric=metric, ts=ts.isoformat(), value=value)
             )
         for group, items in by_group.items():
-            send(group, ReadingsEvent(type="readings", items=items))
+            send(group, ReadingsEvent(type="readings", items=items), loop=self._loop)
         return len(pending)
 
 

@@ -234,6 +234,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice fields of the same name in several apps need their enums named.
+    "ENUM_NAME_OVERRIDES": {
+        "SensorKindEnum": "sensors.metrics.Kind",
+        "SensorStateEnum": "sensors.models.Sensor.State",
+        "AlertStateEnum": "alerts.models.AlertState",
+        "RuleKindEnum": "alerts.models.RuleKind",
+        "AlertEventKindEnum": "alerts.models.EventKind",
+    },
 }
 
 # --- i18n: French first ---------------------------------------------------------------

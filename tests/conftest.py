@@ -53,6 +53,12 @@ def connection_vendor() -> str:
 
 
 def pytest_configure(config):
+    # Tasks run where they are sent, also when REDIS_URL is set; the full-path test runs a
+    # real worker in its own process.
+    from csu.celery import app
+
+    app.conf.task_always_eager = True
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     # The test client speaks plain HTTP, also when CI's settings are production-like.
     settings.SECURE_SSL_REDIRECT = False
     # Users are created in many tests: a fast hasher keeps them quick.

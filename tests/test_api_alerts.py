@@ -953,6 +953,24 @@ def test_put_is_not_offered_on_rules(api, staff, rule):
     assert response.status_code == 405
 
 
+# --- CAP routes (alerts/feeds.py) --------------------------------------------------------
+
+
+def test_the_cap_document_and_feed_are_served_under_the_api(api, operator, alert, ballan_alert):
+    as_user(api, operator)
+
+    document = api.get(f"{ALERTS}{alert.pk}/cap/")
+    outside = api.get(f"{ALERTS}{ballan_alert.pk}/cap/")
+    feed_page = api.get("/api/v1/cap/feed/")
+
+    assert document.status_code == 200
+    assert document["Content-Type"].startswith("application/cap+xml")
+    assert outside.status_code == 404
+    assert feed_page.status_code == 200
+    assert feed_page["Content-Type"].startswith("application/atom+xml")
+    assert APIClient().get("/api/v1/cap/feed/").status_code == 401
+
+
 # --- OpenAPI ----------------------------------------------------------------------------
 
 

@@ -65,7 +65,7 @@ async def test_a_director_receives_no_readings(client, director, commune):
 def test_readings_are_coalesced_to_the_last_value_per_sensor_and_metric(commune, monkeypatch):
     sensor = make_sensor(commune, "jlt-air-01")
     sent = []
-    monkeypatch.setattr("csu.live.send", lambda group, payload: sent.append((group, payload)))
+    monkeypatch.setattr("csu.live.send", lambda group, payload, **_: sent.append((group, payload)))
     coalescer = ReadingsCoalescer()
     coalescer.add(
         [
