@@ -345,3 +345,35 @@ def test_an_unknown_metric_in_a_rule_is_a_clear_error():
 
 def test_now_is_utc_aware():
     assert T0.tzinfo is UTC
+
+
+def test_the_atmo_rule_fires_on_the_stations_daily_index(station):
+    from alerts.lifecycle import evaluate_atmo_index
+    from sensors.models import Reading
+
+    make_rule(name="Indice ATMO mauvais", kind="atmo", metric="", threshold=4)
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")  # a recent Paris noon: well inside one Paris day
+    now = datetime.now(paris).replace(hour=12, minute=0, second=0, microsecond=0)
+    if now > datetime.now(UTC):
+        now -= timedelta(days=1)
+    for minutes, value in ((1, 60.0), (2, 70.0)):  # PM10 day mean 65 µg/m³: class 4
+        Reading.objects.create(
+            sensor=station, metric="pm10", ts=now - timedelta(minutes=minutes), value=value
+        )
+    assert evaluate_atmo_index(now) == 1
+    [alert] = alerts_of(station)
+    assert alert.metric == "atmo" and alert.last_value == 4
+
+
+def test_the_catch_up_evaluates_latest_values_missed_while_redis_was_away(station):
+    from alerts.lifecycle import evaluate_latest_values
+    from sensors.models import LatestReading
+
+    make_rule(threshold=80)
+    LatestReading.objects.create(sensor=station, metric="pm10", ts=T0, value=97)
+    assert evaluate_latest_values() == 1
+    assert evaluate_latest_values() == 0  # already evaluated: nothing new
+    [alert] = alerts_of(station)
+    assert alert.last_value == 97
