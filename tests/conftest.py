@@ -165,3 +165,14 @@ async def close_thread_connections():
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A Mosquitto of this test's own, with our production configuration (anonymous on)."""
+    from tests.brokers import Mosquitto, free_port, require_mosquitto
+
+    require_mosquitto()
+    started = Mosquitto(tmp_path, free_port(), auth=False).start()
+    yield started
+    started.stop()

@@ -2,9 +2,6 @@
 Redis evaluates the rule → the alert reaches an operator's websocket."""
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -14,9 +11,8 @@ from django.conf import settings
 
 from alerts.models import Alert
 from tests.alerting import make_rule
-from tests.brokers import Mosquitto, free_port, require_mosquitto
 from tests.conftest import make_sensor
-from tests.test_ingest import ROOT, database_url, publish, start_worker, stop_worker
+from tests.stack import publish, start_celery_worker, start_worker, stop, stop_worker
 from tests.test_live import connect_as
 
 pytestmark = [
@@ -28,51 +24,13 @@ pytestmark = [
 
 
 @pytest.fixture
-def broker(tmp_path):
-    require_mosquitto()
-    broker = Mosquitto(tmp_path, free_port(), auth=False).start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
 def celery_queue(monkeypatch):
     """A queue of this test's own, served by a real Celery worker process."""
     queue = f"csu-test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("CELERY_QUEUE", queue)
-    env = dict(os.environ, DATABASE_URL=database_url(), CELERY_QUEUE=queue)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "csu",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "2",
-            "-Q",
-            queue,
-            "--loglevel",
-            "WARNING",
-            "--without-mingle",
-            "--without-gossip",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = start_celery_worker(queue)
     yield queue
-    worker.terminate()
-    try:
-        worker.wait(20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
+    stop(worker)
 
 
 async def test_a_threshold_crossing_published_over_mqtt_reaches_the_operator_as_an_alert(

@@ -2,10 +2,6 @@
 
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,8 +19,14 @@ from sensors.signals import sensor_state_changed
 from tests.brokers import Mosquitto, free_port, require_mosquitto
 from tests.conftest import make_sensor
 from tests.faults import CuttableProxy
+from tests.stack import (
+    publish,
+    start_worker,
+    station_messages,
+    stop_worker,
+    wait_until,
+)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOW = datetime.now(UTC)
 
 
@@ -140,54 +142,6 @@ def test_a_senml_pack_is_stored(sensor):
 # --- The worker against a real broker -------------------------------------------------
 
 
-def publish(port, topic_payloads, *, username="publisher", window=500, password=None):
-    """Publish QoS 1 messages and wait until the broker acknowledged every one."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
-    client.username_pw_set(username, password)
-    client.max_inflight_messages_set(100)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    pending = []
-    try:
-        for topic, payload in topic_payloads:
-            pending.append(client.publish(topic, payload, qos=1))
-            if len(pending) >= window:
-                for info in pending:
-                    info.wait_for_publish(30)
-                pending.clear()
-        for info in pending:
-            info.wait_for_publish(30)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-
-
-def station_messages(ref, count, *, start=None, metrics=("pm25", "pm10", "no2", "o3", "so2")):
-    """``count`` messages of a station reporting several metrics, 1 ms apart."""
-    start = start or datetime.now(UTC) - timedelta(minutes=10)
-    for i in range(count):
-        ts = (start + timedelta(milliseconds=i)).isoformat()
-        values = {metric: (i % 500) / 10 for metric in metrics}
-        yield f"csu/{ref}/readings", json.dumps({"ts": ts, "values": values})
-
-
-def wait_until(predicate, timeout=60.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
-
-
-@pytest.fixture
-def broker(tmp_path):
-    require_mosquitto()
-    broker = Mosquitto(tmp_path, free_port(), auth=False).start()
-    yield broker
-    broker.stop()
-
-
 @pytest.mark.mqtt
 def test_readings_published_over_mqtt_are_stored_by_the_worker(transactional_db, broker, commune):
     make_sensor(commune, "jlt-air-01")
@@ -209,39 +163,6 @@ def test_readings_published_over_mqtt_are_stored_by_the_worker(transactional_db,
 
 
 # --- Crashes, outages and scale-out (subprocess workers on PostgreSQL) -----------------
-
-
-def database_url(port=None) -> str:
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{port or s['PORT'] or 5432}/{s['NAME']}"
-
-
-def start_worker(broker, client_id, *, db_port=None, group=None):
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url(db_port),
-        MQTT_URL=broker.url_for("csu-ingest"),
-        PYTHONUNBUFFERED="1",
-    )
-    args = [sys.executable, "manage.py", "ingest", "--client-id", client_id]
-    if group:
-        args += ["--group", group]
-    process = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    lines = []
-    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
-    process.output = lines
-    assert wait_until(lambda: any("subscribed" in line for line in lines), timeout=30), lines
-    return process
-
-
-def stop_worker(process):
-    process.send_signal(signal.SIGTERM)
-    process.wait(30)
-    time.sleep(0.2)
-    return "".join(process.output)
 
 
 @pytest.fixture
