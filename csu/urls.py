@@ -17,4 +17,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("sensors.api_urls")),
     path("api/v1/", include("alerts.api_urls")),
+    path("api/v1/", include("ppms.api_urls")),
 ]

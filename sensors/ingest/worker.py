@@ -259,17 +259,20 @@ class IngestWorker:
                 )
                 elapsed = time.perf_counter() - started
                 break
-            except IntegrityError as exc:
-                # A missing partition or a sensor deleted meanwhile: repair, judge again.
-                log.warning("batch refused (%s); repairing and retrying", exc)
-                connection.close()
-                maintain_reading_partitions()
-                self.sensors.invalidate()
             except DatabaseError as exc:
-                log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
                 self.stats.database_error()
                 self.stats.publish(self.client_id)
                 connection.close()
+                if isinstance(exc, IntegrityError):
+                    # A missing partition or a sensor deleted meanwhile: repair, judge again.
+                    log.warning("batch refused (%s); repairing, retrying in %.1f s", exc, delay)
+                    try:
+                        maintain_reading_partitions()
+                    except DatabaseError:
+                        connection.close()
+                    self.sensors.invalidate()
+                else:
+                    log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
                 if self._stop.wait(delay):
                     # Shutting down with the database still away: leave these messages
                     # unacknowledged; the broker delivers them again to the next worker.
