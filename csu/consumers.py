@@ -1,7 +1,7 @@
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .live import commune_group
+from .live import commune_group, school_group
 
 # Close code for an anonymous connection (CONTRACT.md section 3).
 CLOSE_UNAUTHENTICATED = 4401
@@ -9,11 +9,13 @@ CLOSE_UNAUTHENTICATED = 4401
 
 @database_sync_to_async
 def groups_for(user) -> list[str]:
+    """Operators hear their communes; directors the schools they direct."""
+    from ppms.models import School
     from sensors.models import Commune
 
-    return [
-        commune_group(pk) for pk in Commune.objects.visible_to(user).values_list("pk", flat=True)
-    ]
+    communes = Commune.objects.visible_to(user).values_list("pk", flat=True)
+    schools = School.objects.filter(directors=user).values_list("pk", flat=True)
+    return [commune_group(pk) for pk in communes] + [school_group(pk) for pk in schools]
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):

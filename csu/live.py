@@ -43,6 +43,11 @@ def commune_group(commune_id: int) -> str:
     return f"commune-{commune_id}"
 
 
+def school_group(school_id: int) -> str:
+    """The directors of one school."""
+    return f"school-{school_id}"
+
+
 # The embedded runner serves websockets and ingests in one process: the in-memory
 # layer lives on the server's loop, so sends from other threads are scheduled there.
 _server_loop: asyncio.AbstractEventLoop | None = None

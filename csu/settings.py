@@ -178,6 +178,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "alerts-check": {"task": "alerts.tasks.check_alerts", "schedule": 60.0},
+    "ppms-escalate": {"task": "ppms.tasks.escalate_pending_schools", "schedule": 30.0},
     "alerts-catch-up": {"task": "alerts.tasks.evaluate_latest", "schedule": 120.0},
     "alerts-atmo": {"task": "alerts.tasks.evaluate_atmo", "schedule": 600.0},
     "rejected-messages-retention": {
@@ -195,6 +196,8 @@ MQTT_EMBEDDED = not env("MQTT_URL")
 READINGS_RETENTION_DAYS = env_int("READINGS_RETENTION_DAYS", 30, minimum=1)
 READINGS_PARTITIONS_AHEAD_DAYS = env_int("READINGS_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 REJECTED_MESSAGES_RETENTION_DAYS = env_int("REJECTED_MESSAGES_RETENTION_DAYS", 30, minimum=1)
+# A school still pending this long after an activation is escalated (SPEC: 10 min).
+PPMS_ESCALATE_AFTER_MIN = env_int("PPMS_ESCALATE_AFTER_MIN", 10, minimum=1)
 # A sensor silent for this many expected intervals is marked offline.
 SENSOR_OFFLINE_INTERVALS = env_int("SENSOR_OFFLINE_INTERVALS", 3, minimum=1)
 
@@ -270,7 +273,8 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+# Serve static files straight from the apps (no collectstatic): DEBUG, and the browser tests.
+WHITENOISE_USE_FINDERS = DEBUG or env_bool("CSU_STATIC_FROM_FINDERS", False)
 
 # --- Security (production values unless DEBUG) ----------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -2,8 +2,10 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from alerts.models import PpmsScenario
 from csu.roles import is_director, is_operator
 from sensors.models import Commune, Zone
 
@@ -88,3 +90,176 @@ class Shelter(models.Model):
     @property
     def is_full(self) -> bool:
         return self.occupancy >= self.capacity
+
+
+# --- The PPMS workflow -------------------------------------------------------------------
+
+
+class SchoolState(models.TextChoices):
+    PENDING = "pending", _("En attente")
+    SAFE = "safe", _("En sûreté")
+    NEEDS_HELP = "needs_help", _("Besoin d'aide")
+    EVACUATED = "evacuated", _("Évacués")
+
+    @property
+    def colour(self) -> str:
+        return {
+            "pending": "#6f777b",
+            "safe": "#00703c",
+            "needs_help": "#d4351c",
+            "evacuated": "#1d70b8",
+        }[self.value]
+
+
+class Source(models.TextChoices):
+    ALERT = "alert", _("Alerte d'un capteur")
+    OPERATOR = "operator", _("Opérateur du CSU")
+    SCHOOL = "school", _("Alarme d'une école")
+
+
+class PpmsPlan(models.Model):
+    """What a school does for one posture: where it shelters, where it gathers, how."""
+
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="plans")
+    scenario = models.CharField(_("posture"), max_length=16, choices=PpmsScenario)
+    sheltering_places = models.TextField(_("lieux de mise en sûreté"), blank=True)
+    assembly_point = models.CharField(_("point de rassemblement"), max_length=255, blank=True)
+    instructions = models.TextField(_("consignes"), blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["school", "scenario"], name="ppmsplan_unique")
+        ]
+        verbose_name = _("plan PPMS")
+        verbose_name_plural = _("plans PPMS")
+
+    def __str__(self):
+        return f"{self.school} — {self.get_scenario_display()}"
+
+
+class Drill(models.Model):
+    """A PPMS drill held by a school (at least two per school year: DOMAIN.md)."""
+
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="drills")
+    scenario = models.CharField(_("posture"), max_length=16, choices=PpmsScenario)
+    held_on = models.DateField(_("date"))
+    notes = models.TextField(
+        _("observations"), blank=True, help_text=_("Aucun nom d'élève ni de personne.")
+    )
+    activation = models.ForeignKey(
+        "Activation", on_delete=models.SET_NULL, null=True, blank=True, related_name="drills"
+    )
+
+    class Meta:
+        ordering = ["-held_on"]
+        verbose_name = _("exercice PPMS")
+        verbose_name_plural = _("exercices PPMS")
+
+    def __str__(self):
+        return f"{self.school} — {self.held_on:%d/%m/%Y}"
+
+
+class ActivationQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(ended_at__isnull=True)
+
+    def visible_to(self, user):
+        """Activations concerning a school the user may see."""
+        if user.is_superuser or user.is_staff:
+            return self
+        return self.filter(statuses__school__in=School.objects.visible_to(user)).distinct()
+
+
+class Activation(models.Model):
+    """A PPMS activation (déclenchement): an instruction to the schools concerned."""
+
+    scenario = models.CharField(_("posture"), max_length=16, choices=PpmsScenario)
+    title = models.CharField(_("titre"), max_length=200)
+    source = models.CharField(_("origine"), max_length=16, choices=Source)
+    drill = models.BooleanField(_("exercice"), default=False)
+    alert = models.ForeignKey(
+        "alerts.Alert",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ppms_activations",
+    )
+    zones = models.ManyToManyField(Zone, blank=True, verbose_name=_("zones"))
+    started_at = models.DateTimeField(_("déclenchée le"), default=timezone.now)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ended_at = models.DateTimeField(_("fin d'alerte le"), null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = ActivationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = _("déclenchement PPMS")
+        verbose_name_plural = _("déclenchements PPMS")
+
+    def __str__(self):
+        return self.title
+
+
+class SchoolStatus(models.Model):
+    """A school's answer to an activation; every change is kept in StatusUpdate."""
+
+    activation = models.ForeignKey(Activation, on_delete=models.CASCADE, related_name="statuses")
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="ppms_statuses")
+    state = models.CharField(
+        _("état"), max_length=16, choices=SchoolState, default=SchoolState.PENDING
+    )
+    posture = models.CharField(_("posture appliquée"), max_length=16, choices=PpmsScenario)
+    pupils_present = models.PositiveIntegerField(_("élèves présents"), null=True, blank=True)
+    pupils_absent = models.PositiveIntegerField(_("élèves absents"), null=True, blank=True)
+    pupils_missing = models.PositiveIntegerField(_("élèves manquants"), null=True, blank=True)
+    pupils_injured = models.PositiveIntegerField(_("élèves blessés"), null=True, blank=True)
+    adults_present = models.PositiveIntegerField(_("adultes présents"), null=True, blank=True)
+    adults_missing = models.PositiveIntegerField(_("adultes manquants"), null=True, blank=True)
+    adults_injured = models.PositiveIntegerField(_("adultes blessés"), null=True, blank=True)
+    location = models.CharField(_("lieu de mise en sûreté"), max_length=255, blank=True)
+    needs = models.TextField(
+        _("besoins"), blank=True, help_text=_("N'écrivez aucun nom d'élève ni de personne.")
+    )
+    updated_at = models.DateTimeField(_("mis à jour le"), null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Pending past this moment: escalate (indexed, for the periodic task).
+    escalate_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    escalated_at = models.DateTimeField(_("relancée le"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["school__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["activation", "school"], name="schoolstatus_unique")
+        ]
+        verbose_name = _("état d'une école")
+        verbose_name_plural = _("états des écoles")
+
+    def __str__(self):
+        return f"{self.school}: {self.get_state_display()}"
+
+
+class StatusUpdate(models.Model):
+    """One report of a school during an activation: who, when, what."""
+
+    status = models.ForeignKey(SchoolStatus, on_delete=models.CASCADE, related_name="updates")
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=SchoolState)
+    data = models.JSONField(default=dict)  # the counts, posture, location and needs reported
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("mise à jour d'une école")
+        verbose_name_plural = _("mises à jour des écoles")
+
+    def __str__(self):
+        return f"{self.status} @ {self.at:%H:%M:%S}"

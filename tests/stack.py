@@ -131,6 +131,7 @@ def start_web(port: int, **extra_env) -> subprocess.Popen:
         DATABASE_URL=database_url(),
         CSU_HTTPS="false",
         CSU_MANIFEST_STATIC="false",
+        CSU_STATIC_FROM_FINDERS="true",
         DJANGO_DEBUG="false",
         **extra_env,
     )

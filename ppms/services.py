@@ -1,0 +1,248 @@
+"""PPMS operations that span apps or notify: activate, report, escalate, end.
+
+Each writes its rows in one transaction and, once committed, tells the browsers that
+may see it (`ppms` events of CONTRACT.md section 3): the operators of the schools'
+communes and the directors of each school concerned.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from csu import live
+
+from .models import Activation, School, SchoolState, SchoolStatus, Source, StatusUpdate
+
+COUNTS = (
+    "pupils_present",
+    "pupils_absent",
+    "pupils_missing",
+    "pupils_injured",
+    "adults_present",
+    "adults_missing",
+    "adults_injured",
+)
+
+
+def escalation_delay() -> timedelta:
+    return timedelta(minutes=getattr(settings, "PPMS_ESCALATE_AFTER_MIN", 10))
+
+
+def schools_in(zones) -> list[School]:
+    return list(School.objects.filter(zones__in=zones).distinct())
+
+
+@transaction.atomic
+def ppms_activate(
+    *,
+    scenario: str,
+    title: str,
+    source: str,
+    zones=(),
+    schools=(),
+    drill: bool = False,
+    by=None,
+    alert=None,
+    now=None,
+) -> Activation:
+    """Start an activation for the given schools and those of the given zones."""
+    now = now or timezone.now()
+    concerned = {school.pk: school for school in [*schools, *schools_in(zones)]}
+    if not concerned:
+        raise ValidationError({"schools": _("Aucune école n'est concernée.")})
+    activation = Activation.objects.create(
+        scenario=scenario,
+        title=title,
+        source=source,
+        drill=drill,
+        alert=alert,
+        started_at=now,
+        started_by=by,
+    )
+    activation.zones.set(zones)
+    add_schools(activation, concerned.values(), now=now)
+    transaction.on_commit(lambda: announce(activation, "activated"))
+    return activation
+
+
+def add_schools(activation: Activation, schools, *, now) -> list[SchoolStatus]:
+    known = set(activation.statuses.values_list("school_id", flat=True))
+    statuses = [
+        SchoolStatus(
+            activation=activation,
+            school=school,
+            posture=activation.scenario,
+            escalate_at=now + escalation_delay(),
+        )
+        for school in schools
+        if school.pk not in known
+    ]
+    return SchoolStatus.objects.bulk_create(statuses)
+
+
+def ppms_activate_for_alert(alert) -> Activation | None:
+    """An alert whose rule names a PPMS scenario starts (or joins) an activation.
+
+    One activation per incident: while an activation started by the same rule is
+    active, later alerts of that rule add their schools to it instead.
+    """
+    rule = alert.rule
+    if not rule.ppms_scenario:
+        return None
+    zones = list(rule.zones.all()) or list(alert.sensor.zones.all())
+    with transaction.atomic():
+        current = (
+            Activation.objects.active()
+            .select_for_update()
+            .filter(source=Source.ALERT, alert__rule=rule)
+            .first()
+        )
+        if current is not None:
+            if add_schools(current, schools_in(zones), now=timezone.now()):
+                transaction.on_commit(lambda: announce(current, "activated"))
+            return current
+        if not schools_in(zones):
+            return None
+        return ppms_activate(
+            scenario=rule.ppms_scenario,
+            title=alert.title,
+            source=Source.ALERT,
+            zones=zones,
+            alert=alert,
+        )
+
+
+def validate_report(status: SchoolStatus, report: dict) -> dict:
+    """Check a director's report; raise ValidationError with one message per field."""
+    errors = {}
+    state = report.get("state")
+    if state not in (SchoolState.SAFE, SchoolState.NEEDS_HELP, SchoolState.EVACUATED):
+        errors["state"] = _("Choisissez : en sûreté, besoin d'aide ou évacués.")
+    for field in COUNTS:
+        value = report.get(field)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            errors[field] = _("Un nombre entier positif ou nul.")
+    pupils = status.school.pupils
+    margin = max(5, pupils // 10)
+    present = report.get("pupils_present")
+    if isinstance(present, int) and present > pupils + margin:
+        errors["pupils_present"] = _(
+            "%(count)d élèves présents, pour %(pupils)d inscrits : vérifiez le nombre."
+        ) % {"count": present, "pupils": pupils}
+    if status.activation.ended_at is not None:
+        errors["state"] = _("La fin d'alerte a été donnée : le déclenchement est terminé.")
+    if errors:
+        raise ValidationError(errors)
+    return report
+
+
+@transaction.atomic
+def ppms_report(*, status: SchoolStatus, report: dict, by, now=None) -> SchoolStatus:
+    """Record a director's report (state, posture, counts, location, needs)."""
+    now = now or timezone.now()
+    status = (
+        SchoolStatus.objects.select_for_update()
+        .select_related("school", "activation")
+        .get(pk=status.pk)
+    )
+    validate_report(status, report)
+    status.state = report["state"]
+    status.posture = report.get("posture") or status.posture
+    for field in COUNTS:
+        if report.get(field) is not None:
+            setattr(status, field, report[field])
+    status.location = report.get("location", status.location)[:255]
+    status.needs = report.get("needs", status.needs)
+    status.updated_at, status.updated_by = now, by
+    status.escalate_at = None
+    status.save()
+    data = {key: report.get(key) for key in (*COUNTS, "posture", "location", "needs")}
+    StatusUpdate.objects.create(status=status, at=now, by=by, state=status.state, data=data)
+    transaction.on_commit(lambda: announce(status.activation, "status", status))
+    return status
+
+
+def ppms_escalate_pending(now=None) -> list[SchoolStatus]:
+    """Escalate the schools still pending past their delay (periodic task)."""
+    now = now or timezone.now()
+    due = []
+    with transaction.atomic():
+        for status in (
+            SchoolStatus.objects.select_for_update(skip_locked=True)
+            .select_related("school", "activation")
+            .filter(
+                state=SchoolState.PENDING, escalate_at__lte=now, activation__ended_at__isnull=True
+            )
+        ):
+            status.escalated_at, status.escalate_at = now, None
+            status.save(update_fields=["escalated_at", "escalate_at"])
+            due.append(status)
+    for status in due:
+        announce(status.activation, "escalated", status)
+    return due
+
+
+@transaction.atomic
+def ppms_end(*, activation: Activation, by, now=None) -> Activation:
+    """The end of alert (fin d'alerte), on the authorities' instruction."""
+    activation = Activation.objects.select_for_update().get(pk=activation.pk)
+    if activation.ended_at is not None:
+        raise ValidationError({"activation": _("La fin d'alerte a déjà été donnée.")})
+    activation.ended_at, activation.ended_by = now or timezone.now(), by
+    activation.save(update_fields=["ended_at", "ended_by"])
+    activation.statuses.update(escalate_at=None)
+    transaction.on_commit(lambda: announce(activation, "ended"))
+    return activation
+
+
+# --- Live events --------------------------------------------------------------------------
+
+
+def activation_summary(activation: Activation) -> dict:
+    return {
+        "id": activation.pk,
+        "scenario": activation.scenario,
+        "title": activation.title,
+        "source": activation.source,
+        "drill": activation.drill,
+        "silent": activation.scenario == "intrusion",  # DOMAIN.md: never betray hidden people
+        "started_at": activation.started_at.isoformat(),
+        "ended_at": activation.ended_at.isoformat() if activation.ended_at else None,
+    }
+
+
+def status_summary(status: SchoolStatus) -> dict:
+    return {
+        "school": status.school.uai,
+        "school_name": status.school.name,
+        "state": status.state,
+        "posture": status.posture,
+        **{field: getattr(status, field) for field in COUNTS},
+        "location": status.location,
+        "needs": status.needs,
+        "updated_at": status.updated_at.isoformat() if status.updated_at else None,
+        "escalated_at": status.escalated_at.isoformat() if status.escalated_at else None,
+    }
+
+
+def announce(activation: Activation, event: str, status: SchoolStatus | None = None) -> None:
+    """Push a ppms event to the concerned schools' directors and communes' operators."""
+    payload = {
+        "type": "ppms",
+        "event": event,
+        "activation": activation_summary(activation),
+        "status": status_summary(status) if status else None,
+    }
+    statuses = [status] if status else activation.statuses.select_related("school")
+    groups = set()
+    for item in statuses:
+        groups.add(live.school_group(item.school_id))
+        groups.add(live.commune_group(item.school.commune_id))
+    for group in sorted(groups):
+        live.send(group, payload)
