@@ -8,22 +8,26 @@ the model's (``Alert.acknowledge``…), which record who and when on the timelin
 
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from csu import exports
 from csu.roles import is_admin, is_operator
-from sensors.api import BAD_INPUT, _query_params
+from sensors.api import BAD_INPUT, EXPORTED_FILE, _query_params
 from sensors.models import Commune, Sensor
+from sensors.serializers import ChoiceParam, Rfc3339Field
 
-from .models import Alert, AlertActionError, AlertEvent, Rule, Silence
+from .models import Alert, AlertActionError, AlertEvent, AlertState, Rule, Severity, Silence
 from .serializers import (
     AcknowledgeSerializer,
     ActionErrorSerializer,
@@ -68,6 +72,66 @@ class IsCsuAdmin(BasePermission):
 
 # --- Alerts ------------------------------------------------------------------------------
 
+EXPORT_DEFAULT_RANGE = timedelta(days=30)
+
+
+class AlertExportQuerySerializer(serializers.Serializer):
+    start = Rfc3339Field(
+        required=False,
+        help_text=_(
+            "Début (RFC 3339) ; par défaut 30 jours avant la fin. Sont exportées les "
+            "alertes en cours pendant la période : ouvertes avant sa fin, et non résolues "
+            "avant son début."
+        ),
+    )
+    end = Rfc3339Field(
+        required=False, help_text=_("Fin exclue (RFC 3339) ; par défaut maintenant.")
+    )
+    state = ChoiceParam(choices=AlertState.choices, required=False)
+    severity = ChoiceParam(choices=Severity.choices, required=False)
+    # A slug: it goes into the file name.
+    sensor = serializers.SlugField(required=False, help_text=_("Référence du capteur."))
+    format = exports.FormatParam()
+
+    def get_fields(self):
+        # "from" is a Python keyword.
+        fields = super().get_fields()
+        fields["from"] = fields.pop("start")
+        fields["to"] = fields.pop("end")
+        return fields
+
+    def validate(self, attrs):
+        attrs["to"] = attrs.get("to") or timezone.now()
+        attrs["from"] = attrs.get("from") or attrs["to"] - EXPORT_DEFAULT_RANGE
+        if attrs["from"] >= attrs["to"]:
+            raise serializers.ValidationError({"from": _("Le début doit précéder la fin (to).")})
+        return attrs
+
+
+def _username(relation: str) -> str:
+    return f"{relation}__{get_user_model().USERNAME_FIELD}"
+
+
+ALERT_EXPORT = [
+    # (column, the value's lookup)
+    (exports.Column("id", _("N°")), "id"),
+    (exports.Column("title", _("Titre")), "title"),
+    (exports.Column("opened_at", _("Ouverte le (heure de Paris)")), "opened_at"),
+    (exports.Column("resolved_at", _("Résolue le (heure de Paris)")), "resolved_at"),
+    (exports.Column("state", _("État"), dict(AlertState.choices)), "state"),
+    (exports.Column("severity", _("Gravité"), dict(Severity.choices)), "severity"),
+    (exports.Column("sensor", _("Capteur")), "sensor__ref"),
+    (exports.Column("commune", _("Commune")), "sensor__commune__name"),
+    (exports.Column("metric", _("Grandeur")), "metric"),
+    (exports.Column("rule", _("Règle")), "rule__name"),
+    (exports.Column("first_value", _("Première valeur")), "first_value"),
+    (exports.Column("last_value", _("Dernière valeur")), "last_value"),
+    (exports.Column("peak_value", _("Valeur extrême")), "peak_value"),
+    (exports.Column("acknowledged_by", _("Acquittée par")), _username("acknowledged_by")),
+    (exports.Column("acknowledged_at", _("Acquittée le (heure de Paris)")), "acknowledged_at"),
+    (exports.Column("resolved_by", _("Résolue par")), _username("resolved_by")),
+]
+
 
 @extend_schema_view(
     list=extend_schema(
@@ -90,7 +154,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
             .select_related("rule", "sensor", "acknowledged_by", "resolved_by")
             .order_by("-opened_at", "-pk")
         )
-        if self.action != "list":
+        if self.action not in ("list", "export"):
             events = AlertEvent.objects.select_related("user").order_by("at", "pk")
             alerts = alerts.prefetch_related(Prefetch("events", queryset=events))
         return alerts
@@ -109,6 +173,53 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         if params["attention"]:
             queryset = queryset.needing_attention()
         return queryset
+
+    @extend_schema(
+        summary=_("Exporter les alertes visibles d'une période (CSV ou JSON)"),
+        parameters=[AlertExportQuerySerializer],
+        responses={**EXPORTED_FILE, 400: BAD_INPUT},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export",
+        # ?format= names the file format here; errors are answered in JSON.
+        renderer_classes=[JSONRenderer],
+        content_negotiation_class=exports.ExportNegotiation,
+    )
+    def export(self, request):
+        params = _query_params(AlertExportQuerySerializer, request)
+        alerts = (
+            self.get_queryset()
+            .filter(opened_at__lt=params["to"])
+            .exclude(resolved_at__lt=params["from"])
+            .order_by("opened_at", "pk")
+        )
+        for name in ("state", "severity"):
+            if name in params:
+                alerts = alerts.filter(**{name: params[name]})
+        if "sensor" in params:
+            alerts = alerts.filter(sensor__ref=params["sensor"])
+        exports.ensure_within_cap(alerts[: exports.MAX_ROWS + 1].count(), field_name="from")
+        rows = alerts.values_list(*(lookup for _column, lookup in ALERT_EXPORT))
+        name = "_".join(
+            filter(
+                None,
+                [
+                    "alertes",
+                    params.get("sensor"),
+                    exports.stamp(params["from"]),
+                    exports.stamp(params["to"]),
+                ],
+            )
+        )
+        return exports.export_response(
+            request,
+            columns=[column for column, _lookup in ALERT_EXPORT],
+            rows=rows.iterator(chunk_size=exports.CHUNK_ROWS),
+            fmt=params["format"],
+            filename=name,
+        )
 
     def act(self, request, serializer_class, do):
         """Validate the body, run ``do(alert, data)`` on the locked alert, answer it."""

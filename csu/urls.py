@@ -3,10 +3,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from . import health, metrics, views
+from . import dashboard, health, metrics, views
+from .sensor_page import sensor_detail
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/wall/", dashboard.wall, name="dashboard-wall"),
+    path("dashboard/kpis.json", dashboard.kpis_json, name="dashboard-kpis"),
+    path("sensors/<slug:ref>/", sensor_detail, name="sensor-detail"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

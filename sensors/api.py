@@ -6,6 +6,7 @@ a sensor outside them is a 404. Every time is RFC 3339 in UTC.
 
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
@@ -16,10 +17,13 @@ from rest_framework import generics, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .history import readings_bucketed, readings_raw
+from csu import exports
+
+from .history import BUCKETS, readings_bucketed, readings_raw
 from .metrics import metric_for
 from .models import LatestReading, RejectedMessage, Sensor, Zone
 from .serializers import (
@@ -33,10 +37,19 @@ from .serializers import (
     RejectionFilterSerializer,
     SensorFilterSerializer,
     SensorSerializer,
+    default_bucket,
     rfc3339,
 )
 
 BAD_INPUT = OpenApiResponse(description=_("Paramètre invalide : un message par champ."))
+EXPORTED_FILE = {
+    (200, "text/csv"): OpenApiResponse(
+        OpenApiTypes.STR, description=_("Fichier CSV (csv-fr ou csv), en pièce jointe.")
+    ),
+    (200, "application/json"): OpenApiResponse(
+        OpenApiTypes.STR, description=_("Tableau JSON, en pièce jointe.")
+    ),
+}
 
 
 def _query_params(serializer_class, request, **context) -> dict:
@@ -44,6 +57,27 @@ def _query_params(serializer_class, request, **context) -> dict:
     serializer = serializer_class(data=request.query_params, context=context)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+class ReadingsExportQuerySerializer(ReadingsQuerySerializer):
+    """A readings query and the file format; bounded by the export cap, not MAX_POINTS."""
+
+    format = exports.FormatParam()
+
+    def validate(self, attrs):
+        # The readings checks (defaults, from < to, unit) without their bucket count,
+        # which an export bounds by its own cap.
+        query = super().validate({**attrs, "bucket": "raw"})
+        span = query["to"] - query["from"]
+        query["bucket"] = attrs.get("bucket") or default_bucket(span)
+        if query["bucket"] != "raw":
+            exports.ensure_within_cap(
+                int(span / BUCKETS[query["bucket"]]),
+                field_name="bucket",
+                hint=_("Ou un créneau plus long."),
+            )
+        query["format"] = attrs["format"]
+        return query
 
 
 @extend_schema_view(
@@ -120,6 +154,57 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
                 "to": rfc3339(end),
                 "points": points,
             }
+        )
+
+    @extend_schema(
+        summary=_("Exporter l'historique d'une grandeur d'un capteur (CSV ou JSON)"),
+        parameters=[ReadingsExportQuerySerializer],
+        responses={**EXPORTED_FILE, 400: BAD_INPUT},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="readings/export",
+        url_name="readings-export",
+        # ?format= names the file format here; errors are answered in JSON.
+        renderer_classes=[JSONRenderer],
+        content_negotiation_class=exports.ExportNegotiation,
+    )
+    def readings_export(self, request, ref=None):
+        sensor = self.get_object()
+        query = _query_params(ReadingsExportQuerySerializer, request, sensor=sensor)
+        metric, start, end, bucket = query["metric"], query["from"], query["to"], query["bucket"]
+        unit = query["unit"]
+        if bucket == "raw":
+            pairs = readings_raw(sensor, metric, start, end)
+            exports.ensure_within_cap(
+                pairs[: exports.MAX_ROWS + 1].count(),
+                field_name="bucket",
+                hint=_("Ou un créneau : bucket=1m, 5m, 1h ou 1d."),
+            )
+            columns = [
+                exports.Column("t", _("Horodatage (heure de Paris)")),
+                exports.Column("v", _("Valeur (%(unit)s)") % {"unit": unit}),
+            ]
+            rows = pairs.iterator(chunk_size=exports.CHUNK_ROWS)
+        else:
+            columns = [
+                exports.Column("t", _("Début du créneau (heure de Paris)")),
+                exports.Column("avg", _("Moyenne (%(unit)s)") % {"unit": unit}),
+                exports.Column("min", _("Minimum (%(unit)s)") % {"unit": unit}),
+                exports.Column("max", _("Maximum (%(unit)s)") % {"unit": unit}),
+                exports.Column("count", _("Nombre de mesures")),
+            ]
+            rows = (
+                (b.t, b.avg, b.min, b.max, b.count)
+                for b in readings_bucketed(sensor, metric, start, end, bucket)
+            )
+        return exports.export_response(
+            request,
+            columns=columns,
+            rows=rows,
+            fmt=query["format"],
+            filename=f"{sensor.ref}_{metric}_{bucket}_{exports.stamp(start)}_{exports.stamp(end)}",
         )
 
 

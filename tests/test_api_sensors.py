@@ -587,6 +587,7 @@ def test_the_schema_documents_the_sensors_api_without_warnings():
         "/api/v1/sensors/",
         "/api/v1/sensors/{ref}/",
         "/api/v1/sensors/{ref}/readings/",
+        "/api/v1/sensors/{ref}/readings/export/",
         "/api/v1/latest/",
         "/api/v1/rejections/",
     }
