@@ -1,21 +1,25 @@
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .live import commune_group, school_group
+from .live import commune_group, directors_group, school_group
 
 # Close code for an anonymous connection (CONTRACT.md section 3).
 CLOSE_UNAUTHENTICATED = 4401
 
 
 @database_sync_to_async
-def groups_for(user) -> list[str]:
+def groups_for(user) -> tuple[list[str], set[int]]:
     """Operators hear their communes; directors the schools they direct."""
     from ppms.models import School
     from sensors.models import Commune
 
     communes = Commune.objects.visible_to(user).values_list("pk", flat=True)
-    schools = School.objects.filter(directors=user).values_list("pk", flat=True)
-    return [commune_group(pk) for pk in communes] + [school_group(pk) for pk in schools]
+    schools = list(School.objects.filter(directors=user).values_list("pk", "commune_id"))
+    return (
+        [commune_group(pk) for pk in communes]
+        + [school_group(pk) for pk, _ in schools]
+        + sorted({directors_group(commune) for _, commune in schools})
+    ), {pk for pk, _ in schools}
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -26,7 +30,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.groups_joined = await groups_for(user)
+        self.groups_joined, self.school_ids = await groups_for(user)
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -36,4 +40,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def live_message(self, message):
+        only = message.get("only_schools")
+        if only is not None and not self.school_ids.intersection(only):
+            return  # an event for other schools of the commune
         await self.send_json(message["payload"])

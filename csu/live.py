@@ -48,6 +48,14 @@ def school_group(school_id: int) -> str:
     return f"school-{school_id}"
 
 
+def directors_group(commune_id: int) -> str:
+    """Every director of a school of the commune; each page keeps only its schools' events.
+
+    An activation concerning hundreds of schools is then a few sends, not hundreds.
+    """
+    return f"directors-{commune_id}"
+
+
 # The embedded runner serves websockets and ingests in one process: the in-memory
 # layer lives on the server's loop, so sends from other threads are scheduled there.
 _server_loop: asyncio.AbstractEventLoop | None = None
@@ -58,7 +66,13 @@ def bind_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     _server_loop = loop
 
 
-def send(group: str, payload: dict, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+def send(
+    group: str,
+    payload: dict,
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+    only_schools: list[int] | None = None,
+) -> None:
     """Send ``payload`` to every browser in ``group``; safe from any sync thread.
 
     ``loop``: an event loop owned by the calling thread, kept across sends so the
@@ -68,6 +82,8 @@ def send(group: str, payload: dict, *, loop: asyncio.AbstractEventLoop | None = 
     if layer is None:
         return
     message = {"type": MESSAGE_TYPE, "payload": payload}
+    if only_schools is not None:
+        message["only_schools"] = only_schools
     if _server_loop is not None and _server_loop.is_running():
         asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _server_loop)
     elif loop is not None:

@@ -239,10 +239,13 @@ def announce(activation: Activation, event: str, status: SchoolStatus | None = N
         "activation": activation_summary(activation),
         "status": status_summary(status) if status else None,
     }
-    statuses = [status] if status else activation.statuses.select_related("school")
-    groups = set()
-    for item in statuses:
-        groups.add(live.school_group(item.school_id))
-        groups.add(live.commune_group(item.school.commune_id))
-    for group in sorted(groups):
-        live.send(group, payload)
+    if status is not None:
+        live.send(live.school_group(status.school_id), payload)
+        live.send(live.commune_group(status.school.commune_id), payload)
+        return
+    schools_by_commune: dict[int, list[int]] = {}
+    for school_id, commune_id in activation.statuses.values_list("school_id", "school__commune_id"):
+        schools_by_commune.setdefault(commune_id, []).append(school_id)
+    for commune_id, school_ids in schools_by_commune.items():
+        live.send(live.commune_group(commune_id), payload)
+        live.send(live.directors_group(commune_id), payload, only_schools=school_ids)

@@ -1,0 +1,193 @@
+#!/usr/bin/env python
+"""PPMS fan-out: an activation → every concerned director's and operator's page notified.
+
+    python bench/ppms_fanout.py   (DATABASE_URL's server, database <name>_bench; REDIS_URL)
+
+500 websocket clients (directors of 450 schools and 50 operators) connect to uvicorn
+serving the ASGI app with the Redis channel layer; this script starts one activation
+concerning every school and measures, for each client, the time from the start of the
+call to the arrival of its `activated` event.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from common import ROOT, bench_database_url, percentile, prepare_database, print_result, wait_until
+
+
+def setup(database_url: str, schools: int, operators: int):
+    os.environ["DATABASE_URL"] = database_url
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from csu.roles import DIRECTORS, OPERATORS
+    from ppms.models import Activation, School
+    from sensors.models import Commune, Operator
+
+    User = get_user_model()
+    commune, _ = Commune.objects.get_or_create(insee_code="99998", defaults={"name": "Fanout"})
+    Activation.objects.filter(title__startswith="bench").delete()
+    directors_group = Group.objects.get_or_create(name=DIRECTORS)[0]
+    operators_group = Group.objects.get_or_create(name=OPERATORS)[0]
+
+    def session_for(user):
+        session = SessionStore()
+        session["_auth_user_id"] = str(user.pk)
+        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_hash"] = user.get_session_auth_hash()
+        session.create()
+        return session.session_key
+
+    keys, school_rows = [], []
+    for n in range(schools):
+        school, _ = School.objects.get_or_create(
+            uai=f"099{n:04d}A",
+            defaults={
+                "name": f"École bench {n}",
+                "commune": commune,
+                "latitude": 47.3,
+                "longitude": 0.7,
+                "pupils": 200,
+            },
+        )
+        director, _ = User.objects.get_or_create(username=f"bench-director-{n}")
+        director.groups.add(directors_group)
+        school.directors.add(director)
+        school_rows.append(school)
+        keys.append(session_for(director))
+    for n in range(operators):
+        operator, _ = User.objects.get_or_create(username=f"bench-fanout-operator-{n}")
+        operator.groups.add(operators_group)
+        profile, _ = Operator.objects.get_or_create(user=operator)
+        profile.communes.add(commune)
+        keys.append(session_for(operator))
+    return school_rows, keys
+
+
+async def connect_all(port: int, keys: list[str]):
+    import websockets
+
+    async def one(key):
+        return await websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/live/",
+            additional_headers={"Cookie": f"sessionid={key}", "Origin": f"http://127.0.0.1:{port}"},
+            open_timeout=60,
+        )
+
+    sockets = []
+    for start in range(0, len(keys), 50):  # connect in waves: no thundering herd
+        sockets += await asyncio.gather(*(one(key) for key in keys[start : start + 50]))
+    return sockets
+
+
+async def run(port: int, keys: list[str], schools) -> tuple[list[float], int]:
+    from asgiref.sync import sync_to_async
+
+    from ppms.services import ppms_activate
+
+    sockets = await connect_all(port, keys)
+    await asyncio.sleep(1)
+    arrivals: list[float] = []
+
+    async def wait_event(ws):
+        while True:
+            message = json.loads(await ws.recv())
+            if message.get("type") == "ppms" and message.get("event") == "activated":
+                arrivals.append(time.perf_counter())
+                return
+
+    waiters = [asyncio.create_task(wait_event(ws)) for ws in sockets]
+    started = time.perf_counter()
+    await sync_to_async(ppms_activate)(
+        scenario="shelter", title="bench: fan-out", source="operator", schools=schools
+    )
+    _, pending = await asyncio.wait(waiters, timeout=15)
+    for task in pending:
+        task.cancel()
+    for ws in sockets:
+        await ws.close()
+    return [(t - started) * 1000 for t in arrivals], len(pending)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--schools", type=int, default=450)
+    parser.add_argument("--operators", type=int, default=50)
+    parser.add_argument(
+        "--web-workers", type=int, default=2, help="uvicorn workers (docker-compose runs 2)"
+    )
+    args = parser.parse_args()
+
+    database_url = bench_database_url()
+    prepare_database(database_url)
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    os.environ["REDIS_URL"] = redis_url
+    # A channel-layer namespace of this run's own: no group members left by earlier runs.
+    os.environ["CHANNEL_LAYER_PREFIX"] = f"bench-fanout-{os.getpid()}"
+    schools, keys = setup(database_url, args.schools, args.operators)
+    port = 19000 + os.getpid() % 1000
+    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, CSU_HTTPS="false")
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "csu.asgi:application",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--lifespan",
+            "off",
+            "--workers",
+            str(args.web_workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+
+    def listening():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    try:
+        if not wait_until(listening, timeout=30):
+            sys.exit("the web server did not start")
+        latencies, missing = asyncio.run(run(port, keys, schools))
+    finally:
+        web.send_signal(signal.SIGTERM)
+        web.wait(20)
+    figures = {
+        "activation_p50_ms": round(percentile(latencies, 50), 1),
+        "activation_p99_ms": round(percentile(latencies, 99), 1),
+        "activation_max_ms": round(max(latencies), 1) if latencies else None,
+        "clients": len(keys),
+        "notified": len(latencies),
+        "missing": missing,
+    }
+    print(
+        f"activation → {len(latencies)} of {len(keys)} pages notified: "
+        f"p50 {figures['activation_p50_ms']} ms, p99 {figures['activation_p99_ms']} ms, "
+        f"max {figures['activation_max_ms']} ms"
+    )
+    print_result(figures)
+
+
+if __name__ == "__main__":
+    main()
