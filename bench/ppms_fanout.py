@@ -112,9 +112,12 @@ async def run(port: int, keys: list[str], schools) -> tuple[list[float], int]:
     await sync_to_async(ppms_activate)(
         scenario="shelter", title="bench: fan-out", source="operator", schools=schools
     )
-    _, pending = await asyncio.wait(waiters, timeout=15)
+    done, pending = await asyncio.wait(waiters, timeout=15)
     for task in pending:
         task.cancel()
+    for task in done:
+        if task.exception() is not None:
+            print(f"a client failed: {task.exception()!r}")
     for ws in sockets:
         await ws.close()
     return [(t - started) * 1000 for t in arrivals], len(pending)
@@ -179,7 +182,8 @@ def main():
         "activation_max_ms": round(max(latencies), 1) if latencies else None,
         "clients": len(keys),
         "notified": len(latencies),
-        "missing": missing,
+        "missing": len(keys) - len(latencies),
+        "timed_out": missing,
     }
     print(
         f"activation → {len(latencies)} of {len(keys)} pages notified: "
