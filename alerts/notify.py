@@ -28,21 +28,21 @@ HOOKED = MAILED | {EventKind.ACKNOWLEDGED, EventKind.RESOLVED, EventKind.FLAPPIN
 
 def dispatch_after_commit() -> None:
     """Ask for a dispatch once the current transaction commits (once per transaction)."""
+    # Looked up in the connection's own list, not a flag of ours: a rolled-back
+    # transaction drops its callbacks, and a flag would stay set and silence the next.
     connection = transaction.get_connection()
-    if getattr(connection, "_csu_dispatch_planned", False) and connection.in_atomic_block:
+    if any(entry[1] is _enqueue_dispatch for entry in connection.run_on_commit):
         return
-    connection._csu_dispatch_planned = True
+    transaction.on_commit(_enqueue_dispatch)
 
-    def enqueue():
-        connection._csu_dispatch_planned = False
-        from .tasks import dispatch_events
 
-        try:
-            dispatch_events.delay()
-        except Exception:  # the beat task dispatches what is left
-            log.exception("could not enqueue the alert dispatch; beat will catch up")
+def _enqueue_dispatch() -> None:
+    from .tasks import dispatch_events
 
-    transaction.on_commit(enqueue)
+    try:
+        dispatch_events.delay()
+    except Exception:  # the beat task dispatches what is left
+        log.exception("could not enqueue the alert dispatch; beat will catch up")
 
 
 def is_silenced(event: AlertEvent) -> bool:

@@ -145,7 +145,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "capacity": 1000,
+                "expiry": 30,
+                # Deployments (and bench runs) sharing a Redis keep apart by prefix.
+                "prefix": env("CHANNEL_LAYER_PREFIX", "asgi"),
+            },
         }
     }
     CACHES = {
@@ -185,6 +191,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sensors.tasks.purge_rejected_messages",
         "schedule": crontab(minute=17, hour=3),
     },
+    # Hourly roll-ups: the hours closed since the last run, and the dirty (late) hours.
+    "readings-rollups": {"task": "sensors.tasks.rollup_recent_hours", "schedule": 300.0},
 }
 
 # --- MQTT -----------------------------------------------------------------------------
@@ -194,10 +202,14 @@ MQTT_EMBEDDED = not env("MQTT_URL")
 
 # --- Readings -------------------------------------------------------------------------
 READINGS_RETENTION_DAYS = env_int("READINGS_RETENTION_DAYS", 30, minimum=1)
+# Hourly roll-ups outlive the readings they summarise (never shorter: they serve history).
+ROLLUP_RETENTION_DAYS = env_int("ROLLUP_RETENTION_DAYS", 400, minimum=READINGS_RETENTION_DAYS)
 READINGS_PARTITIONS_AHEAD_DAYS = env_int("READINGS_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 REJECTED_MESSAGES_RETENTION_DAYS = env_int("REJECTED_MESSAGES_RETENTION_DAYS", 30, minimum=1)
 # A school still pending this long after an activation is escalated (SPEC: 10 min).
 PPMS_ESCALATE_AFTER_MIN = env_int("PPMS_ESCALATE_AFTER_MIN", 10, minimum=1)
+# Safety services e-mailed when schools stay silent (comma-separated addresses).
+PPMS_SAFETY_EMAILS = env_list("PPMS_SAFETY_EMAILS", [])
 # A sensor silent for this many expected intervals is marked offline.
 SENSOR_OFFLINE_INTERVALS = env_int("SENSOR_OFFLINE_INTERVALS", 3, minimum=1)
 
@@ -244,6 +256,11 @@ SPECTACULAR_SETTINGS = {
         "AlertStateEnum": "alerts.models.AlertState",
         "RuleKindEnum": "alerts.models.RuleKind",
         "AlertEventKindEnum": "alerts.models.EventKind",
+        "PpmsScenarioEnum": "alerts.models.PpmsScenario",
+        "ZoneTypeEnum": "sensors.models.Zone.Type",
+        "SchoolStateEnum": "ppms.models.SchoolState",
+        "ReportedStateEnum": "ppms.serializers.REPORTED_STATES",
+        "ActivationSourceEnum": "ppms.models.Source",
     },
 }
 

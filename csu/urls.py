@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from ppms import views as ppms_views
+
 from . import dashboard, health, metrics, views
 from .sensor_page import sensor_detail
 
@@ -12,6 +14,19 @@ urlpatterns = [
     path("dashboard/wall/", dashboard.wall, name="dashboard-wall"),
     path("dashboard/kpis.json", dashboard.kpis_json, name="dashboard-kpis"),
     path("sensors/<slug:ref>/", sensor_detail, name="sensor-detail"),
+    path("ppms/", ppms_views.board, name="ppms-board"),
+    path("ppms/sections/", ppms_views.board_sections, name="ppms-board-sections"),
+    path("ppms/ecole/", ppms_views.director_home, name="ppms-director"),
+    path("ppms/school/<str:uai>/", ppms_views.director_school, name="ppms-director-school"),
+    path(
+        "ppms/school/<str:uai>/state.json",
+        ppms_views.director_state_json,
+        name="ppms-director-state",
+    ),
+    path("ppms/sw.js", ppms_views.service_worker, name="ppms-sw"),
+    path("ppms/manifest.webmanifest", ppms_views.manifest, name="ppms-manifest"),
+    path("ppms/activations/<int:pk>/rapport/", ppms_views.report, name="ppms-report"),
+    path("ppms/activations/<int:pk>/rapport.csv", ppms_views.report_csv, name="ppms-report-csv"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

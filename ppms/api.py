@@ -1,7 +1,15 @@
-"""The PPMS API (CONTRACT.md section 2): schools, and centres d'accueil with their occupancy.
+"""The PPMS API (CONTRACT.md section 2): schools and their alarm, centres d'accueil with
+their occupancy, PPMS activations with the schools' statuses, and the drills register.
 
 Schools: each user sees ``School.objects.visible_to`` (admins all, operators their
 communes' schools, directors their own); a school outside is a 404.
+
+Activations: each user sees those concerning a school they see, and within them only
+the statuses (and the timeline lines) of those schools: a director sees their own
+school's, an operator their communes'. Operators and admins start and end them; a
+school's situation is given by its director, or by an operator on their behalf (the
+status update records who). Every write goes through ``services`` (who and when, live
+events, notices to the safety services).
 
 Centres d'accueil: see ``visible_shelters``. Operators and admins record the occupancy;
 each change is logged with who and when on the ``csu.audit`` logger until an audit
@@ -11,27 +19,62 @@ trail model exists.
 import logging
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch, Q
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
+from alerts.cap import CAP_MEDIA_TYPE
+from alerts.feeds import CapRenderer, XMLDocumentView
+from alerts.serializers import ActionErrorSerializer
 from csu.roles import is_admin, is_operator
 from sensors.api import BAD_INPUT, _query_params
 from sensors.models import Commune, Zone
 
-from .models import School, Shelter
+from . import services
+from .cap import activation_cap, for_cap
+from .models import (
+    Activation,
+    ActivationEvent,
+    ActivationEventKind,
+    Drill,
+    School,
+    SchoolStatus,
+    Shelter,
+    Source,
+    StatusUpdate,
+    check_drills,
+    school_year,
+)
 from .serializers import (
+    ActivationCreateSerializer,
+    ActivationDetailSerializer,
+    ActivationFilterSerializer,
+    ActivationSerializer,
+    AlarmSerializer,
+    DrillFilterSerializer,
+    DrillSerializer,
     OccupancyRecordSerializer,
     OccupancySerializer,
+    ReportSerializer,
+    SchoolDrillsSerializer,
     SchoolFilterSerializer,
     SchoolSerializer,
+    SchoolStatusSerializer,
     ShelterFilterSerializer,
     ShelterSerializer,
 )
@@ -51,6 +94,29 @@ class OperatorsAct(BasePermission):
         if request.method in SAFE_METHODS:
             return True
         return is_operator(request.user) or is_admin(request.user)
+
+
+class OperatorsOnly(BasePermission):
+    message = _("Réservé aux opérateurs et aux administrateurs.")
+
+    def has_permission(self, request, view):
+        return is_operator(request.user) or is_admin(request.user)
+
+
+ACTION_REFUSED = OpenApiResponse(
+    ActionErrorSerializer,
+    description=_("Action impossible dans l'état du déclenchement (message dans detail)."),
+)
+UAI_PARAMETER = OpenApiParameter(
+    "uai", OpenApiTypes.STR, OpenApiParameter.PATH, description=_("Code UAI de l'école.")
+)
+
+
+def bad_input(error: DjangoValidationError) -> ValidationError:
+    """The domain's refusal, answered as a 400 with a message per field."""
+    if hasattr(error, "error_dict"):
+        return ValidationError(error.message_dict)
+    return ValidationError({"detail": error.messages})
 
 
 # --- Schools -----------------------------------------------------------------------------
@@ -105,6 +171,41 @@ class SchoolViewSet(viewsets.ReadOnlyModelViewSet):
         if "zone" in params:
             queryset = queryset.filter(zones=params["zone"])
         return queryset
+
+    @extend_schema(
+        summary=_("Donner l'alarme depuis l'école (directeur·rice)"),
+        description=_(
+            "Rejoint le déclenchement en cours de la même posture qui concerne déjà l'école "
+            "(200), sinon en démarre un pour l'école (201). Les opérateurs sont prévenus "
+            "aussitôt, les services de secours par webhook. N'écrivez aucun nom dans le message."
+        ),
+        request=AlarmSerializer,
+        responses={
+            200: ActivationDetailSerializer,
+            201: ActivationDetailSerializer,
+            400: BAD_INPUT,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def alarm(self, request, uai=None):
+        school = self.get_object()
+        if not school.directors.filter(pk=request.user.pk).exists():
+            raise PermissionDenied(_("Seuls les directeurs·rices de l'école donnent son alarme."))
+        serializer = AlarmSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        activation, created = services.ppms_alarm(
+            school=school,
+            scenario=serializer.validated_data["scenario"],
+            message=serializer.validated_data["message"],
+            by=request.user,
+        )
+        detail = activation_detail(request.user, activation.pk)
+        return Response(
+            ActivationDetailSerializer(detail).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
 
 
 # --- Centres d'accueil -------------------------------------------------------------------
@@ -230,3 +331,323 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         shelter.recorded_at = recorded_at
         shelter.warning = warning
         return Response(OccupancyRecordSerializer(shelter).data)
+
+
+# --- PPMS activations ----------------------------------------------------------------------
+
+
+def visible_statuses(user):
+    """The school statuses ``user`` sees: those of the schools they see."""
+    statuses = SchoolStatus.objects.select_related("school", "updated_by").order_by(
+        "school__name", "school__uai"
+    )
+    if is_admin(user):
+        return statuses
+    return statuses.filter(school__in=School.objects.visible_to(user))
+
+
+def activations_for(user, *, detail: bool = False):
+    """The activations ``user`` sees, with what their representation reads."""
+    statuses = visible_statuses(user)
+    if detail:
+        updates = StatusUpdate.objects.select_related("by").order_by("at", "pk")
+        statuses = statuses.prefetch_related(Prefetch("updates", queryset=updates))
+    activations = (
+        Activation.objects.visible_to(user)
+        .select_related("started_by", "ended_by")
+        .prefetch_related(
+            Prefetch("zones", queryset=Zone.objects.order_by("name", "pk")),
+            Prefetch("statuses", queryset=statuses, to_attr="visible_statuses"),
+        )
+        .order_by("-started_at", "-pk")
+    )
+    if detail:
+        events = ActivationEvent.objects.select_related("by").order_by("at", "pk")
+        activations = activations.prefetch_related(Prefetch("events", queryset=events))
+    return activations
+
+
+def activation_detail(user, pk: int) -> Activation:
+    activation = activations_for(user, detail=True).get(pk=pk)
+    activation.timeline = timeline(activation, everything=is_admin(user))
+    return activation
+
+
+# Within one instant: the start first, the end last.
+KIND_RANK = {ActivationEventKind.STARTED: 0, ActivationEventKind.ENDED: 2}
+
+
+def timeline(activation: Activation, *, everything: bool) -> list[dict]:
+    """The start, every school's report, alarms, escalations and the end, in order.
+
+    Lines about schools the user does not see are left out (``everything``: admins).
+    """
+    seen = {status.school.uai for status in activation.visible_statuses}
+    lines = []
+    for event in activation.events.all():
+        schools = event.schools if everything else [uai for uai in event.schools if uai in seen]
+        about_schools = event.kind not in (ActivationEventKind.STARTED, ActivationEventKind.ENDED)
+        if about_schools and not schools:
+            continue
+        lines.append(
+            {
+                "at": event.at,
+                "kind": event.kind,
+                "by": event.by.get_username() if event.by else None,
+                "schools": schools,
+                "state": None,
+                # A school's message is for those who see the school.
+                "text": event.text if len(schools) == len(event.schools) else "",
+                "data": None,
+                "order": (event.at, KIND_RANK.get(event.kind, 1), 0, event.pk),
+            }
+        )
+    for school_status in activation.visible_statuses:
+        for update in school_status.updates.all():
+            lines.append(
+                {
+                    "at": update.at,
+                    "kind": "status",
+                    "by": update.by.get_username() if update.by else None,
+                    "schools": [school_status.school.uai],
+                    "state": update.state,
+                    "text": "",
+                    "data": {k: v for k, v in update.data.items() if k != "client_id"},
+                    "order": (update.at, 1, 1, update.pk),
+                }
+            )
+    lines.sort(key=lambda line: line["order"])
+    for line in lines:
+        del line["order"]
+    return lines
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary=_("Déclenchements PPMS visibles, les plus récents d'abord"),
+        description=_(
+            "Les effectifs par état (counts) sont ceux des écoles que vous voyez : un·e "
+            "directeur·rice ne voit que ses écoles."
+        ),
+        parameters=[ActivationFilterSerializer],
+        responses={200: ActivationSerializer(many=True), 400: BAD_INPUT},
+    ),
+    retrieve=extend_schema(
+        summary=_("Un déclenchement, la situation des écoles et sa chronologie"),
+        responses={200: ActivationDetailSerializer, 404: NOT_FOUND},
+    ),
+    create=extend_schema(
+        summary=_("Déclencher le PPMS (opérateurs)"),
+        description=_(
+            "Pour les écoles des zones (zones) et les écoles choisies (schools), dans votre "
+            "périmètre. drill=true : un exercice."
+        ),
+        request=ActivationCreateSerializer,
+        responses={201: ActivationDetailSerializer, 400: BAD_INPUT, 403: FORBIDDEN},
+    ),
+)
+class ActivationViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    permission_classes = [IsAuthenticated, OperatorsAct]
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        return activations_for(self.request.user)
+
+    def get_serializer_class(self):
+        return ActivationSerializer if self.action == "list" else ActivationDetailSerializer
+
+    def filter_queryset(self, queryset):
+        if self.action != "list":
+            return queryset
+        active = _query_params(ActivationFilterSerializer, self.request)["active"]
+        if active is not None:
+            queryset = queryset.filter(ended_at__isnull=active)
+        return queryset
+
+    def detail_response(self, pk: int, code: int = status.HTTP_200_OK) -> Response:
+        activation = activation_detail(self.request.user, pk)
+        return Response(ActivationDetailSerializer(activation).data, status=code)
+
+    def retrieve(self, request, pk=None):
+        return self.detail_response(self.get_object().pk)
+
+    def create(self, request):
+        user = request.user
+        serializer = ActivationCreateSerializer(
+            data=request.data,
+            context={
+                "zones": Zone.objects.filter(commune__in=Commune.objects.visible_to(user)),
+                "schools": School.objects.visible_to(user),
+            },
+        )
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            activation = services.ppms_activate(
+                scenario=data["scenario"],
+                title=data["title"],
+                source=Source.OPERATOR,
+                zones=data["zones"],
+                schools=data["schools"],
+                drill=data["drill"],
+                by=user,
+            )
+        except DjangoValidationError as error:
+            raise bad_input(error) from error
+        return self.detail_response(activation.pk, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary=_("Donner la fin d'alerte (opérateurs, sur instruction des autorités)"),
+        request=None,
+        responses={
+            200: ActivationDetailSerializer,
+            400: ACTION_REFUSED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def end(self, request, pk=None):
+        activation = self.get_object()
+        try:
+            services.ppms_end(activation=activation, by=request.user)
+        except DjangoValidationError as error:
+            raise ValidationError({"detail": error.messages[0]}) from error
+        return self.detail_response(activation.pk)
+
+    @extend_schema(
+        summary=_("La situation de chaque école (les vôtres seulement pour un·e directeur·rice)"),
+        responses={200: SchoolStatusSerializer(many=True), 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"])
+    def statuses(self, request, pk=None):
+        activation = self.get_object()
+        return Response(SchoolStatusSerializer(activation.visible_statuses, many=True).data)
+
+    @extend_schema(
+        summary=_("Donner la situation d'une école"),
+        description=_(
+            "Par un·e directeur·rice de l'école, ou un opérateur pour son compte (enregistré "
+            "avec son auteur). 201 : enregistrée ; 200 : déjà reçue avec ce client_id, "
+            "rien n'est changé."
+        ),
+        parameters=[UAI_PARAMETER],
+        request=ReportSerializer,
+        responses={
+            200: SchoolStatusSerializer,
+            201: SchoolStatusSerializer,
+            400: BAD_INPUT,
+            404: NOT_FOUND,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"statuses/(?P<uai>[0-9]{7}[A-Z])",
+        # A director gives their school's situation: not OperatorsAct.
+        permission_classes=[IsAuthenticated],
+    )
+    def report(self, request, pk=None, uai=None):
+        activation = get_object_or_404(Activation.objects.visible_to(request.user), pk=pk)
+        school_status = get_object_or_404(
+            visible_statuses(request.user), activation=activation, school__uai=uai
+        )
+        serializer = ReportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        report = dict(serializer.validated_data)
+        client_id = report.pop("client_id", None)
+        try:
+            school_status = services.ppms_report(
+                status=school_status,
+                report=report,
+                by=request.user,
+                client_id=str(client_id) if client_id else None,
+            )
+        except DjangoValidationError as error:
+            raise bad_input(error) from error
+        code = status.HTTP_200_OK if school_status.replayed else status.HTTP_201_CREATED
+        return Response(SchoolStatusSerializer(school_status).data, status=code)
+
+
+class ActivationCapView(XMLDocumentView):
+    """The activation's current CAP 1.2 message, for the safety services' systems."""
+
+    renderer_classes = [CapRenderer]
+
+    @extend_schema(
+        summary="CAP 1.2 document of a PPMS activation (operators and admins)",
+        description=(
+            "msgType Alert when it starts, then Update (schools added, escalation, and the "
+            "end of alert with responseType AllClear), referencing the first message; "
+            "status Exercise for a drill."
+        ),
+        responses={(200, CAP_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR)},
+        tags=["ppms"],
+    )
+    def get(self, request, pk: int):
+        if not (is_operator(request.user) or is_admin(request.user)):
+            raise PermissionDenied(_("Réservé aux opérateurs et aux administrateurs."))
+        activation = get_object_or_404(for_cap(Activation.objects.visible_to(request.user)), pk=pk)
+        return Response(activation_cap(activation))
+
+
+activation_cap_view = ActivationCapView.as_view()
+
+
+# --- Drills -----------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary=_("Registre des exercices PPMS de l'année scolaire, par école"),
+        description=_(
+            "Au moins deux exercices par année scolaire (1er septembre – 31 août) : un en "
+            "septembre-octobre, un deuxième avant les vacances de fin d'année (20 décembre). "
+            "overdue=true : les écoles dont une échéance est passée sans ses exercices."
+        ),
+        parameters=[DrillFilterSerializer],
+        responses={200: SchoolDrillsSerializer(many=True), 400: BAD_INPUT, 403: FORBIDDEN},
+    ),
+    create=extend_schema(
+        summary=_("Enregistrer un exercice tenu par une école"),
+        request=DrillSerializer,
+        responses={201: DrillSerializer, 400: BAD_INPUT, 403: FORBIDDEN},
+    ),
+)
+class DrillViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    permission_classes = [IsAuthenticated, OperatorsOnly]
+    serializer_class = DrillSerializer
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if not getattr(self, "swagger_fake_view", False):
+            context["schools"] = School.objects.visible_to(self.request.user)
+        return context
+
+    def list(self, request):
+        params = _query_params(DrillFilterSerializer, request)
+        today = timezone.localdate()
+        start, end = school_year(today)
+        drills = Drill.objects.filter(held_on__range=(start, end)).order_by("held_on", "pk")
+        schools = (
+            School.objects.visible_to(request.user)
+            .select_related("commune")
+            .prefetch_related(Prefetch("drills", queryset=drills, to_attr="year_drills"))
+            .order_by("commune__name", "name", "uai")
+        )
+        if "commune" in params:
+            schools = schools.filter(commune__insee_code=params["commune"])
+        register = []
+        for school in schools:
+            school.school_year = {"start": start, "end": end}
+            school.requirements = check_drills([d.held_on for d in school.year_drills], today)
+            school.overdue = any(check.overdue for check in school.requirements)
+            if params["overdue"] is None or school.overdue == params["overdue"]:
+                register.append(school)
+        page = self.paginate_queryset(register)
+        return self.get_paginated_response(SchoolDrillsSerializer(page, many=True).data)

@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+from datetime import date
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -120,7 +123,9 @@ class Source(models.TextChoices):
 class PpmsPlan(models.Model):
     """What a school does for one posture: where it shelters, where it gathers, how."""
 
-    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="plans")
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, related_name="plans", verbose_name=_("école")
+    )
     scenario = models.CharField(_("posture"), max_length=16, choices=PpmsScenario)
     sheltering_places = models.TextField(_("lieux de mise en sûreté"), blank=True)
     assembly_point = models.CharField(_("point de rassemblement"), max_length=255, blank=True)
@@ -140,14 +145,21 @@ class PpmsPlan(models.Model):
 class Drill(models.Model):
     """A PPMS drill held by a school (at least two per school year: DOMAIN.md)."""
 
-    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="drills")
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, related_name="drills", verbose_name=_("école")
+    )
     scenario = models.CharField(_("posture"), max_length=16, choices=PpmsScenario)
     held_on = models.DateField(_("date"))
     notes = models.TextField(
         _("observations"), blank=True, help_text=_("Aucun nom d'élève ni de personne.")
     )
     activation = models.ForeignKey(
-        "Activation", on_delete=models.SET_NULL, null=True, blank=True, related_name="drills"
+        "Activation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="drills",
+        verbose_name=_("déclenchement d'exercice"),
     )
 
     class Meta:
@@ -157,6 +169,62 @@ class Drill(models.Model):
 
     def __str__(self):
         return f"{self.school} — {self.held_on:%d/%m/%Y}"
+
+
+@dataclass(frozen=True)
+class DrillRequirement:
+    """So many drills held between September 1 and a deadline (included) of the school year."""
+
+    label: str
+    count: int
+    month: int
+    day: int
+
+    def deadline(self, year_start: date) -> date:
+        year = year_start.year if self.month >= year_start.month else year_start.year + 1
+        return date(year, self.month, self.day)
+
+
+# Circular of 8 June 2023 (BO n°26): at least two PPMS drills per school year, one in
+# September–October and one before the end-of-year holidays, taken as before December 20.
+# A new regulation gets a new constant, so past years stay judged by their own rules.
+DRILLS_2023 = (
+    DrillRequirement(_("Un exercice en septembre ou octobre"), count=1, month=10, day=31),
+    DrillRequirement(
+        _("Deux exercices avant les vacances de fin d'année (20 décembre)"),
+        count=2,
+        month=12,
+        day=19,
+    ),
+)
+DRILL_REQUIREMENTS = DRILLS_2023
+
+
+def school_year(day: date) -> tuple[date, date]:
+    """The school year holding ``day``: September 1 to August 31."""
+    start = date(day.year if day.month >= 9 else day.year - 1, 9, 1)
+    return start, date(start.year + 1, 8, 31)
+
+
+@dataclass(frozen=True)
+class DrillCheck:
+    label: str
+    deadline: date
+    met: bool
+    overdue: bool
+
+
+def check_drills(held: list[date], today: date) -> list[DrillCheck]:
+    """Judge the drills ``held`` this school year against the requirements, as of ``today``."""
+    start, _end = school_year(today)
+    checks = []
+    for requirement in DRILL_REQUIREMENTS:
+        deadline = requirement.deadline(start)
+        met = sum(start <= day <= deadline for day in held) >= requirement.count
+        checks.append(
+            DrillCheck(str(requirement.label), deadline, met, not met and today > deadline)
+        )
+    return checks
 
 
 class ActivationQuerySet(models.QuerySet):
@@ -183,15 +251,26 @@ class Activation(models.Model):
         null=True,
         blank=True,
         related_name="ppms_activations",
+        verbose_name=_("alerte"),
     )
     zones = models.ManyToManyField(Zone, blank=True, verbose_name=_("zones"))
     started_at = models.DateTimeField(_("déclenchée le"), default=timezone.now)
     started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("déclenchée par"),
     )
     ended_at = models.DateTimeField(_("fin d'alerte le"), null=True, blank=True)
     ended_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("fin d'alerte donnée par"),
     )
 
     objects = ActivationQuerySet.as_manager()
@@ -205,11 +284,90 @@ class Activation(models.Model):
         return self.title
 
 
+class ActivationEventKind(models.TextChoices):
+    STARTED = "started", _("Déclenchement")
+    EXTENDED = "extended", _("Écoles ajoutées")
+    ALARM = "alarm", _("Alarme d'une école")
+    ESCALATED = "escalated", _("Relance des écoles sans réponse")
+    ENDED = "ended", _("Fin d'alerte")
+
+
+class ActivationEvent(models.Model):
+    """A change of an activation that safety services hear of; the outbox of those notices.
+
+    Reports of the schools are ``StatusUpdate`` rows; these are the rest of the timeline.
+    """
+
+    activation = models.ForeignKey(Activation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("type"), max_length=16, choices=ActivationEventKind)
+    at = models.DateTimeField(_("le"), default=timezone.now)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("par"),
+    )
+    schools = models.JSONField(_("écoles (UAI)"), default=list)  # those the event is about
+    text = models.TextField(_("message"), blank=True)  # a school's alarm message
+    # Set when the notifications (webhooks, e-mails) went out; null = still to send.
+    notified_at = models.DateTimeField(_("notifié le"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [
+            models.Index(
+                fields=["notified_at"],
+                name="activationevent_unsent",
+                condition=Q(notified_at__isnull=True),
+            )
+        ]
+        verbose_name = _("événement d'un déclenchement")
+        verbose_name_plural = _("événements des déclenchements")
+
+    def __str__(self):
+        return f"{self.activation_id} {self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class PpmsWebhook(models.Model):
+    """A webhook of the alerts app that also hears the PPMS activations (police, SDIS…)."""
+
+    webhook = models.OneToOneField(
+        "alerts.Webhook", on_delete=models.CASCADE, related_name="ppms", verbose_name=_("webhook")
+    )
+    communes = models.ManyToManyField(
+        Commune,
+        blank=True,
+        verbose_name=_("communes"),
+        help_text=_("Les déclenchements concernant ces communes ; aucune : toutes."),
+    )
+
+    class Meta:
+        verbose_name = _("webhook PPMS")
+        verbose_name_plural = _("webhooks PPMS")
+
+    def __str__(self):
+        return str(self.webhook)
+
+    def hears(self, commune_ids: set[int]) -> bool:
+        """Tell whether an activation concerning these communes is sent here (prefetched)."""
+        communes = {commune.pk for commune in self.communes.all()}
+        return not communes or bool(communes & commune_ids)
+
+
 class SchoolStatus(models.Model):
     """A school's answer to an activation; every change is kept in StatusUpdate."""
 
-    activation = models.ForeignKey(Activation, on_delete=models.CASCADE, related_name="statuses")
-    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="ppms_statuses")
+    activation = models.ForeignKey(
+        Activation,
+        on_delete=models.CASCADE,
+        related_name="statuses",
+        verbose_name=_("déclenchement"),
+    )
+    school = models.ForeignKey(
+        School, on_delete=models.PROTECT, related_name="ppms_statuses", verbose_name=_("école")
+    )
     state = models.CharField(
         _("état"), max_length=16, choices=SchoolState, default=SchoolState.PENDING
     )
@@ -227,10 +385,15 @@ class SchoolStatus(models.Model):
     )
     updated_at = models.DateTimeField(_("mis à jour le"), null=True, blank=True)
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("mis à jour par"),
     )
     # Pending past this moment: escalate (indexed, for the periodic task).
-    escalate_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    escalate_at = models.DateTimeField(_("relance prévue le"), null=True, blank=True, db_index=True)
     escalated_at = models.DateTimeField(_("relancée le"), null=True, blank=True)
 
     class Meta:
@@ -248,13 +411,21 @@ class SchoolStatus(models.Model):
 class StatusUpdate(models.Model):
     """One report of a school during an activation: who, when, what."""
 
-    status = models.ForeignKey(SchoolStatus, on_delete=models.CASCADE, related_name="updates")
-    at = models.DateTimeField(default=timezone.now)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    status = models.ForeignKey(
+        SchoolStatus, on_delete=models.CASCADE, related_name="updates", verbose_name=_("école")
     )
-    state = models.CharField(max_length=16, choices=SchoolState)
-    data = models.JSONField(default=dict)  # the counts, posture, location and needs reported
+    at = models.DateTimeField(_("le"), default=timezone.now)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("par"),
+    )
+    state = models.CharField(_("état"), max_length=16, choices=SchoolState)
+    # The counts, posture, location and needs reported, and the phone's client_id.
+    data = models.JSONField(_("situation donnée"), default=dict)
 
     class Meta:
         ordering = ["at", "pk"]

@@ -1,13 +1,37 @@
-"""Serializers of the PPMS API: schools and centres d'accueil, and their query parameters."""
+"""Serializers of the PPMS API: schools, centres d'accueil, activations and the schools'
+statuses, drills, and their query parameters.
 
+An activation and a status have the keys of ``services.activation_summary`` and
+``services.status_summary`` (the live ``ppms`` events), so a page merges what it fetched
+and what it was pushed without translating; times are RFC 3339 in UTC.
+"""
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from alerts.models import PpmsScenario
 from sensors.models import Zone
-from sensors.serializers import INSEE_RE, CommuneRefSerializer, UtcDateTimeField
+from sensors.serializers import (
+    INSEE_RE,
+    ChoiceParam,
+    CommuneRefSerializer,
+    UtcDateTimeField,
+    ZoneRefSerializer,
+)
 
-from .models import School, Shelter
+from .models import (
+    Activation,
+    ActivationEventKind,
+    Drill,
+    School,
+    SchoolState,
+    SchoolStatus,
+    Shelter,
+)
 
 # The largest value of the occupancy column (a 32-bit integer on PostgreSQL): beyond, the
 # database would refuse the write with a 500 instead of a message.
@@ -164,4 +188,360 @@ class ShelterFilterSerializer(_CommuneFilterSerializer):
         allow_null=True,
         default=None,
         help_text=_("true : les centres ouverts ; false : les centres fermés."),
+    )
+
+
+# --- PPMS activations -----------------------------------------------------------------
+
+# The largest headcount taken: beyond, a typing slip rather than a school.
+MAX_COUNT = 100_000
+NO_NAMES = _("N'écrivez aucun nom d'élève ni de personne.")
+REPORTED_STATES = [
+    (state.value, state.label)
+    for state in (SchoolState.SAFE, SchoolState.NEEDS_HELP, SchoolState.EVACUATED)
+]
+COUNT_FIELDS = (
+    ("pupils_present", _("Élèves présents.")),
+    ("pupils_absent", _("Élèves absents : pas à l'école ce jour.")),
+    ("pupils_missing", _("Élèves manquants : présents ce matin, ne répondent pas à l'appel.")),
+    ("pupils_injured", _("Élèves blessés.")),
+    ("adults_present", _("Adultes présents.")),
+    ("adults_missing", _("Adultes manquants.")),
+    ("adults_injured", _("Adultes blessés.")),
+)
+
+
+def _username(user) -> str | None:
+    return user.get_username() if user else None
+
+
+class SchoolStatusSerializer(serializers.ModelSerializer):
+    """A school's status in an activation: the keys of ``services.status_summary``."""
+
+    school = serializers.CharField(source="school.uai", help_text=_("Code UAI de l'école."))
+    school_name = serializers.CharField(source="school.name")
+    updated_at = UtcDateTimeField(allow_null=True)
+    updated_by = serializers.SerializerMethodField(
+        help_text=_("Qui a donné la situation (directeur·rice, ou opérateur pour son compte).")
+    )
+    escalated_at = UtcDateTimeField(
+        allow_null=True, help_text=_("Relancée pour être restée sans réponse.")
+    )
+
+    class Meta:
+        model = SchoolStatus
+        fields = [
+            "school",
+            "school_name",
+            "state",
+            "posture",
+            *(name for name, _help in COUNT_FIELDS),
+            "location",
+            "needs",
+            "updated_at",
+            "updated_by",
+            "escalated_at",
+        ]
+        read_only_fields = fields
+
+    def get_updated_by(self, status) -> str | None:
+        return _username(status.updated_by)
+
+
+class StateCountsSerializer(serializers.Serializer):
+    pending = serializers.IntegerField()
+    safe = serializers.IntegerField()
+    needs_help = serializers.IntegerField()
+    evacuated = serializers.IntegerField()
+
+
+class ActivationSerializer(serializers.ModelSerializer):
+    """An activation: the keys of ``services.activation_summary``, who, and the counts.
+
+    The counts and ``schools_count`` are of the schools the caller sees.
+    """
+
+    silent = serializers.SerializerMethodField(
+        help_text=_("Vrai pour une intrusion : aucun son ni vibration sur les téléphones.")
+    )
+    started_at = UtcDateTimeField()
+    started_by = serializers.SerializerMethodField()
+    ended_at = UtcDateTimeField(allow_null=True)
+    ended_by = serializers.SerializerMethodField()
+    alert = serializers.IntegerField(
+        source="alert_id", allow_null=True, help_text=_("L'alerte qui l'a déclenché.")
+    )
+    zones = ZoneRefSerializer(many=True)
+    schools_count = serializers.SerializerMethodField()
+    counts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Activation
+        fields = [
+            "id",
+            "scenario",
+            "title",
+            "source",
+            "drill",
+            "silent",
+            "started_at",
+            "started_by",
+            "ended_at",
+            "ended_by",
+            "alert",
+            "zones",
+            "schools_count",
+            "counts",
+        ]
+        read_only_fields = fields
+
+    def get_silent(self, activation) -> bool:
+        return activation.scenario == PpmsScenario.INTRUSION
+
+    def get_started_by(self, activation) -> str | None:
+        return _username(activation.started_by)
+
+    def get_ended_by(self, activation) -> str | None:
+        return _username(activation.ended_by)
+
+    def get_schools_count(self, activation) -> int:
+        return len(activation.visible_statuses)
+
+    @extend_schema_field(StateCountsSerializer)
+    def get_counts(self, activation) -> dict:
+        counts = dict.fromkeys(SchoolState.values, 0)
+        for status in activation.visible_statuses:
+            counts[status.state] += 1
+        return counts
+
+
+class TimelineEntrySerializer(serializers.Serializer):
+    """One line of an activation's timeline: a change of the activation or a school's report."""
+
+    at = UtcDateTimeField()
+    kind = serializers.ChoiceField(
+        choices=[*ActivationEventKind.choices, ("status", _("Situation d'une école"))]
+    )
+    by = serializers.CharField(
+        allow_null=True, help_text=_("Qui : l'identifiant de l'utilisateur ; null pour le système.")
+    )
+    schools = serializers.ListField(
+        child=serializers.CharField(), help_text=_("Les écoles concernées (UAI).")
+    )
+    state = serializers.ChoiceField(
+        choices=SchoolState.choices, allow_null=True, help_text=_("Pour une situation d'école.")
+    )
+    text = serializers.CharField(help_text=_("Le message d'une alarme d'école."))
+    data = serializers.DictField(
+        allow_null=True,
+        help_text=_("Pour une situation d'école : posture, effectifs, lieu et besoins donnés."),
+    )
+
+
+class ActivationDetailSerializer(ActivationSerializer):
+    statuses = SchoolStatusSerializer(source="visible_statuses", many=True)
+    timeline = TimelineEntrySerializer(many=True)
+
+    class Meta(ActivationSerializer.Meta):
+        fields = [*ActivationSerializer.Meta.fields, "statuses", "timeline"]
+        read_only_fields = fields
+
+
+class ActivationCreateSerializer(serializers.Serializer):
+    """Start an activation; ``zones`` and ``schools`` must be within the caller's perimeter.
+
+    Context: ``zones`` and ``schools``, the querysets the caller may choose from.
+    """
+
+    scenario = ChoiceParam(choices=PpmsScenario.choices)
+    title = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("Par défaut, le nom de la posture."),
+    )
+    zones = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        required=False,
+        default=list,
+        max_length=500,
+        help_text=_("Identifiants des zones : leurs écoles sont concernées."),
+    )
+    schools = serializers.ListField(
+        child=serializers.CharField(max_length=8),
+        required=False,
+        default=list,
+        max_length=2000,
+        help_text=_("Codes UAI d'écoles concernées en plus de celles des zones."),
+    )
+    drill = serializers.BooleanField(required=False, default=False, help_text=_("Un exercice."))
+
+    def validate_zones(self, ids):
+        found = {zone.pk: zone for zone in self.context["zones"].filter(pk__in=ids)}
+        unknown = sorted({pk for pk in ids if pk not in found})
+        if unknown:
+            raise serializers.ValidationError(
+                _("Zone inconnue ou hors de votre périmètre : %(ids)s.")
+                % {"ids": ", ".join(map(str, unknown))}
+            )
+        return list(found.values())
+
+    def validate_schools(self, uais):
+        found = {school.uai: school for school in self.context["schools"].filter(uai__in=uais)}
+        unknown = sorted({uai for uai in uais if uai not in found})
+        if unknown:
+            raise serializers.ValidationError(
+                _("École inconnue ou hors de votre périmètre : %(uais)s.")
+                % {"uais": ", ".join(unknown)}
+            )
+        return list(found.values())
+
+    def validate(self, attrs):
+        if not attrs["zones"] and not attrs["schools"]:
+            raise serializers.ValidationError(
+                {"schools": _("Indiquez les écoles concernées, ou des zones.")}
+            )
+        if not attrs["schools"] and not School.objects.filter(zones__in=attrs["zones"]).exists():
+            raise serializers.ValidationError({"zones": _("Aucune école dans ces zones.")})
+        if not attrs["title"]:
+            # Stored: in the site's language, whatever the caller's.
+            with translation.override(settings.LANGUAGE_CODE):
+                attrs["title"] = str(PpmsScenario(attrs["scenario"]).label)
+        return attrs
+
+
+class ReportSerializer(serializers.Serializer):
+    """A school's situation, given by its director or an operator on their behalf."""
+
+    state = ChoiceParam(choices=REPORTED_STATES)
+    posture = ChoiceParam(
+        choices=PpmsScenario.choices,
+        required=False,
+        help_text=_("La posture appliquée ; par défaut celle du déclenchement."),
+    )
+    location = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text=_("Où l'école est mise en sûreté. ") + NO_NAMES,
+    )
+    needs = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, help_text=_("Besoins. ") + NO_NAMES
+    )
+    client_id = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text=_(
+            "Identifiant créé par le téléphone : un envoi rejoué avec le même identifiant "
+            "n'est compté qu'une fois."
+        ),
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, help_text in COUNT_FIELDS:
+            fields[name] = serializers.IntegerField(
+                min_value=0,
+                max_value=MAX_COUNT,
+                required=False,
+                allow_null=True,
+                help_text=help_text,
+            )
+        return fields
+
+
+class AlarmSerializer(serializers.Serializer):
+    scenario = ChoiceParam(choices=PpmsScenario.choices)
+    message = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("Ce qui se passe, en quelques mots (500 caractères au plus). ") + NO_NAMES,
+    )
+
+
+class ActivationFilterSerializer(serializers.Serializer):
+    active = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("true : les déclenchements en cours ; false : ceux terminés."),
+    )
+
+
+# --- Drills ---------------------------------------------------------------------------
+
+
+class DrillSerializer(serializers.ModelSerializer):
+    """A drill held by a school; on creation, the school must be one the user supervises.
+
+    Context: ``schools``, the queryset the caller may choose from.
+    """
+
+    school = serializers.SlugRelatedField(
+        slug_field="uai", queryset=School.objects.none(), help_text=_("Code UAI de l'école.")
+    )
+    scenario = ChoiceParam(choices=PpmsScenario.choices)
+    activation = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text=_("Le déclenchement d'exercice qui l'a enregistré.")
+    )
+
+    class Meta:
+        model = Drill
+        fields = ["id", "school", "scenario", "held_on", "notes", "activation"]
+        extra_kwargs = {"notes": {"max_length": 2000, "help_text": NO_NAMES}}
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if "schools" in self.context:
+            fields["school"].queryset = self.context["schools"]
+        return fields
+
+    def validate_held_on(self, day):
+        if day > timezone.localdate():
+            raise serializers.ValidationError(_("Un exercice déjà tenu : pas de date future."))
+        return day
+
+
+class DrillRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    scenario = serializers.ChoiceField(choices=PpmsScenario.choices)
+    held_on = serializers.DateField()
+    activation = serializers.IntegerField(source="activation_id", allow_null=True)
+
+
+class DrillCheckSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    deadline = serializers.DateField()
+    met = serializers.BooleanField()
+    overdue = serializers.BooleanField()
+
+
+class SchoolYearSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+
+
+class SchoolDrillsSerializer(serializers.Serializer):
+    """A school's drills this school year, judged against the regulation's requirements."""
+
+    school = serializers.CharField(source="uai", help_text=_("Code UAI de l'école."))
+    school_name = serializers.CharField(source="name")
+    commune = CommuneRefSerializer()
+    school_year = SchoolYearSerializer()
+    drills = DrillRefSerializer(source="year_drills", many=True)
+    requirements = DrillCheckSerializer(many=True)
+    overdue = serializers.BooleanField(
+        help_text=_("Vrai si une échéance est passée sans les exercices demandés.")
+    )
+
+
+class DrillFilterSerializer(_CommuneFilterSerializer):
+    overdue = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("true : les écoles en retard d'exercices ; false : les autres."),
     )

@@ -3,6 +3,10 @@
 Each writes its rows in one transaction and, once committed, tells the browsers that
 may see it (`ppms` events of CONTRACT.md section 3): the operators of the schools'
 communes and the directors of each school concerned.
+
+What the safety services hear of (start, schools added, a school's alarm, escalation,
+end) is also written as an ``ActivationEvent`` in the same transaction: ``ppms.notify``
+claims each once and sends the webhooks and e-mails.
 """
 
 from datetime import timedelta
@@ -10,12 +14,24 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from alerts.models import PpmsScenario
 from csu import live
 
-from .models import Activation, School, SchoolState, SchoolStatus, Source, StatusUpdate
+from . import notify
+from .models import (
+    Activation,
+    ActivationEvent,
+    ActivationEventKind,
+    Drill,
+    School,
+    SchoolState,
+    SchoolStatus,
+    Source,
+    StatusUpdate,
+)
 
 COUNTS = (
     "pupils_present",
@@ -36,6 +52,22 @@ def schools_in(zones) -> list[School]:
     return list(School.objects.filter(zones__in=zones).distinct())
 
 
+def record_event(
+    activation: Activation, kind: str, *, at, by=None, schools=(), text: str = ""
+) -> ActivationEvent:
+    """Write a change the safety services hear of; it is sent once committed."""
+    event = ActivationEvent.objects.create(
+        activation=activation,
+        kind=kind,
+        at=at,
+        by=by,
+        schools=sorted(school.uai for school in schools),
+        text=text,
+    )
+    notify.dispatch_after_commit()
+    return event
+
+
 @transaction.atomic
 def ppms_activate(
     *,
@@ -48,8 +80,12 @@ def ppms_activate(
     by=None,
     alert=None,
     now=None,
+    message: str = "",
 ) -> Activation:
-    """Start an activation for the given schools and those of the given zones."""
+    """Start an activation for the given schools and those of the given zones.
+
+    ``message``: a school's alarm message, when the school raised the alarm.
+    """
     now = now or timezone.now()
     concerned = {school.pk: school for school in [*schools, *schools_in(zones)]}
     if not concerned:
@@ -65,6 +101,14 @@ def ppms_activate(
     )
     activation.zones.set(zones)
     add_schools(activation, concerned.values(), now=now)
+    record_event(
+        activation,
+        ActivationEventKind.STARTED,
+        at=now,
+        by=by,
+        schools=concerned.values(),
+        text=message,
+    )
     transaction.on_commit(lambda: announce(activation, "activated"))
     return activation
 
@@ -102,7 +146,14 @@ def ppms_activate_for_alert(alert) -> Activation | None:
             .first()
         )
         if current is not None:
-            if add_schools(current, schools_in(zones), now=timezone.now()):
+            now = timezone.now()
+            if added := add_schools(current, schools_in(zones), now=now):
+                record_event(
+                    current,
+                    ActivationEventKind.EXTENDED,
+                    at=now,
+                    schools=[status.school for status in added],
+                )
                 transaction.on_commit(lambda: announce(current, "activated"))
             return current
         if not schools_in(zones):
@@ -143,14 +194,25 @@ def validate_report(status: SchoolStatus, report: dict) -> dict:
 
 
 @transaction.atomic
-def ppms_report(*, status: SchoolStatus, report: dict, by, now=None) -> SchoolStatus:
-    """Record a director's report (state, posture, counts, location, needs)."""
+def ppms_report(
+    *, status: SchoolStatus, report: dict, by, now=None, client_id: str | None = None
+) -> SchoolStatus:
+    """Record a director's report (state, posture, counts, location, needs).
+
+    ``client_id``: the phone's name for this report. A report replayed with a client_id
+    already recorded for the school changes nothing (the phone resends what it queued
+    offline); the status is returned with ``replayed`` set.
+    """
     now = now or timezone.now()
     status = (
         SchoolStatus.objects.select_for_update()
         .select_related("school", "activation")
         .get(pk=status.pk)
     )
+    # Checked under the lock: two replays arriving together count once.
+    status.replayed = bool(client_id) and status.updates.filter(data__client_id=client_id).exists()
+    if status.replayed:
+        return status
     validate_report(status, report)
     status.state = report["state"]
     status.posture = report.get("posture") or status.posture
@@ -163,6 +225,8 @@ def ppms_report(*, status: SchoolStatus, report: dict, by, now=None) -> SchoolSt
     status.escalate_at = None
     status.save()
     data = {key: report.get(key) for key in (*COUNTS, "posture", "location", "needs")}
+    if client_id:
+        data["client_id"] = client_id
     StatusUpdate.objects.create(status=status, at=now, by=by, state=status.state, data=data)
     transaction.on_commit(lambda: announce(status.activation, "status", status))
     return status
@@ -183,6 +247,17 @@ def ppms_escalate_pending(now=None) -> list[SchoolStatus]:
             status.escalated_at, status.escalate_at = now, None
             status.save(update_fields=["escalated_at", "escalate_at"])
             due.append(status)
+        # One notice per activation and run, naming its schools still silent.
+        by_activation: dict[int, list[SchoolStatus]] = {}
+        for status in due:
+            by_activation.setdefault(status.activation_id, []).append(status)
+        for statuses in by_activation.values():
+            record_event(
+                statuses[0].activation,
+                ActivationEventKind.ESCALATED,
+                at=now,
+                schools=[status.school for status in statuses],
+            )
     for status in due:
         announce(status.activation, "escalated", status)
     return due
@@ -190,18 +265,93 @@ def ppms_escalate_pending(now=None) -> list[SchoolStatus]:
 
 @transaction.atomic
 def ppms_end(*, activation: Activation, by, now=None) -> Activation:
-    """The end of alert (fin d'alerte), on the authorities' instruction."""
+    """The end of alert (fin d'alerte), on the authorities' instruction.
+
+    The end of a drill records the drill in each school's register.
+    """
     activation = Activation.objects.select_for_update().get(pk=activation.pk)
     if activation.ended_at is not None:
         raise ValidationError({"activation": _("La fin d'alerte a déjà été donnée.")})
     activation.ended_at, activation.ended_by = now or timezone.now(), by
     activation.save(update_fields=["ended_at", "ended_by"])
     activation.statuses.update(escalate_at=None)
+    schools = [status.school for status in activation.statuses.select_related("school")]
+    if activation.drill:
+        held_on = timezone.localdate(activation.started_at)
+        with translation.override(settings.LANGUAGE_CODE):
+            notes = _("Exercice déclenché par le CSU : %(title)s") % {"title": activation.title}
+        Drill.objects.bulk_create(
+            Drill(
+                school=school,
+                scenario=activation.scenario,
+                held_on=held_on,
+                activation=activation,
+                notes=notes,
+            )
+            for school in schools
+        )
+    record_event(
+        activation, ActivationEventKind.ENDED, at=activation.ended_at, by=by, schools=schools
+    )
     transaction.on_commit(lambda: announce(activation, "ended"))
     return activation
 
 
+@transaction.atomic
+def ppms_alarm(
+    *, school: School, scenario: str, message: str, by, now=None
+) -> tuple[Activation, bool]:
+    """A director raises the alarm from ``school``; return the activation and if it is new.
+
+    The alarm joins the active activation of the same posture that concerns the school
+    already; otherwise it starts one for this school. A drill is never joined (a real
+    alarm must not pass for an exercise), nor another posture: an intrusion during a
+    flood is another incident, with its own instructions and silent pushes.
+    """
+    now = now or timezone.now()
+    # Locked: two alarms of one school at once start one activation, not two.
+    School.objects.select_for_update().filter(pk=school.pk).first()
+    current = (
+        Activation.objects.active()
+        .select_for_update(of=("self",))
+        .filter(drill=False, scenario=scenario, statuses__school=school)
+        .order_by("-started_at", "-pk")
+        .first()
+    )
+    if current is None:
+        with translation.override(settings.LANGUAGE_CODE):
+            title = _("Alarme de l'école %(school)s : %(scenario)s") % {
+                "school": school.name,
+                "scenario": PpmsScenario(scenario).label,
+            }
+        activation = ppms_activate(
+            scenario=scenario,
+            title=title[:200],
+            source=Source.SCHOOL,
+            schools=[school],
+            by=by,
+            now=now,
+            message=message,
+        )
+        return activation, True
+    record_event(current, ActivationEventKind.ALARM, at=now, by=by, schools=[school], text=message)
+    status = current.statuses.select_related("school").get(school=school)
+    transaction.on_commit(lambda: announce_alarm(current, status))
+    return current, False
+
+
 # --- Live events --------------------------------------------------------------------------
+
+
+def announce_alarm(activation: Activation, status: SchoolStatus) -> None:
+    """Tell the operators of the school's commune at once; its directors know already."""
+    payload = {
+        "type": "ppms",
+        "event": "activated",
+        "activation": activation_summary(activation),
+        "status": status_summary(status),
+    }
+    live.send(live.commune_group(status.school.commune_id), payload)
 
 
 def activation_summary(activation: Activation) -> dict:

@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class SensorsConfig(AppConfig):
     name = "sensors"
     verbose_name = _("Capteurs et mesures")
+
+    def ready(self):
+        from . import rollups
+        from .signals import batch_committed
+
+        # Late readings make their hour's roll-ups stale: ingest marks the hour.
+        batch_committed.connect(rollups.on_batch_committed, dispatch_uid="rollups-dirty-hours")

@@ -5,11 +5,20 @@ epoch; a ``1d`` bucket is a local day of ``settings.TIME_ZONE`` (Europe/Paris), 
 lasts 23 or 25 hours on the days the clocks change. Only readings with
 ``start <= ts < end`` count, and empty buckets are left out.
 
-PostgreSQL aggregates with ``date_bin``/``date_trunc`` under a WHERE on the primary key
-columns, so the index and the daily partitions are pruned. SQLite, the embedded
-default, groups on the Unix time with integer arithmetic; for days it groups quarter
-hours in SQL (every UTC offset in use is a multiple of 15 minutes) and merges them into
-local days in Python.
+``1m`` and ``5m`` always read the raw readings. PostgreSQL aggregates them with
+``date_bin``/``date_trunc`` under a WHERE on the primary key columns, so the index and
+the daily partitions are pruned. SQLite, the embedded default, groups on the Unix time
+with integer arithmetic; for days it groups quarter hours in SQL (every UTC offset in
+use is a multiple of 15 minutes) and merges them into local days in Python.
+
+``1h`` and ``1d`` read the hourly roll-ups (``sensors/rollups.py``) for the whole hours
+of the range they are right for, and the raw readings for the rest: the partial hours
+at both ends, the hours past the roll-up watermark (the current hour) and the dirty
+hours (which received late readings not yet rolled up). Days are then summed from
+hours, which nest in the local days of any zone whose offsets are whole hours. The
+answer is the raw computation's (the average up to the rounding of a sum of hourly
+sums), at a cost that no longer grows with the readings: 30 days are 720 roll-up rows
+instead of tens of thousands of readings.
 """
 
 from collections.abc import Iterable
@@ -20,7 +29,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connection
 
-from .models import Reading, Sensor
+from .models import Reading, ReadingHourly, RollupDirtyHour, Sensor
+from .rollups import HOUR, ceil_hour, floor_hour, rollup_progress
 
 BUCKETS: dict[str, timedelta] = {
     "1m": timedelta(minutes=1),
@@ -56,15 +66,81 @@ def readings_bucketed(
     if bucket not in BUCKETS:
         raise ValueError(f"unknown bucket {bucket!r}")
     args = (sensor.pk, metric, start, end)
+    zone = ZoneInfo(settings.TIME_ZONE)
+    if bucket in ("1h", "1d"):
+        hours = _hours_with_rollups(*args, zone if bucket == "1d" else None)
+        if hours is not None:
+            return _merge_into_days(hours, zone) if bucket == "1d" else _buckets(hours)
     if connection.vendor == "postgresql":
         if bucket == "1d":
             return _postgresql_days(*args, settings.TIME_ZONE)
-        return _postgresql_fixed(*args, BUCKETS[bucket])
+        return _buckets(_postgresql_fixed(*args, BUCKETS[bucket]))
     step = QUARTER_HOUR if bucket == "1d" else int(BUCKETS[bucket].total_seconds())
     rows = _sqlite_fixed(*args, step)
     if bucket == "1d":
-        return _merge_into_days(rows, ZoneInfo(settings.TIME_ZONE))
+        return _merge_into_days(rows, zone)
+    return _buckets(rows)
+
+
+def _buckets(rows: Iterable[tuple]) -> list[Bucket]:
     return [Bucket(t, total / count, low, high, count) for t, total, low, high, count in rows]
+
+
+def _hours_with_rollups(sensor_id, metric, start, end, zone=None) -> list[tuple] | None:
+    """Return (hour, sum, min, max, count) per UTC hour over [start, end), reading the
+    roll-ups where they are right; None if they cover no whole hour of the range.
+
+    With ``zone``, also None when a local midnight of the range is not on a UTC hour.
+    """
+    progress = rollup_progress()
+    if progress is None:
+        return None
+    first, last = ceil_hour(start), min(floor_hour(end), progress)
+    if first >= last or (zone and not _days_begin_on_the_hour(zone, start, end)):
+        return None
+    dirty = set(
+        RollupDirtyHour.objects.filter(hour__gte=first, hour__lt=last).values_list(
+            "hour", flat=True
+        )
+    )
+    rows = [
+        row
+        for row in ReadingHourly.objects.filter(
+            sensor_id=sensor_id, metric=metric, hour__gte=first, hour__lt=last
+        ).values_list("hour", "sum", "min", "max", "count")
+        if row[0] not in dirty
+    ]
+    for low, high in [(start, first), *_runs(dirty), (last, end)]:
+        if low < high:
+            rows.extend(_raw_hours(sensor_id, metric, low, high))
+    rows.sort(key=lambda row: row[0])
+    return rows
+
+
+def _raw_hours(sensor_id, metric, start, end) -> list[tuple]:
+    if connection.vendor == "postgresql":
+        return _postgresql_fixed(sensor_id, metric, start, end, HOUR)
+    return _sqlite_fixed(sensor_id, metric, start, end, int(HOUR.total_seconds()))
+
+
+def _runs(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Merge hours into [start, end) runs of consecutive hours."""
+    runs: list[list[datetime]] = []
+    for hour in sorted(hours):
+        if runs and runs[-1][1] == hour:
+            runs[-1][1] = hour + HOUR
+        else:
+            runs.append([hour, hour + HOUR])
+    return [(low, high) for low, high in runs]
+
+
+def _days_begin_on_the_hour(zone: ZoneInfo, start: datetime, end: datetime) -> bool:
+    day = start.astimezone(zone).date()
+    while (midnight := datetime.combine(day, time.min, tzinfo=zone)) < end:
+        if midnight.utcoffset() % HOUR:
+            return False
+        day += timedelta(days=1)
+    return True
 
 
 _WHERE = "WHERE sensor_id = %s AND metric = %s AND ts >= %s AND ts < %s"
@@ -79,16 +155,18 @@ def _bounds(start: datetime, end: datetime) -> list:
     return [ops.adapt_datetimefield_value(start), ops.adapt_datetimefield_value(end)]
 
 
-def _postgresql_fixed(sensor_id, metric, start, end, step: timedelta) -> list[Bucket]:
+def _postgresql_fixed(sensor_id, metric, start, end, step: timedelta) -> list[tuple]:
+    """Return (start, sum, min, max, count) per bucket of ``step``."""
+    # sum / count in Python is what avg() computes, to the last bit.
     sql = (
         "SELECT date_bin(%s::interval, ts, TIMESTAMPTZ '2000-01-01T00:00:00Z') AS t, "
-        f"avg(value), min(value), max(value), count(*) FROM {_table()} {_WHERE} "
+        f"sum(value), min(value), max(value), count(*) FROM {_table()} {_WHERE} "
         "GROUP BY t ORDER BY t"
     )
     seconds = f"{int(step.total_seconds())} seconds"
     with connection.cursor() as cursor:
         cursor.execute(sql, [seconds, sensor_id, metric, *_bounds(start, end)])
-        return [Bucket(*row) for row in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 def _postgresql_days(sensor_id, metric, start, end, zone: str) -> list[Bucket]:

@@ -316,3 +316,68 @@ class RejectedMessage(models.Model):
         if isinstance(payload, bytes):
             payload = payload[: cls.PAYLOAD_LIMIT * 4].decode("utf-8", errors="backslashreplace")
         return payload[: cls.PAYLOAD_LIMIT]
+
+
+class ReadingHourly(models.Model):
+    """The count, sum, min and max of one sensor metric over one UTC hour.
+
+    Computed from the raw readings by ``sensors/rollups.py`` and kept for
+    ``ROLLUP_RETENTION_DAYS``, longer than the readings: it serves the hourly and daily
+    history. ``RollupProgress`` and ``RollupDirtyHour`` say which hours it is right for.
+    """
+
+    pk = models.CompositePrimaryKey("sensor_id", "metric", "hour")
+    # No separate index: the primary key starts with sensor_id.
+    sensor = models.ForeignKey(
+        Sensor, on_delete=models.CASCADE, db_index=False, verbose_name=_("capteur")
+    )
+    metric = models.CharField(_("grandeur"), max_length=32)
+    hour = models.DateTimeField(_("heure"), help_text=_("Début de l'heure UTC."))
+    count = models.PositiveIntegerField(_("nombre de mesures"))
+    sum = models.FloatField(_("somme"))
+    min = models.FloatField(_("minimum"))
+    max = models.FloatField(_("maximum"))
+
+    class Meta:
+        verbose_name = _("agrégat horaire")
+        verbose_name_plural = _("agrégats horaires")
+
+    def __str__(self):
+        return f"{self.sensor_id}/{self.metric}@{self.hour:%Y-%m-%dT%H}h n={self.count}"
+
+
+class RollupDirtyHour(models.Model):
+    """An hour that received readings after it was rolled up: its roll-ups are stale.
+
+    Ingest marks the hour (and bumps ``version``) after each batch holding late readings;
+    the roll-up task recomputes the hour, then deletes the mark only if its version is
+    still the one it read, so a mark made meanwhile is never lost.
+    """
+
+    hour = models.DateTimeField(_("heure"), primary_key=True)
+    version = models.PositiveBigIntegerField(_("version"), default=1)
+
+    class Meta:
+        verbose_name = _("heure à recalculer")
+        verbose_name_plural = _("heures à recalculer")
+
+    def __str__(self):
+        return f"{self.hour:%Y-%m-%dT%H}h v{self.version}"
+
+
+class RollupProgress(models.Model):
+    """How far the hourly roll-ups go: every hour before ``until`` is rolled up.
+
+    Hours from ``until`` on, and the dirty hours before it, are read from the raw
+    readings instead.
+    """
+
+    name = models.CharField(_("nom"), max_length=32, primary_key=True)
+    until = models.DateTimeField(_("jusqu'à"))
+
+    class Meta:
+        verbose_name = _("avancement des agrégats")
+        verbose_name_plural = _("avancement des agrégats")
+
+    def __str__(self):
+        return f"{self.name}: {self.until:%Y-%m-%dT%H:%M}"

@@ -6,13 +6,33 @@ from django.utils import timezone
 
 from .models import RejectedMessage, Sensor
 from .partitions import maintain_reading_partitions as maintain
+from .rollups import purge_rollups, rollup_recent
 from .signals import sensor_state_changed
 
 
 @shared_task
 def maintain_reading_partitions():
     report = maintain()
-    return {"created": report.created, "dropped": report.dropped, "deleted": report.deleted_rows}
+    # Roll-ups outlive the readings; their retention is kept here too, an hour at a time.
+    rollups_deleted = purge_rollups()
+    return {
+        "created": report.created,
+        "dropped": report.dropped,
+        "deleted": report.deleted_rows,
+        "rollups_deleted": rollups_deleted,
+    }
+
+
+@shared_task
+def rollup_recent_hours():
+    report = rollup_recent()
+    return {
+        "hours": report.hours,
+        "rows": report.rows,
+        "cleared": report.cleared,
+        "until": report.until.isoformat() if report.until else None,
+        "skipped": report.skipped,
+    }
 
 
 @shared_task

@@ -377,3 +377,17 @@ def test_the_catch_up_evaluates_latest_values_missed_while_redis_was_away(statio
     assert evaluate_latest_values() == 0  # already evaluated: nothing new
     [alert] = alerts_of(station)
     assert alert.last_value == 97
+
+
+def test_a_rolled_back_transaction_does_not_stop_later_notifications(
+    station, mailoutbox, django_capture_on_commit_callbacks
+):
+    from django.db import transaction
+
+    make_rule(notify_emails="securite@joue-les-tours.fr")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        feed(station, [90])
+        raise RuntimeError("the batch failed")
+    with django_capture_on_commit_callbacks(execute=True):
+        feed(station, [95], start=T0 + timedelta(hours=1))
+    assert len(mailoutbox) == 1

@@ -637,7 +637,7 @@ def test_the_schema_documents_the_ppms_api_without_warnings():
     schema = generator.get_schema(request=None, public=True)
 
     assert not GENERATOR_STATS, "drf-spectacular warned about the PPMS API"
-    assert set(schema["paths"]) == {
+    assert set(schema["paths"]) >= {
         "/api/v1/schools/",
         "/api/v1/schools/{uai}/",
         "/api/v1/shelters/",

@@ -102,7 +102,7 @@ def test_an_operator_profile_without_the_operator_role_sees_nothing(django_user_
 def test_the_director_home_page_lists_their_school_only(client, director, school, commune):
     make_school(commune, "0370009Z", name="École voisine")
     client.force_login(director)
-    page = client.get("/").content.decode()
+    page = client.get("/", follow=True).content.decode()  # their PPMS page
     assert school.name in page
     assert "École voisine" not in page
 

@@ -1,0 +1,500 @@
+"""The key figures of the operator's dashboard, per domain, for a given set of sensors.
+
+``dashboard_kpis(sensors)`` answers a JSON-ready dict with one entry per tile: air
+(ATMO class per station), drinking water (within the limits or not), river levels
+against the flood steps, watering, traffic and building openings. The caller chooses
+the sensors (those of the communes the user may see, or of the selected commune).
+
+Two readings of "now": levels and qualities show the last known value of each sensor,
+flagged ``fresh: false`` when the sensor has been silent for longer than
+``SENSOR_OFFLINE_INTERVALS`` expected intervals; what is going on *now* (valves open,
+flow, traffic, doors open) counts fresh values only.
+
+The queries are a constant number whatever the number of sensors.
+"""
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Avg, Count, Sum
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from alerts.atmo import atmo_index
+from alerts.models import Condition, Rule, RuleKind
+from alerts.regulations import ATMO_2021, Averaging
+from sensors.metrics import Kind, metric_for
+from sensors.models import LatestReading, Reading, Sensor
+
+# --- Regulatory figures, in one place (DOMAIN.md) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A quality limit on one metric: a value is within it if minimum <= value <= maximum."""
+
+    metric: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def allows(self, value: float) -> bool:
+        if self.minimum is not None and value < self.minimum:
+            return False
+        return self.maximum is None or value <= self.maximum
+
+
+# Drinking water, arrêté of 11 January 2007: pH and conductivity references, the
+# turbidity limit leaving treatment (1 NFU) and the chlorine floor everywhere in the
+# network (0.1 mg/L, Vigipirate). Add a new constant when the regulation changes.
+DRINKING_WATER_2007 = (
+    Limit("ph", 6.5, 9),
+    Limit("turbidity", None, 1),
+    Limit("chlorine", 0.1, None),
+    Limit("conductivity", 180, 1000),
+)
+DRINKING_WATER_METRICS = frozenset(limit.metric for limit in DRINKING_WATER_2007)
+
+# The CSU's own river-level steps (m), used when no active level rule gives them.
+DEFAULT_FLOOD_STEPS = (3.5, 4.5, 5.5)
+
+# "At night" for building openings, Paris time; the window crosses midnight.
+NIGHT_START, NIGHT_END = time(22), time(6)
+
+ATMO_CACHE_SECONDS = 5 * 60
+
+
+def paris() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+
+def text_colour(background: str) -> str:
+    """Return black or white, whichever reads better on ``background`` (#rrggbb)."""
+    r, g, b = (int(background[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    # Contrast against black (L + 0.05) / 0.05 vs against white 1.05 / (L + 0.05).
+    return "#000000" if (luminance + 0.05) ** 2 > 0.05 * 1.05 else "#ffffff"
+
+
+def state_of(level: int | None, *, warning: int, alert: int) -> str:
+    """Name a tile's state from a graded level (an ATMO class, a flood step)."""
+    if level is None:
+        return "unknown"
+    return "alert" if level >= alert else "warning" if level >= warning else "ok"
+
+
+# --- Inputs -----------------------------------------------------------------------------
+
+
+class Latest:
+    """The latest value of each sensor and metric, with freshness, in one query."""
+
+    def __init__(self, sensors: Sequence[Sensor], now: datetime):
+        self.now = now
+        self.values: dict[int, dict[str, tuple[datetime, float]]] = defaultdict(dict)
+        rows = LatestReading.objects.filter(sensor_id__in=[s.pk for s in sensors]).values_list(
+            "sensor_id", "metric", "ts", "value"
+        )
+        for sensor_id, metric, ts, value in rows:
+            self.values[sensor_id][metric] = (ts, value)
+
+    def get(self, sensor: Sensor, metric: str) -> tuple[datetime, float] | None:
+        return self.values.get(sensor.pk, {}).get(metric)
+
+    def is_fresh(self, sensor: Sensor, ts: datetime) -> bool:
+        allowed = timedelta(seconds=sensor.expected_interval * settings.SENSOR_OFFLINE_INTERVALS)
+        return self.now - ts <= allowed
+
+    def fresh_value(self, sensor: Sensor, metric: str) -> float | None:
+        found = self.get(sensor, metric)
+        if found is None or not self.is_fresh(sensor, found[0]):
+            return None
+        return found[1]
+
+    def metrics(self, sensor: Sensor) -> set[str]:
+        return set(self.values.get(sensor.pk, {}))
+
+
+def sensor_ref(sensor: Sensor) -> dict:
+    return {"sensor": sensor.ref, "name": sensor.name, "commune": sensor.commune_id}
+
+
+def of_kind(sensors: Sequence[Sensor], kind: str) -> list[Sensor]:
+    return [s for s in sensors if s.kind == kind]
+
+
+# --- Air: the ATMO index of each station ----------------------------------------------
+
+
+def _atmo_cache_key(sensor_id: int, day) -> str:
+    return f"csu:kpis:atmo:{ATMO_2021.name}:{sensor_id}:{day.isoformat()}"
+
+
+def _concentrations(sensor_ids: list[int], now: datetime) -> dict[int, dict[str, float]]:
+    """Average each station's readings of the Paris day so far, in one query.
+
+    The reduction of ``alerts.atmo.station_concentrations``, for many stations at once:
+    daily means for PM, the largest clock-hour mean for the others.
+    """
+    midnight = datetime.combine(now.astimezone(paris()).date(), time.min, tzinfo=paris())
+    hours = (
+        Reading.objects.filter(
+            sensor_id__in=sensor_ids,
+            metric__in=list(ATMO_2021.pollutants),
+            ts__gte=midnight,
+            ts__lte=now,
+        )
+        .annotate(hour=TruncHour("ts", tzinfo=UTC))
+        .values_list("sensor_id", "metric", "hour")
+        .annotate(total=Sum("value"), count=Count("value"))
+        .order_by()
+    )
+    sums: dict[int, dict[str, list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
+    for sensor_id, metric, _hour, total, count in hours:
+        sums[sensor_id][metric].append((total, count))
+    result: dict[int, dict[str, float]] = {}
+    for sensor_id, metrics in sums.items():
+        result[sensor_id] = {}
+        for metric, hourly in metrics.items():
+            if ATMO_2021.pollutants[metric].averaging is Averaging.DAILY_MEAN:
+                value = math.fsum(t for t, _ in hourly) / sum(n for _, n in hourly)
+            else:
+                value = max(t / n for t, n in hourly)
+            result[sensor_id][metric] = value
+    return result
+
+
+def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
+    """Return {sensor id: {klass, label, colour, text_colour, pollutant}}, cached ~5 min."""
+    day = now.astimezone(paris()).date()
+    keys = {_atmo_cache_key(s.pk, day): s.pk for s in stations}
+    cached = cache.get_many(list(keys))
+    found = {keys[key]: value for key, value in cached.items()}
+    missing = [pk for pk in keys.values() if pk not in found]
+    if missing:
+        concentrations = _concentrations(missing, now)
+        fresh = {}
+        for pk in missing:
+            index = atmo_index(concentrations.get(pk, {}), day)
+            entry = {"klass": None}
+            if index is not None:
+                entry = {
+                    "klass": index.klass,
+                    "label": index.label,
+                    "colour": index.colour,
+                    "text_colour": text_colour(index.colour),
+                    "pollutant": index.pollutant,
+                    "pollutant_label": metric_for(Kind.AIR, index.pollutant).label,
+                }
+            found[pk] = entry
+            fresh[_atmo_cache_key(pk, day)] = entry
+        cache.set_many(fresh, ATMO_CACHE_SECONDS)
+    return found
+
+
+def air_kpi(sensors: Sequence[Sensor], now: datetime) -> dict:
+    stations = of_kind(sensors, Kind.AIR)
+    classes = atmo_classes(stations, now)
+    items = [{**sensor_ref(s), **classes[s.pk]} for s in stations]
+    rated = [item for item in items if item["klass"] is not None]
+    worst = max(rated, key=lambda item: item["klass"]) if rated else None
+    klass = worst["klass"] if worst else None
+    return {
+        "state": state_of(klass, warning=3, alert=4),
+        "stations": items,
+        "worst": worst,
+        "classes": [
+            {
+                "klass": c.number,
+                "label": c.label,
+                "colour": c.colour,
+                "text_colour": text_colour(c.colour),
+            }
+            for c in ATMO_2021.classes
+        ],
+    }
+
+
+# --- Drinking water -------------------------------------------------------------------
+
+
+def water_kpi(sensors: Sequence[Sensor], latest: Latest) -> dict:
+    items = []
+    for sensor in of_kind(sensors, Kind.WATER):
+        if not latest.metrics(sensor) & DRINKING_WATER_METRICS:
+            continue  # a river gauge
+        checks = []
+        for limit in DRINKING_WATER_2007:
+            found = latest.get(sensor, limit.metric)
+            if found is None:
+                continue
+            ts, value = found
+            metric = metric_for(Kind.WATER, limit.metric)
+            checks.append(
+                {
+                    "metric": limit.metric,
+                    "label": metric.label,
+                    "unit": metric.unit,
+                    "value": value,
+                    "minimum": limit.minimum,
+                    "maximum": limit.maximum,
+                    "ok": limit.allows(value),
+                    "ts": iso(ts),
+                    "fresh": latest.is_fresh(sensor, ts),
+                }
+            )
+        items.append(
+            {
+                **sensor_ref(sensor),
+                "ok": all(check["ok"] for check in checks),
+                "fresh": all(check["fresh"] for check in checks),
+                "checks": checks,
+            }
+        )
+    failing = [item for item in items if not item["ok"]]
+    return {
+        "state": ("alert" if failing else "ok") if items else "unknown",
+        "ok": not failing if items else None,
+        "count": len(items),
+        "failing": len(failing),
+        "stale": sum(1 for item in items if not item["fresh"]),
+        "sensors": sorted(items, key=lambda item: (item["ok"], item["sensor"])),
+        "limits": [
+            {"metric": limit.metric, "minimum": limit.minimum, "maximum": limit.maximum}
+            for limit in DRINKING_WATER_2007
+        ],
+    }
+
+
+# --- River levels ----------------------------------------------------------------------
+
+
+def level_rules() -> list[tuple[Rule, set[int], set[int]]]:
+    """The active 'level above' rules, with their commune and zone ids (three queries)."""
+    rules = (
+        Rule.objects.filter(
+            active=True,
+            kind=RuleKind.THRESHOLD,
+            metric="level",
+            condition=Condition.ABOVE,
+            threshold__isnull=False,
+        )
+        .filter(sensor_kind__in=["", Kind.WATER])
+        .prefetch_related("communes", "zones")
+    )
+    return [
+        (rule, {c.pk for c in rule.communes.all()}, {z.pk for z in rule.zones.all()})
+        for rule in rules
+    ]
+
+
+def flood_steps(sensor: Sensor, rules) -> tuple[float, ...]:
+    """Return the level steps of the rules reaching ``sensor``, or the defaults."""
+    zone_ids = {zone.pk for zone in sensor.zones.all()}
+    steps = set()
+    for rule, communes, zones in rules:
+        if rule.sensor_id is not None:
+            reaches = rule.sensor_id == sensor.pk
+        else:
+            reaches = (not communes or sensor.commune_id in communes) and (
+                not zones or bool(zones & zone_ids)
+            )
+        if reaches:
+            steps.add(rule.threshold)
+    return tuple(sorted(steps)) or DEFAULT_FLOOD_STEPS
+
+
+def river_kpi(sensors: Sequence[Sensor], latest: Latest) -> dict:
+    gauges = [s for s in of_kind(sensors, Kind.WATER) if latest.get(s, "level") is not None]
+    rules = level_rules() if gauges else []
+    items = []
+    for sensor in gauges:
+        ts, level = latest.get(sensor, "level")
+        steps = flood_steps(sensor, rules)
+        step = sum(1 for threshold in steps if level >= threshold)
+        items.append(
+            {
+                **sensor_ref(sensor),
+                "level": level,
+                "ts": iso(ts),
+                "fresh": latest.is_fresh(sensor, ts),
+                "steps": list(steps),
+                "step": step,
+                "of": len(steps),
+                "next_step": steps[step] if step < len(steps) else None,
+            }
+        )
+    worst = max(items, key=lambda item: (item["step"], item["level"])) if items else None
+    return {
+        "state": state_of(worst["step"] if worst else None, warning=1, alert=2),
+        "gauges": items,
+        "worst": worst,
+        "step": worst["step"] if worst else 0,
+        "stale": sum(1 for item in items if not item["fresh"]),
+    }
+
+
+# --- Watering -------------------------------------------------------------------------
+
+
+def consumption_today(sensors: Sequence[Sensor], now: datetime) -> float:
+    """Integrate the flow (L/min) over the Paris day so far, from hourly means, in litres.
+
+    An hour's mean flow counts for the minutes of that hour already past; an hour
+    without readings counts nothing.
+    """
+    if not sensors:
+        return 0.0
+    midnight = datetime.combine(now.astimezone(paris()).date(), time.min, tzinfo=paris())
+    hours = (
+        Reading.objects.filter(
+            sensor_id__in=[s.pk for s in sensors], metric="flow", ts__gte=midnight, ts__lte=now
+        )
+        # Paris is a whole number of hours off UTC: UTC hours are Paris clock hours.
+        .annotate(hour=TruncHour("ts", tzinfo=UTC))
+        .values_list("sensor_id", "hour")
+        .annotate(mean=Avg("value"))
+        .order_by()
+    )
+    litres = 0.0
+    for _sensor_id, hour, mean in hours:
+        start = max(hour, midnight)
+        end = min(hour + timedelta(hours=1), now)
+        litres += mean * max((end - start).total_seconds(), 0) / 60
+    return litres
+
+
+def watering_kpi(sensors: Sequence[Sensor], latest: Latest, now: datetime) -> dict:
+    watering = of_kind(sensors, Kind.WATERING)
+    valves = []
+    for sensor in watering:
+        valve = latest.fresh_value(sensor, "valve")
+        flow = latest.fresh_value(sensor, "flow")
+        valves.append(
+            {**sensor_ref(sensor), "open": valve == 1, "known": valve is not None, "flow": flow}
+        )
+    litres = consumption_today(watering, now)
+    return {
+        "state": "info" if watering else "unknown",
+        "valves": len(watering),
+        "valves_open": sum(1 for v in valves if v["open"]),
+        "unknown": sum(1 for v in valves if not v["known"]),
+        "flow_now": sum(v["flow"] or 0 for v in valves),
+        "consumption_today": litres,
+        "consumption_today_m3": litres / 1000,
+        "open": [v for v in valves if v["open"]],
+    }
+
+
+# --- Traffic --------------------------------------------------------------------------
+
+
+def traffic_kpi(sensors: Sequence[Sensor], latest: Latest) -> dict:
+    points = []
+    for sensor in of_kind(sensors, Kind.TRAFFIC):
+        count = latest.fresh_value(sensor, "vehicle_count")
+        speed = latest.fresh_value(sensor, "speed")
+        per_hour = count * 3600 / sensor.expected_interval if count is not None else None
+        points.append({**sensor_ref(sensor), "count": count, "per_hour": per_hour, "speed": speed})
+    counted = [p for p in points if p["count"] is not None]
+    speeds = [p["speed"] for p in points if p["speed"] is not None]
+    # Slowest first: congestion is what the operator looks for.
+    points.sort(key=lambda p: (p["speed"] is None, p["speed"] or 0, p["sensor"]))
+    return {
+        "state": "info" if counted else "unknown",
+        "points": points,
+        "reporting": len(counted),
+        "vehicles": sum(p["count"] for p in counted),
+        "flow_per_hour": sum(p["per_hour"] for p in counted),
+        "mean_speed": sum(speeds) / len(speeds) if speeds else None,
+    }
+
+
+# --- Building openings ----------------------------------------------------------------
+
+
+def night_window(now: datetime) -> tuple[datetime, datetime, bool]:
+    """Return (start, end, now_is_night) of the current night, or else of the last one."""
+    local = now.astimezone(paris())
+    today = local.date()
+    if local.time() >= NIGHT_START:
+        start_day, end_day = today, today + timedelta(days=1)
+    else:
+        start_day, end_day = today - timedelta(days=1), today
+    start = datetime.combine(start_day, NIGHT_START, tzinfo=paris())
+    end = datetime.combine(end_day, NIGHT_END, tzinfo=paris())
+    return start, end, start <= now < end
+
+
+def building_of(sensor: Sensor) -> str:
+    return sensor.building or sensor.name
+
+
+def group_by_building(sensors: Sequence[Sensor]) -> list[dict]:
+    buildings: dict[str, list[Sensor]] = {}
+    for sensor in sensors:
+        buildings.setdefault(building_of(sensor), []).append(sensor)
+    return [
+        {"building": name, "sensors": [sensor_ref(s) for s in doors]}
+        for name, doors in sorted(buildings.items())
+    ]
+
+
+def openings_kpi(sensors: Sequence[Sensor], latest: Latest, now: datetime) -> dict:
+    doors = of_kind(sensors, Kind.OPENING)
+    start, end, is_night = night_window(now)
+    open_now = [s for s in doors if latest.fresh_value(s, "open") == 1]
+    night_ids = set()
+    if doors:
+        night_ids = set(
+            Reading.objects.filter(
+                sensor_id__in=[s.pk for s in doors],
+                metric="open",
+                value=1,
+                ts__gte=start,
+                ts__lt=min(end, now),
+            )
+            .values_list("sensor_id", flat=True)
+            .distinct()
+        )
+    if is_night:
+        night_ids |= {s.pk for s in open_now}
+    at_night = [s for s in doors if s.pk in night_ids]
+    state = "unknown"
+    if doors:
+        state = "alert" if at_night and is_night else "warning" if at_night else "ok"
+    return {
+        "state": state,
+        "buildings": len({building_of(s) for s in doors}),
+        "open_now": group_by_building(open_now),
+        "open_at_night": group_by_building(at_night),
+        "night": {"from": iso(start), "to": iso(end), "now": is_night},
+    }
+
+
+# --- All of them ----------------------------------------------------------------------
+
+
+def dashboard_kpis(sensors: Sequence[Sensor], *, now: datetime | None = None) -> dict:
+    """Compute every tile's figures for ``sensors`` (their zones prefetched)."""
+    now = now or timezone.now()
+    latest = Latest(sensors, now)
+    return {
+        "generated_at": iso(now),
+        "air": air_kpi(sensors, now),
+        "water": water_kpi(sensors, latest),
+        "river": river_kpi(sensors, latest),
+        "watering": watering_kpi(sensors, latest, now),
+        "traffic": traffic_kpi(sensors, latest),
+        "openings": openings_kpi(sensors, latest, now),
+    }

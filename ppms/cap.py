@@ -1,0 +1,308 @@
+"""CAP 1.2 messages of PPMS activations, and their entries in the CAP Atom feed.
+
+An activation's first message is an ``Alert``; each change the safety services act on
+(schools added, schools escalated for not answering, the end of alert) makes an
+``Update`` that references it, the last one saying ``AllClear`` (DOMAIN.md: the end of
+alert is an Update, ``Cancel`` is for a message sent in error). A drill is
+``status=Exercise`` from its first message to its last.
+
+An intrusion is ``scope=Restricted``: where people hide must not be broadcast. The other
+postures are ``Public`` and tell parents not to come for their children.
+
+The building blocks (sender, time format, polygons, the scenarios' responses and
+instructions) are the alerts app's, so both kinds of messages read alike.
+"""
+
+import xml.etree.ElementTree as ET
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from alerts.cap import (
+    CAP_NS,
+    CIRCLE_RADIUS_KM,
+    INSTRUCTION_BY_SCENARIO,
+    RESPONSE_BY_SCENARIO,
+    _deg,
+    _headline,
+    _host,
+    _outer_rings,
+    _sub,
+    _tag,
+    cap_datetime,
+    cap_sender,
+)
+from alerts.feeds import FeedItem, api_url
+from alerts.models import PpmsScenario
+from csu.roles import is_admin, is_operator
+
+from .models import (
+    Activation,
+    ActivationEvent,
+    ActivationEventKind,
+    SchoolState,
+    SchoolStatus,
+    Source,
+)
+
+# The events that make a new message (an alarm joining an activation changes nothing
+# the public acts on: it is for the operators and the webhooks).
+UPDATE_KINDS = (
+    ActivationEventKind.EXTENDED,
+    ActivationEventKind.ESCALATED,
+    ActivationEventKind.ENDED,
+)
+FEED_LIMIT = 200
+NOT_FETCHING = " N'allez pas chercher les enfants à l'école : l'école les met en sûreté."
+ENDED_INSTRUCTION = "Fin d'alerte donnée par les autorités : reprise normale des activités."
+RESTRICTION = (
+    "Intrusion : réservé aux services de secours et aux autorités ; ne pas diffuser au "
+    "public, pour ne pas trahir les personnes cachées."
+)
+SOURCE_TEXT = {
+    Source.ALERT: "sur une alerte d'un capteur du CSU",
+    Source.OPERATOR: "par un opérateur du CSU",
+    Source.SCHOOL: "sur l'alarme d'une école",
+}
+STATE_TEXT = {
+    SchoolState.PENDING: "en attente",
+    SchoolState.SAFE: "en sûreté",
+    SchoolState.NEEDS_HELP: "besoin d'aide",
+    SchoolState.EVACUATED: "évacuées",
+}
+# French literals, like the alerts' messages: CAP text is for the French authorities.
+SCENARIO_TEXT = {
+    PpmsScenario.SHELTER: "mise à l'abri",
+    PpmsScenario.CONFINEMENT: "confinement",
+    PpmsScenario.EVACUATION: "évacuation",
+    PpmsScenario.INTRUSION: "intrusion (s'échapper, s'enfermer et se cacher)",
+}
+
+
+def for_cap(queryset):
+    """Load with ``queryset`` what the CAP messages of its activations read (four queries)."""
+    statuses = SchoolStatus.objects.select_related("school__commune").order_by("school__name")
+    return queryset.prefetch_related(
+        "zones",
+        Prefetch("statuses", queryset=statuses),
+        Prefetch(
+            "events",
+            queryset=ActivationEvent.objects.filter(kind__in=UPDATE_KINDS).order_by("pk"),
+            to_attr="cap_updates",
+        ),
+    )
+
+
+def cap_identifier(activation: Activation) -> str:
+    """Name the activation's current CAP message: stable, one per activation and version."""
+    return _identifier(activation, len(_messages(activation)))
+
+
+def cap_sent(activation: Activation) -> datetime:
+    return _messages(activation)[-1][1]
+
+
+def activation_cap(
+    activation: Activation, *, upto: ActivationEvent | None = None, sender: str | None = None
+) -> bytes:
+    """Build the activation's CAP 1.2 message, as UTF-8 XML: its current one, or the one
+    that was current when ``upto`` happened."""
+    messages = _messages(activation)
+    if upto is not None:
+        messages = [message for message in messages if message[2] is None or message[2] <= upto.pk]
+    root = _alert_element(activation, messages, sender or cap_sender())
+    return ET.tostring(root, encoding="UTF-8", xml_declaration=True, default_namespace=CAP_NS)
+
+
+def activation_feed_items(user) -> list[FeedItem]:
+    """The active activations ``user`` supervises, for the CAP feed (operators and admins)."""
+    if not (is_operator(user) or is_admin(user)):
+        return []
+    activations = for_cap(
+        Activation.objects.active().visible_to(user).order_by("-started_at", "-pk")
+    )[:FEED_LIMIT]
+    items = []
+    for activation in activations:
+        counts = _state_counts(activation)
+        exercise = "EXERCICE · " if activation.drill else ""
+        items.append(
+            FeedItem(
+                id=cap_identifier(activation),
+                title=activation.title,
+                link=api_url(f"ppms/activations/{activation.pk}/cap/"),
+                updated=cap_sent(activation),
+                summary=(
+                    f"{exercise}PPMS {SCENARIO_TEXT[activation.scenario]} · {_counts_text(counts)}"
+                ),
+            )
+        )
+    return items
+
+
+# --- The message ------------------------------------------------------------------------
+
+
+def _alert_element(activation: Activation, messages: list, sender: str) -> ET.Element:
+    kind, sent, _pk = messages[-1]
+    intrusion = activation.scenario == PpmsScenario.INTRUSION
+    root = ET.Element(_tag("alert"))
+    _sub(root, "identifier", _identifier(activation, len(messages)))
+    _sub(root, "sender", sender)
+    _sub(root, "sent", cap_datetime(sent))
+    _sub(root, "status", "Exercise" if activation.drill else "Actual")
+    _sub(root, "msgType", "Alert" if len(messages) == 1 else "Update")
+    _sub(root, "scope", "Restricted" if intrusion else "Public")
+    if intrusion:
+        _sub(root, "restriction", RESTRICTION)
+    if len(messages) > 1:
+        first = f"{sender},{_identifier(activation, 1)},{cap_datetime(messages[0][1])}"
+        _sub(root, "references", first)
+    root.append(_info_element(activation, kind, messages))
+    return root
+
+
+def _info_element(activation: Activation, kind: str, messages: list) -> ET.Element:
+    ended = kind == ActivationEventKind.ENDED
+    intrusion = activation.scenario == PpmsScenario.INTRUSION
+    exercise = "EXERCICE — " if activation.drill else ""
+    info = ET.Element(_tag("info"))
+    _sub(info, "language", "fr-FR")
+    _sub(info, "category", "Safety")
+    if intrusion:
+        _sub(info, "category", "Security")
+    _sub(info, "event", f"PPMS : {SCENARIO_TEXT[activation.scenario]}")
+    _sub(info, "responseType", "AllClear" if ended else RESPONSE_BY_SCENARIO[activation.scenario])
+    _sub(info, "urgency", "Past" if ended else "Immediate")
+    _sub(info, "severity", "Extreme" if intrusion else "Severe")
+    _sub(info, "certainty", "Observed")
+    _sub(info, "onset", cap_datetime(activation.started_at))
+    _sub(info, "senderName", f"Centre de supervision urbaine ({_communes(activation)})")
+    _sub(info, "headline", _headline(exercise + activation.title))
+    _sub(info, "description", _description(activation, kind, messages))
+    if ended:
+        instruction = ENDED_INSTRUCTION
+    else:
+        instruction = INSTRUCTION_BY_SCENARIO[activation.scenario]
+        if not intrusion:
+            instruction += NOT_FETCHING
+    _sub(info, "instruction", ("EXERCICE. " if activation.drill else "") + instruction)
+    _sub(info, "web", api_url(f"ppms/activations/{activation.pk}/"))
+    for name, value in _parameters(activation):
+        parameter = _sub(info, "parameter")
+        _sub(parameter, "valueName", name)
+        _sub(parameter, "value", value)
+    info.append(_area_element(activation))
+    return info
+
+
+def _description(activation: Activation, kind: str, messages: list) -> str:
+    statuses = list(activation.statuses.all())
+    exercise = "Exercice : d" if activation.drill else "D"
+    lines = [
+        f"{exercise}éclenchement du PPMS ({SCENARIO_TEXT[activation.scenario]}) le "
+        f"{_local(activation.started_at)}, {SOURCE_TEXT[activation.source]}.",
+        f"{len(statuses)} école(s) concernée(s) : {_counts_text(_state_counts(activation))}.",
+    ]
+    totals = {
+        field: sum(getattr(status, field) or 0 for status in statuses)
+        for field in ("pupils_missing", "pupils_injured", "adults_missing", "adults_injured")
+    }
+    if any(totals.values()):
+        lines.append(
+            f"Signalés : élèves {totals['pupils_missing']} manquant(s), "
+            f"{totals['pupils_injured']} blessé(s) ; adultes {totals['adults_missing']} "
+            f"manquant(s), {totals['adults_injured']} blessé(s)."
+        )
+    if kind == ActivationEventKind.ESCALATED:
+        event = _event_of(activation, messages[-1][2])
+        names = _school_names(activation, event.schools if event else [])
+        minutes = getattr(settings, "PPMS_ESCALATE_AFTER_MIN", 10)
+        lines.append(f"Sans réponse après {minutes} min : {names}.")
+    elif kind == ActivationEventKind.EXTENDED:
+        event = _event_of(activation, messages[-1][2])
+        lines.append(
+            f"Écoles ajoutées : {_school_names(activation, event.schools if event else [])}."
+        )
+    if kind == ActivationEventKind.ENDED:
+        lines.append(f"Fin d'alerte le {_local(messages[-1][1])}.")
+    return "\n".join(lines)
+
+
+def _parameters(activation: Activation) -> list[tuple[str, str]]:
+    counts = _state_counts(activation)
+    return [
+        ("activation", str(activation.pk)),
+        ("scenario", activation.scenario),
+        ("source", activation.source),
+        ("drill", "true" if activation.drill else "false"),
+        ("schools", str(sum(counts.values()))),
+        *((f"schools_{state}", str(count)) for state, count in counts.items()),
+    ]
+
+
+def _area_element(activation: Activation) -> ET.Element:
+    """The zones' polygons if drawn, and a circle around each school concerned."""
+    area = ET.Element(_tag("area"))
+    zones = list(activation.zones.all())
+    schools = [status.school for status in activation.statuses.all()]
+    description = ", ".join(zone.name for zone in zones) or ", ".join(
+        school.name for school in schools
+    )
+    _sub(area, "areaDesc", description or _communes(activation))
+    for zone in zones:
+        for ring in _outer_rings(zone.geometry):
+            _sub(area, "polygon", " ".join(f"{_deg(lat)},{_deg(lon)}" for lon, lat in ring))
+    for school in schools:
+        centre = f"{_deg(school.latitude)},{_deg(school.longitude)}"
+        _sub(area, "circle", f"{centre} {CIRCLE_RADIUS_KM}")
+    return area
+
+
+# --- Versions and helpers ---------------------------------------------------------------
+
+
+def _messages(activation: Activation) -> list[tuple[str, datetime, int | None]]:
+    """The activation's messages: (kind, sent, event pk), its start first."""
+    updates = getattr(activation, "cap_updates", None)
+    if updates is None:
+        updates = activation.events.filter(kind__in=UPDATE_KINDS).order_by("pk")
+    started = (ActivationEventKind.STARTED, activation.started_at, None)
+    return [started, *((event.kind, event.at, event.pk) for event in updates)]
+
+
+def _event_of(activation: Activation, pk: int | None) -> ActivationEvent | None:
+    updates = getattr(activation, "cap_updates", None)
+    if updates is None:
+        return activation.events.filter(pk=pk).first()
+    return next((event for event in updates if event.pk == pk), None)
+
+
+def _identifier(activation: Activation, version: int) -> str:
+    return f"urn:csu:{_host()}:ppms:{activation.pk}:{version}"
+
+
+def _state_counts(activation: Activation) -> dict[str, int]:
+    counts = dict.fromkeys(SchoolState.values, 0)
+    for status in activation.statuses.all():
+        counts[status.state] += 1
+    return counts
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {STATE_TEXT[state]}" for state, count in counts.items() if count)
+
+
+def _school_names(activation: Activation, uais: list[str]) -> str:
+    names = {status.school.uai: status.school.name for status in activation.statuses.all()}
+    return ", ".join(f"{names.get(uai, uai)} ({uai})" for uai in uais)
+
+
+def _communes(activation: Activation) -> str:
+    names = sorted({status.school.commune.name for status in activation.statuses.all()})
+    return ", ".join(names)
+
+
+def _local(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%d/%m/%Y à %H:%M")

@@ -1,0 +1,729 @@
+"""The PPMS pages: the director's phone page (an installable PWA), the operators' live
+board, and the after-action report (HTML to print, French CSV).
+
+Writes go through the REST API (CONTRACT.md section 2) from the pages' scripts; these
+views only render, and answer the few page-shaped reads the scripts need to catch up
+after a reconnect (``state.json`` for a director, the board's sections for operators).
+
+Who sees what: a director sees only the schools they direct (any other school is a
+404, like an unknown one); operators and admins see the board and the reports of the
+activations concerning their communes' schools; directors get a 403 there.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.staticfiles import finders
+from django.core.exceptions import PermissionDenied
+from django.db.models import Min, Q
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+
+from alerts.models import PpmsScenario
+from csu import exports
+from csu.roles import is_operator
+from sensors.models import Commune, Zone
+
+from .models import (
+    Activation,
+    ActivationEvent,
+    ActivationEventKind,
+    PpmsPlan,
+    School,
+    SchoolState,
+    SchoolStatus,
+    StatusUpdate,
+)
+from .services import COUNTS, activation_summary, status_summary
+
+PUPIL_COUNTS = ("pupils_present", "pupils_absent", "pupils_missing", "pupils_injured")
+ADULT_COUNTS = ("adults_present", "adults_missing", "adults_injured")
+# A state that means "the children are safe" (for totals and the report's "all safe").
+SAFE_STATES = (SchoolState.SAFE, SchoolState.EVACUATED)
+# Board order: schools needing help first, then those that have not answered.
+BOARD_ORDER = {SchoolState.NEEDS_HELP: 0, SchoolState.PENDING: 1}
+# Ended activations stay listed on the board this long, with their report.
+RECENTLY_ENDED = timedelta(hours=12)
+EMERGENCY_NUMBERS = {
+    # DOMAIN.md: 17 (police) for an intrusion, 18 (pompiers) for major risks; 112 always.
+    "intrusion": "17 · 112",
+    "default": "18 · 112",
+}
+
+
+def may_supervise(user) -> bool:
+    return is_operator(user) or user.is_staff
+
+
+def require_supervisor(user) -> None:
+    if not may_supervise(user):
+        raise PermissionDenied(_("Réservé aux opérateurs du CSU."))
+
+
+def director_schools(user):
+    """The schools ``user`` directs: the only ones their PPMS page shows."""
+    return School.objects.filter(directors=user).select_related("commune")
+
+
+def scenario_labels() -> dict[str, str]:
+    return {code: str(label) for code, label in PpmsScenario.choices}
+
+
+def state_labels() -> dict[str, dict[str, str]]:
+    return {
+        code: {"label": str(label), "colour": SchoolState(code).colour}
+        for code, label in SchoolState.choices
+    }
+
+
+def minutes_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    minutes = round((end - start).total_seconds() / 60, 1)
+    return int(minutes) if minutes.is_integer() else minutes  # "7", not "7,0", in a sheet
+
+
+def duration_text(start: datetime | None, end: datetime | None) -> str:
+    """A short French duration: « 4 min 05 s », « 1 h 12 min »."""
+    if start is None or end is None:
+        return "—"
+    seconds = max(0, int((end - start).total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{seconds} s"
+
+
+def who(user) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+# --- The director's page -----------------------------------------------------------------
+
+
+def active_statuses(school) -> list[SchoolStatus]:
+    """The school's statuses in activations not yet ended, newest activation first."""
+    return list(
+        SchoolStatus.objects.filter(school=school, activation__ended_at__isnull=True)
+        .select_related("activation", "school")
+        .order_by("-activation__started_at", "-activation__pk")
+    )
+
+
+def pick_current(statuses: list[SchoolStatus], activation_id: int | None):
+    """The activation the page shows: ``activation_id`` if active, else the newest."""
+    current = next((s for s in statuses if s.activation_id == activation_id), None)
+    if current is None and statuses:
+        current = statuses[0]
+    return current, [s for s in statuses if s is not current]
+
+
+def director_state(school, current: SchoolStatus | None, others: list[SchoolStatus]) -> dict:
+    """What the director's page shows: the current activation and the school's answer.
+
+    The others active at the same time are listed too: their ``silent`` flag keeps the
+    page silent while any intrusion is under way.
+    """
+    return {
+        "school": {
+            "uai": school.uai,
+            "name": school.name,
+            "pupils": school.pupils,
+            "staff": school.staff,
+        },
+        "activation": activation_summary(current.activation) if current else None,
+        "status": status_summary(current) if current else None,
+        "others": [activation_summary(s.activation) for s in others],
+        "rendered_at": timezone.now().isoformat(),
+    }
+
+
+def plans_by_scenario(school) -> dict[str, PpmsPlan]:
+    return {plan.scenario: plan for plan in school.plans.all()}
+
+
+def _activation_param(request) -> int | None:
+    value = request.GET.get("activation", "")
+    return int(value) if value.isdigit() else None
+
+
+def director_i18n() -> dict[str, str]:
+    """The French strings the director's script shows (no build step, no JS catalogue)."""
+    return {
+        "queued": _("En attente de réseau — envoi automatique"),
+        "queued_n": _("%(n)s envois en attente de réseau — envoi automatique"),
+        "sending": _("Envoi en cours…"),
+        "sent": _("Envoyé au CSU à %(time)s"),
+        "refused": _("Envoi refusé : corrigez les champs signalés puis renvoyez."),
+        "session": _("Session expirée : reconnectez-vous, l'envoi se fera ensuite."),
+        "server": _("Le serveur ne répond pas correctement : nouvel essai automatique."),
+        "gone": _("Ce déclenchement n'existe plus : envoi abandonné."),
+        "offline": _("Hors ligne — informations du %(time)s"),
+        "live_lost": _("Connexion en direct perdue — reconnexion…"),
+        "ended": _("%(title)s — à %(time)s"),
+        "alarm_sent": _("Alerte transmise au CSU à %(time)s"),
+        "alarm_failed": _("Échec de l'envoi de l'alerte : appelez le %(numbers)s."),
+        "integer": _("Un nombre entier positif ou nul."),
+        "choose_state": _("Choisissez d'abord : en sûreté, besoin d'aide ou évacués."),
+        "since": _("depuis %(time)s"),
+    }
+
+
+def _director_page(request, school, *, several: bool):
+    current, others = pick_current(active_statuses(school), _activation_param(request))
+    state = director_state(school, current, others)
+    plans = plans_by_scenario(school)
+    activation = current.activation if current else None
+    data = {
+        **state,
+        "user": request.user.pk,
+        "several": several,
+        "scenarios": scenario_labels(),
+        "states": state_labels(),
+        "numbers": EMERGENCY_NUMBERS,
+        "urls": {
+            "state": reverse("ppms-director-state", args=[school.uai]),
+            "status": "/api/v1/ppms/activations/{id}/statuses/" + school.uai + "/",
+            "alarm": f"/api/v1/schools/{school.uai}/alarm/",
+            "ws": "/ws/live/",
+            "sw": reverse("ppms-sw"),
+            "scope": reverse("ppms-board"),
+        },
+        "i18n": director_i18n(),
+    }
+    silent = bool(activation and state["activation"]["silent"])
+
+    def fields(names):
+        return [(name, _field_label(name), getattr(current, name, None)) for name in names]
+
+    context = {
+        "school": school,
+        "several": several,
+        "activation": activation,
+        "silent": silent,
+        "status": current,
+        "others": [s.activation for s in others],
+        "plan": plans.get(activation.scenario) if activation else None,
+        "plans": [(code, label, plans.get(code)) for code, label in PpmsScenario.choices],
+        "scenarios": PpmsScenario.choices,
+        "pupil_fields": fields(PUPIL_COUNTS),
+        "adult_fields": fields(ADULT_COUNTS),
+        "numbers": EMERGENCY_NUMBERS["intrusion" if silent else "default"],
+        "current_state": SchoolState(current.state) if current else None,
+        "page_data": data,
+    }
+    return render(request, "ppms/director.html", context)
+
+
+def _field_label(name: str) -> str:
+    # "élèves présents" → "présents": the fieldset already says pupils or adults.
+    return str(SchoolStatus._meta.get_field(name).verbose_name).split(" ", 1)[1]
+
+
+@never_cache
+def director_home(request):
+    """The director's start page (the PWA's start_url): their school, or a choice."""
+    schools = list(director_schools(request.user))
+    if not schools:
+        raise Http404(_("Aucune école ne vous est rattachée."))
+    if len(schools) == 1:
+        return _director_page(request, schools[0], several=False)
+    active = set(
+        SchoolStatus.objects.filter(
+            school__in=schools, activation__ended_at__isnull=True
+        ).values_list("school_id", flat=True)
+    )
+    rows = [(school, school.pk in active) for school in schools]
+    rows.sort(key=lambda row: (not row[1], row[0].name))
+    data = {
+        "user": request.user.pk,
+        "rendered_at": timezone.now().isoformat(),
+        "urls": {"ws": "/ws/live/", "sw": reverse("ppms-sw"), "scope": reverse("ppms-board")},
+        "i18n": director_i18n(),
+    }
+    return render(request, "ppms/director_choose.html", {"rows": rows, "page_data": data})
+
+
+@never_cache
+def director_school(request, uai):
+    school = get_object_or_404(director_schools(request.user), uai=uai)
+    several = director_schools(request.user).count() > 1
+    return _director_page(request, school, several=several)
+
+
+@never_cache
+def director_state_json(request, uai):
+    """The page's state, fetched after a reconnect or a live event (catch-up)."""
+    school = get_object_or_404(director_schools(request.user), uai=uai)
+    current, others = pick_current(active_statuses(school), _activation_param(request))
+    return JsonResponse(director_state(school, current, others))
+
+
+# --- The PWA: manifest and service worker ---------------------------------------------------
+
+# What the service worker keeps so the director's page opens without network. The pages
+# themselves are cached as they are visited (network first, see static/ppms/sw.js).
+SHELL_ASSETS = (
+    "css/csu.css",
+    "css/ppms.css",
+    "js/director.js",
+    "ppms/icon.svg",
+    "ppms/icon-192.png",
+)
+
+
+def _shell_version(source: str, urls: list[str]) -> str:
+    """Change with the worker or any shell file, so browsers install the new shell."""
+    digest = hashlib.sha256(source.encode())
+    for path, url in zip(SHELL_ASSETS, urls, strict=True):
+        digest.update(url.encode())
+        found = finders.find(path)
+        if found:
+            with open(found, "rb") as handle:
+                digest.update(handle.read())
+    return digest.hexdigest()[:12]
+
+
+@login_not_required  # fetched by the browser itself; holds no data
+def service_worker(request):
+    """Serve the worker from /ppms/ so its scope covers the director's pages."""
+    path = finders.find("ppms/sw.js")
+    with open(path, encoding="utf-8") as handle:
+        source = handle.read()
+    urls = [static(asset) for asset in SHELL_ASSETS]
+    config = {
+        "version": _shell_version(source, urls),
+        "assets": urls,
+        "start": reverse("ppms-director"),
+        # The director's pages: /ppms/ecole/ and /ppms/school/<uai>/ (state.json excluded).
+        "pages": [reverse("ppms-director"), reverse("ppms-director-school", args=["-"])[:-2]],
+        "offline": _(
+            "Hors ligne. Ouvrez cette page une fois avec du réseau pour l'avoir "
+            "hors ligne ensuite. En cas d'urgence : 18, 17 ou 112."
+        ),
+    }
+    prelude = f"const CONFIG = {json.dumps(config, ensure_ascii=False)};\n"
+    response = HttpResponse(prelude + source, content_type="text/javascript; charset=utf-8")
+    response["Service-Worker-Allowed"] = reverse("ppms-board")
+    # The browser checks for a new worker on each visit; never serve it from a cache.
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@login_not_required  # browsers fetch manifests without cookies
+def manifest(request):
+    data = {
+        "name": "CSU — PPMS",
+        "short_name": "PPMS",
+        "description": _("Plan particulier de mise en sûreté : l'état de votre école."),
+        "lang": "fr",
+        "start_url": reverse("ppms-director"),
+        "scope": reverse("ppms-board"),
+        "display": "standalone",
+        "orientation": "portrait",
+        "background_color": "#f4f6f8",
+        "theme_color": "#12263a",
+        "icons": [
+            {"src": static("ppms/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+            {"src": static("ppms/icon-512.png"), "sizes": "512x512", "type": "image/png"},
+            {
+                "src": static("ppms/icon-maskable-512.png"),
+                "sizes": "512x512",
+                "type": "image/png",
+                "purpose": "maskable",
+            },
+            {"src": static("ppms/icon.svg"), "sizes": "any", "type": "image/svg+xml"},
+        ],
+    }
+    response = HttpResponse(
+        json.dumps(data, ensure_ascii=False), content_type="application/manifest+json"
+    )
+    response["Cache-Control"] = "max-age=3600"
+    return response
+
+
+# --- The operators' board -------------------------------------------------------------
+
+
+@dataclass
+class BoardRow:
+    status: SchoolStatus
+    first_reply_at: datetime | None
+    safe_at: datetime | None = None
+
+    @property
+    def school(self):
+        return self.status.school
+
+    @property
+    def state(self) -> SchoolState:
+        return SchoolState(self.status.state)
+
+    @property
+    def minutes_to_reply(self) -> float | None:
+        return minutes_between(self.status.activation.started_at, self.first_reply_at)
+
+    @property
+    def reply_delay(self) -> str:
+        return duration_text(self.status.activation.started_at, self.first_reply_at)
+
+    @property
+    def minutes_to_safe(self) -> float | None:
+        return minutes_between(self.status.activation.started_at, self.safe_at)
+
+    @property
+    def safe_delay(self) -> str:
+        return duration_text(self.status.activation.started_at, self.safe_at)
+
+    def counts(self, names) -> list[tuple[str, int | None]]:
+        return [(name, getattr(self.status, name)) for name in names]
+
+    @property
+    def pupil_counts(self):
+        return self.counts(PUPIL_COUNTS)
+
+    @property
+    def adult_counts(self):
+        return self.counts(ADULT_COUNTS)
+
+    @property
+    def sort_key(self):
+        escalated_first = 0 if self.status.escalated_at else 1
+        return (BOARD_ORDER.get(self.status.state, 2), escalated_first, self.school.name)
+
+
+@dataclass
+class Totals:
+    pupils_concerned: int = 0
+    pupils_safe: int = 0
+    schools: int = 0
+    schools_safe: int = 0
+    schools_help: int = 0
+    schools_pending: int = 0
+
+    @classmethod
+    def of(cls, rows: list[BoardRow]) -> "Totals":
+        totals = cls(schools=len(rows))
+        for row in rows:
+            state = row.status.state
+            totals.pupils_concerned += row.school.pupils
+            if state in SAFE_STATES:
+                totals.schools_safe += 1
+                totals.pupils_safe += row.status.pupils_present or 0
+            elif state == SchoolState.NEEDS_HELP:
+                totals.schools_help += 1
+            else:
+                totals.schools_pending += 1
+        return totals
+
+
+@dataclass
+class Section:
+    activation: Activation
+    rows: list[BoardRow]
+    totals: Totals = field(init=False)
+
+    def __post_init__(self):
+        self.rows.sort(key=lambda row: row.sort_key)
+        self.totals = Totals.of(self.rows)
+
+    @property
+    def summary(self) -> dict:
+        return activation_summary(self.activation)
+
+    @property
+    def scenario_label(self) -> str:
+        return self.activation.get_scenario_display()
+
+    @property
+    def all_safe_at(self) -> datetime | None:
+        """When the last school first said it was safe, if every school did."""
+        if not self.rows or any(row.safe_at is None for row in self.rows):
+            return None
+        return max(row.safe_at for row in self.rows)
+
+    @property
+    def all_safe_delay(self) -> str:
+        return duration_text(self.activation.started_at, self.all_safe_at)
+
+    @property
+    def elapsed_minutes(self) -> int:
+        end = self.activation.ended_at or timezone.now()
+        return max(0, int((end - self.activation.started_at).total_seconds() // 60))
+
+
+def visible_schools_q(user) -> Q:
+    if user.is_staff or user.is_superuser:
+        return Q()
+    return Q(school__commune__in=Commune.objects.visible_to(user))
+
+
+def sections_for(user, activations) -> list[Section]:
+    """The board's sections: each activation with its schools (those ``user`` may see)."""
+    statuses = (
+        SchoolStatus.objects.filter(visible_schools_q(user), activation__in=activations)
+        .select_related("school", "activation", "updated_by")
+        .annotate(
+            first_reply_at=Min("updates__at"),
+            safe_at=Min("updates__at", filter=Q(updates__state__in=SAFE_STATES)),
+        )
+    )
+    by_activation: dict[int, list[BoardRow]] = {a.pk: [] for a in activations}
+    for status in statuses:
+        row = BoardRow(status, status.first_reply_at, status.safe_at)
+        by_activation[status.activation_id].append(row)
+    return [Section(a, by_activation[a.pk]) for a in activations if by_activation[a.pk]]
+
+
+def board_context(user) -> dict:
+    now = timezone.now()
+    visible = Activation.objects.visible_to(user).select_related("started_by", "ended_by")
+    active = list(visible.active().order_by("-started_at"))
+    ended = list(visible.filter(ended_at__gte=now - RECENTLY_ENDED).order_by("-ended_at"))
+    return {"sections": sections_for(user, active), "recently_ended": ended, "now": now}
+
+
+@never_cache
+def board(request):
+    require_supervisor(request.user)
+    communes = Commune.objects.visible_to(request.user)
+    schools = School.objects.visible_to(request.user).select_related("commune")
+    zones = Zone.objects.filter(commune__in=communes).select_related("commune")
+    config = {
+        "scenarios": scenario_labels(),
+        "states": state_labels(),
+        "counts": list(COUNTS),
+        "urls": {
+            "activations": "/api/v1/ppms/activations/",
+            "end": "/api/v1/ppms/activations/{id}/end/",
+            "shelters": "/api/v1/shelters/",
+            "occupancy": "/api/v1/shelters/{id}/occupancy/",
+            "sections": reverse("ppms-board-sections"),
+            "ws": "/ws/live/",
+        },
+        "i18n": board_i18n(),
+    }
+    context = {
+        **board_context(request.user),
+        "scenarios": PpmsScenario.choices,
+        "schools": schools.order_by("commune__name", "name"),
+        "zones": zones.order_by("commune__name", "name"),
+        "config": config,
+    }
+    return render(request, "ppms/board.html", context)
+
+
+def board_i18n() -> dict[str, str]:
+    return {
+        "activated": _("Déclenchement envoyé."),
+        "ended": _("Fin d'alerte donnée à %(time)s"),
+        "failed": _("Échec : %(message)s"),
+        "network": _("Pas de réseau : réessayez."),
+        "live_lost": _("Connexion en direct perdue — reconnexion…"),
+        "live_ok": _("En direct"),
+        "minutes": _("il y a %(n)s min"),
+        "escalated": _("Relancée"),
+        "full": _("Complet"),
+        "open": _("Ouvert"),
+        "closed": _("Fermé"),
+        "record": _("Enregistrer"),
+        "saved": _("Enregistré."),
+        "no_shelter": _("Aucun centre d'accueil visible."),
+        "pick_scope": _("Choisissez au moins une zone ou une école."),
+    }
+
+
+@never_cache
+def board_sections(request):
+    """The board's activations as HTML, for the page to refresh after a live event."""
+    require_supervisor(request.user)
+    return render(request, "ppms/_board_sections.html", board_context(request.user))
+
+
+# --- The after-action report -------------------------------------------------------------
+
+
+@dataclass
+class Event:
+    """One line of the report's timeline."""
+
+    at: datetime
+    kind: str  # started | extended | alarm | reply | escalated | all_safe | ended
+    label: str
+    status: SchoolStatus | None = None
+    update: StatusUpdate | None = None
+    by: str = ""
+    details: str = ""
+    first: bool = False
+    delay: str = ""  # since the activation started
+
+    @property
+    def school_name(self) -> str:
+        return self.status.school.name if self.status else ""
+
+    @property
+    def uai(self) -> str:
+        return self.status.school.uai if self.status else ""
+
+
+EVENT_ORDER = {"started": 0, "extended": 1, "alarm": 1, "reply": 2, "escalated": 2}
+
+
+def report_for(user, pk) -> tuple[Section, list[Event]]:
+    """The activation's board section and its timeline, over the schools ``user`` sees."""
+    require_supervisor(user)
+    activation = get_object_or_404(
+        Activation.objects.visible_to(user).select_related("started_by", "ended_by"), pk=pk
+    )
+    [section] = sections_for(user, [activation]) or [Section(activation, [])]
+    statuses = {row.status.pk: row.status for row in section.rows}
+    by_uai = {row.school.uai: row.status for row in section.rows}
+    events = [
+        Event(activation.started_at, "started", _("Déclenchement"), by=who(activation.started_by))
+    ]
+    # Schools added later, alarms raised from a school (ppms.services.record_event).
+    for notice in ActivationEvent.objects.filter(
+        activation=activation, kind__in=[ActivationEventKind.EXTENDED, ActivationEventKind.ALARM]
+    ).select_related("by"):
+        seen = [uai for uai in notice.schools if uai in by_uai]
+        if not seen:
+            continue
+        if notice.kind == ActivationEventKind.ALARM:
+            events.append(
+                Event(
+                    notice.at,
+                    "alarm",
+                    _("Alarme de l'école"),
+                    by_uai[seen[0]],
+                    by=who(notice.by),
+                    details=notice.text,
+                )
+            )
+        else:
+            events.append(
+                Event(notice.at, "extended", _("Écoles ajoutées"), details=", ".join(seen))
+            )
+    updates = StatusUpdate.objects.filter(status__in=statuses).select_related("by")
+    replied = set()
+    for update in updates.order_by("at", "pk"):
+        first = update.status_id not in replied
+        replied.add(update.status_id)
+        label = _("Première réponse") if first else _("Mise à jour")
+        status = statuses[update.status_id]
+        events.append(Event(update.at, "reply", label, status, update, who(update.by), first=first))
+    for row in section.rows:
+        if row.status.escalated_at:
+            events.append(Event(row.status.escalated_at, "escalated", _("Relance"), row.status))
+    if section.all_safe_at:
+        events.append(Event(section.all_safe_at, "all_safe", _("Toutes les écoles en sûreté")))
+    if activation.ended_at:
+        events.append(
+            Event(activation.ended_at, "ended", _("Fin d'alerte"), by=who(activation.ended_by))
+        )
+    events.sort(key=lambda event: (event.at, EVENT_ORDER.get(event.kind, 3)))
+    for event in events:
+        event.delay = duration_text(activation.started_at, event.at)
+    return section, events
+
+
+@never_cache
+def report(request, pk):
+    section, events = report_for(request.user, pk)
+    activation = section.activation
+    totals = [(name, sum(getattr(r.status, name) or 0 for r in section.rows)) for name in COUNTS]
+    context = {
+        "section": section,
+        "activation": activation,
+        "events": events,
+        "count_totals": totals,
+        "pupil_fields": [(f, _field_label(f)) for f in PUPIL_COUNTS],
+        "adult_fields": [(f, _field_label(f)) for f in ADULT_COUNTS],
+        "duration": duration_text(activation.started_at, activation.ended_at),
+        "escalations": [row for row in section.rows if row.status.escalated_at],
+        "started_by": who(activation.started_by),
+        "ended_by": who(activation.ended_by),
+    }
+    return render(request, "ppms/report.html", context)
+
+
+def report_columns() -> list[exports.Column]:
+    states = {code: str(label) for code, label in SchoolState.choices}
+    return [
+        exports.Column("at", _("Heure")),
+        exports.Column("event", _("Événement")),
+        exports.Column("school", _("École")),
+        exports.Column("uai", _("UAI")),
+        exports.Column("state", _("État"), states),
+        exports.Column("minutes", _("Minutes depuis le déclenchement")),
+        *(
+            exports.Column(name, str(SchoolStatus._meta.get_field(name).verbose_name))
+            for name in COUNTS
+        ),
+        exports.Column("posture", _("Posture"), scenario_labels()),
+        exports.Column("location", _("Lieu")),
+        exports.Column("needs", _("Besoins")),
+        exports.Column("details", _("Détails")),
+        exports.Column("by", _("Par")),
+    ]
+
+
+def report_rows(section: Section, events: list[Event]):
+    """The timeline, then one line per school: its time to answer and its last counts."""
+    started = section.activation.started_at
+    for event in events:
+        data = event.update.data if event.update else {}
+        yield [
+            event.at,
+            event.label,
+            event.school_name,
+            event.uai,
+            event.update.state if event.update else None,
+            minutes_between(started, event.at),
+            *(data.get(name) for name in COUNTS),
+            data.get("posture"),
+            data.get("location"),
+            data.get("needs"),
+            event.details,
+            event.by,
+        ]
+    for row in section.rows:
+        status = row.status
+        yield [
+            row.first_reply_at,
+            _("Bilan de l'école : délai de première réponse"),
+            status.school.name,
+            status.school.uai,
+            status.state,
+            row.minutes_to_reply,
+            *(getattr(status, name) for name in COUNTS),
+            status.posture,
+            status.location,
+            status.needs,
+            _("relancée") if status.escalated_at else "",
+            who(status.updated_by),
+        ]
+
+
+@never_cache
+def report_csv(request, pk):
+    section, events = report_for(request.user, pk)
+    return exports.export_response(
+        request,
+        columns=report_columns(),
+        rows=report_rows(section, events),
+        fmt=exports.CSV_FR,
+        filename=f"ppms-{section.activation.pk}-{exports.stamp(section.activation.started_at)}",
+    )

@@ -1,0 +1,810 @@
+// The operator's live dashboard (/dashboard/) and its wall mode (/dashboard/wall/).
+//
+// The server renders the tiles, the map and the empty console; this script keeps them
+// live: websocket events (live.js), the alerts API for the console and its actions,
+// the readings API for the charts, /dashboard/kpis.json every 60 s (and ~10 s after
+// readings that change a tile), and an audible alarm until alerts are acknowledged.
+//
+// Stable hooks for browser tests:
+//   [data-testid="dashboard"]                 the page (data-wall="true" in wall mode)
+//   [data-testid="tile-<name>"]               tiles: air, water, river, watering, traffic,
+//                                             openings; inner .tile-body[data-state] is
+//                                             ok | warning | alert | info | unknown
+//   [data-testid="alert-console"]             the alerts list (aria-live); each alert is
+//     li[data-alert-id][data-severity][data-state], its buttons [data-action=acknowledge|
+//     comment|resolve|silence], forms [data-form=...], result [data-role="result"],
+//     errors [data-error-for="<field>"] and [data-error-for="*"]
+//   [data-testid="connection"][data-state]    connected | reconnecting | offline
+//   [data-testid="map"]                       the SVG map; sensors [data-sensor="<ref>"]
+//                                             [data-state=online|offline|unknown|alert],
+//                                             schools [data-school="<uai>"], zones
+//                                             [data-zone][data-zone-type]
+//   [data-testid="chart-<name>"]              charts: pm10, level, traffic
+//   [data-testid="mute"][aria-pressed]        "Couper le son" (15 min, localStorage)
+//   [data-testid="enable-alerts"]             asks for sound and notifications
+//   [data-testid="commune-filter"]            the commune select (several communes only)
+//   [data-testid="audio-locked"]              shown while the browser blocks the alarm
+
+import { connectLive, liveUrl } from "./live.js";
+import { createMap } from "./map.js";
+
+const T = {
+  connection: {
+    connecting: "connexion…",
+    connected: "connecté",
+    reconnecting: "reconnexion…",
+    offline: "hors ligne",
+    unauthenticated: "session expirée : reconnectez-vous",
+  },
+  alertStates: { firing: "en cours", acknowledged: "acquittée", resolved: "résolue" },
+  sensorStates: {
+    online: "en ligne",
+    offline: "hors ligne",
+    unknown: "état inconnu",
+    alert: "en alerte",
+  },
+  toAcknowledge: "à acquitter",
+  snoozedUntil: (time) => `rappel à ${time}`,
+  lastValue: "dernière valeur",
+  peak: "extrême",
+  noAlerts: "Aucune alerte à traiter.",
+  alertsFailed: "Impossible de charger les alertes",
+  moreAlerts: (n) => `${n} alertes de plus non affichées (les 200 plus récentes sont listées).`,
+  sending: "Envoi…",
+  done: {
+    acknowledge: "Alerte acquittée.",
+    comment: "Commentaire ajouté.",
+    resolve: "Alerte résolue.",
+    silence: (until) => `Capteur en sourdine jusqu'à ${until}.`,
+  },
+  network: "Erreur réseau : rien n'a été enregistré. Réessayez.",
+  server: (status) => `Erreur du serveur (${status}) : rien n'a été enregistré.`,
+  sessionExpired: "Session expirée : reconnectez-vous, rien n'a été enregistré.",
+  mute: "Couper le son (15 min)",
+  muted: (time) => `Son coupé jusqu'à ${time} — rétablir`,
+  enabled: "Son et notifications activés",
+  soundOnly: "Son activé (notifications refusées par le navigateur)",
+  openSensor: "Ouvrir la fiche du capteur",
+  pupils: (n) => `${n} élèves`,
+  noData: "aucune mesure reçue",
+  at: (time) => `à ${time}`,
+  chartEmpty: "Aucune mesure sur 6 h",
+  chartFailed: "Courbe indisponible",
+  chartUnavailable: "Courbes indisponibles (plotly.js non chargé)",
+  timeAxis: "heure de Paris",
+  kpisFailed: "Indicateurs non actualisés",
+  school: "École",
+};
+
+const config = JSON.parse(document.getElementById("dashboard-config").textContent);
+const TZ = config.timeZone;
+const LANG = document.documentElement.lang || "fr";
+const MUTE_KEY = "csu.dashboard.mutedUntil";
+const MUTE_MS = 15 * 60 * 1000;
+const WINDOW_MS = 6 * 3600 * 1000;
+const BUCKET = "5m";
+const BUCKET_MS = 5 * 60 * 1000;
+const GAP_FACTOR = 2.5;
+const KPI_POLL_MS = 60 * 1000;
+const KPI_SOON_MS = 10 * 1000;
+const KPI_KINDS = new Set(["water", "watering", "traffic", "opening"]);
+
+const $ = (selector, root = document) => root.querySelector(selector);
+
+// --- Helpers --------------------------------------------------------------------------
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+// Fetch JSON; answer { ok, status, data } and never throw (status 0: network error).
+async function api(url, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    return { ok: false, status: 0, data: null };
+  }
+  // Pages redirect an expired session to the login form; the API answers 401.
+  if (response.redirected && response.url.includes("/accounts/login/")) {
+    return { ok: false, status: 401, data: null };
+  }
+  let data = null;
+  if ((response.headers.get("Content-Type") || "").includes("json")) {
+    data = await response.json().catch(() => null);
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+const timeFormat = new Intl.DateTimeFormat(LANG, {
+  timeZone: TZ,
+  hour: "2-digit",
+  minute: "2-digit",
+});
+const dayTimeFormat = new Intl.DateTimeFormat(LANG, {
+  timeZone: TZ,
+  day: "numeric",
+  month: "short",
+  hour: "2-digit",
+  minute: "2-digit",
+});
+const clockFormat = new Intl.DateTimeFormat(LANG, {
+  timeZone: TZ,
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+const partsFormat = new Intl.DateTimeFormat("en-GB", {
+  timeZone: TZ,
+  hourCycle: "h23",
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+});
+
+function shortTime(date) {
+  const sameDay = new Date() - date < 20 * 3600 * 1000;
+  return (sameDay ? timeFormat : dayTimeFormat).format(date);
+}
+
+// Plotly knows no time zones: give it Paris wall-clock time as "YYYY-MM-DD HH:MM:SS".
+function parisString(ms) {
+  const p = Object.fromEntries(
+    partsFormat.formatToParts(new Date(ms)).map((x) => [x.type, x.value]),
+  );
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+
+function number(value, digits) {
+  return new Intl.NumberFormat(LANG, {
+    minimumFractionDigits: 0,
+    maximumFractionDigits: digits,
+  }).format(value);
+}
+
+const sensorOf = (ref) => config.sensors[ref];
+const inScope = (ref) => ref in config.sensors;
+const communeInScope = (id) => config.commune === null || config.commune === id;
+
+function metricOf(ref, metric) {
+  const sensor = sensorOf(ref);
+  return (sensor && config.metrics[sensor.kind]?.[metric]) || { unit: "", label: metric };
+}
+
+function withUnit(ref, metric, value) {
+  const { unit } = metricOf(ref, metric);
+  const shown = number(value, 2);
+  return unit === "state" ? shown : `${shown} ${unit}`;
+}
+
+// --- Latest values (tooltips, values in the tiles) ------------------------------------
+
+const latest = {}; // ref -> metric -> { value, ts (ms) }
+
+function storeReading(ref, metric, value, ts) {
+  const values = (latest[ref] ||= {});
+  const at = Date.parse(ts); // the API writes "…Z", the websocket "…+00:00"
+  if (values[metric] && values[metric].ts > at) return false;
+  values[metric] = { value, ts: at };
+  return true;
+}
+
+async function loadLatest() {
+  const { ok, data } = await api(config.urls.latest);
+  if (!ok) return;
+  for (const item of data.items) {
+    if (inScope(item.sensor)) storeReading(item.sensor, item.metric, item.value, item.ts);
+  }
+}
+
+function showLiveValue(ref, metric, value) {
+  for (const node of document.querySelectorAll(`[data-live="${ref}:${metric}"]`)) {
+    node.textContent = number(value, Number(node.dataset.digits || 2));
+    node.classList.remove("flash");
+    void node.offsetWidth; // restart the animation
+    node.classList.add("flash");
+  }
+}
+
+// --- Tiles ----------------------------------------------------------------------------
+
+let kpiTimer = null;
+
+async function refreshKpis() {
+  clearTimeout(kpiTimer);
+  kpiTimer = null;
+  const { ok, status, data } = await api(config.urls.kpis);
+  const tiles = $("#tiles");
+  tiles.dataset.stale = ok ? "false" : "true";
+  tiles.title = ok ? "" : `${T.kpisFailed} (${status || "réseau"})`;
+  if (!ok) return;
+  for (const [name, html] of Object.entries(data.tiles)) {
+    const tile = document.getElementById(`tile-${name}`);
+    if (tile) tile.innerHTML = html;
+  }
+  map?.setStates(data.sensors);
+}
+
+function refreshKpisSoon() {
+  kpiTimer ??= setTimeout(refreshKpis, KPI_SOON_MS);
+}
+
+// --- Map ------------------------------------------------------------------------------
+
+function describe(node) {
+  if (node.dataset.school) {
+    return {
+      title: node.dataset.name,
+      lines: [T.school, T.pupils(node.dataset.pupils)],
+      link: null,
+    };
+  }
+  const ref = node.dataset.sensor;
+  const sensor = sensorOf(ref) || { name: ref, kind: node.dataset.kind };
+  const lines = [
+    `${config.kinds[sensor.kind] || sensor.kind} · ${T.sensorStates[node.dataset.state] || ""}`,
+  ];
+  const values = latest[ref] || {};
+  for (const [metric, { value, ts }] of Object.entries(values)) {
+    const when = shortTime(new Date(ts));
+    lines.push(`${metricOf(ref, metric).label} : ${withUnit(ref, metric, value)} (${when})`);
+  }
+  if (!Object.keys(values).length) lines.push(T.noData);
+  return {
+    title: sensor.name,
+    lines,
+    link: {
+      href: config.urls.sensorPage.replace("{ref}", encodeURIComponent(ref)),
+      text: T.openSensor,
+    },
+  };
+}
+
+const mapSvg = $('[data-testid="map"]');
+const map = mapSvg ? createMap(mapSvg, $("#map-tooltip"), { describe }) : null;
+
+// --- Alert console --------------------------------------------------------------------
+
+const alerts = new Map(); // id -> alert, as the API and the websocket give it
+const consoleList = $('[data-testid="alert-console"]');
+const itemTemplate = $("#alert-item-template");
+let alertsOverflow = 0;
+
+const needsAttention = (alert) =>
+  alert.state !== "resolved" ||
+  (alert.acknowledged_at === null &&
+    (alert.severity === "warning" || alert.severity === "critical"));
+
+function setConsoleStatus(text) {
+  $('[data-role="console-status"]').textContent = text;
+}
+
+function renderAlert(item, alert) {
+  const severity = config.severities[alert.severity] || {
+    label: alert.severity,
+    colour: "#555",
+    text: "#fff",
+  };
+  item.dataset.alertId = alert.id;
+  item.dataset.severity = alert.severity;
+  item.dataset.state = alert.state;
+  item.style.setProperty("--severity", severity.colour);
+  const badge = $('[data-role="severity"]', item);
+  badge.textContent = severity.label;
+  badge.style.background = severity.colour;
+  badge.style.color = severity.text;
+  const state = [T.alertStates[alert.state] || alert.state];
+  if (alert.needs_acknowledgement) state.push(T.toAcknowledge);
+  if (alert.snoozed_until) state.push(T.snoozedUntil(shortTime(new Date(alert.snoozed_until))));
+  $('[data-role="state"]', item).textContent = state.join(" · ");
+  $('[data-role="title"]', item).textContent = alert.title;
+  const link = $('[data-role="sensor"]', item);
+  link.textContent = sensorOf(alert.sensor)?.name || alert.sensor;
+  link.href = config.urls.sensorPage.replace("{ref}", encodeURIComponent(alert.sensor));
+  const opened = $('[data-role="opened"]', item);
+  opened.dateTime = alert.opened_at;
+  opened.textContent = shortTime(new Date(alert.opened_at));
+  const values = [];
+  if (alert.last_value !== null && alert.metric) {
+    values.push(`${T.lastValue} ${withUnit(alert.sensor, alert.metric, alert.last_value)}`);
+  }
+  if (alert.peak_value !== null && alert.metric && alert.peak_value !== alert.last_value) {
+    values.push(`${T.peak} ${withUnit(alert.sensor, alert.metric, alert.peak_value)}`);
+  }
+  $('[data-role="value"]', item).textContent = values.join(" · ");
+  const show = {
+    acknowledge: alert.acknowledged_at === null || alert.state === "firing",
+    resolve: alert.state !== "resolved",
+  };
+  for (const button of item.querySelectorAll("[data-action]")) {
+    button.hidden = show[button.dataset.action] === false;
+  }
+}
+
+function newItem() {
+  return itemTemplate.content.firstElementChild.cloneNode(true);
+}
+
+function drawConsole() {
+  const shown = [...alerts.values()]
+    .filter((alert) => communeInScope(alert.commune))
+    .sort((a, b) => Date.parse(b.opened_at) - Date.parse(a.opened_at) || b.id - a.id);
+  const wanted = new Set(shown.map((alert) => String(alert.id)));
+  for (const item of consoleList.querySelectorAll("[data-alert-id]")) {
+    if (!wanted.has(item.dataset.alertId)) item.remove();
+  }
+  // Move only what is out of place, so an open form keeps its focus and text.
+  shown.forEach((alert, index) => {
+    let item = consoleList.querySelector(`[data-alert-id="${alert.id}"]`);
+    if (!item) item = newItem();
+    renderAlert(item, alert);
+    if (consoleList.children[index] !== item)
+      consoleList.insertBefore(item, consoleList.children[index] || null);
+  });
+  let empty = $('[data-role="empty"]', consoleList);
+  if (!shown.length) {
+    if (!empty) {
+      empty = document.createElement("li");
+      empty.className = "empty";
+      empty.dataset.role = "empty";
+      consoleList.append(empty);
+    }
+    empty.textContent = T.noAlerts;
+  } else if (empty) {
+    empty.remove();
+  }
+  $('[data-role="alert-count"]').textContent = shown.length ? `(${shown.length})` : "";
+  setConsoleStatus(alertsOverflow > 0 ? T.moreAlerts(alertsOverflow) : "");
+  map?.setAlerting(
+    shown.filter((alert) => alert.state !== "resolved").map((alert) => alert.sensor),
+  );
+  alarm.update();
+}
+
+function upsertAlert(alert) {
+  if (needsAttention(alert)) alerts.set(alert.id, { ...alerts.get(alert.id), ...alert });
+  else alerts.delete(alert.id);
+  drawConsole();
+}
+
+async function loadAlerts() {
+  const started = Date.now();
+  const { ok, status, data } = await api(config.urls.alerts);
+  if (!ok) {
+    setConsoleStatus(`${T.alertsFailed} (${status || "réseau"}).`);
+    return;
+  }
+  const fetched = new Map(data.results.map((alert) => [alert.id, alert]));
+  // Keep what the websocket pushed while the list was on its way.
+  for (const [id, alert] of alerts) {
+    if (!fetched.has(id) && alert.pushedAt > started && needsAttention(alert))
+      fetched.set(id, alert);
+  }
+  alerts.clear();
+  for (const [id, alert] of fetched) alerts.set(id, alert);
+  alertsOverflow = Math.max(0, data.count - data.results.length);
+  drawConsole();
+}
+
+// --- Alert actions --------------------------------------------------------------------
+
+function clearErrors(item) {
+  for (const node of item.querySelectorAll("[data-error-for]")) node.textContent = "";
+}
+
+function showErrors(item, form, status, data) {
+  const general = $('[data-error-for="*"]', item);
+  if (status === 0) return (general.textContent = T.network);
+  if (status === 401) return (general.textContent = T.sessionExpired);
+  if (!data || typeof data !== "object") return (general.textContent = T.server(status));
+  const rest = [];
+  for (const [field, messages] of Object.entries(data)) {
+    const text = [].concat(messages).join(" ");
+    const slot = form && $(`[data-error-for="${CSS.escape(field)}"]`, form);
+    if (slot) slot.textContent = text;
+    else rest.push(text);
+  }
+  general.textContent = rest.join(" ") || (status >= 500 ? T.server(status) : "");
+}
+
+function requestFor(action, alert, form) {
+  const fields = Object.fromEntries(new FormData(form));
+  const url = config.urls.alert.replace("{id}", alert.id);
+  if (action === "acknowledge") {
+    const body = { comment: fields.comment || "" };
+    if (fields.snooze_minutes) body.snooze_minutes = Number(fields.snooze_minutes);
+    return { url: `${url}acknowledge/`, body };
+  }
+  if (action === "comment") return { url: `${url}comments/`, body: { text: fields.text } };
+  if (action === "resolve")
+    return { url: `${url}resolve/`, body: { comment: fields.comment || "" } };
+  const endsAt = new Date(Date.now() + Number(fields.duration) * 60 * 1000);
+  return {
+    url: config.urls.silences,
+    body: { sensor: alert.sensor, ends_at: endsAt.toISOString(), reason: fields.reason },
+  };
+}
+
+async function submitAction(item, form) {
+  const action = form.dataset.form;
+  const alert = alerts.get(Number(item.dataset.alertId));
+  if (!alert) return;
+  clearErrors(item);
+  const result = $('[data-role="result"]', item);
+  result.textContent = T.sending;
+  const submit = $("button[type=submit]", form);
+  submit.disabled = true;
+  const { url, body } = requestFor(action, alert, form);
+  const { ok, status, data } = await api(url, { method: "POST", body });
+  submit.disabled = false;
+  if (!ok) {
+    result.textContent = "";
+    showErrors(item, form, status, data);
+    return;
+  }
+  form.reset();
+  form.hidden = true;
+  const done =
+    action === "silence" ? T.done.silence(shortTime(new Date(data.ends_at))) : T.done[action];
+  result.textContent = done;
+  if (action === "silence") return;
+  upsertAlert(data);
+  // Done with: the alert left the console, so say it above the list.
+  if (!needsAttention(data)) setConsoleStatus(`${done} ${data.title}`);
+}
+
+if (consoleList && !config.wall) {
+  consoleList.addEventListener("click", (event) => {
+    const item = event.target.closest("[data-alert-id]");
+    if (!item) return;
+    const button = event.target.closest("[data-action]");
+    if (button) {
+      for (const form of item.querySelectorAll("[data-form]")) {
+        form.hidden = form.dataset.form !== button.dataset.action;
+      }
+      clearErrors(item);
+      $('[data-role="result"]', item).textContent = "";
+      const form = $(`[data-form="${button.dataset.action}"]`, item);
+      $("textarea, select", form)?.focus();
+    } else if (event.target.closest("[data-cancel]")) {
+      const form = event.target.closest("form");
+      form.hidden = true;
+      clearErrors(item);
+      $(`[data-action="${form.dataset.form}"]`, item)?.focus();
+    }
+  });
+  consoleList.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitAction(event.target.closest("[data-alert-id]"), event.target);
+  });
+}
+
+// --- Alarm: sound per severity until acknowledged, notifications, mute ---------------
+
+// Critical: three short high beeps every second; warning: one low beep every 4 s.
+const PATTERNS = {
+  critical: {
+    every: 1,
+    wave: "square",
+    beeps: [
+      [0, 0.12, 1175],
+      [0.2, 0.12, 1175],
+      [0.4, 0.12, 1175],
+    ],
+  },
+  warning: { every: 4, wave: "sine", beeps: [[0, 0.4, 660]] },
+};
+
+const alarm = {
+  context: null,
+  seconds: 0,
+  muteButton: $('[data-testid="mute"]'),
+  lockedNote: $('[data-testid="audio-locked"]'),
+
+  mutedUntil() {
+    return Number(localStorage.getItem(MUTE_KEY)) || 0;
+  },
+  isMuted() {
+    return this.mutedUntil() > Date.now();
+  },
+  ringing() {
+    let worst = null;
+    for (const alert of alerts.values()) {
+      if (!communeInScope(alert.commune) || !alert.needs_acknowledgement || alert.muted) continue;
+      if (alert.severity === "critical") return "critical";
+      if (alert.severity === "warning") worst = "warning";
+    }
+    return worst;
+  },
+  unlock() {
+    if (!this.context && window.AudioContext) this.context = new AudioContext();
+    if (this.context?.state === "suspended") this.context.resume();
+    this.update();
+  },
+  beep(start, duration, frequency, wave) {
+    const ctx = this.context;
+    const oscillator = ctx.createOscillator();
+    const gain = ctx.createGain();
+    oscillator.type = wave;
+    oscillator.frequency.value = frequency;
+    const t0 = ctx.currentTime + start;
+    // A short ramp in and out: no click.
+    gain.gain.setValueAtTime(0.0001, t0);
+    gain.gain.exponentialRampToValueAtTime(0.25, t0 + 0.01);
+    gain.gain.exponentialRampToValueAtTime(0.0001, t0 + duration);
+    oscillator.connect(gain).connect(ctx.destination);
+    oscillator.start(t0);
+    oscillator.stop(t0 + duration + 0.02);
+  },
+  tick() {
+    this.seconds += 1;
+    if (this.seconds % 15 === 0) this.update(); // the mute ends by itself
+    const severity = this.ringing();
+    const pattern = PATTERNS[severity];
+    if (!pattern || this.isMuted() || this.context?.state !== "running") return;
+    if (this.seconds % pattern.every !== 0) return;
+    for (const [start, duration, frequency] of pattern.beeps) {
+      this.beep(start, duration, frequency, pattern.wave);
+    }
+  },
+  update() {
+    const muted = this.isMuted();
+    if (this.muteButton) {
+      this.muteButton.setAttribute("aria-pressed", String(muted));
+      this.muteButton.textContent = muted
+        ? T.muted(timeFormat.format(new Date(this.mutedUntil())))
+        : T.mute;
+    }
+    if (this.lockedNote) {
+      this.lockedNote.hidden = muted || !this.ringing() || this.context?.state === "running";
+    }
+  },
+  toggleMute() {
+    if (this.isMuted()) localStorage.removeItem(MUTE_KEY);
+    else localStorage.setItem(MUTE_KEY, String(Date.now() + MUTE_MS));
+    this.update();
+  },
+  notify(alert) {
+    if (config.wall || !("Notification" in window) || Notification.permission !== "granted") return;
+    const severity = config.severities[alert.severity]?.label || alert.severity;
+    new Notification(`${severity} — ${alert.title}`, {
+      body: sensorOf(alert.sensor)?.name || alert.sensor,
+      tag: `csu-alert-${alert.id}`,
+      requireInteraction: alert.severity === "critical",
+    });
+  },
+};
+
+// Browsers allow sound only after a gesture on the page: any click unlocks it.
+document.addEventListener("pointerdown", () => alarm.unlock(), { capture: true });
+document.addEventListener("keydown", () => alarm.unlock(), { capture: true });
+alarm.muteButton?.addEventListener("click", () => alarm.toggleMute());
+window.addEventListener("storage", (event) => event.key === MUTE_KEY && alarm.update());
+setInterval(() => alarm.tick(), 1000);
+
+const enableButton = $('[data-testid="enable-alerts"]');
+enableButton?.addEventListener("click", async () => {
+  alarm.unlock();
+  let permission = "denied";
+  if ("Notification" in window) {
+    permission =
+      Notification.permission === "default"
+        ? await Notification.requestPermission()
+        : Notification.permission;
+  }
+  enableButton.textContent = permission === "granted" ? T.enabled : T.soundOnly;
+});
+
+// --- Charts ---------------------------------------------------------------------------
+
+const charts = config.charts.map((chart) => ({
+  ...chart,
+  node: document.getElementById(`chart-${chart.name}`),
+  series: new Map(), // ref -> { t: [ms], y: [value], res: [ms between expected points] }
+  timer: null,
+}));
+
+// Insert a null where two points are further apart than GAP_FACTOR times their
+// resolution, so that Plotly (connectgaps: false) draws a gap, never a bridging line.
+function gapped({ t, y, res }) {
+  const xs = [];
+  const ys = [];
+  for (let i = 0; i < t.length; i += 1) {
+    if (i > 0 && t[i] - t[i - 1] > GAP_FACTOR * Math.max(res[i], res[i - 1])) {
+      xs.push(parisString(t[i - 1] + 1000));
+      ys.push(null);
+    }
+    xs.push(parisString(t[i]));
+    ys.push(y[i]);
+  }
+  return { x: xs, y: ys };
+}
+
+function drawChart(chart) {
+  chart.timer = null;
+  if (!window.Plotly || !chart.node || !chart.traces.length) return;
+  const wall = config.wall;
+  const traces = chart.traces.map((trace) => ({
+    ...gapped(chart.series.get(trace.sensor) || { t: [], y: [], res: [] }),
+    name: trace.name,
+    type: "scatter",
+    mode: "lines",
+    connectgaps: false,
+    hovertemplate: `%{y:.${chart.digits}f} ${chart.unit}<extra>${trace.name}</extra>`,
+  }));
+  const colour = wall ? "#e8eef5" : "#1b2733";
+  const layout = {
+    margin: { l: 48, r: 12, t: 8, b: 36 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    font: { color: colour, size: wall ? 16 : 12 },
+    separators: LANG.startsWith("fr") ? ",\u202f" : ".,",
+    xaxis: {
+      type: "date",
+      title: { text: T.timeAxis },
+      tickformat: "%H:%M",
+      hoverformat: "%H:%M:%S",
+      gridcolor: wall ? "#33475c" : "#e3e8ee",
+    },
+    yaxis: {
+      title: { text: chart.unit },
+      gridcolor: wall ? "#33475c" : "#e3e8ee",
+      rangemode: "tozero",
+    },
+    showlegend: !wall,
+    legend: { orientation: "h", y: -0.25 },
+    hovermode: "x unified",
+    uirevision: chart.name, // keep the user's zoom across live updates
+  };
+  window.Plotly.react(chart.node, traces, layout, { displaylogo: false, responsive: true });
+}
+
+function drawChartSoon(chart) {
+  chart.timer ??= setTimeout(() => drawChart(chart), 2000);
+}
+
+async function loadChart(chart) {
+  if (!chart.traces.length || !chart.node) return;
+  if (!window.Plotly) {
+    chart.node.textContent = T.chartUnavailable;
+    return;
+  }
+  const to = new Date();
+  const from = new Date(to - WINDOW_MS);
+  const answers = await Promise.all(
+    chart.traces.map((trace) => {
+      const url = config.urls.readings.replace("{ref}", encodeURIComponent(trace.sensor));
+      const query = new URLSearchParams({
+        metric: chart.metric,
+        bucket: BUCKET,
+        from: from.toISOString(),
+        to: to.toISOString(),
+      });
+      return api(`${url}?${query}`);
+    }),
+  );
+  let points = 0;
+  chart.traces.forEach((trace, index) => {
+    const { ok, data } = answers[index];
+    const series = { t: [], y: [], res: [] };
+    for (const point of ok ? data.points : []) {
+      series.t.push(Date.parse(point.t));
+      series.y.push(point.avg * trace.scale);
+      series.res.push(BUCKET_MS);
+    }
+    points += series.t.length;
+    chart.series.set(trace.sensor, series);
+  });
+  chart.node.replaceChildren();
+  if (answers.every((answer) => !answer.ok)) {
+    chart.node.textContent = T.chartFailed;
+    return;
+  }
+  if (!points) chart.node.dataset.empty = "true";
+  drawChart(chart);
+}
+
+function appendToCharts(ref, metric, value, ts) {
+  for (const chart of charts) {
+    if (chart.metric !== metric) continue;
+    const trace = chart.traces.find((candidate) => candidate.sensor === ref);
+    const series = trace && chart.series.get(ref);
+    if (!series) continue;
+    const t = Date.parse(ts);
+    if (series.t.length && t <= series.t[series.t.length - 1]) continue;
+    series.t.push(t);
+    series.y.push(value * trace.scale);
+    series.res.push(trace.interval * 1000);
+    const oldest = Date.now() - WINDOW_MS;
+    while (series.t.length && series.t[0] < oldest) {
+      series.t.shift();
+      series.y.shift();
+      series.res.shift();
+    }
+    drawChartSoon(chart);
+  }
+}
+
+const loadCharts = () => Promise.all(charts.map(loadChart));
+
+// --- Live events ----------------------------------------------------------------------
+
+function onReadings(items) {
+  let kpis = false;
+  for (const { sensor: ref, metric, ts, value } of items) {
+    if (!inScope(ref)) continue; // another commune than the one selected
+    if (!storeReading(ref, metric, value, ts)) continue;
+    showLiveValue(ref, metric, value);
+    appendToCharts(ref, metric, value, ts);
+    if (KPI_KINDS.has(sensorOf(ref).kind)) kpis = true;
+  }
+  if (kpis) refreshKpisSoon();
+}
+
+function onAlert(event, alert) {
+  if (!communeInScope(alert.commune)) return;
+  const known = alerts.has(alert.id);
+  upsertAlert({ ...alert, pushedAt: Date.now() });
+  if (event === "opened" && !known && !alert.muted) alarm.notify(alert);
+}
+
+function onMessage(message) {
+  if (message.type === "readings") onReadings(message.items || []);
+  else if (message.type === "alert") onAlert(message.event, message.alert);
+  else if (message.type === "sensor" && inScope(message.sensor))
+    map?.setState(message.sensor, message.event);
+}
+
+const indicator = $('[data-testid="connection"]');
+
+function onState(state, reason) {
+  indicator.dataset.state = state;
+  indicator.textContent = T.connection[reason] || T.connection[state];
+}
+
+function catchUp() {
+  // Events were missed while the socket was down: fetch the present again.
+  loadAlerts();
+  loadLatest();
+  refreshKpis();
+  loadCharts();
+}
+
+// --- Start ----------------------------------------------------------------------------
+
+const communeFilter = $('[data-role="commune-filter"]');
+if (communeFilter) {
+  $('[data-role="commune-submit"]', communeFilter).hidden = true;
+  $("select", communeFilter).addEventListener("change", () => communeFilter.submit());
+}
+
+const clock = $("#clock");
+if (clock) {
+  const tick = () => (clock.textContent = clockFormat.format(new Date()));
+  tick();
+  setInterval(tick, 1000);
+}
+
+alarm.update();
+loadAlerts();
+loadLatest();
+loadCharts();
+setInterval(refreshKpis, KPI_POLL_MS);
+connectLive({
+  url: liveUrl(config.urls.live),
+  onMessage,
+  onState,
+  onOpen: ({ reconnected }) => reconnected && catchUp(),
+});

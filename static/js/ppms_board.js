@@ -1,0 +1,503 @@
+// The operators' PPMS board: /ppms/ (templates/ppms/board.html).
+//
+// Stable test ids (browser tests):
+//   ppms-board           the page
+//   live-status          the websocket's state ("En direct" or reconnecting)
+//   activations          the active activations; each section data-testid="activation"
+//                        with data-activation (id), data-scenario, data-silent, data-drill,
+//                        data-ended ("true" at once on the live "ended" event)
+//   totals               (one per activation) data-pupils-safe, data-pupils-concerned,
+//                        data-schools, data-schools-safe, data-schools-help,
+//                        data-schools-pending
+//   each school row      <tr data-school="<uai>" data-state="pending|safe|needs_help|
+//                        evacuated" data-escalated="true|false" data-confirmed-at>; needing
+//                        help first, then pending (escalated first), then the others
+//   elapsed              minutes since the activation; ended-note once ended
+//   btn-end              opens end-dialog: btn-end-confirm sends the end of alert,
+//                        btn-end-cancel closes it; end-error shows a refusal
+//   link-report, link-report-csv   the after-action report of an activation
+//   no-activation        shown when nothing is under way; recently-ended lists the last
+//   activate-form        field-scenario, field-title, zone-<id>, school-<uai>,
+//                        field-school-filter, field-drill, btn-activate; error-<field>,
+//                        activate-error, activate-result
+//   shelters             the centres d'accueil: rows data-shelter="<id>" data-full,
+//                        field-occupancy-<id>, btn-occupancy-<id>, shelter-warning-<id>
+//
+// Live: `ppms` events of the operator's communes (CONTRACT.md section 3). A status or an
+// escalation updates its row in place (state, counts, time to answer), re-sorts the rows
+// and recounts the totals; an activation (new, schools added, a school's alarm) reloads
+// the server-rendered sections; an end marks its section at once. After a reconnect the
+// sections are reloaded, so nothing missed stays missing.
+(function () {
+  "use strict";
+
+  const configNode = document.getElementById("ppms-board-config");
+  if (!configNode) return;
+  const config = JSON.parse(configNode.textContent);
+  const T = config.i18n;
+  const ORDER = { needs_help: 0, pending: 1 };
+  const SAFE = ["safe", "evacuated"];
+
+  const $ = (selector, root) => (root || document).querySelector(selector);
+  const $$ = (selector, root) => Array.from((root || document).querySelectorAll(selector));
+  const sections = document.getElementById("sections");
+
+  function fmt(template, values) {
+    return String(template || "").replace(/%\((\w+)\)s/g, (_, key) => (key in values ? values[key] : ""));
+  }
+
+  function timeOf(iso) {
+    return (iso ? new Date(iso) : new Date()).toLocaleTimeString("fr-FR", { hour: "2-digit", minute: "2-digit" });
+  }
+
+  // As ppms.views.duration_text: « 4 min 05 s », « 1 h 12 min ».
+  function duration(fromIso, toIso) {
+    if (!fromIso || !toIso) return "—";
+    let seconds = Math.max(0, Math.floor((new Date(toIso) - new Date(fromIso)) / 1000));
+    const hours = Math.floor(seconds / 3600);
+    seconds -= hours * 3600;
+    const minutes = Math.floor(seconds / 60);
+    seconds -= minutes * 60;
+    const two = (n) => String(n).padStart(2, "0");
+    if (hours) return `${hours} h ${two(minutes)} min`;
+    if (minutes) return `${minutes} min ${two(seconds)} s`;
+    return `${seconds} s`;
+  }
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (match) return decodeURIComponent(match[1]);
+    const input = $("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      /* no JSON body */
+    }
+    return { response, data };
+  }
+
+  function clearErrors(root) {
+    $$("[data-error-for]", root).forEach((node) => {
+      node.textContent = "";
+      node.hidden = true;
+    });
+  }
+
+  function showErrors(root, errors, prefix) {
+    const general = [];
+    Object.entries(errors || {}).forEach(([field, messages]) => {
+      const text = Array.isArray(messages) ? messages.join(" ") : String(messages);
+      const node = $(`[data-error-for="${field}"]`, root);
+      if (node && field !== "__all__") {
+        node.textContent = text;
+        node.hidden = false;
+      } else {
+        general.push(text);
+      }
+    });
+    const all = $("[data-error-for=__all__]", root);
+    all.textContent = [prefix, ...general].filter(Boolean).join(" ");
+    all.hidden = !all.textContent;
+  }
+
+  function errorText(data) {
+    if (!data) return "";
+    if (typeof data.detail === "string") return data.detail;
+    return Object.values(data).flat().join(" ");
+  }
+
+  // --- Sections: refresh, rows, totals ----------------------------------------------------
+
+  let refreshTimer = null;
+
+  // Coalesce bursts (an activation of twenty schools is one refresh).
+  function refreshSoon() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refreshSections, 150);
+  }
+
+  async function refreshSections() {
+    try {
+      const response = await fetch(config.urls.sections, { credentials: "same-origin" });
+      if (!response.ok || response.redirected) return;
+      sections.innerHTML = await response.text();
+      tick();
+    } catch {
+      /* offline: the next reconnect refreshes */
+    }
+  }
+
+  function section(activationId) {
+    return $(`[data-testid=activation][data-activation="${activationId}"]`, sections);
+  }
+
+  function setText(row, field, value) {
+    const node = $(`[data-field="${field}"]`, row);
+    if (node) node.textContent = value == null || value === "" ? (node.classList.contains("num") ? "—" : "") : String(value);
+  }
+
+  function updateRow(activationId, status) {
+    const box = section(activationId);
+    const row = box && $(`tr[data-school="${status.school}"]`, box);
+    if (!row) return false;
+    const state = config.states[status.state] || config.states.pending;
+    row.dataset.state = status.state;
+    row.style.setProperty("--state", state.colour);
+    const pill = $("[data-field=state]", row);
+    pill.textContent = state.label;
+    pill.style.setProperty("--pill", state.colour);
+    config.counts.forEach((name) => setText(row, name, status[name]));
+    setText(row, "location", status.location);
+    setText(row, "needs", status.needs);
+    setText(row, "updated", status.updated_at ? timeOf(status.updated_at) : "");
+    const escalated = Boolean(status.escalated_at);
+    row.dataset.escalated = escalated ? "true" : "false";
+    $("[data-field=escalated]", row).hidden = !escalated;
+    if (!row.dataset.confirmedAt && status.state !== "pending" && status.updated_at) {
+      row.dataset.confirmedAt = status.updated_at;
+      setText(row, "confirm", duration(box.dataset.startedAt, status.updated_at));
+    }
+    sortRows(box);
+    recount(box);
+    return true;
+  }
+
+  function sortRows(box) {
+    const body = $("tbody", box);
+    const rows = $$("tr[data-school]", body);
+    const key = (row) => [
+      ORDER[row.dataset.state] ?? 2,
+      row.dataset.escalated === "true" ? 0 : 1,
+      row.dataset.name || "",
+    ];
+    rows.sort((a, b) => {
+      const [ka, kb] = [key(a), key(b)];
+      return ka[0] - kb[0] || ka[1] - kb[1] || ka[2].localeCompare(kb[2], "fr");
+    });
+    rows.forEach((row) => body.appendChild(row));
+  }
+
+  // As ppms.views.Totals: pupils present in schools safe or evacuated, over pupils enrolled.
+  function recount(box) {
+    const totals = { pupils_safe: 0, pupils_concerned: 0, schools: 0, schools_safe: 0, schools_help: 0, schools_pending: 0 };
+    $$("tr[data-school]", box).forEach((row) => {
+      const state = row.dataset.state;
+      totals.schools += 1;
+      totals.pupils_concerned += parseInt(row.dataset.pupils, 10) || 0;
+      if (SAFE.includes(state)) {
+        totals.schools_safe += 1;
+        totals.pupils_safe += parseInt($("[data-field=pupils_present]", row).textContent, 10) || 0;
+      } else if (state === "needs_help") {
+        totals.schools_help += 1;
+      } else {
+        totals.schools_pending += 1;
+      }
+    });
+    const node = $("[data-testid=totals]", box);
+    Object.entries(totals).forEach(([name, value]) => {
+      node.dataset[name.replace(/_(\w)/g, (_, c) => c.toUpperCase())] = String(value);
+      const cell = $(`[data-total="${name}"]`, node);
+      if (cell) cell.textContent = String(value);
+    });
+  }
+
+  function markEnded(activation) {
+    const box = section(activation.id);
+    if (!box) return;
+    box.dataset.ended = "true";
+    box.classList.add("is-ended");
+    const note = $("[data-field=ended]", box);
+    note.textContent = fmt(T.ended, { time: timeOf(activation.ended_at) });
+    note.hidden = false;
+    const button = $("[data-testid=btn-end]", box);
+    if (button) button.remove();
+  }
+
+  function tick() {
+    $$("[data-testid=activation]", sections).forEach((box) => {
+      if (box.dataset.ended === "true") return;
+      const minutes = Math.floor((Date.now() - new Date(box.dataset.startedAt)) / 60000);
+      const node = $("[data-field=elapsed]", box);
+      if (node) node.textContent = fmt(T.minutes, { n: Math.max(0, minutes) });
+    });
+  }
+
+  function onLive(message) {
+    if (message.type !== "ppms" || !message.activation) return;
+    const activation = message.activation;
+    if (message.event === "ended") {
+      markEnded(activation);
+    } else if ((message.event === "status" || message.event === "escalated") && message.status) {
+      if (!updateRow(activation.id, message.status)) refreshSoon();
+    } else {
+      refreshSoon(); // activated: new, schools added, or a school's alarm
+    }
+  }
+
+  // --- The end of alert -------------------------------------------------------------------
+
+  const dialog = document.getElementById("end-dialog");
+  let ending = null;
+
+  sections.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-testid=btn-end]");
+    if (!button) return;
+    ending = button.closest("[data-testid=activation]");
+    $("[data-field=title]", dialog).textContent = ending.dataset.title;
+    if (typeof dialog.showModal === "function") {
+      dialog.showModal();
+    } else if (window.confirm(ending.dataset.title)) {
+      endActivation(ending);
+    }
+  });
+
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "confirm" && ending) endActivation(ending);
+    dialog.returnValue = "";
+    ending = null;
+  });
+
+  async function endActivation(box) {
+    const id = box.dataset.activation;
+    const error = $("[data-field=end-error]", box);
+    error.hidden = true;
+    try {
+      const { response, data } = await post(config.urls.end.replace("{id}", id));
+      if (response.ok) {
+        markEnded({ id: Number(id), ended_at: (data && data.ended_at) || new Date().toISOString() });
+      } else {
+        error.textContent = fmt(T.failed, { message: errorText(data) || response.status });
+        error.hidden = false;
+      }
+    } catch {
+      error.textContent = T.network;
+      error.hidden = false;
+    }
+  }
+
+  // --- Triggering ---------------------------------------------------------------------------
+
+  const form = document.getElementById("activate-form");
+  const result = document.getElementById("activate-result");
+
+  form.elements.scenario.addEventListener("change", () => {
+    $("[data-field=intrusion-hint]", form).hidden = form.elements.scenario.value !== "intrusion";
+  });
+
+  $("#school-filter").addEventListener("input", (event) => {
+    const text = event.target.value.trim().toLowerCase();
+    $$("#school-list label", form).forEach((label) => {
+      label.hidden = Boolean(text) && !label.dataset.name.includes(text);
+    });
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    result.textContent = "";
+    const zones = $$("input[name=zones]:checked", form).map((input) => Number(input.value));
+    const schools = $$("input[name=schools]:checked", form).map((input) => input.value);
+    if (!zones.length && !schools.length) {
+      showErrors(form, { schools: [T.pick_scope] });
+      return;
+    }
+    const body = {
+      scenario: form.elements.scenario.value,
+      title: form.elements.title.value.trim(),
+      zones,
+      schools,
+      drill: form.elements.drill.checked,
+    };
+    const button = $("[data-testid=btn-activate]", form);
+    button.disabled = true;
+    try {
+      const { response, data } = await post(config.urls.activations, body);
+      if (response.ok) {
+        form.reset();
+        $$("#school-list label", form).forEach((label) => { label.hidden = false; });
+        result.textContent = T.activated;
+        refreshSoon();
+      } else if (response.status === 400 && data) {
+        showErrors(form, data);
+      } else {
+        showErrors(form, {}, fmt(T.failed, { message: errorText(data) || response.status }));
+      }
+    } catch {
+      showErrors(form, {}, T.network);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // --- Centres d'accueil --------------------------------------------------------------------
+
+  const shelterRows = document.getElementById("shelter-rows");
+
+  function shelterRow(shelter) {
+    const row = document.createElement("tr");
+    row.dataset.shelter = String(shelter.id);
+    row.dataset.full = shelter.is_full ? "true" : "false";
+    row.classList.toggle("full", shelter.is_full);
+
+    const name = document.createElement("th");
+    name.scope = "row";
+    name.textContent = shelter.name;
+    const place = document.createElement("small");
+    place.textContent = ` ${shelter.commune && shelter.commune.name ? shelter.commune.name : ""} · ${shelter.is_open ? T.open : T.closed}`;
+    name.appendChild(place);
+
+    const occupancy = document.createElement("td");
+    occupancy.className = "num";
+    occupancy.dataset.field = "occupancy";
+    occupancy.textContent = `${shelter.occupancy} / ${shelter.capacity}`;
+    if (shelter.is_full) {
+      const badge = document.createElement("span");
+      badge.className = "badge full";
+      badge.textContent = T.full;
+      occupancy.append(" ", badge);
+    }
+
+    const update = document.createElement("td");
+    const shelterForm = document.createElement("form");
+    shelterForm.className = "occupancy";
+    const input = document.createElement("input");
+    input.type = "number";
+    input.min = "0";
+    input.inputMode = "numeric";
+    input.name = "occupancy";
+    input.value = String(shelter.occupancy);
+    input.dataset.testid = `field-occupancy-${shelter.id}`;
+    input.setAttribute("aria-label", `${shelter.name} : occupation`);
+    const button = document.createElement("button");
+    button.type = "submit";
+    button.textContent = T.record;
+    button.dataset.testid = `btn-occupancy-${shelter.id}`;
+    const warning = document.createElement("p");
+    warning.className = "warning";
+    warning.dataset.testid = `shelter-warning-${shelter.id}`;
+    warning.setAttribute("role", "status");
+    shelterForm.append(input, button, warning);
+    shelterForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      recordOccupancy(shelter.id, input.value, warning);
+    });
+    update.appendChild(shelterForm);
+
+    row.append(name, occupancy, update);
+    return row;
+  }
+
+  async function loadShelters() {
+    try {
+      const response = await fetch(config.urls.shelters, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      const data = await response.json();
+      const shelters = Array.isArray(data) ? data : data.results || [];
+      const editing = shelterRows.contains(document.activeElement);
+      if (editing) return; // do not pull the field from under the operator's fingers
+      shelterRows.replaceChildren(...shelters.map(shelterRow));
+      if (!shelters.length) {
+        const row = document.createElement("tr");
+        const cell = document.createElement("td");
+        cell.colSpan = 3;
+        cell.className = "muted";
+        cell.textContent = T.no_shelter;
+        row.appendChild(cell);
+        shelterRows.appendChild(row);
+      }
+    } catch {
+      /* offline: the next refresh */
+    }
+  }
+
+  async function recordOccupancy(id, value, warning) {
+    warning.textContent = "";
+    try {
+      const { response, data } = await post(config.urls.occupancy.replace("{id}", String(id)), {
+        occupancy: value === "" ? null : Number(value),
+      });
+      if (response.ok && data) {
+        const fresh = shelterRow(data);
+        const old = $(`tr[data-shelter="${id}"]`, shelterRows);
+        if (old) old.replaceWith(fresh);
+        const note = $(`[data-testid=shelter-warning-${id}]`, fresh);
+        note.textContent = data.warning || T.saved;
+        note.classList.toggle("is-warning", Boolean(data.warning));
+      } else {
+        warning.textContent = fmt(T.failed, { message: errorText(data) || response.status });
+      }
+    } catch {
+      warning.textContent = T.network;
+    }
+  }
+
+  // --- The live connection ------------------------------------------------------------------
+
+  function connectLive() {
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const url = `${scheme}//${window.location.host}${config.urls.ws}`;
+    const status = document.getElementById("live-status");
+    let failures = 0;
+    let opened = false;
+    let socket = null;
+    let stopped = false;
+    let timer = null;
+
+    function open() {
+      clearTimeout(timer);
+      socket = new WebSocket(url);
+      socket.addEventListener("open", () => {
+        failures = 0;
+        status.textContent = T.live_ok;
+        status.dataset.state = "connected";
+        if (opened) refreshSections(); // catch up on what was missed
+        opened = true;
+      });
+      socket.addEventListener("message", (event) => {
+        try {
+          onLive(JSON.parse(event.data));
+        } catch {
+          /* not JSON: not ours */
+        }
+      });
+      socket.addEventListener("close", (event) => {
+        socket = null;
+        status.textContent = T.live_lost;
+        status.dataset.state = "reconnecting";
+        if (event.code === 4401) {
+          stopped = true;
+          return;
+        }
+        if (stopped) return;
+        failures += 1;
+        const base = Math.min(30000, 1000 * 2 ** (failures - 1));
+        timer = setTimeout(open, base / 2 + Math.random() * (base / 2));
+      });
+    }
+
+    window.addEventListener("online", () => {
+      if (!stopped && socket === null) {
+        failures = 0;
+        open();
+      }
+    });
+    open();
+  }
+
+  tick();
+  setInterval(tick, 15000);
+  loadShelters();
+  setInterval(loadShelters, 60000);
+  connectLive();
+})();

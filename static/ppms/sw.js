@@ -1,0 +1,96 @@
+// The PPMS service worker. Served at /ppms/sw.js by ppms.views.service_worker (its scope
+// is /ppms/), which prepends `const CONFIG = {version, assets, start, pages, offline}`.
+//
+// - The shell (CONFIG.assets: CSS, JS, icons, with their static URLs) is cached at install,
+//   one cache per version, and served cache first.
+// - The director's pages (paths starting with one of CONFIG.pages) are served network
+//   first, each good answer kept in the "csu-ppms-pages" cache; without network (or after
+//   a few seconds of a network that does not answer) the kept copy is served, and the page
+//   says it is offline. director.js also stores the first page visited, before this worker
+//   controls it, and clears the pages at logout.
+// - Everything else — the API, state.json, the operators' board, POSTs — goes to the
+//   network untouched: reports made offline are queued and replayed by the page itself
+//   (director.js), each with its client_id, so nothing here may send twice.
+/* global CONFIG */
+"use strict";
+
+const SHELL_PREFIX = "csu-ppms-shell-";
+const SHELL_CACHE = SHELL_PREFIX + CONFIG.version;
+const PAGES_CACHE = "csu-ppms-pages";
+const NETWORK_WAIT_MS = 4000;
+const ASSETS = new Set(CONFIG.assets);
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches.open(SHELL_CACHE)
+      .then((cache) => cache.addAll(CONFIG.assets))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((keys) => Promise.all(
+        keys.filter((key) => key.startsWith(SHELL_PREFIX) && key !== SHELL_CACHE)
+          .map((key) => caches.delete(key)),
+      ))
+      .then(() => self.clients.claim()),
+  );
+});
+
+function isDirectorPage(url) {
+  if (url.origin !== self.location.origin || url.pathname.endsWith(".json")) return false;
+  return CONFIG.pages.some((prefix) => url.pathname.startsWith(prefix));
+}
+
+function offlinePage() {
+  const html = `<!doctype html><html lang="fr"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>CSU — PPMS</title></head>
+<body style="font:18px/1.5 system-ui,sans-serif;margin:2rem"><h1>CSU — PPMS</h1>
+<p data-testid="offline-page">${CONFIG.offline}</p></body></html>`;
+  return new Response(html, { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
+}
+
+function wait(ms) {
+  return new Promise((resolve) => setTimeout(() => resolve(null), ms));
+}
+
+async function page(event) {
+  const request = event.request;
+  const key = new URL(request.url).pathname;
+  const cache = await caches.open(PAGES_CACHE);
+  const network = fetch(request).then(async (response) => {
+    // Only a real page: not the login page we were redirected to, not an error.
+    if (response.ok && !response.redirected && response.type === "basic") {
+      await cache.put(key, response.clone());
+    }
+    return response;
+  });
+  event.waitUntil(network.catch(() => null));
+  const kept = (await cache.match(key, { ignoreSearch: true, ignoreVary: true }))
+    || (await cache.match(CONFIG.start, { ignoreVary: true }));
+  if (!kept) return network.catch(() => offlinePage());
+  const fresh = await Promise.race([network.catch(() => null), wait(NETWORK_WAIT_MS)]);
+  return fresh || kept;
+}
+
+async function asset(request) {
+  const cache = await caches.open(SHELL_CACHE);
+  const kept = await cache.match(request, { ignoreVary: true });
+  if (kept) return kept;
+  const response = await fetch(request);
+  if (response.ok) await cache.put(request, response.clone());
+  return response;
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (request.mode === "navigate" && isDirectorPage(url)) {
+    event.respondWith(page(event));
+  } else if (url.origin === self.location.origin && ASSETS.has(url.pathname)) {
+    event.respondWith(asset(request));
+  }
+});

@@ -1,0 +1,164 @@
+"""End-to-end in a real browser (Debian's chromium, driven by Playwright) on the real stack:
+uvicorn serving the ASGI app, the ingest worker, a Celery worker on Redis, Mosquitto.
+
+An operator logs in, sees a published MQTT reading change a tile and a chart without a
+reload, sees the alert appear, acknowledges it and sees its state change; a director
+cannot reach the operator dashboard.
+"""
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from sensors.models import LatestReading
+from tests.alerting import make_rule
+from tests.conftest import CHROMIUM, make_sensor
+from tests.stack import (
+    publish,
+    start_celery_worker,
+    start_web,
+    start_worker,
+    stop,
+    stop_worker,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.mqtt,
+    pytest.mark.django_db(transaction=True),
+]
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the test's ORM calls are
+    # still plain synchronous code (NOTES.md).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def stack(broker, monkeypatch):
+    """The whole CSU in processes of its own, on the test database."""
+    from tests.brokers import free_port
+
+    queue = f"csu-browser-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("CELERY_QUEUE", queue)
+    port = free_port()
+    processes = [start_celery_worker(queue)]
+    ingest = start_worker(broker, "csu-ingest-browser")
+    web = start_web(port)
+    yield f"http://127.0.0.1:{port}"
+    stop(web)
+    stop_worker(ingest)
+    for process in processes:
+        stop(process)
+
+
+@pytest.fixture(autouse=True)
+def real_password_hasher(settings, django_user_model):
+    """The web process knows the production hashers, not the fast one of the tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
+    def rehash():
+        for user in django_user_model.objects.all():
+            user.set_password("pw")
+            user.save()
+
+    return rehash
+
+
+def log_in(page, base, username):
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw")
+    page.click("button[type=submit]")
+
+
+def test_an_operator_sees_a_reading_and_its_alert_live_and_acknowledges_it(
+    browser, broker, stack, operator, commune, flood_zone, real_password_hasher
+):
+    gauge = make_sensor(
+        commune, "jlt-river-01", kind="water", name="Niveau du Cher", expected_interval=300
+    )
+    gauge.zones.add(flood_zone)
+    LatestReading.objects.create(sensor=gauge, metric="level", ts=datetime.now(UTC), value=1.4)
+    make_rule(
+        name="Cher : crue (4,5 m)",
+        sensor_kind="water",
+        metric="level",
+        threshold=4.5,
+        severity="critical",
+    )
+
+    page = browser.new_page(locale="fr-FR", timezone_id="Europe/Paris")
+    log_in(page, stack, "operateur")
+    page.wait_for_url(f"{stack}/dashboard/", wait_until="domcontentloaded")
+    page.wait_for_selector('[data-testid="connection"][data-state="connected"]', timeout=15_000)
+    level = page.locator('[data-live="jlt-river-01:level"]')
+    assert "1,4" in level.inner_text()
+
+    reading = json.dumps({"ts": datetime.now(UTC).isoformat(), "values": {"level": 4.8}})
+    publish(broker.port, [("csu/jlt-river-01/readings", reading)])
+
+    # The tile changes without a reload...
+    page.wait_for_function(
+        "document.querySelector('[data-live=\"jlt-river-01:level\"]').textContent.includes('4,8')",
+        timeout=15_000,
+    )
+    # ...the chart gets the point...
+    page.wait_for_function(
+        """() => {
+            const chart = document.querySelector('[data-testid="chart-level"]');
+            return chart && chart.data && chart.data.some(t => (t.y || []).includes(4.8));
+        }""",
+        timeout=15_000,
+    )
+    # ...and the alert arrives in the console.
+    alert = page.locator('[data-testid="alert-console"] li[data-alert-id]').first
+    alert.wait_for(timeout=15_000)
+    assert alert.get_attribute("data-state") == "firing"
+    assert "Cher" in alert.inner_text()
+
+    alert.locator('[data-action="acknowledge"]').click()
+    form = alert.locator('form[data-form="acknowledge"]')
+    form.locator("textarea[name=comment]").fill("Équipe d'astreinte prévenue")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector(
+        '[data-testid="alert-console"] li[data-alert-id][data-state="acknowledged"]',
+        timeout=10_000,
+    )
+    page.close()
+
+
+def test_a_director_cannot_reach_the_operator_dashboard(
+    browser, stack, director, real_password_hasher
+):
+    real_password_hasher()
+    page = browser.new_page(locale="fr-FR", timezone_id="Europe/Paris")
+    log_in(page, stack, "directeur")
+    page.wait_for_load_state()
+    assert "/dashboard/" not in page.url
+    response = page.goto(f"{stack}/dashboard/")
+    assert response.status == 403
+    page.close()

@@ -1,0 +1,577 @@
+"""The operator's live dashboard: access, the KPI computations, scope, commune filter, map."""
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.cache import cache
+from django.db import connection
+
+from alerts.atmo import station_index
+from alerts.models import Rule
+from csu.kpis import DEFAULT_FLOOD_STEPS, dashboard_kpis
+from sensors.models import LatestReading, Reading, Sensor, Zone
+from sensors.partitions import create_partition
+from tests.conftest import make_school, make_sensor, make_user
+
+PARIS = ZoneInfo("Europe/Paris")
+# A summer Wednesday, 10:30 in Paris (08:30 UTC).
+NOW = datetime(2026, 7, 15, 10, 30, tzinfo=PARIS)
+
+DASHBOARD, WALL, KPIS = "/dashboard/", "/dashboard/wall/", "/dashboard/kpis.json"
+TILES = {"air", "water", "river", "watering", "traffic", "openings"}
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """ATMO classes are cached per station: each test starts afresh."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def at_now():
+    with time_machine.travel(NOW, tick=False):
+        yield NOW
+
+
+def paris(*fields) -> datetime:
+    return datetime(*fields, tzinfo=PARIS)
+
+
+def latest(sensor, at=NOW, **values):
+    for metric, value in values.items():
+        LatestReading.objects.update_or_create(
+            sensor=sensor, metric=metric, defaults={"ts": at, "value": value}
+        )
+
+
+def readings(sensor, metric, *points):
+    """Store (moment, value) readings, creating their partitions first on PostgreSQL."""
+    if connection.vendor == "postgresql":
+        for day in {moment.astimezone(UTC).date() for moment, _ in points}:
+            create_partition(day)
+    Reading.objects.bulk_create(
+        Reading(sensor=sensor, metric=metric, ts=moment, value=value) for moment, value in points
+    )
+
+
+def kpis_of(*sensors, now=NOW):
+    chosen = Sensor.objects.filter(pk__in=[s.pk for s in sensors]).prefetch_related("zones")
+    return dashboard_kpis(list(chosen), now=now)
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return make_user(django_user_model, "admin-csu", is_staff=True)
+
+
+# --- Access -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [DASHBOARD, WALL, KPIS])
+def test_anonymous_visitors_are_sent_to_the_login_page(client, db, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("path", [DASHBOARD, WALL, KPIS])
+def test_a_director_may_not_see_the_dashboard(client, director, path):
+    assert login(client, director).get(path).status_code == 403
+
+
+@pytest.mark.parametrize("path", [DASHBOARD, WALL, KPIS])
+def test_an_operator_sees_the_dashboard(client, operator, path):
+    assert login(client, operator).get(path).status_code == 200
+
+
+def test_an_admin_sees_the_dashboard(client, staff, commune):
+    assert login(client, staff).get(DASHBOARD).status_code == 200
+
+
+def test_the_home_page_sends_operators_and_admins_to_the_dashboard(client, operator, staff):
+    assert login(client, operator).get("/")["Location"] == DASHBOARD
+    assert login(client, staff).get("/")["Location"] == DASHBOARD
+
+
+def test_the_home_page_does_not_send_a_director_to_the_dashboard(client, director, school):
+    response = login(client, director).get("/")
+    # Their own start page (the PPMS page of their school), never the operators' one.
+    assert response.get("Location") != DASHBOARD
+
+
+def test_the_navigation_links_to_the_dashboard_and_the_wall_mode_for_operators(client, operator):
+    page = login(client, operator).get(DASHBOARD).content.decode()
+    assert 'href="/dashboard/"' in page
+    assert 'href="/dashboard/wall/"' in page
+
+
+# --- Air ----------------------------------------------------------------------------------
+
+
+def test_the_atmo_class_of_a_station_comes_from_the_days_readings(commune):
+    station = make_sensor(commune, "jlt-air-01", "air")
+    # PM10 daily mean 45 µg/m³: class 3, "dégradé"; NO2 hourly max 30: class 1.
+    readings(station, "pm10", (paris(2026, 7, 15, 8, 0), 40), (paris(2026, 7, 15, 9, 0), 50))
+    readings(station, "no2", (paris(2026, 7, 15, 9, 0), 30))
+    # Yesterday's peak does not count.
+    readings(station, "pm10", (paris(2026, 7, 14, 20, 0), 400))
+
+    air = kpis_of(station)["air"]
+
+    [item] = air["stations"]
+    assert (item["klass"], item["label"], item["colour"]) == (3, "dégradé", "#F0E641")
+    assert item["pollutant"] == "pm10"
+    assert item["klass"] == station_index(station.pk, NOW).klass
+    assert air["worst"]["sensor"] == "jlt-air-01"
+    assert air["state"] == "warning"
+
+
+def test_the_atmo_class_is_cached_for_a_few_minutes(commune, django_assert_num_queries):
+    station = make_sensor(commune, "jlt-air-01", "air")
+    readings(station, "pm10", (paris(2026, 7, 15, 8, 0), 10))
+    kpis_of(station)
+    readings(station, "pm10", (paris(2026, 7, 15, 9, 0), 500))
+    sensors = list(Sensor.objects.filter(pk=station.pk).prefetch_related("zones"))
+
+    with django_assert_num_queries(1):  # the latest values; no readings query
+        air = dashboard_kpis(sensors, now=NOW)["air"]
+
+    assert air["stations"][0]["klass"] == 1
+
+
+def test_a_station_without_readings_today_has_no_class(commune):
+    station = make_sensor(commune, "jlt-air-01", "air")
+    air = kpis_of(station)["air"]
+    assert air["stations"][0]["klass"] is None
+    assert air["worst"] is None
+    assert air["state"] == "unknown"
+
+
+# --- Drinking water -------------------------------------------------------------------------
+
+GOOD_WATER = {"ph": 7.6, "turbidity": 0.3, "chlorine": 0.4, "conductivity": 500}
+
+
+def test_drinking_water_within_every_limit_is_compliant(commune):
+    probe = make_sensor(commune, "jlt-water-01", "water")
+    latest(probe, **GOOD_WATER)
+
+    water = kpis_of(probe)["water"]
+
+    assert water["ok"] is True
+    assert water["state"] == "ok"
+    assert [c["ok"] for c in water["sensors"][0]["checks"]] == [True] * 4
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "ok"),
+    [
+        ("ph", 6.4, False),
+        ("ph", 6.5, True),
+        ("ph", 9.0, True),
+        ("ph", 9.1, False),
+        ("turbidity", 1.0, True),
+        ("turbidity", 1.1, False),
+        ("chlorine", 0.1, True),
+        ("chlorine", 0.09, False),
+        ("conductivity", 179, False),
+        ("conductivity", 180, True),
+        ("conductivity", 1000, True),
+        ("conductivity", 1001, False),
+    ],
+)
+def test_drinking_water_is_judged_on_the_regulatory_limits(commune, metric, value, ok):
+    probe = make_sensor(commune, "jlt-water-01", "water")
+    latest(probe, **{**GOOD_WATER, metric: value})
+
+    water = kpis_of(probe)["water"]
+
+    assert water["ok"] is ok
+    check = next(c for c in water["sensors"][0]["checks"] if c["metric"] == metric)
+    assert check["ok"] is ok
+
+
+def test_one_probe_out_of_limits_makes_the_water_tile_alert(commune):
+    good = make_sensor(commune, "jlt-water-01", "water")
+    bad = make_sensor(commune, "jlt-water-02", "water")
+    latest(good, **GOOD_WATER)
+    latest(bad, **{**GOOD_WATER, "chlorine": 0.02})
+
+    water = kpis_of(good, bad)["water"]
+
+    assert (water["ok"], water["failing"], water["count"], water["state"]) == (False, 1, 2, "alert")
+    assert water["sensors"][0]["sensor"] == "jlt-water-02"  # failing first
+
+
+def test_a_river_gauge_is_not_a_drinking_water_probe(commune):
+    gauge = make_sensor(commune, "jlt-river-01", "water")
+    latest(gauge, level=1.2, temperature=12)
+
+    kpis = kpis_of(gauge)
+
+    assert kpis["water"]["count"] == 0
+    assert [g["sensor"] for g in kpis["river"]["gauges"]] == ["jlt-river-01"]
+
+
+def test_an_old_water_value_is_still_judged_but_flagged_stale(commune):
+    probe = make_sensor(commune, "jlt-water-01", "water", expected_interval=300)
+    latest(probe, at=NOW - timedelta(hours=2), **{**GOOD_WATER, "ph": 5.0})
+
+    water = kpis_of(probe)["water"]
+
+    assert water["ok"] is False
+    assert water["stale"] == 1
+
+
+# --- River levels -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("level", "step", "state"),
+    [(2.0, 0, "ok"), (3.6, 1, "warning"), (4.6, 2, "alert"), (5.5, 3, "alert")],
+)
+def test_the_river_level_is_placed_against_the_default_flood_steps(commune, level, step, state):
+    gauge = make_sensor(commune, "jlt-river-01", "water")
+    latest(gauge, level=level)
+
+    river = kpis_of(gauge)["river"]
+
+    [item] = river["gauges"]
+    assert tuple(item["steps"]) == DEFAULT_FLOOD_STEPS == (3.5, 4.5, 5.5)
+    assert (item["step"], river["state"]) == (step, state)
+
+
+def test_the_flood_steps_come_from_the_active_level_rules_of_the_gauges_zones(commune, flood_zone):
+    inside = make_sensor(commune, "jlt-river-01", "water")
+    inside.zones.add(flood_zone)
+    outside = make_sensor(commune, "jlt-river-02", "water")
+    latest(inside, level=3.2)
+    latest(outside, level=3.2)
+    for threshold, active in ((3.0, True), (4.0, True), (3.1, False)):
+        rule = Rule.objects.create(
+            name=f"Cher {threshold}",
+            sensor_kind="water",
+            metric="level",
+            threshold=threshold,
+            active=active,
+        )
+        rule.zones.add(flood_zone)
+    Rule.objects.create(name="Chlore", sensor_kind="water", metric="chlorine", threshold=9)
+
+    gauges = {g["sensor"]: g for g in kpis_of(inside, outside)["river"]["gauges"]}
+
+    assert gauges["jlt-river-01"]["steps"] == [3.0, 4.0]
+    assert gauges["jlt-river-01"]["step"] == 1
+    assert gauges["jlt-river-02"]["steps"] == list(DEFAULT_FLOOD_STEPS)
+    assert gauges["jlt-river-02"]["step"] == 0
+
+
+# --- Watering -----------------------------------------------------------------------------
+
+
+def test_valves_open_now_count_fresh_values_only(commune):
+    open_valve = make_sensor(commune, "jlt-watering-01", "watering", expected_interval=600)
+    closed = make_sensor(commune, "jlt-watering-02", "watering", expected_interval=600)
+    silent = make_sensor(commune, "jlt-watering-03", "watering", expected_interval=600)
+    latest(open_valve, valve=1, flow=80)
+    latest(closed, valve=0, flow=0)
+    latest(silent, at=NOW - timedelta(hours=3), valve=1, flow=120)
+
+    watering = kpis_of(open_valve, closed, silent)["watering"]
+
+    assert (watering["valves_open"], watering["valves"], watering["unknown"]) == (1, 3, 1)
+    assert watering["flow_now"] == 80
+    assert [v["sensor"] for v in watering["open"]] == ["jlt-watering-01"]
+
+
+def test_todays_consumption_integrates_the_flow_over_the_paris_day(commune):
+    valve = make_sensor(commune, "jlt-watering-01", "watering", expected_interval=600)
+    # 100 L/min from 06:00 to now (10:30): 4.5 h, i.e. 27,000 L.
+    start = paris(2026, 7, 15, 6, 0)
+    readings(valve, "flow", *((start + timedelta(minutes=10 * i), 100) for i in range(28)))
+    # Last evening's watering belongs to yesterday.
+    readings(valve, "flow", (paris(2026, 7, 14, 23, 0), 500), (paris(2026, 7, 14, 23, 50), 500))
+
+    watering = kpis_of(valve)["watering"]
+
+    assert watering["consumption_today"] == pytest.approx(27_000)
+    assert watering["consumption_today_m3"] == pytest.approx(27)
+
+
+# --- Traffic ------------------------------------------------------------------------------
+
+
+def test_traffic_sums_the_last_counts_and_averages_the_speeds(commune):
+    a = make_sensor(commune, "jlt-traffic-01", "traffic", expected_interval=60)
+    b = make_sensor(commune, "jlt-traffic-02", "traffic", expected_interval=60)
+    silent = make_sensor(commune, "jlt-traffic-03", "traffic", expected_interval=60)
+    latest(a, vehicle_count=10, speed=30)
+    latest(b, vehicle_count=20, speed=50)
+    latest(silent, at=NOW - timedelta(hours=1), vehicle_count=999, speed=5)
+
+    traffic = kpis_of(a, b, silent)["traffic"]
+
+    assert (traffic["vehicles"], traffic["reporting"]) == (30, 2)
+    assert traffic["flow_per_hour"] == pytest.approx(1800)
+    assert traffic["mean_speed"] == pytest.approx(40)
+    assert traffic["points"][0]["sensor"] == "jlt-traffic-01"  # slowest first
+
+
+# --- Openings -----------------------------------------------------------------------------
+
+
+def test_buildings_open_now_and_those_opened_last_night(commune):
+    mairie = make_sensor(commune, "jlt-opening-01", "opening", building="Mairie")
+    gymnase = make_sensor(commune, "jlt-opening-02", "opening", building="Gymnase")
+    ecole = make_sensor(commune, "jlt-opening-03", "opening", building="École")
+    latest(mairie, open=1)
+    latest(gymnase, open=0)
+    latest(ecole, open=0)
+    readings(gymnase, "open", (paris(2026, 7, 15, 2, 15), 1), (paris(2026, 7, 15, 2, 20), 0))
+    # Before 22:00 and after 06:00: not the night.
+    readings(ecole, "open", (paris(2026, 7, 14, 21, 30), 1), (paris(2026, 7, 15, 6, 30), 1))
+
+    openings = kpis_of(mairie, gymnase, ecole)["openings"]
+
+    assert [b["building"] for b in openings["open_now"]] == ["Mairie"]
+    assert [b["building"] for b in openings["open_at_night"]] == ["Gymnase"]
+    assert openings["night"]["now"] is False
+    assert openings["state"] == "warning"
+
+
+def test_a_building_open_now_at_night_is_an_alert(commune):
+    door = make_sensor(commune, "jlt-opening-01", "opening", building="Mairie")
+    night = paris(2026, 7, 15, 23, 10)
+    latest(door, at=night, open=1)
+
+    openings = kpis_of(door, now=night)["openings"]
+
+    assert [b["building"] for b in openings["open_at_night"]] == ["Mairie"]
+    assert openings["night"]["now"] is True
+    assert openings["state"] == "alert"
+
+
+# --- Scope and commune filter ------------------------------------------------------------
+
+
+@pytest.fixture
+def two_towns(commune, other_commune):
+    mine = make_sensor(commune, "jlt-water-01", "water")
+    theirs = make_sensor(other_commune, "bal-water-01", "water")
+    latest(mine, **GOOD_WATER)
+    latest(theirs, **{**GOOD_WATER, "chlorine": 0.01})
+    make_school(commune, "0370001A", name="École de Joué")
+    make_school(other_commune, "0370002B", name="École de Ballan")
+    Zone.objects.create(commune=commune, name="Quartier A", geometry=square(0.65, 47.34))
+    Zone.objects.create(commune=other_commune, name="Quartier B", geometry=square(0.60, 47.33))
+    return mine, theirs
+
+
+def square(west, south, size=0.01):
+    east, north = west + size, south + size
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def test_the_kpis_and_the_map_show_only_the_operators_communes(client, operator, two_towns):
+    page = login(client, operator).get(DASHBOARD).content.decode()
+    kpis = client.get(KPIS).json()
+
+    assert 'data-sensor="jlt-water-01"' in page
+    assert "bal-water-01" not in page
+    assert "École de Joué" in page
+    assert "École de Ballan" not in page
+    assert "Quartier A" in page
+    assert "Quartier B" not in page
+    assert [s["sensor"] for s in kpis["kpis"]["water"]["sensors"]] == ["jlt-water-01"]
+    assert kpis["kpis"]["water"]["ok"] is True
+    assert set(kpis["sensors"]) == {"jlt-water-01"}
+
+
+def test_an_operator_of_one_commune_gets_no_commune_filter(client, operator, two_towns):
+    page = login(client, operator).get(DASHBOARD).content.decode()
+    assert 'data-testid="commune-filter"' not in page
+
+
+def test_an_operator_may_not_select_a_commune_outside_their_perimeter(client, operator, two_towns):
+    assert login(client, operator).get(f"{DASHBOARD}?commune=37018").status_code == 404
+    assert client.get(f"{KPIS}?commune=37018").status_code == 404
+
+
+def test_a_metropole_operator_sees_every_commune_and_may_select_one(
+    client, metropole_operator, two_towns
+):
+    login(client, metropole_operator)
+    everything = client.get(KPIS).json()
+    page = client.get(f"{DASHBOARD}?commune=37018").content.decode()
+    ballan = client.get(f"{KPIS}?commune=37018").json()
+
+    assert set(everything["sensors"]) == {"jlt-water-01", "bal-water-01"}
+    assert everything["kpis"]["water"]["ok"] is False
+    assert 'data-testid="commune-filter"' in page
+    assert '<option value="37018" selected>' in page
+    assert 'data-sensor="bal-water-01"' in page
+    assert 'data-sensor="jlt-water-01"' not in page
+    assert "École de Joué" not in page
+    assert '"kpis": "/dashboard/kpis.json?commune=37018"' in page
+    assert ballan["commune"] == "37018"
+    assert set(ballan["sensors"]) == {"bal-water-01"}
+    assert ballan["kpis"]["water"]["failing"] == 1
+
+
+def test_the_page_gives_the_scripts_the_sensors_of_the_scope_with_their_commune(
+    client, metropole_operator, two_towns, other_commune
+):
+    page = login(client, metropole_operator).get(f"{DASHBOARD}?commune=37018").content.decode()
+    config = re.search(r'id="dashboard-config" type="application/json">(.*?)</script>', page)
+
+    data = json.loads(config.group(1))
+    assert data["commune"] == other_commune.pk
+    assert set(data["sensors"]) == {"bal-water-01"}
+    assert data["sensors"]["bal-water-01"]["commune"] == other_commune.pk
+
+
+# --- kpis.json, the page's markup, query counts -------------------------------------------
+
+
+def test_kpis_json_answers_every_tiles_figures_and_html_and_the_sensors_states(
+    client, operator, commune, at_now
+):
+    gauge = make_sensor(commune, "jlt-river-01", "water", state="online")
+    latest(gauge, level=4.7)
+
+    data = login(client, operator).get(KPIS).json()
+
+    assert set(data) == {"generated_at", "commune", "kpis", "tiles", "sensors"}
+    assert data["generated_at"] == "2026-07-15T08:30:00Z"
+    assert set(data["kpis"]) == TILES | {"generated_at"}
+    assert set(data["tiles"]) == TILES
+    assert 'data-state="alert"' in data["tiles"]["river"]
+    assert "4,70" in data["tiles"]["river"]  # French decimals
+    assert data["sensors"] == {"jlt-river-01": "online"}
+
+
+def test_the_page_has_stable_hooks_for_browser_tests(client, operator, commune):
+    make_sensor(commune, "jlt-air-01", "air")
+    page = login(client, operator).get(DASHBOARD).content.decode()
+
+    for tile in TILES:
+        assert f'data-testid="tile-{tile}"' in page
+    for chart in ("pm10", "level", "traffic"):
+        assert f'data-testid="chart-{chart}"' in page
+    assert 'data-testid="alert-console"' in page
+    assert 'aria-live="polite"' in page
+    assert re.search(
+        r'data-testid="connection" data-state="(connected|reconnecting|offline)"', page
+    )
+    assert 'data-testid="map"' in page
+    assert 'data-testid="mute"' in page
+    assert 'data-action="acknowledge"' in page
+
+
+def test_the_wall_mode_is_dark_and_has_no_button_but_mute(client, operator, commune):
+    page = login(client, operator).get(WALL).content.decode()
+
+    assert 'class="wall"' in page
+    assert 'data-testid="mute"' in page
+    assert "data-action=" not in page
+    assert 'data-testid="enable-alerts"' not in page
+    assert '"wall": true' in page
+
+
+@pytest.mark.parametrize("path", [DASHBOARD, WALL])
+def test_the_page_loads_the_vendored_plotly_and_nothing_from_the_internet(
+    client, operator, commune, path
+):
+    make_sensor(commune, "jlt-air-01", "air")
+    page = login(client, operator).get(path).content.decode()
+
+    assert '<script src="/static/vendor/plotly.min.js"' in page
+    assert '<script type="module" src="/static/js/dashboard.js"' in page
+    assert not re.search(r"https?://", page)
+
+
+def test_the_map_draws_tiles_only_when_a_tile_server_is_configured(
+    client, operator, two_towns, settings
+):
+    login(client, operator)
+    assert "<image" not in client.get(DASHBOARD).content.decode()
+
+    settings.CSU_MAP_TILE_URL = "https://tuiles.ville.example/{z}/{x}/{y}.png"
+    page = client.get(DASHBOARD).content.decode()
+
+    hrefs = re.findall(r'<image href="([^"]+)"', page)
+    assert hrefs
+    assert all(re.fullmatch(r"https://tuiles\.ville\.example/\d+/\d+/\d+\.png", h) for h in hrefs)
+
+
+def test_a_sensor_with_an_open_alert_is_drawn_in_alert(client, operator, commune):
+    from tests.alerting import feed, make_rule
+
+    sensor = make_sensor(commune, "jlt-air-01", "air", state="online")
+    make_rule()
+    feed(sensor, [95])
+
+    page = login(client, operator).get(DASHBOARD).content.decode()
+
+    assert 'data-sensor="jlt-air-01" data-kind="air" data-state="alert"' in page
+    assert 'data-sensor-state="online"' in page
+
+
+def populate(commune, per_kind: int) -> None:
+    """Sensors of every kind with latest values, readings today and alerts."""
+    from tests.alerting import feed, make_rule
+
+    rule = make_rule()
+    flood = Zone.objects.create(commune=commune, name="Zone inondable", type="flood")
+    level = Rule.objects.create(name="Cher", sensor_kind="water", metric="level", threshold=3)
+    level.zones.add(flood)
+    for kind in ("air", "water", "watering", "traffic", "opening"):
+        for i in range(per_kind):
+            sensor = make_sensor(commune, f"{kind}-{i}", kind, building=f"Bâtiment {i}")
+            sensor.zones.add(flood)
+            values = {
+                "air": {"pm10": 30},
+                "water": {**GOOD_WATER, "level": 2.0} if i % 2 else GOOD_WATER,
+                "watering": {"valve": 1, "flow": 60},
+                "traffic": {"vehicle_count": 12, "speed": 40},
+                "opening": {"open": 1},
+            }[kind]
+            latest(sensor, **values)
+            for metric, value in values.items():
+                readings(sensor, metric, (NOW - timedelta(minutes=30), value))
+            if kind == "air":
+                feed(sensor, [(NOW - timedelta(minutes=5), 90)])
+    assert rule.alerts.count() == per_kind
+    for i in range(per_kind):
+        make_school(commune, f"03700{i:02d}A")
+        Zone.objects.create(commune=commune, name=f"Zone {i}", geometry=square(0.6, 47.3))
+
+
+# The same ceiling for 1 and 12 sensors of each kind: the queries do not grow with them.
+MAX_QUERIES = 17
+
+
+@pytest.mark.parametrize("per_kind", [1, 12])
+@pytest.mark.parametrize("path", [DASHBOARD, KPIS])
+def test_the_dashboard_makes_a_constant_number_of_queries(
+    client, metropole_operator, commune, django_assert_max_num_queries, at_now, per_kind, path
+):
+    populate(commune, per_kind)
+    login(client, metropole_operator)
+
+    with django_assert_max_num_queries(MAX_QUERIES):
+        response = client.get(path)
+
+    assert response.status_code == 200
