@@ -150,7 +150,7 @@ def main():
     parser.add_argument("--stations", type=int, default=50)
     args = parser.parse_args()
 
-    database_url = bench_database_url()
+    database_url = bench_database_url("bench_flow")
     prepare_database(database_url)
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     queue = f"csu-bench-{uuid.uuid4().hex[:8]}"

@@ -17,8 +17,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csu.settings")
 
 
-def bench_database_url() -> str:
-    """DATABASE_URL with a database of its own (``<name>_bench``), so runs never touch data."""
+def bench_database_url(suffix: str = "bench") -> str:
+    """DATABASE_URL with a database of its own (``<name>_<suffix>``), so runs never touch data.
+
+    bench/query.py keeps its 100 M readings in ``_bench``; the benches that empty their
+    tables (ingest, alert latency, PPMS fan-out) use ``_bench_flow``.
+    """
     url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if not url:
         url = "postgres://postgres@127.0.0.1:5432/csu"
@@ -26,7 +30,7 @@ def bench_database_url() -> str:
     if "BENCH_DATABASE_URL" in os.environ:
         return url
     name = parts.path.lstrip("/") or "csu"
-    return urlunsplit(parts._replace(path=f"/{name}_bench"))
+    return urlunsplit(parts._replace(path=f"/{name}_{suffix}"))
 
 
 def prepare_database(url: str) -> None:

@@ -313,7 +313,7 @@ def main():
     parser.add_argument("--timeout", type=float, default=300)
     args = parser.parse_args()
 
-    database_url = bench_database_url()
+    database_url = bench_database_url("bench_flow")
     prepare_database(database_url)
     setup_django(database_url)
     from django.db import connection

@@ -132,7 +132,7 @@ def main():
     )
     args = parser.parse_args()
 
-    database_url = bench_database_url()
+    database_url = bench_database_url("bench_flow")
     prepare_database(database_url)
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     os.environ["REDIS_URL"] = redis_url

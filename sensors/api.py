@@ -19,9 +19,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from csu import exports
+from csu.fast import ORJSONRenderer, fetch_rows
 
 from .history import BUCKETS, readings_bucketed, readings_raw
 from .metrics import metric_for
@@ -209,6 +211,9 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class LatestView(APIView):
+    # The town's every latest value: thousands of rows, the hottest read of the dashboard.
+    renderer_classes = [ORJSONRenderer, *api_settings.DEFAULT_RENDERER_CLASSES[1:]]
+
     @extend_schema(
         summary=_("Dernière valeur de chaque grandeur des capteurs visibles"),
         parameters=[KindFilterSerializer],
@@ -228,16 +233,20 @@ class LatestView(APIView):
             "value",
             "sensor__state",
         )
+        units: dict[tuple[str, str], str] = {}
         items = []
-        for ref, kind, insee, metric, ts, value, state in rows:
-            registered = metric_for(kind, metric)
+        for ref, kind, insee, metric, ts, value, state in fetch_rows(rows):
+            unit = units.get((kind, metric))
+            if unit is None:
+                registered = metric_for(kind, metric)
+                unit = units[(kind, metric)] = registered.unit if registered else ""
             items.append(
                 {
                     "sensor": ref,
                     "kind": kind,
                     "commune": insee,
                     "metric": metric,
-                    "unit": registered.unit if registered else "",
+                    "unit": unit,
                     "ts": rfc3339(ts),
                     "value": value,
                     "state": state,

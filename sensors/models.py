@@ -25,6 +25,14 @@ def validate_not_reserved(ref: str) -> None:
         )
 
 
+def sees_every_commune(user) -> bool:
+    """Staff, and métropole-level operators, supervise every commune."""
+    if user.is_superuser or user.is_staff:
+        return True
+    operator = getattr(user, "operator", None) if is_operator(user) else None
+    return operator is not None and operator.all_communes
+
+
 class CommuneQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Restrict to the communes ``user`` may supervise."""
@@ -145,7 +153,7 @@ class SensorQuerySet(models.QuerySet):
 
     def visible_to(self, user):
         """Restrict to the sensors of the communes ``user`` may supervise."""
-        if user.is_superuser or user.is_staff:
+        if sees_every_commune(user):
             return self
         return self.filter(commune__in=Commune.objects.visible_to(user))
 
