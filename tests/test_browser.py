@@ -162,3 +162,45 @@ def test_a_director_cannot_reach_the_operator_dashboard(
     response = page.goto(f"{stack}/dashboard/")
     assert response.status == 403
     page.close()
+
+
+def test_the_operator_activates_and_the_director_confirms_live_in_two_browsers(
+    browser, stack, operator, director, school, real_password_hasher
+):
+    """Two contexts: the operator's board and the director's phone, both live."""
+    real_password_hasher()
+    board = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris").new_page()
+    phone = browser.new_context(
+        locale="fr-FR",
+        timezone_id="Europe/Paris",
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+    ).new_page()
+    log_in(phone, stack, "directeur")
+    phone.wait_for_selector('[data-testid="calm-screen"]', timeout=15_000)
+    log_in(board, stack, "operateur")
+    board.goto(f"{stack}/ppms/")
+    board.wait_for_selector('[data-testid="ppms-board"]')
+
+    # The operator activates the PPMS for the school.
+    board.select_option('[data-testid="field-scenario"]', "confinement")
+    board.fill('[data-testid="field-title"]', "Nuage toxique — zone industrielle")
+    board.check(f'[data-testid="school-{school.uai}"]')
+    board.click('[data-testid="btn-activate"]')
+    row = board.locator(f'tr[data-school="{school.uai}"]')
+    row.wait_for(timeout=15_000)
+    assert row.get_attribute("data-state") == "pending"
+
+    # The director's page shows the banner live, without a reload.
+    banner = phone.locator('[data-testid="ppms-banner"]')
+    banner.wait_for(state="visible", timeout=15_000)
+    assert banner.get_attribute("data-scenario") == "confinement"
+    assert banner.get_attribute("data-silent") == "false"
+
+    # The director confirms with headcounts; the board changes without a reload.
+    phone.fill('[data-testid="field-pupils_present"]', "180")
+    phone.fill('[data-testid="field-pupils_absent"]', "20")
+    phone.click('[data-testid="btn-safe"]')
+    board.wait_for_selector(f'tr[data-school="{school.uai}"][data-state="safe"]', timeout=15_000)
+    assert "180" in board.locator(f'tr[data-school="{school.uai}"]').inner_text()
