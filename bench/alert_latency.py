@@ -31,6 +31,7 @@ from common import (
     prepare_database,
     print_result,
     publisher,
+    start_celery,
     start_ingest,
     wait_until,
 )
@@ -171,30 +172,7 @@ def main():
             processes.append(
                 start_ingest(database_url, broker, REDIS_URL=redis_url, CELERY_QUEUE=queue)
             )
-            processes.append(
-                spawn(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "csu",
-                        "worker",
-                        "--pool",
-                        "threads",
-                        "--concurrency",
-                        "4",
-                        "-Q",
-                        queue,
-                        "--without-mingle",
-                        "--without-gossip",
-                        "--without-heartbeat",
-                        "--loglevel",
-                        "WARNING",
-                    ],
-                    env,
-                )
-            )
+            processes.append(start_celery(database_url, redis_url, queue))
             processes.append(
                 spawn(
                     [

@@ -175,3 +175,33 @@ def start_ingest(database_url: str, broker, **extra_env) -> subprocess.Popen:
         process.kill()
         sys.exit("the ingest worker did not start:\n" + "".join(lines))
     return process
+
+
+def start_celery(database_url: str, redis_url: str, queue: str) -> subprocess.Popen:
+    """A Celery worker process (threads) consuming ``queue`` on Redis, as in production."""
+    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, CELERY_QUEUE=queue)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "csu",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "4",
+            "-Q",
+            queue,
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
