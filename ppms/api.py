@@ -41,6 +41,7 @@ from rest_framework.response import Response
 from alerts.cap import CAP_MEDIA_TYPE
 from alerts.feeds import CapRenderer, XMLDocumentView
 from alerts.serializers import ActionErrorSerializer
+from csu import live
 from csu.roles import is_admin, is_operator
 from sensors.api import BAD_INPUT, _query_params
 from sensors.models import Commune, Zone
@@ -76,6 +77,7 @@ from .serializers import (
     SchoolSerializer,
     SchoolStatusSerializer,
     ShelterFilterSerializer,
+    ShelterOpenSerializer,
     ShelterSerializer,
 )
 
@@ -240,6 +242,13 @@ def may_record_occupancy(user, shelter) -> bool:
     )
 
 
+def announce_shelter(shelter) -> None:
+    """Once committed, push the centre to its commune's operators (the PPMS board)."""
+    payload = {"type": "ppms", "event": "shelter", "shelter": ShelterSerializer(shelter).data}
+    group = live.commune_group(shelter.commune_id)
+    transaction.on_commit(lambda: live.send(group, payload))
+
+
 @extend_schema_view(
     list=extend_schema(
         summary=_("Centres d'accueil visibles"),
@@ -307,6 +316,7 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             shelter.occupancy = occupancy
             shelter.save(update_fields=["occupancy"])
             recorded_at = timezone.now()
+            announce_shelter(shelter)
 
         # The people are there whatever the capacity says: record them, but say so.
         warning = None
@@ -331,6 +341,48 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         shelter.recorded_at = recorded_at
         shelter.warning = warning
         return Response(OccupancyRecordSerializer(shelter).data)
+
+    @extend_schema(
+        summary=_("Ouvrir ou fermer un centre d'accueil"),
+        description=_(
+            "Par les opérateurs de la commune du centre, les opérateurs de la métropole et "
+            "les administrateurs. Chaque changement est enregistré avec son auteur et son "
+            "heure, et poussé en direct aux opérateurs de la commune (événement ppms "
+            "« shelter »)."
+        ),
+        request=ShelterOpenSerializer,
+        responses={200: ShelterSerializer, 400: BAD_INPUT, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["post"], url_path="open", url_name="open")
+    def open_shelter(self, request, pk=None):
+        shelter = self.get_object()
+        if not may_record_occupancy(request.user, shelter):
+            raise PermissionDenied(
+                _("Seuls les opérateurs de la commune du centre l'ouvrent ou le ferment.")
+            )
+        serializer = ShelterOpenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        is_open = serializer.validated_data["open"]
+
+        with transaction.atomic():
+            shelter = (
+                Shelter.objects.select_for_update().select_related("commune").get(pk=shelter.pk)
+            )
+            previous = shelter.is_open
+            if previous != is_open:
+                shelter.is_open = is_open
+                shelter.save(update_fields=["is_open"])
+            announce_shelter(shelter)
+        audit.info(
+            "shelter open: shelter=%s commune=%s from=%s to=%s by=%s at=%s",
+            shelter.pk,
+            shelter.commune.insee_code,
+            previous,
+            is_open,
+            request.user.get_username(),
+            timezone.now().isoformat(),
+        )
+        return Response(ShelterSerializer(shelter).data)
 
 
 # --- PPMS activations ----------------------------------------------------------------------

@@ -158,6 +158,12 @@ class OccupancySerializer(serializers.Serializer):
     )
 
 
+class ShelterOpenSerializer(serializers.Serializer):
+    open = serializers.BooleanField(
+        help_text=_("true : ouvrir le centre (il accueille) ; false : le fermer.")
+    )
+
+
 # --- Query parameters -----------------------------------------------------------------
 
 

@@ -32,6 +32,20 @@ def occupancy_url(shelter):
     return f"{SHELTERS}{shelter.pk}/occupancy/"
 
 
+def open_url(shelter):
+    return f"{SHELTERS}{shelter.pk}/open/"
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """The live events sent: (group, payload)."""
+    events = []
+    monkeypatch.setattr(
+        "csu.live.send", lambda group, payload, **kw: events.append((group, payload))
+    )
+    return events
+
+
 def make_shelter(commune, name="Gymnase Jean Bigot", **fields):
     fields.setdefault("capacity", 120)
     return Shelter.objects.create(
@@ -101,6 +115,7 @@ def names(response):
         ("get", school_url()),
         ("get", SHELTERS),
         ("post", f"{SHELTERS}1/occupancy/"),
+        ("post", f"{SHELTERS}1/open/"),
     ],
 )
 def test_an_anonymous_caller_gets_401_on_every_endpoint(api, school, method, url):
@@ -627,6 +642,144 @@ def test_an_unknown_shelter_is_404(api, metropole_operator):
     assert response.status_code == 404
 
 
+def test_an_occupancy_change_is_pushed_live_to_the_commune_after_the_commit(
+    api, operator, gymnasium, sent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_user(api, operator).post(
+            occupancy_url(gymnasium), {"occupancy": 130}, format="json"
+        )
+
+    assert response.status_code == 200
+    [(group, payload)] = sent
+    assert group == f"commune-{gymnasium.commune_id}"
+    assert payload["type"] == "ppms"
+    assert payload["event"] == "shelter"
+    assert payload["shelter"]["id"] == gymnasium.pk
+    assert payload["shelter"]["occupancy"] == 130
+    assert payload["shelter"]["is_full"] is True
+    assert payload["shelter"]["free_places"] == 0
+
+
+def test_a_refused_occupancy_pushes_nothing(
+    api, operator, gymnasium, sent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        as_user(api, operator).post(occupancy_url(gymnasium), {"occupancy": -1}, format="json")
+
+    assert sent == []
+
+
+# --- Opening and closing ---------------------------------------------------------------
+
+
+def test_an_operator_opens_a_shelter_of_their_commune_and_it_is_pushed_live(
+    api, operator, gymnasium, sent, django_capture_on_commit_callbacks, caplog
+):
+    with (
+        caplog.at_level(logging.INFO, logger="csu.audit"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = as_user(api, operator).post(open_url(gymnasium), {"open": True}, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == gymnasium.pk
+    assert body["is_open"] is True
+    assert body["occupancy"] == 30
+    gymnasium.refresh_from_db()
+    assert gymnasium.is_open is True
+    [(group, payload)] = sent
+    assert group == f"commune-{gymnasium.commune_id}"
+    assert payload == {"type": "ppms", "event": "shelter", "shelter": body}
+    [record] = [r for r in caplog.records if r.name == "csu.audit"]
+    assert "from=False to=True" in record.getMessage()
+    assert "by=operateur" in record.getMessage()
+
+
+def test_an_operator_closes_an_open_shelter(api, operator, open_hall, sent):
+    response = as_user(api, operator).post(open_url(open_hall), {"open": False}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["is_open"] is False
+    open_hall.refresh_from_db()
+    assert open_hall.is_open is False
+
+
+def test_nothing_is_pushed_before_the_commit(api, operator, gymnasium, sent):
+    # The test transaction never commits: the event waits for it.
+    as_user(api, operator).post(open_url(gymnasium), {"open": True}, format="json")
+
+    assert sent == []
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"open": None}, {"open": "peut-être"}], ids=["missing", "null", "text"]
+)
+def test_a_bad_open_gets_400_on_the_field_and_changes_nothing(
+    api, operator, gymnasium, body, sent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_user(api, operator).post(open_url(gymnasium), body, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["open"]
+    gymnasium.refresh_from_db()
+    assert gymnasium.is_open is False
+    assert sent == []
+
+
+def test_a_director_gets_403_on_open(api, director, gymnasium, sent):
+    response = as_user(api, director).post(open_url(gymnasium), {"open": True}, format="json")
+
+    assert response.status_code == 403
+    gymnasium.refresh_from_db()
+    assert gymnasium.is_open is False
+
+
+def test_an_operator_of_another_commune_gets_403_closing_an_open_shelter_they_see(
+    api, other_operator, open_hall, sent, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_user(api, other_operator).post(
+            open_url(open_hall), {"open": False}, format="json"
+        )
+
+    assert response.status_code == 403
+    open_hall.refresh_from_db()
+    assert open_hall.is_open is True
+    assert sent == []
+
+
+def test_an_operator_of_another_commune_gets_404_opening_a_closed_shelter(
+    api, other_operator, gymnasium
+):
+    response = as_user(api, other_operator).post(open_url(gymnasium), {"open": True}, format="json")
+
+    assert response.status_code == 404
+    gymnasium.refresh_from_db()
+    assert gymnasium.is_open is False
+
+
+def test_a_metropole_operator_opens_any_shelter(api, metropole_operator, ballan_gymnasium, sent):
+    response = as_user(api, metropole_operator).post(
+        open_url(ballan_gymnasium), {"open": True}, format="json"
+    )
+
+    assert response.status_code == 200
+    ballan_gymnasium.refresh_from_db()
+    assert ballan_gymnasium.is_open is True
+
+
+def test_an_admin_opens_any_shelter(admin_client, ballan_gymnasium, sent):
+    response = admin_client.post(
+        open_url(ballan_gymnasium), {"open": True}, content_type="application/json"
+    )
+
+    assert response.status_code == 200
+    assert response.json()["is_open"] is True
+
+
 # --- OpenAPI ----------------------------------------------------------------------------
 
 
@@ -642,7 +795,13 @@ def test_the_schema_documents_the_ppms_api_without_warnings():
         "/api/v1/schools/{uai}/",
         "/api/v1/shelters/",
         "/api/v1/shelters/{id}/occupancy/",
+        "/api/v1/shelters/{id}/open/",
     }
+    opening = schema["paths"]["/api/v1/shelters/{id}/open/"]["post"]
+    assert set(opening["responses"]) == {"200", "400", "403", "404"}
+    body = opening["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert body.endswith("/ShelterOpen")
+    assert schema["components"]["schemas"]["ShelterOpen"]["required"] == ["open"]
     school = schema["components"]["schemas"]["School"]
     assert "directors" in school["properties"]
     assert "directors" not in school["required"]

@@ -14,6 +14,9 @@
 //     li[data-alert-id][data-severity][data-state], its buttons [data-action=acknowledge|
 //     comment|resolve|silence], forms [data-form=...], result [data-role="result"],
 //     errors [data-error-for="<field>"] and [data-error-for="*"]
+//     PPMS escalations (a school still pending after the delay) come first in the same
+//     list: li[data-ppms-escalation="<activation id>:<uai>"][data-severity="critical"],
+//     a link to the PPMS board [data-role="ppms-board"] and [data-action="ppms-seen"] ("Vu")
 //   [data-testid="connection"][data-state]    connected | reconnecting | offline
 //   [data-testid="map"]                       the SVG map; sensors [data-sensor="<ref>"]
 //                                             [data-state=online|offline|unknown|alert],
@@ -74,6 +77,13 @@ const T = {
   timeAxis: "heure de Paris",
   kpisFailed: "Indicateurs non actualisés",
   school: "École",
+  ppms: {
+    title: (school, minutes) => `PPMS : ${school} sans réponse depuis ${minutes} min`,
+    state: "sans réponse · escaladée",
+    board: "Ouvrir le tableau PPMS",
+    seen: "Vu",
+    severity: "PPMS",
+  },
 };
 
 const config = JSON.parse(document.getElementById("dashboard-config").textContent);
@@ -88,6 +98,10 @@ const GAP_FACTOR = 2.5;
 const KPI_POLL_MS = 60 * 1000;
 const KPI_SOON_MS = 10 * 1000;
 const KPI_KINDS = new Set(["water", "watering", "traffic", "opening"]);
+const PPMS_ACTIVE_URL = "/api/v1/ppms/activations/?active=true&limit=200";
+const PPMS_STATUSES_URL = "/api/v1/ppms/activations/{id}/statuses/";
+const PPMS_BOARD_URL = "/ppms/";
+const PPMS_SEEN_KEY = "csu.dashboard.ppmsSeen"; // sessionStorage: ["<activation>:<uai>", …]
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -345,16 +359,17 @@ function drawConsole() {
   for (const item of consoleList.querySelectorAll("[data-alert-id]")) {
     if (!wanted.has(item.dataset.alertId)) item.remove();
   }
+  const offset = drawEscalations(); // the PPMS escalations come first
   // Move only what is out of place, so an open form keeps its focus and text.
   shown.forEach((alert, index) => {
     let item = consoleList.querySelector(`[data-alert-id="${alert.id}"]`);
     if (!item) item = newItem();
     renderAlert(item, alert);
-    if (consoleList.children[index] !== item)
-      consoleList.insertBefore(item, consoleList.children[index] || null);
+    if (consoleList.children[offset + index] !== item)
+      consoleList.insertBefore(item, consoleList.children[offset + index] || null);
   });
   let empty = $('[data-role="empty"]', consoleList);
-  if (!shown.length) {
+  if (!shown.length && !offset) {
     if (!empty) {
       empty = document.createElement("li");
       empty.className = "empty";
@@ -365,7 +380,8 @@ function drawConsole() {
   } else if (empty) {
     empty.remove();
   }
-  $('[data-role="alert-count"]').textContent = shown.length ? `(${shown.length})` : "";
+  const total = shown.length + offset;
+  $('[data-role="alert-count"]').textContent = total ? `(${total})` : "";
   setConsoleStatus(alertsOverflow > 0 ? T.moreAlerts(alertsOverflow) : "");
   map?.setAlerting(
     shown.filter((alert) => alert.state !== "resolved").map((alert) => alert.sensor),
@@ -397,6 +413,195 @@ async function loadAlerts() {
   alertsOverflow = Math.max(0, data.count - data.results.length);
   drawConsole();
 }
+
+// --- PPMS escalations in the console ----------------------------------------------------
+//
+// A school still pending after the delay: a critical entry linking to the PPMS board,
+// ringing until the operator clicks "Vu" (this tab's session) or the school answers.
+
+const escalations = new Map(); // "<activation>:<uai>" -> escalation
+
+function seenEscalations() {
+  try {
+    return new Set(JSON.parse(sessionStorage.getItem(PPMS_SEEN_KEY) || "[]"));
+  } catch {
+    return new Set();
+  }
+}
+
+function markEscalationSeen(key) {
+  const seen = seenEscalations();
+  seen.add(key);
+  try {
+    sessionStorage.setItem(PPMS_SEEN_KEY, JSON.stringify([...seen]));
+  } catch {
+    /* storage full or refused: dismissed for this page only */
+  }
+  escalations.delete(key);
+  drawConsole();
+}
+
+// The dashboard's commune filter: the map draws the selected commune's schools only.
+function schoolInScope(uai) {
+  if (config.commune === null || !mapSvg) return true;
+  return Boolean(mapSvg.querySelector(`[data-school="${CSS.escape(uai)}"]`));
+}
+
+function escalationKey(activationId, uai) {
+  return `${activationId}:${uai}`;
+}
+
+// Add (or refresh) an escalation from an activation and a school status; false if not one.
+function storeEscalation(activation, status, pushedAt = 0) {
+  if (activation.ended_at || status.state !== "pending" || !status.escalated_at) return false;
+  const key = escalationKey(activation.id, status.school);
+  if (seenEscalations().has(key) || !schoolInScope(status.school)) return false;
+  const known = escalations.has(key);
+  escalations.set(key, {
+    key,
+    activation: activation.id,
+    uai: status.school,
+    school: status.school_name || status.school,
+    startedAt: activation.started_at,
+    escalatedAt: status.escalated_at,
+    pushedAt,
+  });
+  return !known;
+}
+
+function pendingMinutes(escalation) {
+  const since = Date.parse(escalation.startedAt || escalation.escalatedAt);
+  return Math.max(0, Math.floor((Date.now() - since) / 60000));
+}
+
+function escalationItem(escalation) {
+  const item = document.createElement("li");
+  item.className = "alert-item ppms-escalation";
+  item.dataset.ppmsEscalation = escalation.key;
+  item.dataset.severity = "critical";
+  item.dataset.state = "firing";
+  const colour = config.severities.critical?.colour || "#b00020";
+  item.style.setProperty("--severity", colour);
+  const summary = document.createElement("div");
+  summary.className = "alert-summary";
+  const badge = document.createElement("span");
+  badge.className = "sev";
+  badge.dataset.role = "severity";
+  badge.textContent = T.ppms.severity;
+  badge.style.background = colour;
+  badge.style.color = config.severities.critical?.text || "#fff";
+  const state = document.createElement("span");
+  state.className = "alert-state";
+  state.dataset.role = "state";
+  state.textContent = T.ppms.state;
+  const title = document.createElement("strong");
+  title.className = "alert-title";
+  title.dataset.role = "title";
+  const meta = document.createElement("span");
+  meta.className = "alert-meta";
+  const link = document.createElement("a");
+  link.href = PPMS_BOARD_URL;
+  link.dataset.role = "ppms-board";
+  link.textContent = T.ppms.board;
+  const at = document.createElement("time");
+  at.dataset.role = "opened";
+  at.dateTime = escalation.escalatedAt;
+  at.textContent = shortTime(new Date(escalation.escalatedAt));
+  meta.append(link, " · ", at);
+  summary.append(badge, " ", state, " ", title, " ", meta);
+  item.append(summary);
+  if (!config.wall) {
+    const actions = document.createElement("div");
+    actions.className = "alert-actions";
+    const seen = document.createElement("button");
+    seen.type = "button";
+    seen.dataset.action = "ppms-seen";
+    seen.textContent = T.ppms.seen;
+    actions.append(seen);
+    item.append(actions);
+  }
+  return item;
+}
+
+// Draw the escalations at the top of the console; answer how many are shown.
+function drawEscalations() {
+  if (!consoleList) return 0;
+  const shown = [...escalations.values()].sort(
+    (a, b) => Date.parse(a.escalatedAt) - Date.parse(b.escalatedAt) || a.key.localeCompare(b.key),
+  );
+  const wanted = new Set(shown.map((escalation) => escalation.key));
+  for (const item of consoleList.querySelectorAll("[data-ppms-escalation]")) {
+    if (!wanted.has(item.dataset.ppmsEscalation)) item.remove();
+  }
+  shown.forEach((escalation, index) => {
+    let item = consoleList.querySelector(
+      `[data-ppms-escalation="${CSS.escape(escalation.key)}"]`,
+    );
+    if (!item) item = escalationItem(escalation);
+    $('[data-role="title"]', item).textContent = T.ppms.title(
+      escalation.school,
+      pendingMinutes(escalation),
+    );
+    if (consoleList.children[index] !== item)
+      consoleList.insertBefore(item, consoleList.children[index] || null);
+  });
+  return shown.length;
+}
+
+async function loadEscalations() {
+  const started = Date.now();
+  const { ok, data } = await api(PPMS_ACTIVE_URL);
+  if (!ok) return; // the live events still come; the next reconnect tries again
+  const activations = (Array.isArray(data) ? data : data.results || []).filter(
+    (activation) => !activation.ended_at,
+  );
+  const answers = await Promise.all(
+    activations.map((activation) =>
+      api(PPMS_STATUSES_URL.replace("{id}", String(activation.id))),
+    ),
+  );
+  const pushed = [...escalations.values()].filter((escalation) => escalation.pushedAt > started);
+  escalations.clear();
+  activations.forEach((activation, index) => {
+    const { ok: fetched, data: statuses } = answers[index];
+    if (!fetched || !Array.isArray(statuses)) return;
+    for (const status of statuses) storeEscalation(activation, status);
+  });
+  // Keep what the websocket pushed while the lists were on their way.
+  for (const escalation of pushed) escalations.set(escalation.key, escalation);
+  drawConsole();
+}
+
+function onPpms(message) {
+  const activation = message.activation;
+  if (!activation) return;
+  const status = message.status;
+  if (message.event === "ended") {
+    for (const [key, escalation] of escalations) {
+      if (escalation.activation === activation.id) escalations.delete(key);
+    }
+  } else if (message.event === "escalated" && status) {
+    if (storeEscalation(activation, status, Date.now())) {
+      alarm.notifyEscalation(escalations.get(escalationKey(activation.id, status.school)));
+    }
+  } else if (message.event === "status" && status && status.state !== "pending") {
+    escalations.delete(escalationKey(activation.id, status.school)); // the school answered
+  } else {
+    return;
+  }
+  drawConsole();
+}
+
+if (consoleList && !config.wall) {
+  consoleList.addEventListener("click", (event) => {
+    const button = event.target.closest('[data-action="ppms-seen"]');
+    const item = button?.closest("[data-ppms-escalation]");
+    if (item) markEscalationSeen(item.dataset.ppmsEscalation);
+  });
+}
+
+// The minutes in the titles go on counting.
+setInterval(() => escalations.size && drawEscalations(), 30 * 1000);
 
 // --- Alert actions --------------------------------------------------------------------
 
@@ -520,6 +725,7 @@ const alarm = {
     return this.mutedUntil() > Date.now();
   },
   ringing() {
+    if (escalations.size) return "critical"; // a school without an answer
     let worst = null;
     for (const alert of alerts.values()) {
       if (!communeInScope(alert.commune) || !alert.needs_acknowledgement || alert.muted) continue;
@@ -583,6 +789,15 @@ const alarm = {
       body: sensorOf(alert.sensor)?.name || alert.sensor,
       tag: `csu-alert-${alert.id}`,
       requireInteraction: alert.severity === "critical",
+    });
+  },
+  notifyEscalation(escalation) {
+    if (!escalation || config.wall || !("Notification" in window)) return;
+    if (Notification.permission !== "granted") return;
+    new Notification(T.ppms.title(escalation.school, pendingMinutes(escalation)), {
+      body: T.ppms.board,
+      tag: `csu-ppms-${escalation.key}`,
+      requireInteraction: true,
     });
   },
 };
@@ -763,6 +978,7 @@ function onAlert(event, alert) {
 function onMessage(message) {
   if (message.type === "readings") onReadings(message.items || []);
   else if (message.type === "alert") onAlert(message.event, message.alert);
+  else if (message.type === "ppms") onPpms(message);
   else if (message.type === "sensor" && inScope(message.sensor))
     map?.setState(message.sensor, message.event);
 }
@@ -777,6 +993,7 @@ function onState(state, reason) {
 function catchUp() {
   // Events were missed while the socket was down: fetch the present again.
   loadAlerts();
+  loadEscalations();
   loadLatest();
   refreshKpis();
   loadCharts();
@@ -799,6 +1016,7 @@ if (clock) {
 
 alarm.update();
 loadAlerts();
+loadEscalations();
 loadLatest();
 loadCharts();
 setInterval(refreshKpis, KPI_POLL_MS);

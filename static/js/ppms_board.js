@@ -20,14 +20,16 @@
 //   activate-form        field-scenario, field-title, zone-<id>, school-<uai>,
 //                        field-school-filter, field-drill, btn-activate; error-<field>,
 //                        activate-error, activate-result
-//   shelters             the centres d'accueil: rows data-shelter="<id>" data-full,
-//                        field-occupancy-<id>, btn-occupancy-<id>, shelter-warning-<id>
+//   shelters             the centres d'accueil: rows data-shelter="<id>" data-full
+//                        data-open, field-occupancy-<id>, btn-occupancy-<id>,
+//                        shelter-warning-<id>, btn-shelter-open-<id> ("Ouvrir" / "Fermer")
 //
 // Live: `ppms` events of the operator's communes (CONTRACT.md section 3). A status or an
 // escalation updates its row in place (state, counts, time to answer), re-sorts the rows
 // and recounts the totals; an activation (new, schools added, a school's alarm) reloads
 // the server-rendered sections; an end marks its section at once. After a reconnect the
-// sections are reloaded, so nothing missed stays missing.
+// sections are reloaded, so nothing missed stays missing. A `shelter` event (occupancy
+// recorded, centre opened or closed) redraws its row in place.
 (function () {
   "use strict";
 
@@ -234,6 +236,10 @@
   }
 
   function onLive(message) {
+    if (message.type === "ppms" && message.event === "shelter" && message.shelter) {
+      showShelter(message.shelter);
+      return;
+    }
     if (message.type !== "ppms" || !message.activation) return;
     const activation = message.activation;
     if (message.event === "ended") {
@@ -348,6 +354,7 @@
     const row = document.createElement("tr");
     row.dataset.shelter = String(shelter.id);
     row.dataset.full = shelter.is_full ? "true" : "false";
+    row.dataset.open = shelter.is_open ? "true" : "false";
     row.classList.toggle("full", shelter.is_full);
 
     const name = document.createElement("th");
@@ -387,7 +394,14 @@
     warning.className = "warning";
     warning.dataset.testid = `shelter-warning-${shelter.id}`;
     warning.setAttribute("role", "status");
-    shelterForm.append(input, button, warning);
+    const toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "shelter-open";
+    toggle.dataset.testid = `btn-shelter-open-${shelter.id}`;
+    toggle.textContent = shelter.is_open ? T.close_shelter || "Fermer" : T.open_shelter || "Ouvrir";
+    toggle.setAttribute("aria-label", `${toggle.textContent} : ${shelter.name}`);
+    toggle.addEventListener("click", () => setShelterOpen(shelter.id, !shelter.is_open, toggle, warning));
+    shelterForm.append(input, button, toggle, warning);
     shelterForm.addEventListener("submit", (event) => {
       event.preventDefault();
       recordOccupancy(shelter.id, input.value, warning);
@@ -418,6 +432,51 @@
       }
     } catch {
       /* offline: the next refresh */
+    }
+  }
+
+  // A live `shelter` event: redraw the row, unless the operator is typing in it.
+  function showShelter(shelter) {
+    const old = $(`tr[data-shelter="${shelter.id}"]`, shelterRows);
+    if (!old) {
+      // A centre that just opened elsewhere, or the first one: the list decides.
+      if (!shelterRows.contains(document.activeElement)) loadShelters();
+      return;
+    }
+    if (old.contains(document.activeElement) && $("input", old) === document.activeElement) {
+      // Keep the field under the operator's fingers; update what they do not type.
+      const fresh = shelterRow(shelter);
+      $("[data-field=occupancy]", old).replaceWith($("[data-field=occupancy]", fresh));
+      old.dataset.full = fresh.dataset.full;
+      old.dataset.open = fresh.dataset.open;
+      old.classList.toggle("full", shelter.is_full);
+      $("th", old).replaceWith($("th", fresh));
+      $(".shelter-open", old).replaceWith($(".shelter-open", fresh));
+      return;
+    }
+    const note = $(`[data-testid=shelter-warning-${shelter.id}]`, old);
+    const fresh = shelterRow(shelter);
+    const freshNote = $(`[data-testid=shelter-warning-${shelter.id}]`, fresh);
+    freshNote.textContent = note.textContent;
+    freshNote.className = note.className;
+    old.replaceWith(fresh);
+  }
+
+  async function setShelterOpen(id, open, button, warning) {
+    warning.textContent = "";
+    button.disabled = true;
+    try {
+      const url = (config.urls.shelter_open || config.urls.occupancy.replace("occupancy/", "open/")).replace("{id}", String(id));
+      const { response, data } = await post(url, { open });
+      if (response.ok && data) {
+        showShelter(data);
+      } else {
+        button.disabled = false;
+        warning.textContent = fmt(T.failed, { message: errorText(data) || response.status });
+      }
+    } catch {
+      button.disabled = false;
+      warning.textContent = T.network;
     }
   }
 
