@@ -129,3 +129,30 @@ async def test_an_anonymous_websocket_is_closed_with_4401():
     assert not connected
     assert code == CLOSE_UNAUTHENTICATED
     await communicator.disconnect()
+
+
+def test_production_settings_pass_the_deployment_checks(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ,
+        DJANGO_SECRET_KEY="a-long-random-production-key-" + "x" * 40,
+        DATABASE_URL="postgres://csu@db.invalid:5432/csu",
+        REDIS_URL="redis://redis.invalid:6379/0",
+        MQTT_URL="mqtt://csu-ingest:secret@mosquitto.invalid:1883",
+        ALLOWED_HOSTS="csu.example.fr",
+        CSU_REQUIRE_SECRET_KEY="true",
+        CSU_DATA_DIR=str(tmp_path),
+    )
+    env.pop("DJANGO_DEBUG", None)
+    env.pop("CSU_HTTPS", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
