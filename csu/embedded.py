@@ -9,6 +9,7 @@ through the in-memory broker to a worker running in threads of this process.
 
 import asyncio
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -98,14 +99,21 @@ async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
     config = uvicorn.Config(
         "csu.asgi:application", host=host, port=port, lifespan="off", log_level="info"
     )
-    server = uvicorn.Server(config)  # it handles SIGINT and SIGTERM itself
+    server = uvicorn.Server(config)  # it handles SIGINT and SIGTERM itself...
+    # ...then raises the signal again once serve() returns: with these handlers restored
+    # at that moment, the process survives it and stops the simulator, ingest and broker.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     print(f"\nCSU is running: open http://{host}:{port}/ (Ctrl+C to stop)\n", flush=True)
     try:
         await server.serve()
     finally:
         if simulator is not None:
             simulator.terminate()
-            simulator.wait(10)
+            try:
+                simulator.wait(10)
+            except subprocess.TimeoutExpired:
+                simulator.kill()
         beat.stop()
         worker.stop()
         if celery_worker is not None:
