@@ -242,6 +242,35 @@ def may_record_occupancy(user, shelter) -> bool:
     )
 
 
+def update_shelter(user, shelter, **changes):
+    """Apply ``changes`` (occupancy, is_open) under a row lock, record who and when in the
+    audit log, and push the centre live once committed; return it, the previous values
+    and the time."""
+    with transaction.atomic():
+        # Locked: two simultaneous counts each get their own "previous" value.
+        shelter = Shelter.objects.select_for_update().select_related("commune").get(pk=shelter.pk)
+        previous = {field: getattr(shelter, field) for field in changes}
+        for field, value in changes.items():
+            setattr(shelter, field, value)
+        shelter.save(update_fields=list(changes))
+        at = timezone.now()
+        announce_shelter(shelter)
+    # The audit log is the record until the audit trail model (hardening issue).
+    for field, value in changes.items():
+        audit.info(
+            "shelter %s: shelter=%s commune=%s from=%s to=%s capacity=%s by=%s at=%s",
+            field,
+            shelter.pk,
+            shelter.commune.insee_code,
+            previous[field],
+            value,
+            shelter.capacity,
+            user.get_username(),
+            at.isoformat(),
+        )
+    return shelter, previous, at
+
+
 def announce_shelter(shelter) -> None:
     """Once committed, push the centre to its commune's operators (the PPMS board)."""
     payload = {"type": "ppms", "event": "shelter", "shelter": ShelterSerializer(shelter).data}
@@ -307,17 +336,7 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         occupancy = serializer.validated_data["occupancy"]
 
-        with transaction.atomic():
-            # Locked: two simultaneous counts each get their own "previous" value.
-            shelter = (
-                Shelter.objects.select_for_update().select_related("commune").get(pk=shelter.pk)
-            )
-            previous = shelter.occupancy
-            shelter.occupancy = occupancy
-            shelter.save(update_fields=["occupancy"])
-            recorded_at = timezone.now()
-            announce_shelter(shelter)
-
+        shelter, previous, recorded_at = update_shelter(request.user, shelter, occupancy=occupancy)
         # The people are there whatever the capacity says: record them, but say so.
         warning = None
         if occupancy > shelter.capacity:
@@ -325,18 +344,7 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 "occupancy": occupancy,
                 "capacity": shelter.capacity,
             }
-        # TODO(hardening): an audit trail model; until then, the log is the record.
-        audit.info(
-            "shelter occupancy: shelter=%s commune=%s from=%s to=%s capacity=%s by=%s at=%s",
-            shelter.pk,
-            shelter.commune.insee_code,
-            previous,
-            occupancy,
-            shelter.capacity,
-            request.user.get_username(),
-            recorded_at.isoformat(),
-        )
-        shelter.previous_occupancy = previous
+        shelter.previous_occupancy = previous["occupancy"]
         shelter.recorded_by = request.user.get_username()
         shelter.recorded_at = recorded_at
         shelter.warning = warning
@@ -364,24 +372,7 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         is_open = serializer.validated_data["open"]
 
-        with transaction.atomic():
-            shelter = (
-                Shelter.objects.select_for_update().select_related("commune").get(pk=shelter.pk)
-            )
-            previous = shelter.is_open
-            if previous != is_open:
-                shelter.is_open = is_open
-                shelter.save(update_fields=["is_open"])
-            announce_shelter(shelter)
-        audit.info(
-            "shelter open: shelter=%s commune=%s from=%s to=%s by=%s at=%s",
-            shelter.pk,
-            shelter.commune.insee_code,
-            previous,
-            is_open,
-            request.user.get_username(),
-            timezone.now().isoformat(),
-        )
+        shelter, _previous, _at = update_shelter(request.user, shelter, is_open=is_open)
         return Response(ShelterSerializer(shelter).data)
 
 
