@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from csu import live
+from csu import live, outbox
 
 from .models import AlertEvent, EventKind, Silence, WebhookDelivery
 from .payloads import alert_summary, event_summary, live_event_name
@@ -27,22 +27,8 @@ HOOKED = MAILED | {EventKind.ACKNOWLEDGED, EventKind.RESOLVED, EventKind.FLAPPIN
 
 
 def dispatch_after_commit() -> None:
-    """Ask for a dispatch once the current transaction commits (once per transaction)."""
-    # Looked up in the connection's own list, not a flag of ours: a rolled-back
-    # transaction drops its callbacks, and a flag would stay set and silence the next.
-    connection = transaction.get_connection()
-    if any(entry[1] is _enqueue_dispatch for entry in connection.run_on_commit):
-        return
-    transaction.on_commit(_enqueue_dispatch)
-
-
-def _enqueue_dispatch() -> None:
-    from .tasks import dispatch_events
-
-    try:
-        dispatch_events.delay()
-    except Exception:  # the beat task dispatches what is left
-        log.exception("could not enqueue the alert dispatch; beat will catch up")
+    """Enqueue the dispatch of this transaction's events once it commits."""
+    outbox.dispatch_after_commit("alerts.tasks.dispatch_events")
 
 
 def is_silenced(event: AlertEvent) -> bool:

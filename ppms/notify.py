@@ -24,6 +24,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from alerts.models import WebhookDelivery
+from csu import outbox
 
 from .models import Activation, ActivationEvent, ActivationEventKind, PpmsWebhook, SchoolStatus
 
@@ -41,22 +42,8 @@ WEBHOOK_EVENT = {
 
 
 def dispatch_after_commit() -> None:
-    """Ask for a dispatch once the current transaction commits (once per transaction)."""
-    # Looked up in the connection's own list, not a flag of ours: a rolled-back
-    # transaction drops its callbacks, and a flag would stay set and silence the next.
-    connection = transaction.get_connection()
-    if any(entry[1] is _enqueue_dispatch for entry in connection.run_on_commit):
-        return
-    transaction.on_commit(_enqueue_dispatch)
-
-
-def _enqueue_dispatch() -> None:
-    from .tasks import dispatch_activation_events
-
-    try:
-        dispatch_activation_events.delay()
-    except Exception:  # the beat task dispatches what is left
-        log.exception("could not enqueue the PPMS dispatch; beat will catch up")
+    """Enqueue the dispatch of this transaction's events once it commits."""
+    outbox.dispatch_after_commit("ppms.tasks.dispatch_activation_events")
 
 
 def claim_events(now=None) -> list[ActivationEvent]:
