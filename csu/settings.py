@@ -337,6 +337,9 @@ LOGGING = {
         "axes": {"level": "WARNING"},
         "amqtt": {"level": "WARNING"},
         "transitions": {"level": "WARNING"},
+        # One line per task is noise at 5 batches a second; failures still show.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
     },
 }
 

@@ -30,6 +30,8 @@
 // the server-rendered sections; an end marks its section at once. After a reconnect the
 // sections are reloaded, so nothing missed stays missing. A `shelter` event (occupancy
 // recorded, centre opened or closed) redraws its row in place.
+import { connectLive, liveUrl } from "./live.js";
+
 (function () {
   "use strict";
 
@@ -503,60 +505,24 @@
 
   // --- The live connection ------------------------------------------------------------------
 
-  function connectLive() {
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const url = `${scheme}//${window.location.host}${config.urls.ws}`;
+  function startLive() {
     const status = document.getElementById("live-status");
-    let failures = 0;
-    let opened = false;
-    let socket = null;
-    let stopped = false;
-    let timer = null;
-
-    function open() {
-      clearTimeout(timer);
-      socket = new WebSocket(url);
-      socket.addEventListener("open", () => {
-        failures = 0;
-        status.textContent = T.live_ok;
-        status.dataset.state = "connected";
-        if (opened) refreshSections(); // catch up on what was missed
-        opened = true;
-      });
-      socket.addEventListener("message", (event) => {
-        try {
-          onLive(JSON.parse(event.data));
-        } catch {
-          /* not JSON: not ours */
-        }
-      });
-      socket.addEventListener("close", (event) => {
-        socket = null;
-        status.textContent = T.live_lost;
-        status.dataset.state = "reconnecting";
-        if (event.code === 4401) {
-          stopped = true;
-          return;
-        }
-        if (stopped) return;
-        failures += 1;
-        const base = Math.min(30000, 1000 * 2 ** (failures - 1));
-        timer = setTimeout(open, base / 2 + Math.random() * (base / 2));
-      });
-    }
-
-    window.addEventListener("online", () => {
-      if (!stopped && socket === null) {
-        failures = 0;
-        open();
-      }
+    connectLive({
+      url: liveUrl(config.urls.ws),
+      onMessage: onLive,
+      onState(state) {
+        status.dataset.state = state;
+        status.textContent = state === "connected" ? T.live_ok : T.live_lost;
+      },
+      onOpen({ reconnected }) {
+        if (reconnected) refreshSections(); // catch up on what was missed
+      },
     });
-    open();
   }
 
   tick();
   setInterval(tick, 15000);
   loadShelters();
   setInterval(loadShelters, 60000);
-  connectLive();
+  startLive();
 })();

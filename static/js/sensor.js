@@ -7,6 +7,8 @@
  * points are further apart than GAP_FACTOR x max(bucket, expected interval), so a
  * silent sensor shows as a hole, not as a straight line across the silence.
  */
+import { connectLive, liveUrl } from "./live.js";
+
 (function () {
   "use strict";
 
@@ -424,44 +426,27 @@
     status.classList.toggle("live", !!ok);
   }
 
-  let attempts = 0;
-  let connectedOnce = false;
-
   function connect() {
-    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(scheme + location.host + data.live_path);
-    socket.onopen = function () {
-      attempts = 0;
-      setStatus(L.live, true);
-      // What arrived while we were away comes from the API (CONTRACT.md section 3).
-      if (connectedOnce) {
-        if (view.range !== "custom") setPreset(view.range);
-        showRange();
-        loadAll();
-      }
-      connectedOnce = true;
-    };
-    socket.onmessage = function (event) {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch (error) {
-        return;
-      }
-      onMessage(message);
-    };
-    socket.onclose = function (event) {
-      if (event.code === 4401) {
-        // Signed out: reconnecting would be refused again; a reload leads to the login.
-        setStatus(L.signed_out, false);
-        return;
-      }
-      setStatus(L.reconnecting, false);
-      // Exponential backoff with jitter, 1 s to 30 s, so servers restarting are not stormed.
-      const delay = Math.min(30000, 1000 * Math.pow(2, attempts)) * (0.5 + Math.random() / 2);
-      attempts += 1;
-      setTimeout(connect, delay);
-    };
+    connectLive({
+      url: liveUrl(data.live_path),
+      onMessage,
+      onState(state, reason) {
+        if (reason === "unauthenticated") {
+          // Signed out: a reload leads to the login page.
+          setStatus(L.signed_out, false);
+        } else {
+          setStatus(state === "connected" ? L.live : L.reconnecting, state === "connected");
+        }
+      },
+      onOpen({ reconnected }) {
+        // What arrived while we were away comes from the API (CONTRACT.md section 3).
+        if (reconnected) {
+          if (view.range !== "custom") setPreset(view.range);
+          showRange();
+          loadAll();
+        }
+      },
+    });
   }
 
   // --- Start --------------------------------------------------------------------------
