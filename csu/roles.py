@@ -18,8 +18,10 @@ LABELS = {
 }
 
 # Admins may change the configuration of every CSU app; they do not edit readings.
-ADMIN_APPS = ("sensors", "alerts", "ppms", "auth", "authtoken")
+ADMIN_APPS = ("sensors", "alerts", "ppms", "auth", "authtoken", "csu")
 ADMIN_READ_ONLY_MODELS = ("reading", "latestreading", "rejectedmessage")
+# Nobody edits the trail: it is only written by the middleware and purged by retention.
+ADMIN_VIEW_ONLY_MODELS = ("auditentry",)
 
 
 def has_role(user, role: str) -> bool:
@@ -49,7 +51,9 @@ def ensure_role_groups(**kwargs) -> None:
     from django.contrib.auth.models import Group, Permission
 
     groups = {name: Group.objects.get_or_create(name=name)[0] for name in LABELS}
-    perms = Permission.objects.filter(content_type__app_label__in=ADMIN_APPS).exclude(
-        content_type__model__in=ADMIN_READ_ONLY_MODELS, codename__regex=r"^(add|change)_"
+    perms = (
+        Permission.objects.filter(content_type__app_label__in=ADMIN_APPS)
+        .exclude(content_type__model__in=ADMIN_READ_ONLY_MODELS, codename__regex=r"^(add|change)_")
+        .exclude(content_type__model__in=ADMIN_VIEW_ONLY_MODELS, codename__regex=r"^(?!view_)")
     )
     groups[ADMINS].permissions.set(perms)

@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csu.middleware.LoginRequiredMiddleware",
+    "csu.audit.AuditMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -195,6 +196,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sensors.tasks.purge_rejected_messages",
         "schedule": crontab(minute=17, hour=3),
     },
+    "audit-retention": {
+        "task": "csu.tasks.purge_audit_entries",
+        "schedule": crontab(minute=27, hour=3),
+    },
     # Hourly roll-ups: the hours closed since the last run, and the dirty (late) hours.
     "readings-rollups": {"task": "sensors.tasks.rollup_recent_hours", "schedule": 300.0},
 }
@@ -209,6 +214,8 @@ READINGS_RETENTION_DAYS = env_int("READINGS_RETENTION_DAYS", 30, minimum=1)
 # Hourly roll-ups outlive the readings they summarise (never shorter: they serve history).
 ROLLUP_RETENTION_DAYS = env_int("ROLLUP_RETENTION_DAYS", 400, minimum=READINGS_RETENTION_DAYS)
 READINGS_PARTITIONS_AHEAD_DAYS = env_int("READINGS_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
+# The audit trail of users' actions (DOMAIN.md: an audit log with a set retention).
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=1)
 REJECTED_MESSAGES_RETENTION_DAYS = env_int("REJECTED_MESSAGES_RETENTION_DAYS", 30, minimum=1)
 # A school still pending this long after an activation is escalated (SPEC: 10 min).
 PPMS_ESCALATE_AFTER_MIN = env_int("PPMS_ESCALATE_AFTER_MIN", 10, minimum=1)

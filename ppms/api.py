@@ -11,12 +11,10 @@ school's situation is given by its director, or by an operator on their behalf (
 status update records who). Every write goes through ``services`` (who and when, live
 events, notices to the safety services).
 
-Centres d'accueil: see ``visible_shelters``. Operators and admins record the occupancy;
-each change is logged with who and when on the ``csu.audit`` logger until an audit
-trail model exists.
+Centres d'accueil: see ``visible_shelters``. Operators and admins record the occupancy
+and open or close them; the audit trail (``csu.audit``) keeps who, when and the
+previous value.
 """
-
-import logging
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -41,7 +39,7 @@ from rest_framework.response import Response
 from alerts.cap import CAP_MEDIA_TYPE
 from alerts.feeds import CapRenderer, XMLDocumentView
 from alerts.serializers import ActionErrorSerializer
-from csu import live
+from csu import audit, live
 from csu.roles import is_admin, is_operator
 from sensors.api import BAD_INPUT, _query_params
 from sensors.models import Commune, Zone
@@ -80,8 +78,6 @@ from .serializers import (
     ShelterOpenSerializer,
     ShelterSerializer,
 )
-
-audit = logging.getLogger("csu.audit")
 
 FORBIDDEN = OpenApiResponse(description=_("Réservé à d'autres rôles, ou hors de votre périmètre."))
 NOT_FOUND = OpenApiResponse(description=_("Inconnu, ou hors de votre périmètre."))
@@ -242,10 +238,10 @@ def may_record_occupancy(user, shelter) -> bool:
     )
 
 
-def update_shelter(user, shelter, **changes):
-    """Apply ``changes`` (occupancy, is_open) under a row lock, record who and when in the
-    audit log, and push the centre live once committed; return it, the previous values
-    and the time."""
+def update_shelter(request, shelter, **changes):
+    """Apply ``changes`` (occupancy, is_open) under a row lock, note the previous values in
+    the request's audit entry, and push the centre live once committed; return it, the
+    previous values and the time."""
     with transaction.atomic():
         # Locked: two simultaneous counts each get their own "previous" value.
         shelter = Shelter.objects.select_for_update().select_related("commune").get(pk=shelter.pk)
@@ -255,19 +251,7 @@ def update_shelter(user, shelter, **changes):
         shelter.save(update_fields=list(changes))
         at = timezone.now()
         announce_shelter(shelter)
-    # The audit log is the record until the audit trail model (hardening issue).
-    for field, value in changes.items():
-        audit.info(
-            "shelter %s: shelter=%s commune=%s from=%s to=%s capacity=%s by=%s at=%s",
-            field,
-            shelter.pk,
-            shelter.commune.insee_code,
-            previous[field],
-            value,
-            shelter.capacity,
-            user.get_username(),
-            at.isoformat(),
-        )
+    audit.annotate(request, previous=previous)
     return shelter, previous, at
 
 
@@ -336,7 +320,7 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         occupancy = serializer.validated_data["occupancy"]
 
-        shelter, previous, recorded_at = update_shelter(request.user, shelter, occupancy=occupancy)
+        shelter, previous, recorded_at = update_shelter(request, shelter, occupancy=occupancy)
         # The people are there whatever the capacity says: record them, but say so.
         warning = None
         if occupancy > shelter.capacity:
@@ -372,7 +356,7 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         is_open = serializer.validated_data["open"]
 
-        shelter, _previous, _at = update_shelter(request.user, shelter, is_open=is_open)
+        shelter, _previous, _at = update_shelter(request, shelter, is_open=is_open)
         return Response(ShelterSerializer(shelter).data)
 
 

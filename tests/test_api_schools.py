@@ -1,6 +1,5 @@
 """The PPMS API: schools and centres d'accueil with their occupancy, per role."""
 
-import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -15,6 +14,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from csu import roles
+from csu.models import AuditEntry
 from ppms.models import Shelter
 from sensors.models import Zone
 from tests.conftest import make_school, make_user
@@ -500,19 +500,19 @@ def test_an_operator_records_the_occupancy_of_a_shelter_of_their_commune(api, op
     assert gymnasium.occupancy == 45
 
 
-def test_an_occupancy_change_is_logged_with_who_and_when(api, operator, gymnasium, caplog):
+def test_an_occupancy_change_is_in_the_audit_trail_with_who_when_and_before(
+    api, operator, gymnasium
+):
     as_user(api, operator)
 
-    with caplog.at_level(logging.INFO, logger="csu.audit"), time_machine.travel(NOW, tick=False):
+    with time_machine.travel(NOW, tick=False):
         api.post(occupancy_url(gymnasium), {"occupancy": 45}, format="json")
 
-    [record] = [r for r in caplog.records if r.name == "csu.audit"]
-    assert record.levelno == logging.INFO
-    message = record.getMessage()
-    assert f"shelter={gymnasium.pk}" in message
-    assert "from=30 to=45" in message
-    assert "by=operateur" in message
-    assert "at=2026-11-23T10:00:00+00:00" in message
+    [entry] = AuditEntry.objects.all()
+    assert (entry.username, entry.action, entry.status) == ("operateur", "shelter-occupancy", 200)
+    assert entry.target == f"pk={gymnasium.pk}"
+    assert entry.at == NOW
+    assert entry.data == {"occupancy": 45, "previous": {"occupancy": 30}}
 
 
 def test_an_occupancy_above_capacity_is_recorded_with_a_warning(api, operator, gymnasium):
@@ -559,17 +559,16 @@ def test_an_occupancy_may_go_back_to_zero(api, operator, gymnasium):
     ],
     ids=["negative", "text", "decimal", "null", "beyond-the-column", "missing"],
 )
-def test_a_bad_occupancy_gets_400_on_the_field_and_changes_nothing(
-    api, operator, gymnasium, body, caplog
-):
-    with caplog.at_level(logging.INFO, logger="csu.audit"):
-        response = as_user(api, operator).post(occupancy_url(gymnasium), body, format="json")
+def test_a_bad_occupancy_gets_400_on_the_field_and_changes_nothing(api, operator, gymnasium, body):
+    response = as_user(api, operator).post(occupancy_url(gymnasium), body, format="json")
 
     assert response.status_code == 400
     assert list(response.json()) == ["occupancy"]
     gymnasium.refresh_from_db()
     assert gymnasium.occupancy == 30
-    assert not [r for r in caplog.records if r.name == "csu.audit"]
+    [entry] = AuditEntry.objects.all()
+    assert entry.status == 400
+    assert "previous" not in entry.data
 
 
 def test_a_negative_occupancy_is_answered_in_french(api, operator, gymnasium):
@@ -674,12 +673,9 @@ def test_a_refused_occupancy_pushes_nothing(
 
 
 def test_an_operator_opens_a_shelter_of_their_commune_and_it_is_pushed_live(
-    api, operator, gymnasium, sent, django_capture_on_commit_callbacks, caplog
+    api, operator, gymnasium, sent, django_capture_on_commit_callbacks
 ):
-    with (
-        caplog.at_level(logging.INFO, logger="csu.audit"),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    with django_capture_on_commit_callbacks(execute=True):
         response = as_user(api, operator).post(open_url(gymnasium), {"open": True}, format="json")
 
     assert response.status_code == 200
@@ -692,9 +688,9 @@ def test_an_operator_opens_a_shelter_of_their_commune_and_it_is_pushed_live(
     [(group, payload)] = sent
     assert group == f"commune-{gymnasium.commune_id}"
     assert payload == {"type": "ppms", "event": "shelter", "shelter": body}
-    [record] = [r for r in caplog.records if r.name == "csu.audit"]
-    assert "from=False to=True" in record.getMessage()
-    assert "by=operateur" in record.getMessage()
+    [entry] = AuditEntry.objects.all()
+    assert (entry.username, entry.action) == ("operateur", "shelter-open")
+    assert entry.data == {"open": True, "previous": {"is_open": False}}
 
 
 def test_an_operator_closes_an_open_shelter(api, operator, open_hall, sent):

@@ -1,0 +1,215 @@
+"""The audit trail: every write of an operator, a director or an admin, kept for admins."""
+
+import html
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from csu import roles
+from csu.models import AuditEntry
+from csu.tasks import purge_audit_entries
+from ppms.services import ppms_activate
+from tests.alerting import feed, make_rule
+from tests.conftest import make_user
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def alert(sensor):
+    make_rule()
+    [opened] = feed(sensor, [85])
+    return opened
+
+
+@pytest.fixture
+def activation(school, operator):
+    return ppms_activate(
+        scenario="confinement",
+        title="Nuage toxique",
+        source="operator",
+        schools=[school],
+        by=operator,
+        now=NOW,
+    )
+
+
+@pytest.fixture
+def csu_admin(django_user_model):
+    """A staff member of the admins group, not a superuser."""
+    return make_user(django_user_model, "admin-csu", role=roles.ADMINS, is_staff=True)
+
+
+def test_an_operators_acknowledgement_is_recorded_with_who_when_and_what(api, operator, alert):
+    api.force_login(operator)
+
+    with time_machine.travel(NOW, tick=False):
+        response = api.post(
+            f"/api/v1/alerts/{alert.pk}/acknowledge/",
+            {"comment": "Équipe envoyée"},
+            format="json",
+            REMOTE_ADDR="10.0.0.7",
+        )
+
+    assert response.status_code == 200
+    [entry] = AuditEntry.objects.all()
+    assert entry.user == operator
+    assert entry.username == "operateur"
+    assert entry.at == NOW
+    assert entry.action == "alert-acknowledge"
+    assert entry.target == f"pk={alert.pk}"
+    assert (entry.method, entry.status) == ("POST", 200)
+    assert entry.data == {"comment": "Équipe envoyée"}
+    assert entry.ip == "10.0.0.7"
+
+
+def test_a_refused_attempt_is_recorded_with_its_answer(api, other_operator, alert):
+    api.force_login(other_operator)
+
+    response = api.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"comment": "x"}, format="json")
+
+    assert response.status_code == 404
+    [entry] = AuditEntry.objects.all()
+    assert (entry.username, entry.action, entry.status) == (
+        "operateur-ballan",
+        "alert-resolve",
+        404,
+    )
+    assert entry.refused
+
+
+def test_a_directors_report_is_recorded(api, director, activation, school):
+    api.force_login(director)
+
+    response = api.post(
+        f"/api/v1/ppms/activations/{activation.pk}/statuses/{school.uai}/",
+        {"state": "safe", "pupils_present": 180},
+        format="json",
+    )
+
+    assert response.status_code == 201
+    [entry] = AuditEntry.objects.all()
+    assert (entry.username, entry.action) == ("directeur", "ppms-activation-report")
+    assert entry.target == f"pk={activation.pk} uai={school.uai}"
+    assert entry.data == {"state": "safe", "pupils_present": 180}
+
+
+def test_signing_in_and_out_are_recorded_and_the_password_never_is(client, operator):
+    client.post("/accounts/login/", {"username": "operateur", "password": "pw"})
+    client.post("/accounts/logout/")
+
+    login, logout = AuditEntry.objects.order_by("pk")
+    assert (login.action, login.username, login.status) == ("login", "operateur", 302)
+    assert login.data == {"username": "operateur"}
+    assert (logout.action, logout.username) == ("logout", "operateur")
+
+
+def test_reads_and_anonymous_requests_leave_no_line(api, client, operator, alert):
+    api.force_login(operator)
+    api.get("/api/v1/alerts/")
+    APIClient().post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"comment": "x"}, format="json")
+    client.post("/accounts/login/", {"username": "operateur", "password": "wrong"})
+
+    assert not AuditEntry.objects.exists()
+
+
+def test_long_free_text_is_cut_and_secrets_are_dropped(api, operator, alert):
+    api.force_login(operator)
+
+    api.post(
+        f"/api/v1/alerts/{alert.pk}/comments/",
+        {"text": "a" * 500, "api_token": "s3cret"},
+        format="json",
+    )
+
+    [entry] = AuditEntry.objects.all()
+    assert entry.data == {"text": "a" * 200 + "…"}
+
+
+def test_admins_read_the_trail_in_the_admin_and_cannot_change_it(
+    client, operator, csu_admin, alert
+):
+    call_command("migrate", "csu", verbosity=0)  # post_migrate gives the admins group its rights
+    AuditEntry.objects.create(
+        user=operator,
+        username="operateur",
+        action="alert-acknowledge",
+        method="POST",
+        path=f"/api/v1/alerts/{alert.pk}/acknowledge/",
+        target=f"pk={alert.pk}",
+        status=200,
+    )
+    client.force_login(csu_admin)
+
+    listing = client.get("/admin/csu/auditentry/")
+    entry = AuditEntry.objects.get()
+    change = client.post(f"/admin/csu/auditentry/{entry.pk}/change/", {"username": "x"})
+    delete = client.post(f"/admin/csu/auditentry/{entry.pk}/delete/", {"post": "yes"})
+
+    assert listing.status_code == 200
+    page = html.unescape(listing.content.decode())
+    assert "Acquittement d'une alerte" in page
+    assert "operateur" in page
+    assert change.status_code == 403
+    assert delete.status_code == 403
+    entry.refresh_from_db()
+    assert entry.username == "operateur"
+
+
+def test_operators_and_directors_cannot_read_the_trail(client, operator, director):
+    for user in (operator, director):
+        client.force_login(user)
+        response = client.get("/admin/csu/auditentry/")
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+
+
+def test_admin_changes_are_recorded_too(client, csu_admin, commune):
+    call_command("migrate", "csu", verbosity=0)
+    client.force_login(csu_admin)
+
+    response = client.post(
+        "/admin/ppms/school/add/",
+        {"uai": "0370009Z", "name": "École Rabelais", "commune": commune.pk, "pupils": 120},
+    )
+
+    entry = AuditEntry.objects.get(username="admin-csu")
+    assert entry.action == "admin"
+    assert entry.path == "/admin/ppms/school/add/"
+    assert entry.data["name"] == "École Rabelais"
+    assert response.status_code in (200, 302)
+
+
+def test_entries_past_the_retention_are_purged(operator, settings):
+    settings.AUDIT_RETENTION_DAYS = 365
+    with time_machine.travel(NOW - timedelta(days=366)):
+        old = AuditEntry.objects.create(
+            username="operateur", action="login", method="POST", path="/", status=302
+        )
+    recent = AuditEntry.objects.create(
+        username="operateur", action="login", method="POST", path="/", status=302
+    )
+
+    with time_machine.travel(NOW, tick=False):
+        assert purge_audit_entries() == 1
+
+    assert list(AuditEntry.objects.all()) == [recent]
+    assert not AuditEntry.objects.filter(pk=old.pk).exists()
+
+
+def test_an_entry_survives_its_user_being_deleted(client, django_user_model):
+    user = make_user(django_user_model, "partant", role=roles.OPERATORS)
+    client.post("/accounts/login/", {"username": "partant", "password": "pw"})
+
+    user.delete()
+
+    [entry] = AuditEntry.objects.all()
+    assert (entry.user, entry.username, entry.action) == (None, "partant", "login")
