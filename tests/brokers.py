@@ -53,10 +53,47 @@ def _substitute(text: str, pattern: str, replacement: str) -> str:
     return text
 
 
-def broker_config_text(tmp: Path, port: int, *, auth: bool) -> str:
-    """Return our mosquitto.conf for a broker on ``port`` keeping its files in ``tmp``."""
+# The listeners of mosquitto.conf: devices (plain and TLS; client id = username) and
+# the CSU's services (internal; client ids kept).
+DEVICES_LISTENER, TLS_LISTENER, SERVICES_LISTENER = 1883, 8883, 1885
+# The TLS listener's block: its `listener` line and the option lines right after it.
+TLS_BLOCK = rf"^listener {TLS_LISTENER}\n(?:[a-z_]+ [^\n]*\n)*"
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """A server certificate chain and its key, PEM (the broker's certfile and keyfile)."""
+
+    certfile: Path
+    keyfile: Path
+
+
+def broker_config_text(
+    tmp: Path,
+    port: int,
+    *,
+    auth: bool,
+    device_port: int | None = None,
+    tls: TLSFiles | None = None,
+    tls_port: int | None = None,
+) -> str:
+    """Return our mosquitto.conf for a broker keeping its files in ``tmp``.
+
+    ``port`` is the services' listener (ingest, test publishers: client ids kept);
+    ``device_port`` the devices' plain one, where a client's id becomes its username;
+    the TLS listener is kept on ``tls_port`` with ``tls``'s files, else left out.
+    """
     text = CONF.read_text()
-    text = _substitute(text, r"^listener 1883$", f"listener {port} 127.0.0.1")
+    text = _substitute(text, rf"^listener {SERVICES_LISTENER}$", f"listener {port} 127.0.0.1")
+    text = _substitute(
+        text, rf"^listener {DEVICES_LISTENER}$", f"listener {device_port or free_port()} 127.0.0.1"
+    )
+    if tls:
+        text = _substitute(text, rf"^listener {TLS_LISTENER}$", f"listener {tls_port} 127.0.0.1")
+        text = _substitute(text, r"^certfile .*$", f"certfile {tls.certfile}")
+        text = _substitute(text, r"^keyfile .*$", f"keyfile {tls.keyfile}")
+    else:
+        text = _substitute(text, TLS_BLOCK, "")
     text = _substitute(text, r"^persistence_location .*$", f"persistence_location {tmp}/data/")
     if auth:
         text = _substitute(text, r"^password_file .*$", f"password_file {tmp / 'passwords'}")
@@ -74,10 +111,21 @@ def broker_config_text(tmp: Path, port: int, *, auth: bool) -> str:
 
 @dataclass
 class Mosquitto:
+    """A broker from our config. ``port``: the services' listener, where ingest workers
+    and the tests' publishers connect; ``device_port``: the devices' listener;
+    ``tls_port``: the devices' TLS listener, when started with ``tls`` files."""
+
     tmp: Path
     port: int
     auth: bool
+    tls: TLSFiles | None = None
+    device_port: int = field(default_factory=free_port)
+    tls_port: int | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.tls and self.tls_port is None:
+            self.tls_port = free_port()
 
     @property
     def url(self) -> str:
@@ -87,17 +135,30 @@ class Mosquitto:
         secret = f":{password}" if password else ""
         return f"mqtt://{username}{secret}@127.0.0.1:{self.port}"
 
+    def config_text(self) -> str:
+        return broker_config_text(
+            self.tmp,
+            self.port,
+            auth=self.auth,
+            device_port=self.device_port,
+            tls=self.tls,
+            tls_port=self.tls_port,
+        )
+
     def start(self) -> "Mosquitto":
         conf = self.tmp / "mosquitto.conf"
-        conf.write_text(broker_config_text(self.tmp, self.port, auth=self.auth))
+        conf.write_text(self.config_text())
         (self.tmp / "data").mkdir(exist_ok=True)
         log = (self.tmp / "mosquitto.log").open("ab")
         self.process = subprocess.Popen(
             [find_program("mosquitto"), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            wait_for_port(self.port, process=self.process)
+            for listening in (self.port, self.device_port, self.tls_port):
+                if listening:
+                    wait_for_port(listening, process=self.process)
         except (RuntimeError, TimeoutError) as exc:
+            self.stop()
             raise RuntimeError(f"mosquitto did not start ({exc}):\n{self.log_tail()}") from exc
         return self
 
@@ -124,3 +185,39 @@ def require_mosquitto() -> None:
     if IN_CI:
         pytest.fail(f"{message} (CI=true: a missing service fails the run)")
     pytest.skip(message)
+
+
+def throwaway_certificates(directory: Path) -> tuple[Path, TLSFiles]:
+    """Make a CA and a server certificate it signs for 127.0.0.1 and localhost.
+
+    Return the CA certificate (what clients verify the broker with) and the broker's
+    files. With the openssl CLI, as an operator would; valid for a day.
+    """
+    openssl = find_program("openssl")
+    if not openssl:
+        message = "openssl is needed: apt-get install openssl"
+        if IN_CI:
+            pytest.fail(f"{message} (CI=true: a missing tool fails the run)")
+        pytest.skip(message)
+    assert " " not in str(directory), "the openssl commands below split on spaces"
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca = directory / "ca.key", directory / "ca.pem"
+    key, cert = directory / "privkey.pem", directory / "fullchain.pem"
+    extensions = directory / "server.ext"
+    extensions.write_text(
+        "subjectAltName = DNS:localhost, IP:127.0.0.1\n"
+        "basicConstraints = critical, CA:FALSE\n"
+        "keyUsage = critical, digitalSignature\n"
+        "extendedKeyUsage = serverAuth\n"
+        "authorityKeyIdentifier = keyid, issuer\n"
+    )
+    new_key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    for command in (
+        f"req -x509 {new_key} -keyout {ca_key} -out {ca} -days 1 -subj /CN=csu-test-ca "
+        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign",
+        f"req {new_key} -keyout {key} -out {directory / 'server.csr'} -subj /CN=localhost",
+        f"x509 -req -in {directory / 'server.csr'} -CA {ca} -CAkey {ca_key} -CAcreateserial "
+        f"-out {cert} -days 1 -extfile {extensions}",
+    ):
+        subprocess.run([openssl, *command.split()], check=True, capture_output=True)
+    return ca, TLSFiles(certfile=cert, keyfile=key)

@@ -1,94 +1,62 @@
 """Our Mosquitto configuration, run for real (deploy/mosquitto/mosquitto.conf).
 
-Each test talks to a broker started from that file, with only its port and file paths
-rewritten, and with the ACL that `manage.py mosquitto_auth` writes. The machine's
-default broker proves nothing: its max_queued_messages of 1,000 silently drops what a
-lagging persistent subscriber has not read (NOTES.md).
+Each test talks to a broker started from that file (tests/brokers.py rewrites only its
+ports and file paths), with the ACL that `manage.py mosquitto_auth` writes and a
+throwaway certificate on the TLS listener. Devices connect on the devices' listeners,
+ingest on the services' one, as in docker-compose.yml. The machine's default broker
+proves nothing: its max_queued_messages of 1,000 silently drops what a lagging
+persistent subscriber has not read (NOTES.md).
 """
 
-import os
 import re
-import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import yaml
 from paho.mqtt.client import CallbackAPIVersion, MQTTv311
 
 from sensors import mqtt_auth
+from tests.brokers import (
+    CONF,
+    DEVICES_LISTENER,
+    ROOT,
+    SERVICES_LISTENER,
+    TLS_LISTENER,
+    Mosquitto,
+    find_program,
+    free_port,
+    throwaway_certificates,
+)
+from tests.conftest import IN_CI
 
 pytestmark = pytest.mark.mqtt
-
-CONF = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "mosquitto.conf"
 
 INGEST, INGEST_PASSWORD = mqtt_auth.INGEST_USER, "ingest-secret"
 DEVICE, DEVICE_PASSWORD = "jlt-air-01", "device-secret"
 # A device whose password was set in the admin: hashed by the app, not mosquitto_passwd.
 ADMIN_SET_DEVICE, ADMIN_SET_PASSWORD = "jlt-water-01", "water-secret"
+# The client id an ingest worker of the docker-compose group takes (sensors/ingest/slots.py).
+INGEST_WORKER_ID = "csu-ingest-csu-ingest-1"
 
 BURST = 5_000
 
 
-def _find(program: str) -> str | None:
-    for candidate in (shutil.which(program), f"/usr/sbin/{program}", f"/usr/bin/{program}"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _substitute(text: str, pattern: str, replacement: str) -> str:
-    """Replace the one active line matching ``pattern``; fail if the config changed shape."""
-    text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
-    assert count == 1, f"{CONF} should have exactly one line matching {pattern!r}"
-    return text
-
-
-def _test_config(tmp: Path, port: int) -> str:
-    text = CONF.read_text()
-    text = _substitute(text, r"^listener 1883$", f"listener {port} 127.0.0.1")
-    text = _substitute(text, r"^password_file .*$", f"password_file {tmp / 'passwords'}")
-    text = _substitute(text, r"^acl_file .*$", f"acl_file {tmp / 'acl'}")
-    text = _substitute(text, r"^persistence_location .*$", f"persistence_location {tmp}/data/")
-    if os.geteuid() == 0:
-        # As root, Mosquitto switches to the `mosquitto` user, who cannot enter pytest's
-        # private temporary directory; in the container it starts as root and switches.
-        text += "\nuser root\n"
-    return text
-
-
-@dataclass
-class Broker:
-    port: int
-    log: Path
-    process: subprocess.Popen = field(repr=False)
-
-    def log_tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
-
-
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):
-    mosquitto, mosquitto_passwd = _find("mosquitto"), _find("mosquitto_passwd")
-    if not (mosquitto and mosquitto_passwd):
+    mosquitto_passwd = find_program("mosquitto_passwd")
+    if not (find_program("mosquitto") and mosquitto_passwd):
         message = "mosquitto and mosquitto_passwd are needed: apt-get install mosquitto"
-        if os.environ.get("CI", "").lower() == "true":
+        if IN_CI:
             pytest.fail(f"{message} (CI=true: a missing service fails the run)")
         pytest.skip(message)
 
     tmp = tmp_path_factory.mktemp("mosquitto")
-    (tmp / "data").mkdir()
     passwords = tmp / "passwords"
     subprocess.run([mosquitto_passwd, "-b", "-c", passwords, INGEST, INGEST_PASSWORD], check=True)
     subprocess.run([mosquitto_passwd, "-b", passwords, DEVICE, DEVICE_PASSWORD], check=True)
@@ -96,52 +64,26 @@ def broker(tmp_path_factory):
         lines.write(f"{ADMIN_SET_DEVICE}:{mqtt_auth.hash_password(ADMIN_SET_PASSWORD)}\n")
     # The ACL that `manage.py mosquitto_auth` writes.
     (tmp / "acl").write_text(mqtt_auth.ACL)
+    ca, tls = throwaway_certificates(tmp / "certs")
 
-    started = None
-    for _attempt in range(5):
-        started = _start(mosquitto, tmp, _free_port())
-        if started.process.poll() is None:
-            break
-        if "Address already in use" not in started.log_tail():
-            pytest.fail(
-                f"mosquitto exited with {started.process.returncode}:\n{started.log_tail()}"
-            )
+    for attempt in range(5):
+        # Another process may take one of the free ports first: try new ones.
+        started = Mosquitto(tmp, free_port(), auth=True, tls=tls)
+        try:
+            started.start()
+            time.sleep(0.2)  # a broker that lost a port race exits at once
+            if started.process.poll() is None:
+                break
+        except RuntimeError:
+            if attempt == 4:
+                raise
     else:
-        pytest.fail(f"mosquitto found no free port:\n{started.log_tail()}")
+        pytest.fail(f"mosquitto did not start:\n{started.log_tail()}")
+    started.ca = ca
     try:
         yield started
     finally:
-        started.process.terminate()
-        try:
-            started.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            started.process.kill()
-            started.process.wait()
-
-
-def _start(mosquitto: str, tmp: Path, port: int) -> Broker:
-    """Start a broker on ``port``; return once it listens there, or once it has died."""
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(_test_config(tmp, port))
-    log = tmp / "mosquitto.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=out, stderr=out)
-    broker = Broker(port=port, log=log, process=process)
-    deadline = time.monotonic() + 10
-    while process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                process.wait()
-                pytest.fail(f"mosquitto did not listen on {port}:\n{broker.log_tail()}")
-            time.sleep(0.05)
-            continue
-        # Another process may have taken the port first: ours then exits at once.
-        time.sleep(0.2)
-        break
-    return broker
+        started.stop()
 
 
 class Inbox:
@@ -180,11 +122,15 @@ class Session:
         username,
         password,
         *,
+        listener=None,
         client_id=None,
         clean_session=True,
         will=None,
         inbox=None,
     ):
+        # As deployed: devices on the devices' listeners, ingest on the services' one.
+        listener = listener or ("services" if username == INGEST else "devices")
+        port = {"devices": broker.device_port, "tls": broker.tls_port, "services": broker.port}
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id or f"test-{uuid.uuid4().hex[:12]}",
@@ -202,9 +148,14 @@ class Session:
         self._connack = threading.Event()
         self._subacks: dict[int, threading.Event] = {}
         self._granted: dict[int, list] = {}
+        self.disconnected = threading.Event()
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
-        self.client.connect("127.0.0.1", broker.port, keepalive=30)
+        self.client.on_disconnect = lambda *args: self.disconnected.set()
+        if listener == "tls":
+            # Verifies the broker's certificate against the CA, and its name.
+            self.client.tls_set(ca_certs=str(broker.ca))
+        self.client.connect("127.0.0.1", port[listener], keepalive=30)
         self.client.loop_start()
         assert self._connack.wait(10), f"no CONNACK from the broker:\n{broker.log_tail()}"
         if self.reason_code.is_failure:
@@ -222,11 +173,12 @@ class Session:
     def refused(self) -> bool:
         return self.reason_code.is_failure
 
-    def subscribe(self, topic: str) -> None:
+    def subscribe(self, topic: str, *, may_be_refused: bool = False) -> None:
         result, mid = self.client.subscribe(topic, qos=1)
         assert result == mqtt.MQTT_ERR_SUCCESS
         assert self._subacks.setdefault(mid, threading.Event()).wait(10), "no SUBACK"
-        assert not any(code.is_failure for code in self._granted[mid]), self._granted[mid]
+        if not may_be_refused:
+            assert not any(code.is_failure for code in self._granted[mid]), self._granted[mid]
 
     def publish(self, topic: str, payloads) -> None:
         """Publish at QoS 1 and wait for every PUBACK."""
@@ -263,10 +215,18 @@ def connect(broker, sessions):
     return connect
 
 
-def test_it_refuses_anonymous_clients(connect):
-    anonymous = connect(None, None)
+@pytest.mark.parametrize("listener", ["devices", "tls", "services"])
+def test_it_refuses_anonymous_clients(connect, listener):
+    anonymous = connect(None, None, listener=listener)
 
     assert anonymous.refused
+
+
+@pytest.mark.parametrize("listener", ["devices", "tls", "services"])
+def test_it_refuses_a_device_unknown_to_the_password_file(connect, listener):
+    unknown = connect("jlt-air-99", DEVICE_PASSWORD, listener=listener)
+
+    assert unknown.refused
 
 
 def test_it_refuses_a_device_with_a_wrong_password(connect):
@@ -360,3 +320,129 @@ def test_a_persistent_subscriber_away_during_a_burst_receives_all_of_it(
         f"is max_queued_messages raised?\n{broker.log_tail()}"
     )
     assert sorted(message.payload for message in received) == expected
+
+
+# --- TLS ------------------------------------------------------------------------------
+
+
+def test_a_device_publishes_over_tls_having_verified_the_brokers_certificate(connect):
+    inbox = Inbox()
+    ingest = connect(INGEST, INGEST_PASSWORD, inbox=inbox)
+    ingest.subscribe("$share/csu-ingest/csu/+/readings")
+    device = connect(DEVICE, DEVICE_PASSWORD, listener="tls")
+    assert not device.refused
+
+    device.publish(f"csu/{DEVICE}/readings", [b"over tls"])
+
+    [message] = inbox.wait_for(1)
+    assert (message.topic, message.payload) == (f"csu/{DEVICE}/readings", b"over tls")
+
+
+def test_a_client_that_does_not_trust_the_brokers_certificate_does_not_connect(broker):
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="untrusting", protocol=MQTTv311)
+    client.username_pw_set(DEVICE, DEVICE_PASSWORD)
+    client.tls_set()  # the system's CAs only: our throwaway CA is not among them
+
+    with pytest.raises(ssl.SSLCertVerificationError):
+        client.connect("127.0.0.1", broker.tls_port, keepalive=30)
+
+
+def test_plain_mqtt_to_the_tls_port_gets_no_session(broker):
+    # A bare MQTT 3.1.1 CONNECT (clean session, keep-alive 30 s) where TLS is expected.
+    client_id = b"plain-on-tls"
+    body = bytes([0, 4, *b"MQTT", 4, 2, 0, 30, 0, len(client_id), *client_id])
+    connect_packet = bytes([0x10, len(body), *body])
+    with socket.create_connection(("127.0.0.1", broker.tls_port), timeout=5) as plain:
+        plain.sendall(connect_packet)
+        answer = b""
+        try:
+            while chunk := plain.recv(1024):
+                answer += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+
+    # The broker hangs up, at most after a TLS alert; never a CONNACK (0x20).
+    assert not answer.startswith(b"\x20"), answer
+    assert "plain-on-tls" not in broker.log_tail(), "a plain client got a session"
+
+
+# --- Devices cannot reach what is not theirs --------------------------------------------
+
+
+def test_a_device_cannot_read_other_devices_topics(connect):
+    inbox, spied = Inbox(), Inbox()
+    ingest = connect(INGEST, INGEST_PASSWORD, inbox=inbox)
+    ingest.subscribe("csu/+/readings")
+    other = connect(ADMIN_SET_DEVICE, ADMIN_SET_PASSWORD)
+    status = other.client.publish(f"csu/{ADMIN_SET_DEVICE}/status", b"online", qos=1, retain=True)
+    status.wait_for_publish(10)  # retained: what a subscriber would get at once
+    spy = connect(DEVICE, DEVICE_PASSWORD, inbox=spied)
+    for topic in ("csu/#", "csu/+/readings", f"csu/{ADMIN_SET_DEVICE}/status", "$share/g/csu/#"):
+        # Mosquitto 2.0 grants the subscription but delivers nothing the ACL forbids.
+        spy.subscribe(topic, may_be_refused=True)
+
+    other.publish(f"csu/{ADMIN_SET_DEVICE}/readings", [b"private"])
+
+    assert [m.payload for m in inbox.wait_for(1)] == [b"private"]
+    time.sleep(0.5)  # the spy's copy, were it allowed, would have left with ingest's
+    assert spied.payloads == []
+
+
+@pytest.mark.parametrize("listener", ["devices", "tls"])
+def test_a_device_using_an_ingest_workers_client_id_does_not_kick_it_off(connect, listener):
+    inbox = Inbox()
+    ingest = connect(
+        INGEST, INGEST_PASSWORD, client_id=INGEST_WORKER_ID, clean_session=False, inbox=inbox
+    )
+    # A group of its own: this persistent session stays in it after the test.
+    ingest.subscribe("$share/csu-ingest-hijack/csu/+/readings")
+
+    intruder = connect(DEVICE, DEVICE_PASSWORD, listener=listener, client_id=INGEST_WORKER_ID)
+    intruder.publish(f"csu/{DEVICE}/readings", [b"ingest still listens"])
+
+    assert not intruder.refused
+    assert [m.payload for m in inbox.wait_for(1)] == [b"ingest still listens"]
+    assert not ingest.disconnected.is_set()
+    assert not intruder.disconnected.is_set()
+
+
+def test_a_device_using_another_devices_client_id_does_not_kick_it_off(connect):
+    inbox = Inbox()
+    ingest = connect(INGEST, INGEST_PASSWORD, inbox=inbox)
+    ingest.subscribe("csu/+/readings")
+    victim = connect(ADMIN_SET_DEVICE, ADMIN_SET_PASSWORD, client_id=ADMIN_SET_DEVICE)
+
+    connect(DEVICE, DEVICE_PASSWORD, client_id=ADMIN_SET_DEVICE)
+    victim.publish(f"csu/{ADMIN_SET_DEVICE}/readings", [b"still connected"])
+
+    assert [m.payload for m in inbox.wait_for(1)] == [b"still connected"]
+    assert not victim.disconnected.is_set()
+
+
+# --- docker-compose.yml and mosquitto.conf agree -----------------------------------------
+
+
+def listener_options() -> dict[int, list[str]]:
+    """Each listener of mosquitto.conf with the option lines right under it."""
+    blocks = re.findall(r"^listener (\d+)\n((?:[a-z_]+ [^\n]*\n)*)", CONF.read_text(), re.M)
+    return {int(port): options.splitlines() for port, options in blocks}
+
+
+def test_docker_compose_publishes_the_devices_listeners_and_not_the_services_one():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    mosquitto = compose["services"]["mosquitto"]
+    listeners = listener_options()
+
+    assert set(listeners) == {DEVICES_LISTENER, TLS_LISTENER, SERVICES_LISTENER}
+    for device_port in (DEVICES_LISTENER, TLS_LISTENER):
+        assert "use_username_as_clientid true" in listeners[device_port]
+    assert not any("use_username_as_clientid" in o for o in listeners[SERVICES_LISTENER])
+    assert sorted(mosquitto["ports"]) == sorted(
+        f"{port}:{port}" for port in (DEVICES_LISTENER, TLS_LISTENER)
+    )
+    [certs] = {o.split()[1].rsplit("/", 1)[0] for o in listeners[TLS_LISTENER] if "file " in o}
+    assert f"./deploy/mosquitto/certs:{certs}:ro" in mosquitto["volumes"]
+    # The services, and the broker's own healthcheck, use the services' listener.
+    mqtt_url = compose["x-app"]["environment"]["MQTT_URL"]
+    assert mqtt_url.endswith(f"@mosquitto:{SERVICES_LISTENER}")
+    assert f"-p {SERVICES_LISTENER} " in mosquitto["healthcheck"]["test"][1]
