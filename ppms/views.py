@@ -279,6 +279,7 @@ def director_state_json(request, uai):
 SHELL_ASSETS = (
     "css/csu.css",
     "css/ppms.css",
+    "js/site.js",
     "js/director.js",
     "ppms/icon.svg",
     "ppms/icon-192.png",

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ppms.services import ppms_activate
 from sensors.models import LatestReading
 from tests.alerting import make_rule
-from tests.conftest import CHROMIUM, make_sensor
+from tests.conftest import CHROMIUM, make_sensor, make_user
 from tests.stack import (
     publish,
     start_celery_worker,
@@ -111,7 +112,9 @@ def test_an_operator_sees_a_reading_and_its_alert_live_and_acknowledges_it(
         severity="critical",
     )
 
-    page = browser.new_page(locale="fr-FR", timezone_id="Europe/Paris")
+    # bypass_csp: Playwright's wait_for_function evaluates its predicate as a string, which
+    # our CSP forbids; the pages' own compliance is test_no_page_runs_into_the_csp's.
+    page = browser.new_page(locale="fr-FR", timezone_id="Europe/Paris", bypass_csp=True)
     log_in(page, stack, "operateur")
     page.wait_for_url(f"{stack}/dashboard/", wait_until="domcontentloaded")
     page.wait_for_selector('[data-testid="connection"][data-state="connected"]', timeout=15_000)
@@ -204,3 +207,56 @@ def test_the_operator_activates_and_the_director_confirms_live_in_two_browsers(
     phone.click('[data-testid="btn-safe"]')
     board.wait_for_selector(f'tr[data-school="{school.uai}"][data-state="safe"]', timeout=15_000)
     assert "180" in board.locator(f'tr[data-school="{school.uai}"]').inner_text()
+
+
+def csp_violations(page) -> list[str]:
+    """Collect what the Content-Security-Policy blocked on ``page`` (console reports)."""
+    blocked = []
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(f"{page.url}: {message.text[:90]}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    return blocked
+
+
+@pytest.fixture
+def activation(school, operator):
+    """Made before the browser starts: its live push may not run in Playwright's loop."""
+    return ppms_activate(
+        scenario="confinement", title="Exercice", source="operator", schools=[school], by=operator
+    )
+
+
+def test_no_page_runs_into_the_csp(
+    activation, browser, stack, django_user_model, director, sensor, real_password_hasher
+):
+    """Every page works under the CSP: only our own scripts, no inline code, no CDN."""
+    make_user(django_user_model, "admin-csu", is_staff=True, is_superuser=True)
+    real_password_hasher()
+    pages = {
+        "operateur": [
+            ("/dashboard/", '[data-testid="connection"][data-state="connected"]'),
+            ("/dashboard/wall/", '[data-testid="connection"][data-state="connected"]'),
+            (f"/sensors/{sensor.ref}/", ".chart.js-plotly-plot"),
+            ("/ppms/", '[data-testid="ppms-board"]'),
+            (f"/ppms/activations/{activation.pk}/rapport/", '[data-testid="report"]'),
+            ("/api/docs/", ".swagger-ui .info"),
+        ],
+        "admin-csu": [("/admin/", "#content"), ("/admin/csu/auditentry/", "#result_list")],
+        "directeur": [("/ppms/ecole/", '[data-testid="ppms-banner"]')],
+    }
+    for username, visits in pages.items():
+        page = browser.new_context(locale="fr-FR", timezone_id="Europe/Paris").new_page()
+        blocked = csp_violations(page)
+        log_in(page, stack, username)
+        page.wait_for_load_state()
+        for path, ready in visits:
+            response = page.goto(f"{stack}{path}")
+            assert "script-src 'self'" in response.headers["content-security-policy"]
+            page.wait_for_selector(ready, timeout=15_000)  # the page's own script ran
+        assert blocked == [], f"{username}: {blocked}"
+        page.close()
