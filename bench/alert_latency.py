@@ -16,24 +16,22 @@ import asyncio
 import json
 import multiprocessing
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
 
 from common import (
-    ROOT,
     Broker,
     bench_database_url,
     percentile,
     prepare_database,
     print_result,
     publisher,
+    session_key_for,
     start_celery,
     start_ingest,
-    wait_until,
+    start_web,
+    stop_processes,
 )
 
 
@@ -43,7 +41,6 @@ def setup(database_url: str, stations: int, probes: int):
 
     django.setup()
     from django.contrib.auth import get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
     from django.db import connection
 
     from alerts.models import Alert, Rule
@@ -86,18 +83,7 @@ def setup(database_url: str, stations: int, probes: int):
     from csu.roles import OPERATORS
 
     user.groups.add(Group.objects.get_or_create(name=OPERATORS)[0])
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    return refs[:stations], refs[stations:], session.session_key
-
-
-def spawn(args, env):
-    return subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
+    return refs[:stations], refs[stations:], session_key_for(user)
 
 
 async def measure(port: int, web_port: int, session_key: str, probes: list[str], interval):
@@ -157,14 +143,6 @@ def main():
     queue = f"csu-bench-{uuid.uuid4().hex[:8]}"
     os.environ.update(REDIS_URL=redis_url, CELERY_QUEUE=queue)
     stations, probes, session_key = setup(database_url, args.stations, args.crossings)
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        REDIS_URL=redis_url,
-        CELERY_QUEUE=queue,
-        DJANGO_DEBUG="false",
-        CSU_HTTPS="false",
-    )
     web_port = 18000 + os.getpid() % 1000
     processes = []
     with Broker() as broker:
@@ -174,33 +152,8 @@ def main():
             )
             processes.append(start_celery(database_url, redis_url, queue))
             processes.append(
-                spawn(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "csu.asgi:application",
-                        "--port",
-                        str(web_port),
-                        "--log-level",
-                        "warning",
-                        "--lifespan",
-                        "off",
-                    ],
-                    env,
-                )
+                start_web(database_url, web_port, REDIS_URL=redis_url, CELERY_QUEUE=queue)
             )
-            import socket
-
-            def listening():
-                try:
-                    socket.create_connection(("127.0.0.1", web_port), timeout=0.5).close()
-                    return True
-                except OSError:
-                    return False
-
-            if not wait_until(listening, timeout=30):
-                sys.exit("the web server did not start")
             time.sleep(2)  # the Celery worker connects
             per_message = 7
             duration = args.crossings * args.interval + 15
@@ -221,13 +174,7 @@ def main():
             )
             background.terminate()
         finally:
-            for process in processes:
-                process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            stop_processes(processes)
     figures = {
         "alert_p50_ms": round(percentile(latencies, 50), 1),
         "alert_p95_ms": round(percentile(latencies, 95), 1),

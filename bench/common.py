@@ -1,8 +1,11 @@
 """What the benches share: a bench database, a broker with our config, publishers."""
 
+import asyncio
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -118,8 +121,13 @@ def station_payload(i: int, ts: datetime) -> bytes:
     return json.dumps({"ts": ts.isoformat(), "values": values}).encode()
 
 
-def publisher(port: int, refs: list[str], messages: int, rate: float | None, base: float):
-    """Publish ``messages`` QoS 1 messages round-robin over ``refs`` (paced if ``rate``)."""
+def publisher(
+    port: int, refs: list[str], messages: int, rate: float | None, base: float, payload=None
+):
+    """Publish ``messages`` QoS 1 messages round-robin over ``refs`` (paced if ``rate``).
+
+    ``payload(i, ref, ts) -> bytes``: the message body (default: an air station's 7 readings).
+    """
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -140,7 +148,8 @@ def publisher(port: int, refs: list[str], messages: int, rate: float | None, bas
         else:
             ts = datetime.fromtimestamp(base + i / 1000, UTC)
         ref = refs[i % len(refs)]
-        window.append(client.publish(f"csu/{ref}/readings", station_payload(i, ts), qos=1))
+        body = payload(i, ref, ts) if payload else station_payload(i, ts)
+        window.append(client.publish(f"csu/{ref}/readings", body, qos=1))
         if len(window) >= 2000:
             for info in window[:1000]:
                 info.wait_for_publish(60)
@@ -177,8 +186,12 @@ def start_ingest(database_url: str, broker, **extra_env) -> subprocess.Popen:
     return process
 
 
-def start_celery(database_url: str, redis_url: str, queue: str) -> subprocess.Popen:
-    """A Celery worker process (threads) consuming ``queue`` on Redis, as in production."""
+def start_celery(
+    database_url: str, redis_url: str, queue: str, log=subprocess.DEVNULL
+) -> subprocess.Popen:
+    """A Celery worker process (threads) consuming ``queue`` on Redis, as in production.
+
+    ``log``: where its output goes (a file to look for errors in, or nothing)."""
     env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, CELERY_QUEUE=queue)
     return subprocess.Popen(
         [
@@ -202,6 +215,145 @@ def start_celery(database_url: str, redis_url: str, queue: str) -> subprocess.Po
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+# --- The web side: sessions, uvicorn, websocket clients ------------------------------------
+
+
+def session_key_for(user) -> str:
+    """A logged-in session of ``user`` (what the login form would create), its key."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def start_web(
+    database_url: str, port: int, *, workers: int = 1, log=subprocess.DEVNULL, **extra_env
+) -> subprocess.Popen:
+    """uvicorn serving the ASGI app on the bench database, on loopback.
+
+    ``workers``: docker-compose runs 2 behind one port. Static files come from the apps
+    (no collectstatic for a bench). ``log``: where uvicorn's output goes (a file to look
+    for errors in, or nothing).
+    """
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_DEBUG": "false",
+        "CSU_HTTPS": "false",
+        "CSU_MANIFEST_STATIC": "false",
+        "CSU_STATIC_FROM_FINDERS": "true",
+        "WEB_DB_POOL_SIZE": "20",  # as docker-compose
+        **extra_env,
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "csu.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--lifespan",
+            "off",
+            "--workers",
+            str(workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    if not wait_until(lambda: listening(port) or process.poll() is not None, timeout=60):
+        process.kill()
+        sys.exit("the web server did not start")
+    if process.poll() is not None:
+        sys.exit(f"the web server exited with {process.returncode}")
+    return process
+
+
+def stop_processes(processes) -> None:
+    """SIGTERM each process, then wait for it (SIGKILL after 20 s)."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (uvicorn's workers under its supervisor)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            children.append(int(entry))
+    return sorted(children)
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            return file.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+async def connect_websockets(
+    port: int, keys: list[str], wave: int = 50, on_open=None, **options
+) -> list:
+    """Open one ``/ws/live/`` websocket per session key, as a browser of that session.
+
+    Connects in waves of ``wave``: no thundering herd on the server. ``on_open(socket,
+    key)`` is called as each one opens, to start reading it at once: a client that lets
+    16 messages pile up stops reading its socket, and then cannot answer the server's
+    keepalive pings either.
+    """
+    import websockets
+
+    async def one(key):
+        socket = await websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/live/",
+            additional_headers={"Cookie": f"sessionid={key}", "Origin": f"http://127.0.0.1:{port}"},
+            open_timeout=60,
+            proxy=None,
+            **options,
+        )
+        if on_open is not None:
+            on_open(socket, key)
+        return socket
+
+    sockets = []
+    for start in range(0, len(keys), wave):
+        sockets += await asyncio.gather(*(one(key) for key in keys[start : start + wave]))
+    return sockets

@@ -13,13 +13,18 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 
-from common import ROOT, bench_database_url, percentile, prepare_database, print_result, wait_until
+from common import (
+    bench_database_url,
+    connect_websockets,
+    percentile,
+    prepare_database,
+    print_result,
+    session_key_for,
+    start_web,
+    stop_processes,
+)
 
 
 def setup(database_url: str, schools: int, operators: int):
@@ -29,7 +34,6 @@ def setup(database_url: str, schools: int, operators: int):
     django.setup()
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from django.contrib.sessions.backends.db import SessionStore
 
     from csu.roles import DIRECTORS, OPERATORS
     from ppms.models import Activation, School
@@ -40,14 +44,6 @@ def setup(database_url: str, schools: int, operators: int):
     Activation.objects.filter(title__startswith="bench").delete()
     directors_group = Group.objects.get_or_create(name=DIRECTORS)[0]
     operators_group = Group.objects.get_or_create(name=OPERATORS)[0]
-
-    def session_for(user):
-        session = SessionStore()
-        session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-        session["_auth_user_hash"] = user.get_session_auth_hash()
-        session.create()
-        return session.session_key
 
     keys, school_rows = [], []
     for n in range(schools):
@@ -65,30 +61,14 @@ def setup(database_url: str, schools: int, operators: int):
         director.groups.add(directors_group)
         school.directors.add(director)
         school_rows.append(school)
-        keys.append(session_for(director))
+        keys.append(session_key_for(director))
     for n in range(operators):
         operator, _ = User.objects.get_or_create(username=f"bench-fanout-operator-{n}")
         operator.groups.add(operators_group)
         profile, _ = Operator.objects.get_or_create(user=operator)
         profile.communes.add(commune)
-        keys.append(session_for(operator))
+        keys.append(session_key_for(operator))
     return school_rows, keys
-
-
-async def connect_all(port: int, keys: list[str]):
-    import websockets
-
-    async def one(key):
-        return await websockets.connect(
-            f"ws://127.0.0.1:{port}/ws/live/",
-            additional_headers={"Cookie": f"sessionid={key}", "Origin": f"http://127.0.0.1:{port}"},
-            open_timeout=60,
-        )
-
-    sockets = []
-    for start in range(0, len(keys), 50):  # connect in waves: no thundering herd
-        sockets += await asyncio.gather(*(one(key) for key in keys[start : start + 50]))
-    return sockets
 
 
 async def run(port: int, keys: list[str], schools) -> tuple[list[float], int]:
@@ -96,7 +76,7 @@ async def run(port: int, keys: list[str], schools) -> tuple[list[float], int]:
 
     from ppms.services import ppms_activate
 
-    sockets = await connect_all(port, keys)
+    sockets = await connect_websockets(port, keys)
     await asyncio.sleep(1)
     arrivals: list[float] = []
 
@@ -140,42 +120,11 @@ def main():
     os.environ["CHANNEL_LAYER_PREFIX"] = f"bench-fanout-{os.getpid()}"
     schools, keys = setup(database_url, args.schools, args.operators)
     port = 19000 + os.getpid() % 1000
-    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, CSU_HTTPS="false")
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "csu.asgi:application",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--lifespan",
-            "off",
-            "--workers",
-            str(args.web_workers),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-
-    def listening():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            return False
-
+    web = start_web(database_url, port, workers=args.web_workers, REDIS_URL=redis_url)
     try:
-        if not wait_until(listening, timeout=30):
-            sys.exit("the web server did not start")
         latencies, missing = asyncio.run(run(port, keys, schools))
     finally:
-        web.send_signal(signal.SIGTERM)
-        web.wait(20)
+        stop_processes([web])
     figures = {
         "activation_p50_ms": round(percentile(latencies, 50), 1),
         "activation_p99_ms": round(percentile(latencies, 99), 1),

@@ -127,6 +127,16 @@ TEMPLATES = [
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Web processes (csu/asgi.py: a thread per request) set this to borrow connections from
+    # a pool of that size per process instead of opening one per request.
+    WEB_DB_POOL_SIZE = env_int("WEB_DB_POOL_SIZE", 0, minimum=0)
+    if WEB_DB_POOL_SIZE:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool requires it
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 2,
+            "max_size": WEB_DB_POOL_SIZE,
+            "timeout": 30,  # a request waits its turn rather than failing at once
+        }
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -153,7 +163,18 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # redis-py 8 reads give up after 5 s by default, the length of the
+                        # layer's blocking pops: a late answer killed the consumer and dropped
+                        # its browser's websocket. Still finite, so a dead Redis is noticed.
+                        "socket_timeout": 30,
+                        # redis-py 8 pools fail past 100 connections in use: a worker's
+                        # browsers reconnecting at once each join their groups.
+                        "max_connections": 2000,
+                    }
+                ],
                 "capacity": 1000,
                 "expiry": 30,
                 # Deployments (and bench runs) sharing a Redis keep apart by prefix.
@@ -329,20 +350,6 @@ SECURE_HSTS_PRELOAD = HTTPS
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
-
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "csu@localhost")
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
 # Our pages run only our own files: no inline script, no other origin (Plotly is vendored).
 # Inline styles stay allowed: Plotly and the map set element styles.
 CONTENT_SECURITY_POLICY = {
@@ -361,6 +368,20 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS", [])
+
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "csu@localhost")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
         "amqtt": {"level": "WARNING"},
         "transitions": {"level": "WARNING"},

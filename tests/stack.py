@@ -126,15 +126,16 @@ def start_celery_worker(queue: str) -> subprocess.Popen:
 
 def start_web(port: int, **extra_env) -> subprocess.Popen:
     """uvicorn serving the ASGI app on the test database."""
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url(),
-        CSU_HTTPS="false",
-        CSU_MANIFEST_STATIC="false",
-        CSU_STATIC_FROM_FINDERS="true",
-        DJANGO_DEBUG="false",
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "CSU_HTTPS": "false",
+        "CSU_MANIFEST_STATIC": "false",
+        "CSU_STATIC_FROM_FINDERS": "true",
+        "DJANGO_DEBUG": "false",
+        "WEB_DB_POOL_SIZE": "20",  # as docker-compose
         **extra_env,
-    )
+    }
     process = subprocess.Popen(
         [
             sys.executable,
