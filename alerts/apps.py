@@ -8,12 +8,12 @@ class AlertsConfig(AppConfig):
     verbose_name = _("Alertes")
 
     def ready(self):
-        from sensors.signals import batch_committed, sensor_state_changed
+        from sensors.signals import batch_writing, sensor_state_changed
 
         from . import receivers
         from .models import Rule
 
-        batch_committed.connect(receivers.on_batch_committed, dispatch_uid="alerts-batch")
+        batch_writing.connect(receivers.on_batch_writing, dispatch_uid="alerts-batch")
         sensor_state_changed.connect(
             receivers.on_sensor_state_changed, dispatch_uid="alerts-sensor-state"
         )

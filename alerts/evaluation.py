@@ -8,13 +8,16 @@ value that wobbles around a threshold one alert, not fifty.
 
 Per batch, the states and open alerts of every (rule, sensor) pair touched are read
 in two queries (the states locked ``FOR UPDATE``) and written back in one.
+
+Ingest batches reach the rules through ``PendingEvaluation`` rows (written with each
+batch, deleted with its evaluation): ``evaluate_pending`` takes them oldest first.
 """
 
 import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -27,6 +30,7 @@ from .models import (
     Alert,
     Condition,
     EventKind,
+    PendingEvaluation,
     Rule,
     RuleKind,
     RuleState,
@@ -315,6 +319,53 @@ def save_states(states) -> None:
             "value_since = %s, transitions = %s, samples = %s WHERE id = %s",
             rows,
         )
+
+
+# --- The batches waiting for the rules ------------------------------------------------
+
+# Batches evaluated together: one evaluation's three round trips serve them all.
+PENDING_CHUNK = 50
+PENDING_LOCK = 7_300_001  # the advisory lock of the one worker draining at a time
+
+
+def lock_pending() -> bool:
+    """Become the one worker taking pending batches, until the transaction ends.
+
+    One at a time, so batches are evaluated in the order they were committed: two
+    workers taking batches side by side could evaluate a newer batch first, and an older
+    crossing would then be ignored as late.
+    """
+    if connection.vendor != "postgresql":
+        return True  # SQLite runs one writer at a time anyway
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [PENDING_LOCK])
+        return cursor.fetchone()[0]
+
+
+def evaluate_pending() -> int:
+    """Evaluate the committed batches waiting for the rules, oldest first; forget them.
+
+    Each chunk's alerts and its rows' deletion commit together: a worker dying midway
+    leaves the rows for the next. Return the number of alerts opened.
+    """
+    opened = 0
+    while True:
+        with transaction.atomic():
+            if not lock_pending():
+                return opened  # another worker drains, and looks again before it stops
+            pending = PendingEvaluation.objects.order_by("pk").values_list("pk", "items")
+            rows = list(pending[:PENDING_CHUNK])
+            if rows:
+                observations = [
+                    Observation(sensor_id, metric, datetime.fromtimestamp(epoch, UTC), value)
+                    for _, items in rows
+                    for sensor_id, metric, epoch, value in items
+                ]
+                opened += len(Evaluation().run(observations))
+                PendingEvaluation.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+        # Rows committed while this worker held the lock found it taken: look again.
+        if not rows and not PendingEvaluation.objects.exists():
+            return opened
 
 
 # --- Which rules apply to a sensor (cached briefly per process) ------------------------

@@ -15,8 +15,8 @@ from django.utils.translation import gettext as _
 
 from sensors.models import LatestReading, Sensor
 
-from .evaluation import FLAP_QUIET, Evaluation, Observation
-from .models import Alert, AlertState, EventKind, Rule, RuleKind, Severity
+from .evaluation import FLAP_QUIET, Evaluation, Observation, evaluate_pending, lock_pending
+from .models import Alert, AlertState, EventKind, PendingEvaluation, Rule, RuleKind, Severity
 from .signals import announce_opened
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,20 @@ def renotify_time(alert: Alert, now: datetime):
 
 
 def evaluate_latest_values() -> int:
-    """Feed every latest value to the rules; what was already evaluated is skipped."""
+    """Feed every latest value to the rules; what was already evaluated is skipped.
+
+    After the pending batches and under their lock: a latest value evaluated first would
+    make an older crossing still waiting in a batch look late, and it would be ignored.
+    """
+    opened = evaluate_pending()
+    with transaction.atomic():
+        if not lock_pending() or PendingEvaluation.objects.exists():
+            return opened  # batches are flowing: they are fresher than this catch-up
+        opened += _evaluate_latest()
+    return opened
+
+
+def _evaluate_latest() -> int:
     metrics = set(
         Rule.objects.filter(
             active=True, kind__in=[RuleKind.THRESHOLD, RuleKind.STUCK, RuleKind.RATE]

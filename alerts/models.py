@@ -285,6 +285,22 @@ class RuleState(models.Model):
         return f"{self.rule_id}/{self.sensor_id}"
 
 
+class PendingEvaluation(models.Model):
+    """A committed ingest batch the rules have not seen yet (the evaluation's outbox).
+
+    Written in the batch's own transaction and deleted in the evaluation's: whatever
+    happens between the two (Redis away, a worker or ingest killed), the batch stays
+    here until a worker evaluates it. ``items`` are the batch reduced per sensor and
+    metric (``alerts.receivers.reduce_batch``): [sensor_id, metric, epoch, value].
+    """
+
+    items = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.pk} ({len(self.items)} items)"
+
+
 class AlertState(models.TextChoices):
     FIRING = "firing", _("En cours")
     ACKNOWLEDGED = "acknowledged", _("Acquittée")

@@ -1,4 +1,10 @@
-"""How the alerts app listens to sensors: one Celery task per committed ingest batch."""
+"""How the alerts app listens to sensors.
+
+Each ingest batch records, in its own transaction, what the rules must evaluate (a
+``PendingEvaluation``), and asks a Celery worker to evaluate once it commits. The row,
+not the Celery message, is the work: a message lost with Redis or with a killed worker
+only delays it until the next batch's message, or beat's check.
+"""
 
 import logging
 import time
@@ -51,18 +57,26 @@ def reduce_batch(readings, metrics: set[str]) -> list[list]:
     return items
 
 
-def on_batch_committed(sender, readings, **kwargs) -> None:
-    from .tasks import evaluate_batch
+def on_batch_writing(sender, readings, **kwargs) -> None:
+    from csu.outbox import dispatch_after_commit
+
+    from .models import PendingEvaluation
 
     items = reduce_batch(readings, watched_metrics())
     if items:
-        evaluate_batch.delay(items)
+        PendingEvaluation.objects.create(items=items)
+        dispatch_after_commit("alerts.tasks.evaluate_pending")
 
 
 def on_sensor_state_changed(sender, sensor_id, state, **kwargs) -> None:
-    from .tasks import sensor_state_changed
+    from csu.outbox import enqueue
 
-    sensor_state_changed.delay(sensor_id, state)
+    from .lifecycle import offline_rules_follow
+
+    if not enqueue("alerts.tasks.sensor_state_changed", sensor_id, state):
+        # Redis is away. A state change is rare and kept nowhere else: follow the
+        # offline rules here rather than lose it.
+        offline_rules_follow(sensor_id, state)
 
 
 def on_rules_changed(sender, **kwargs) -> None:

@@ -16,9 +16,18 @@ class WebhookNotDelivered(Exception):
     pass
 
 
+@shared_task
+def evaluate_pending() -> int:
+    """Evaluate the ingest batches waiting for the rules (sent after each batch commits)."""
+    from .evaluation import evaluate_pending as evaluate
+
+    return evaluate()
+
+
 @shared_task(acks_late=True)
 def evaluate_batch(items: list) -> int:
-    """Evaluate a committed ingest batch: items are [sensor_id, metric, epoch, value]."""
+    """Evaluate items [sensor_id, metric, epoch, value]: the messages an earlier version
+    of ingest queued (it sent each batch's items through Redis)."""
     observations = [
         Observation(sensor_id, metric, datetime.fromtimestamp(epoch, UTC), value)
         for sensor_id, metric, epoch, value in items
@@ -50,11 +59,15 @@ def dispatch_events() -> int:
 
 @shared_task
 def check_alerts() -> dict:
-    """Periodic: re-notify, end snoozes, resolve quiet flapping alerts, dispatch leftovers."""
+    """Periodic: re-notify, end snoozes, resolve quiet flapping alerts; evaluate and
+    dispatch the leftovers (batches and events whose task was lost with Redis or a
+    worker)."""
+    from .evaluation import evaluate_pending
     from .lifecycle import check_due_alerts
     from .notify import dispatch_pending_events
 
     report = check_due_alerts(timezone.now())
+    report["opened"] = evaluate_pending()
     report["dispatched"] = dispatch_pending_events()
     return report
 

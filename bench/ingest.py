@@ -65,7 +65,7 @@ def reset(stations: int) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE sensors_reading, sensors_latestreading, sensors_rejectedmessage, "
-            "alerts_alert, alerts_alertevent, alerts_rulestate CASCADE"
+            "alerts_alert, alerts_alertevent, alerts_rulestate, alerts_pendingevaluation CASCADE"
         )
     return refs
 
@@ -93,6 +93,12 @@ def queue_length(redis_url: str, queue: str) -> int:
     import redis
 
     return redis.Redis.from_url(redis_url).llen(queue)
+
+
+def evaluations_waiting(cursor) -> int:
+    """Batches the rules have not evaluated yet (the queue only holds wake-ups)."""
+    cursor.execute("SELECT count(*) FROM alerts_pendingevaluation")
+    return cursor.fetchone()[0]
 
 
 def sustained(args, broker, refs, ingest, cursor, celery=None, redis_url=None, queue=None):
@@ -123,7 +129,8 @@ def sustained(args, broker, refs, ingest, cursor, celery=None, redis_url=None, q
         proc.join()
     stored_at = time.monotonic()
     drained = celery is None or wait_until(
-        lambda: queue_length(redis_url, queue) == 0, timeout=args.timeout
+        lambda: queue_length(redis_url, queue) == 0 and evaluations_waiting(cursor) == 0,
+        timeout=args.timeout,
     )
     evaluation_lag = time.monotonic() - stored_at
     cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}

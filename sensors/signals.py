@@ -2,8 +2,14 @@
 
 ``batch_committed`` is sent once per committed ingest batch (never per reading), after
 the transaction commits, with ``readings``: a list of ``StoredReading`` that were new
-(duplicates are left out). Alerts evaluate their rules from it; the live layer pushes
-it to dashboards. Receivers must be quick: enqueue work, do not do it.
+(duplicates are left out). The live layer pushes it to dashboards. Receivers must be
+quick: enqueue work, do not do it.
+
+``batch_writing`` is sent once per ingest batch with new readings, inside the batch's
+transaction, with ``readings`` (the same list). What a receiver writes commits or rolls
+back with the readings: work that must not be lost between the commit and a queue
+(alerts record the batch their rules must see). Receivers only write to the database;
+an exception rolls the batch back (after a database error, ingest writes it again).
 
 ``sensor_state_changed`` is sent with ``sensor`` (a Sensor) and ``state`` ("online" or
 "offline") when a sensor's state flips.
@@ -21,5 +27,6 @@ class StoredReading(NamedTuple):
     value: float
 
 
+batch_writing = Signal()
 batch_committed = Signal()
 sensor_state_changed = Signal()

@@ -6,11 +6,14 @@ live worker's snapshot at ``/metrics`` for Prometheus and summarises the ingest 
 ``/healthz``, so one scrape sees all workers, wherever they run.
 """
 
+import logging
 import threading
 import time
 from collections import Counter
 
 from django.core.cache import cache
+
+log = logging.getLogger(__name__)
 
 WORKERS_KEY = "csu:ingest:workers"
 SNAPSHOT_TTL_S = 60
@@ -73,15 +76,22 @@ class IngestStats:
             }
 
     def publish(self, worker_id: str, *, force: bool = False) -> None:
-        """Share the snapshot with the web process (at most every PUBLISH_EVERY_S)."""
+        """Share the snapshot with the web process (at most every PUBLISH_EVERY_S).
+
+        Counters are observability: with the cache (Redis) away, ingest goes on storing
+        and shares them again once it is back.
+        """
         now = time.monotonic()
         if not force and now - self._published_at < PUBLISH_EVERY_S:
             return
         self._published_at = now
-        cache.set(f"csu:ingest:{worker_id}", self.snapshot(), SNAPSHOT_TTL_S)
-        workers = set(cache.get(WORKERS_KEY) or ())
-        if worker_id not in workers:
-            cache.set(WORKERS_KEY, sorted(workers | {worker_id}), None)
+        try:
+            cache.set(f"csu:ingest:{worker_id}", self.snapshot(), SNAPSHOT_TTL_S)
+            workers = set(cache.get(WORKERS_KEY) or ())
+            if worker_id not in workers:
+                cache.set(WORKERS_KEY, sorted(workers | {worker_id}), None)
+        except Exception as exc:  # noqa: BLE001 (any cache backend's connection error)
+            log.warning("ingest counters not shared, the cache is unavailable: %s", exc)
 
 
 def live_snapshots() -> dict[str, dict]:

@@ -13,7 +13,7 @@ import psycopg
 from django.db import connection, transaction
 
 from ..models import RejectedMessage, Sensor
-from ..signals import StoredReading
+from ..signals import StoredReading, batch_writing
 
 STAGE_SQL = """
 CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
@@ -67,6 +67,8 @@ def write_batch(
                 result.stored = _insert_copy(readings)
             else:
                 result.stored = _insert_rows(readings)
+        if result.stored:
+            batch_writing.send(sender=write_batch, readings=result.stored)
         result.duplicates = len(readings) - len(result.stored)
         if rejections:
             RejectedMessage.objects.bulk_create(rejections)
