@@ -9,6 +9,7 @@ import copy
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
@@ -165,7 +166,10 @@ class CommentSerializer(serializers.Serializer):
 
 
 class ActionErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
+    """Why an action was refused: ``detail`` when the state forbids it, else a list of
+    messages under each bad field's name."""
+
+    detail = serializers.CharField(required=False)
 
 
 # --- Silences ----------------------------------------------------------------------------
@@ -257,8 +261,13 @@ class SilenceFilterSerializer(serializers.Serializer):
 class DurationSecondsField(serializers.IntegerField):
     """A duration as a whole number of seconds: simpler for integrators than ISO 8601."""
 
+    # 366 days: beyond, the duration is a typing error, and a huge one overflows the
+    # database and the date arithmetic of the evaluation.
+    MAX_SECONDS = 366 * 86400
+
     def __init__(self, **kwargs):
         kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", self.MAX_SECONDS)
         super().__init__(**kwargs)
 
     def run_validation(self, data=serializers.empty):
@@ -268,6 +277,13 @@ class DurationSecondsField(serializers.IntegerField):
 
     def to_representation(self, value):
         return int(value.total_seconds())
+
+
+# A time of day of the rule's hours: local (Europe/Paris) and without offset, which
+# OpenAPI's "time" format (RFC 3339 full-time) would require.
+@extend_schema_field({"type": "string", "format": "partial-time", "example": "22:00:00"})
+class LocalTimeField(serializers.TimeField):
+    pass
 
 
 # API names of the model's duration fields: the model's errors are reported under them.
@@ -367,6 +383,10 @@ class RuleSerializer(serializers.ModelSerializer):
         ]
 
     many_to_many = ("zones", "communes", "webhooks")
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.TimeField: LocalTimeField,
+    }
 
     def validate(self, attrs):
         fields = {key: value for key, value in attrs.items() if key not in self.many_to_many}

@@ -9,7 +9,11 @@ with ``annotate``. Secrets are never stored; free text is cut short.
 
 import json
 import logging
+import math
 
+from django.core.exceptions import SuspiciousOperation
+from django.db import transaction
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext_lazy as _
 
 log = logging.getLogger(__name__)
@@ -85,17 +89,20 @@ class AuditMiddleware:
         data = _sanitised(_submitted(request, body))
         data.update(getattr(request, AUDIT_ATTRIBUTE))
         try:
-            AuditEntry.objects.create(
-                user=user,
-                username=user.get_username(),
-                action=action,
-                method=request.method,
-                path=request.path[:300],
-                target=_target_of(match)[:200],
-                status=response.status_code,
-                data=data,
-                ip=request.META.get("REMOTE_ADDR") or None,
-            )
+            # Atomic (a savepoint within a transaction): a failed insert must not break a
+            # transaction around the request.
+            with transaction.atomic():
+                AuditEntry.objects.create(
+                    user=user,
+                    username=user.get_username(),
+                    action=action,
+                    method=request.method,
+                    path=_storable(request.path)[:300],
+                    target=_storable(_target_of(match))[:200],
+                    status=response.status_code,
+                    data=data,
+                    ip=request.META.get("REMOTE_ADDR") or None,
+                )
         except Exception:  # the action is done: losing its line must not turn it into a 500
             log.exception("audit entry lost: %s %s by %s", request.method, request.path, user)
 
@@ -122,16 +129,25 @@ def _submitted(request, body) -> dict:
             return {"body": "(JSON invalide)"}
         return data if isinstance(data, dict) else {"body": data}
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        fields = {key: vals if len(vals) > 1 else vals[0] for key, vals in request.POST.lists()}
+        try:
+            fields = {key: vals if len(vals) > 1 else vals[0] for key, vals in request.POST.lists()}
+        except (MultiPartParserError, SuspiciousOperation):
+            # The view refused it already; raising here would replace its answer.
+            return {"body": "(formulaire illisible)"}
         fields.update({key: f"(fichier {upload.name})" for key, upload in request.FILES.items()})
         return fields
     return {}
 
 
+def _storable(text: str) -> str:
+    # PostgreSQL stores no NUL character, in a text or a JSON value.
+    return text.replace("\x00", "")
+
+
 def _sanitised(data: dict) -> dict:
     clean = {}
     for key, value in list(data.items())[:MAX_FIELDS]:
-        key = str(key)[:MAX_TEXT]
+        key = _storable(str(key))[:MAX_TEXT]
         if any(marker in key.lower() for marker in SECRET_MARKERS):
             continue
         clean[key] = _shortened(value)
@@ -140,7 +156,10 @@ def _sanitised(data: dict) -> dict:
 
 def _shortened(value):
     if isinstance(value, str):
+        value = _storable(value)
         return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + "…"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN nor Infinity (Python's parser takes them)
     if isinstance(value, list):
         return [_shortened(item) for item in value[:MAX_FIELDS]]
     if isinstance(value, dict):

@@ -187,6 +187,10 @@ if REDIS_URL:
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
+    # A task held by a killed worker (acks late) is delivered again after this; kombu's
+    # default is an hour. Longer than any countdown we set (the longest retry waits 600 s),
+    # or a task waiting for its retry would be delivered twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -280,8 +284,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # drf-spectacular's, DRF's limit/offset and exception handler, each answering bad
+    # input with a JSON 400 and documenting the 400/401/403/404 every view may answer.
+    "DEFAULT_SCHEMA_CLASS": "csu.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "csu.api.LimitOffsetPagination",
+    "EXCEPTION_HANDLER": "csu.api.exception_handler",
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {

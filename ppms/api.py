@@ -551,7 +551,8 @@ class ActivationViewSet(
         summary=_("La situation de chaque école (les vôtres seulement pour un·e directeur·rice)"),
         responses={200: SchoolStatusSerializer(many=True), 404: NOT_FOUND},
     )
-    @action(detail=True, methods=["get"])
+    # Every school of the activation at once, not a page: said so, or the schema pages it.
+    @action(detail=True, methods=["get"], pagination_class=None)
     def statuses(self, request, pk=None):
         activation = self.get_object()
         return Response(SchoolStatusSerializer(activation.visible_statuses, many=True).data)
@@ -613,7 +614,7 @@ class ActivationCapView(XMLDocumentView):
             "end of alert with responseType AllClear), referencing the first message; "
             "status Exercise for a drill."
         ),
-        responses={(200, CAP_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR)},
+        responses={(200, CAP_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR), 403: FORBIDDEN},
         tags=["ppms"],
     )
     def get(self, request, pk: int):

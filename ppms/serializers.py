@@ -12,6 +12,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from alerts.models import PpmsScenario
 from sensors.models import Zone
@@ -19,6 +20,7 @@ from sensors.serializers import (
     INSEE_RE,
     ChoiceParam,
     CommuneRefSerializer,
+    IdParam,
     UtcDateTimeField,
     ZoneRefSerializer,
 )
@@ -158,8 +160,15 @@ class OccupancySerializer(serializers.Serializer):
     )
 
 
+class RequiredBooleanField(serializers.BooleanField):
+    """A boolean the request must give, also as a form: DRF reads a form without it as an
+    unticked box, false (and a centre would close)."""
+
+    default_empty_html = empty
+
+
 class ShelterOpenSerializer(serializers.Serializer):
-    open = serializers.BooleanField(
+    open = RequiredBooleanField(
         help_text=_("true : ouvrir le centre (il accueille) ; false : le fermer.")
     )
 
@@ -181,9 +190,7 @@ class _CommuneFilterSerializer(serializers.Serializer):
 
 
 class SchoolFilterSerializer(_CommuneFilterSerializer):
-    zone = serializers.IntegerField(
-        required=False, min_value=1, help_text=_("Identifiant de la zone.")
-    )
+    zone = IdParam(required=False, help_text=_("Identifiant de la zone."))
 
 
 class ShelterFilterSerializer(_CommuneFilterSerializer):
@@ -368,7 +375,7 @@ class ActivationCreateSerializer(serializers.Serializer):
         help_text=_("Par défaut, le nom de la posture."),
     )
     zones = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        child=IdParam(),
         required=False,
         default=list,
         max_length=500,

@@ -51,7 +51,8 @@ EXPORTED_FILE = {
         OpenApiTypes.STR, description=_("Fichier CSV (csv-fr ou csv), en pièce jointe.")
     ),
     (200, "application/json"): OpenApiResponse(
-        OpenApiTypes.STR, description=_("Tableau JSON, en pièce jointe.")
+        {"type": "array", "items": {"type": "object"}},
+        description=_("Tableau JSON, en pièce jointe."),
     ),
 }
 

@@ -57,6 +57,16 @@ class Rfc3339Field(serializers.Field):
         return rfc3339(value)
 
 
+class IdParam(serializers.IntegerField):
+    """The identifier of a row: beyond the largest key (BigAutoField), the database could
+    not even compare it, and would fail."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(**kwargs)
+
+
 class ChoiceParam(serializers.ChoiceField):
     """A choice whose error names the accepted values."""
 
@@ -203,7 +213,7 @@ class SensorFilterSerializer(serializers.Serializer):
     commune = serializers.CharField(
         required=False, help_text=_("Code INSEE de la commune (par exemple 37122).")
     )
-    zone = serializers.IntegerField(required=False, min_value=1)
+    zone = IdParam(required=False)
     state = ChoiceParam(choices=Sensor.State.choices, required=False)
 
     def validate_commune(self, value):

@@ -1104,3 +1104,15 @@ def test_a_silence_without_target_is_refused_in_the_admin(admin_client):
     errors = response.context["adminform"].form.errors
     assert set(errors) == {"sensor", "ends_at"}
     assert not Silence.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "field", ["duration_s", "window_s", "escalate_after_s", "renotify_after_s"]
+)
+@pytest.mark.parametrize("seconds", [366 * 86400 + 1, 10**20])
+def test_a_rule_duration_over_a_year_is_a_400_on_the_field(api, staff, rule, field, seconds):
+    # Found by the API fuzzer: the number overflowed the database (or timedelta) into a 500.
+    response = as_user(api, staff).patch(f"{RULES}{rule.pk}/", {field: seconds}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]

@@ -919,3 +919,14 @@ def test_the_schema_documents_the_ppms_workflow_without_warnings():
     report = schema["components"]["schemas"]["Report"]["properties"]
     assert report["state"]["$ref"].endswith("/ReportedStateEnum")
     assert "client_id" in report and "adults_injured" in report
+
+
+def test_a_zone_beyond_any_identifier_is_refused_on_the_field(api, operator, school):
+    # Found by the API fuzzer: the number overflowed the database's integer into a 500.
+    body = {"scenario": "intrusion", "zones": [1, 10**20]}
+
+    response = as_user(api, operator).post(ACTIVATIONS, body, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["zones"]
+    assert not Activation.objects.exists()

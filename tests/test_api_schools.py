@@ -794,7 +794,7 @@ def test_the_schema_documents_the_ppms_api_without_warnings():
         "/api/v1/shelters/{id}/open/",
     }
     opening = schema["paths"]["/api/v1/shelters/{id}/open/"]["post"]
-    assert set(opening["responses"]) == {"200", "400", "403", "404"}
+    assert set(opening["responses"]) == {"200", "400", "401", "403", "404", "415"}
     body = opening["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert body.endswith("/ShelterOpen")
     assert schema["components"]["schemas"]["ShelterOpen"]["required"] == ["open"]
@@ -808,3 +808,55 @@ def test_the_schema_served_to_a_director_still_documents_the_directors(api, dire
 
     school = response.json()["components"]["schemas"]["School"]
     assert "directors" in school["properties"]
+
+
+@pytest.mark.parametrize(
+    ("params", "fields"),
+    [
+        ({"limit": "abc"}, ["limit"]),
+        ({"limit": 0}, ["limit"]),
+        ({"offset": "null"}, ["offset"]),
+        ({"offset": -1, "limit": "1.5"}, ["limit", "offset"]),
+        ({"limit": 1001}, ["limit"]),
+        ({"limit": "57975834387790883192832"}, ["limit"]),  # a 500 from the database
+        ({"offset": "9" * 5000}, ["offset"]),  # beyond what int() reads
+    ],
+)
+def test_a_bad_page_is_a_400_on_the_field_not_the_first_page(api, operator, school, params, fields):
+    # Found by the API fuzzer: DRF's pagination ignored them and answered the first page.
+    response = as_user(api, operator).get(SCHOOLS, params)
+
+    assert response.status_code == 400
+    assert sorted(response.json()) == fields
+
+
+def test_an_empty_page_parameter_counts_as_absent(api, operator, school):
+    response = as_user(api, operator).get(SCHOOLS, {"limit": "", "offset": ""})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
+
+
+@pytest.mark.parametrize("fmt", ["multipart", None], ids=["multipart", "urlencoded"])
+def test_a_form_without_open_gets_400_and_does_not_close_the_shelter(api, operator, open_hall, fmt):
+    # Found by the API fuzzer: DRF reads a missing box of a form as unticked, i.e. false.
+    api = as_user(api, operator)
+    if fmt:
+        response = api.post(open_url(open_hall), {}, format=fmt)
+    else:
+        response = api.generic(
+            "POST", open_url(open_hall), "", content_type="application/x-www-form-urlencoded"
+        )
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["open"]
+    open_hall.refresh_from_db()
+    assert open_hall.is_open is True
+
+
+def test_a_zone_beyond_any_identifier_is_a_400_naming_the_field(api, operator):
+    # Found by the API fuzzer: the number overflowed the database's integer into a 500.
+    response = as_user(api, operator).get(SCHOOLS, {"zone": 10**20})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["zone"]

@@ -593,3 +593,11 @@ def test_the_schema_documents_the_sensors_api_without_warnings():
     }
     readings = schema["paths"]["/api/v1/sensors/{ref}/readings/"]["get"]
     assert {p["name"] for p in readings["parameters"]} == {"ref", "metric", "from", "to", "bucket"}
+
+
+def test_a_zone_beyond_any_identifier_is_a_400_naming_the_field(api, operator):
+    # Found by the API fuzzer: the number overflowed the database's integer into a 500.
+    response = as_user(api, operator).get(SENSORS, {"zone": 10**20})
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["zone"]

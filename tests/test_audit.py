@@ -213,3 +213,50 @@ def test_an_entry_survives_its_user_being_deleted(client, django_user_model):
 
     [entry] = AuditEntry.objects.all()
     assert (entry.user, entry.username, entry.action) == (None, "partant", "login")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"comment=x"),  # no boundary
+        ("application/x-www-form-urlencoded", "&".join(["a=1"] * 1001).encode()),
+    ],
+)
+def test_an_unreadable_form_keeps_the_views_json_answer_and_its_line(
+    api, operator, alert, content_type, body
+):
+    # Found by the API fuzzer: reading the form again for the trail raised, and Django's
+    # HTML "Bad Request" page replaced the view's JSON 400.
+    api.force_login(operator)
+
+    response = api.generic(
+        "POST", f"/api/v1/alerts/{alert.pk}/comments/", body, content_type=content_type
+    )
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert list(response.json()) == ["detail"]
+    [entry] = AuditEntry.objects.all()
+    assert (entry.action, entry.status) == ("alert-comments", 400)
+
+
+def test_a_nul_character_or_a_nan_in_the_data_does_not_lose_the_line(api, operator, alert):
+    # Found by the API fuzzer: PostgreSQL refuses both in a JSON value (and a NUL in a
+    # text), so the refused attempt went unrecorded and the failed insert broke the
+    # surrounding transaction.
+    api.force_login(operator)
+    body = b'{"text": "a\\u0000b", "\\u0000level": NaN}'
+
+    response = api.generic(
+        "POST",
+        f"/api/v1/alerts/{alert.pk}/comments/%00/",
+        body,
+        content_type="application/json",
+    )
+    api.post(f"/api/v1/alerts/{alert.pk}/comments/", body, content_type="application/json")
+
+    assert response.status_code == 404
+    first, second = AuditEntry.objects.order_by("pk")
+    assert "\x00" not in first.path
+    assert second.data == {"text": "ab", "level": "nan"}
+    assert second.status == 400

@@ -482,6 +482,19 @@ def test_a_record_of_base_fields_only_applies_to_the_next_records():
     assert result.rejections == []
 
 
+@pytest.mark.parametrize(
+    "pack",
+    [
+        [{"bn": "jlt-air-01:", "bt": NOW_EPOCH}],
+        [{"bn": "jlt-air-01:", "bt": 17954200, "8 0n": 0}],  # found by atheris
+        [{"bu": "%"}, {"bv": 1, "other": 2}],
+    ],
+)
+def test_a_senml_pack_of_base_fields_only_is_rejected_whole_as_malformed(pack):
+    # Not one reading and not one rejection: the message would vanish without a trace.
+    assert only_reason(parse(pack)) == "malformed"
+
+
 def test_the_senml_metric_is_the_resolved_name_after_its_last_colon():
     result = parse([{"bn": "urn:dev:ow:10e2073a01080063:", "n": "pm25", "v": 1}])
     assert result.readings[0].metric == "pm25"
@@ -702,6 +715,7 @@ reception_times = st.datetimes(
 
 def assert_well_judged(result, kind, received_at):
     assert isinstance(result, ParseResult)
+    assert result.readings or result.rejections  # every message leaves a trace
     for rejection in result.rejections:
         assert rejection.reason in REASONS
         assert rejection.reason in RejectedMessage.Reason.values

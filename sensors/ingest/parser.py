@@ -169,6 +169,10 @@ def _judge_senml(records: list[dict], judge: "_Judge") -> None:
     if count > MAX_READINGS:
         judge.whole(TOO_LARGE, f"{count:,} readings, over the {MAX_READINGS:,} allowed")
         return
+    if count == 0:
+        # Without this, a pack of base fields only would leave no reading and no rejection.
+        judge.whole(MALFORMED, "a SenML pack of base fields only, without a measurement")
+        return
 
     base_name: object = ""
     base_time: object = 0

@@ -1,0 +1,56 @@
+"""How every API view answers bad input: a JSON 400 naming its fields (CONTRACT.md 2).
+
+DRF's limit/offset pagination would ignore ``?limit=abc`` and hand ``?limit=10**22`` to
+the database (a 500), and a request with too many form fields would get Django's HTML
+error page: all are answered here instead. A page holds at most 1,000 items. An empty
+value counts as absent, as DRF reads every query string like an HTML form.
+"""
+
+import re
+
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.utils.translation import gettext_lazy as _
+from rest_framework import pagination
+from rest_framework.exceptions import ParseError, ValidationError
+
+# Up to 19 digits: int() refuses more than 4,300, and the database's integers stop at 2**63.
+INTEGER_RE = re.compile(r"\A-?[0-9]{1,19}\Z")
+MAX_LIMIT = 1000
+
+
+class LimitOffsetPagination(pagination.LimitOffsetPagination):
+    """DRF's limit/offset pagination; ``?limit=abc`` is a 400, not the first page."""
+
+    # (parameter, smallest value, largest value, message)
+    BOUNDS = (
+        ("limit", 1, MAX_LIMIT, _("Nombre d'éléments par page : un entier de 1 à 1000.")),
+        ("offset", 0, 2**63 - 1, _("Position du premier élément : un entier de 0 ou plus.")),
+    )
+
+    def paginate_queryset(self, queryset, request, view=None):
+        errors = {}
+        for name, minimum, maximum, message in self.BOUNDS:
+            raw = request.query_params.get(name, "")
+            if raw and not (INTEGER_RE.match(raw) and minimum <= int(raw) <= maximum):
+                errors[name] = [message]
+        if errors:
+            raise ValidationError(errors)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {name: (minimum, maximum) for name, minimum, maximum, _message in self.BOUNDS}
+        for parameter in parameters:
+            minimum, maximum = bounds[parameter["name"]]
+            parameter["schema"].update(minimum=minimum, maximum=maximum)
+        return parameters
+
+
+def exception_handler(exc, context):
+    """DRF's, with a JSON 400 for a body over Django's limits (fields, files, size)."""
+    # Imported here: rest_framework.views reads the API settings, which name this module.
+    from rest_framework import views
+
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent | RequestDataTooBig):
+        exc = ParseError(_("Requête trop volumineuse : trop de champs, de fichiers ou d'octets."))
+    return views.exception_handler(exc, context)

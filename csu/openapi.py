@@ -1,0 +1,47 @@
+"""The OpenAPI schema of the API: drf-spectacular's, with what every view may answer.
+
+Documented here from how every view works, so that no view can forget one: 401 for an
+anonymous call; 403 when the view's permissions are narrower than "signed in"; 404 when
+the path names an object; 400 when there is a query string or a body to validate; 415
+for a body of a type DRF does not parse (it parses JSON and forms). An empty optional
+query parameter counts as absent (``allowEmptyValue``): DRF reads a query string like an
+HTML form, and so does ``csu.api``'s pagination: ``?state=`` is "any state".
+"""
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular import openapi
+from rest_framework.permissions import AllowAny, IsAuthenticated
+
+NOT_SIGNED_IN = _("Authentification requise (session ou jeton).")
+FORBIDDEN = _("Réservé à d'autres rôles, ou hors de votre périmètre.")
+NOT_FOUND = _("Inconnu, ou hors de votre périmètre.")
+BAD_INPUT = _("Paramètre invalide : un message par champ.")
+UNSUPPORTED_BODY = _("Corps d'un type non pris en charge : JSON attendu (ou formulaire).")
+
+
+class AutoSchema(openapi.AutoSchema):
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        permissions = {type(permission) for permission in self.view.get_permissions()}
+        parameters = operation.get("parameters", [])
+        query = [parameter for parameter in parameters if parameter["in"] == "query"]
+        responses = operation["responses"]
+
+        if permissions - {AllowAny}:
+            responses.setdefault("401", {"description": NOT_SIGNED_IN})
+        if permissions - {AllowAny, IsAuthenticated}:
+            responses.setdefault("403", {"description": FORBIDDEN})
+        if any(parameter["in"] == "path" for parameter in parameters):
+            responses.setdefault("404", {"description": NOT_FOUND})
+        if query or "requestBody" in operation:
+            responses.setdefault("400", {"description": BAD_INPUT})
+        if "requestBody" in operation:
+            responses.setdefault("415", {"description": UNSUPPORTED_BODY})
+        operation["responses"] = dict(sorted(responses.items()))
+
+        for parameter in query:
+            if not parameter.get("required"):
+                parameter["allowEmptyValue"] = True
+        return operation
