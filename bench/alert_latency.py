@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from common import (
     Broker,
+    air_stations,
     bench_database_url,
     percentile,
     prepare_database,
@@ -44,24 +45,14 @@ def setup(database_url: str, stations: int, probes: int):
     from django.db import connection
 
     from alerts.models import Alert, Rule
-    from sensors.models import Commune, Operator, Sensor
+    from sensors.models import Operator
 
-    commune, _ = Commune.objects.get_or_create(insee_code="99999", defaults={"name": "Bench"})
-    refs = []
-    for prefix, count in (("bench-air", stations), ("bench-probe", probes)):
-        for n in range(count):
-            ref = f"{prefix}-{n:03d}"
-            Sensor.objects.get_or_create(
-                ref=ref,
-                defaults={
-                    "name": ref,
-                    "kind": "air",
-                    "commune": commune,
-                    "latitude": 47.3,
-                    "longitude": 0.7,
-                },
-            )
-            refs.append(ref)
+    refs = [
+        f"{prefix}-{n:03d}"
+        for prefix, count in (("bench-air", stations), ("bench-probe", probes))
+        for n in range(count)
+    ]
+    air_stations(refs)
     Rule.objects.update_or_create(
         name="bench: PM10 above 80",
         defaults={

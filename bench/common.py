@@ -357,3 +357,23 @@ async def connect_websockets(
     for start in range(0, len(keys), wave):
         sockets += await asyncio.gather(*(one(key) for key in keys[start : start + wave]))
     return sockets
+
+
+def air_stations(refs, *, insee_code: str = "99999", commune: str = "Bench") -> dict[str, int]:
+    """Create the bench's air sensors ``refs`` (kept if there), in a commune of their own;
+    return their ids by ref."""
+    from sensors.models import Commune, Sensor
+
+    place, _ = Commune.objects.get_or_create(insee_code=insee_code, defaults={"name": commune})
+    for ref in refs:
+        Sensor.objects.get_or_create(
+            ref=ref,
+            defaults={
+                "name": ref,
+                "kind": "air",
+                "commune": place,
+                "latitude": 47.3,
+                "longitude": 0.7,
+            },
+        )
+    return dict(Sensor.objects.filter(ref__in=refs).values_list("ref", "pk"))

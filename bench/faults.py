@@ -63,6 +63,7 @@ from pathlib import Path
 
 from common import (
     Broker,
+    air_stations,
     prepare_database,
     print_result,
     session_key_for,
@@ -414,22 +415,13 @@ def seed(faults, stations: int) -> dict:
 
     from alerts.models import Rule
     from csu.roles import OPERATORS
-    from sensors.models import Commune, Operator, Sensor
+    from sensors.models import Operator
 
-    commune, _ = Commune.objects.get_or_create(insee_code="99998", defaults={"name": "Pannes"})
+    refs = []
     for fault in faults:
         background, probes = sensor_refs(fault, stations)
-        for ref in [*background, *probes.values()]:
-            Sensor.objects.get_or_create(
-                ref=ref,
-                defaults={
-                    "name": ref,
-                    "kind": "air",
-                    "commune": commune,
-                    "latitude": 47.35,
-                    "longitude": 0.66,
-                },
-            )
+        refs += [*background, *probes.values()]
+    air_stations(refs, insee_code="99998", commune="Pannes")
     Rule.objects.update_or_create(
         name=RULE_NAME,
         defaults={

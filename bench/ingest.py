@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from common import (
     METRICS,
     Broker,
+    air_stations,
     bench_database_url,
     percentile,
     prepare_database,
@@ -47,21 +48,8 @@ def count_readings(cursor) -> int:
 def reset(stations: int) -> list[str]:
     from django.db import connection
 
-    from sensors.models import Commune, Sensor
-
-    commune, _ = Commune.objects.get_or_create(insee_code="99999", defaults={"name": "Bench"})
     refs = [f"bench-air-{n:03d}" for n in range(stations)]
-    for ref in refs:
-        Sensor.objects.get_or_create(
-            ref=ref,
-            defaults={
-                "name": ref,
-                "kind": "air",
-                "commune": commune,
-                "latitude": 47.3,
-                "longitude": 0.7,
-            },
-        )
+    air_stations(refs)
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE sensors_reading, sensors_latestreading, sensors_rejectedmessage, "

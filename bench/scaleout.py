@@ -32,6 +32,7 @@ from common import (
     METRICS,
     ROOT,
     Broker,
+    air_stations,
     bench_database_url,
     prepare_database,
     print_result,
@@ -44,23 +45,8 @@ GROUP = "bench-scale"
 
 
 def create_stations(count: int) -> tuple[list[str], dict[str, int]]:
-    from sensors.models import Commune, Sensor
-
-    commune, _ = Commune.objects.get_or_create(insee_code="99998", defaults={"name": "Bench"})
     refs = [f"bench-scale-air-{n:03d}" for n in range(count)]
-    for ref in refs:
-        Sensor.objects.get_or_create(
-            ref=ref,
-            defaults={
-                "name": ref,
-                "kind": "air",
-                "commune": commune,
-                "latitude": 47.3,
-                "longitude": 0.7,
-            },
-        )
-    ids = dict(Sensor.objects.filter(ref__in=refs).values_list("ref", "pk"))
-    return refs, ids
+    return refs, air_stations(refs, insee_code="99998")
 
 
 def empty_tables() -> None:

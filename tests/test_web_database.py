@@ -8,6 +8,7 @@ a few dozen concurrent requests exhaust PostgreSQL ("too many clients already").
 import threading
 import time
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -31,21 +32,18 @@ def session_of(user) -> str:
     return session.session_key
 
 
-def backend_pid() -> int:
+def web_connections(name: str) -> int:
+    """The web server's connections: libpq tags them with its PGAPPNAME."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [name])
         return cursor.fetchone()[0]
 
 
-def others_connected(*also_ours: int) -> int:
-    """Connections to the test database, but this test's own (this thread's and ``also_ours``)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND NOT pid = ANY(%s)",
-            [list(also_ours)],
-        )
-        return cursor.fetchone()[0]
+def start_tagged_web(pool_size: str):
+    """uvicorn whose database connections carry a name of their own (other tests' may linger)."""
+    name = f"csu-web-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    return start_web(port, WEB_DB_POOL_SIZE=pool_size, PGAPPNAME=name), port, name
 
 
 def hammer(port, key, requests):
@@ -62,29 +60,26 @@ def hammer(port, key, requests):
 
 def test_without_a_pool_concurrent_requests_leave_no_connection_open_behind_them(operator):
     key = session_of(operator)
-    port = free_port()
-    web = start_web(port, WEB_DB_POOL_SIZE="0")
+    web, port, name = start_tagged_web("0")
 
     try:
         assert hammer(port, key, CONCURRENT * 3) == [200] * (CONCURRENT * 3)
-        wait_until(lambda: others_connected() == 0, timeout=10)
-        assert others_connected() == 0
+        wait_until(lambda: web_connections(name) == 0, timeout=10)
+        assert web_connections(name) == 0
     finally:
         stop(web)
 
 
 def test_with_a_pool_concurrent_requests_share_at_most_its_connections(operator):
     key = session_of(operator)
-    port = free_port()
-    web = start_web(port, WEB_DB_POOL_SIZE="4")
+    web, port, name = start_tagged_web("4")
     peak = 0
     done = threading.Event()
-    test_thread = backend_pid()
 
     def watch():  # in a thread of its own, with a connection of its own
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, others_connected(test_thread))
+            peak = max(peak, web_connections(name))
             time.sleep(0.01)
         connection.close()
 
