@@ -8,7 +8,7 @@ class SensorsConfig(AppConfig):
 
     def ready(self):
         from . import rollups
-        from .signals import batch_committed
+        from .signals import batch_writing
 
         # Late readings make their hour's roll-ups stale: ingest marks the hour.
-        batch_committed.connect(rollups.on_batch_committed, dispatch_uid="rollups-dirty-hours")
+        batch_writing.connect(rollups.on_batch_writing, dispatch_uid="rollups-dirty-hours")

@@ -118,11 +118,12 @@ def mark_dirty_hours(hours: Iterable[datetime]) -> None:
         )
 
 
-def on_batch_committed(sender, readings, **kwargs) -> None:
-    """Mark the closed hours that just received readings (the ``batch_committed`` hook).
+def on_batch_writing(sender, readings, **kwargs) -> None:
+    """Mark the closed hours that receive readings (the ``batch_writing`` hook).
 
-    The current hour needs no mark: it is past the watermark, read raw until the task
-    rolls it up after it closes.
+    In the batch's transaction: the mark commits with the readings, so ingest dying
+    after the commit cannot leave a stale roll-up behind. The current hour needs no mark:
+    it is past the watermark, read raw until the task rolls it up after it closes.
     """
     current = floor_hour(timezone.now())
     late = {floor_hour(reading.ts) for reading in readings if reading.ts < current}

@@ -8,8 +8,9 @@ quick: enqueue work, do not do it.
 ``batch_writing`` is sent once per ingest batch with new readings, inside the batch's
 transaction, with ``readings`` (the same list). What a receiver writes commits or rolls
 back with the readings: work that must not be lost between the commit and a queue
-(alerts record the batch their rules must see). Receivers only write to the database;
-an exception rolls the batch back (after a database error, ingest writes it again).
+(alerts record the batch their rules must see; roll-ups mark the late hours). Receivers
+only write to the database; an exception rolls the batch back (after a database error,
+ingest writes it again).
 
 ``sensor_state_changed`` is sent with ``sensor`` (a Sensor) and ``state`` ("online" or
 "offline") when a sensor's state flips.

@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import time_machine
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -179,6 +179,28 @@ def test_a_late_reading_marks_its_hour_dirty_and_the_task_updates_the_bucket(
     assert before == [{"t": z(hour), "avg": 2.0, "min": 1.0, "max": 3.0, "count": 3}]
     assert dirty == after == [{"t": z(hour), "avg": 4.0, "min": 1.0, "max": 10.0, "count": 4}]
     assert read_rollups(queries)
+
+
+def test_a_late_readings_mark_commits_with_it_even_if_ingest_dies_before_announcing(sensor):
+    hour = THIS_HOUR - 3 * HOUR
+    with time_machine.travel(NOW, tick=False):
+        # Written, committed, then ingest is killed: batch_committed is never sent.
+        write_batch([(sensor.pk, "pm25", hour + timedelta(minutes=45), 10.0)], [], set(), NOW)
+
+    assert list(RollupDirtyHour.objects.values_list("hour", flat=True)) == [hour]
+
+
+def test_a_rolled_back_batch_leaves_no_mark(sensor):
+    hour = THIS_HOUR - 3 * HOUR
+    with (
+        time_machine.travel(NOW, tick=False),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        write_batch([(sensor.pk, "pm25", hour + timedelta(minutes=45), 1.0)], [], set(), NOW)
+        raise RuntimeError("the database went away before the commit")
+
+    assert not RollupDirtyHour.objects.exists()
 
 
 def test_a_reading_of_the_current_hour_marks_nothing(sensor, without_live_push):
