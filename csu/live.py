@@ -119,6 +119,7 @@ class ReadingsCoalescer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._failing = False
 
     def add(self, readings) -> None:
         with self._lock:
@@ -139,10 +140,23 @@ class ReadingsCoalescer:
         self._loop = asyncio.new_event_loop()
         while True:
             time.sleep(self.interval)
-            try:
-                self.flush()
-            except Exception:
-                log.exception("live readings push failed")
+            self.tick()
+
+    def tick(self) -> None:
+        """Push what is pending; an outage (Redis away) is logged when it starts and ends,
+        not every second."""
+        try:
+            self.flush()
+        except Exception:
+            if not self._failing:
+                log.exception(
+                    "live readings push failed; retrying every %g s, quietly", self.interval
+                )
+            self._failing = True
+            return
+        if self._failing:
+            log.warning("live readings pushes resumed")
+            self._failing = False
 
     def flush(self) -> int:
         with self._lock:

@@ -1,5 +1,6 @@
 """The live layer: what ingest pushes reaches the operators who may see it, coalesced."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -81,3 +82,25 @@ def test_readings_are_coalesced_to_the_last_value_per_sensor_and_metric(commune,
     assert group == f"commune-{commune.pk}"
     values = {item["metric"]: item["value"] for item in payload["items"]}
     assert values == {"pm25": 3.0, "no2": 40.0}
+
+
+def test_a_push_outage_is_logged_once_and_its_end_once(monkeypatch, caplog):
+    coalescer = ReadingsCoalescer()
+    outcomes = iter([ConnectionError("Redis away")] * 3 + [0, 0])
+
+    def flush():
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(coalescer, "flush", flush)
+
+    with caplog.at_level(logging.INFO, logger="csu.live"):
+        for _ in range(5):
+            coalescer.tick()
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "live readings push failed; retrying every 1 s, quietly"),
+        ("WARNING", "live readings pushes resumed"),
+    ]
