@@ -17,13 +17,17 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from csu import exports
+from csu.api import OperatorsAct
+from csu.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
+from csu.openapi import FORBIDDEN_RESPONSE as FORBIDDEN
+from csu.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
 from csu.roles import is_admin, is_operator
-from sensors.api import BAD_INPUT, EXPORTED_FILE, _query_params
+from sensors.api import EXPORTED_FILE, _query_params
 from sensors.models import Commune, Sensor
 from sensors.serializers import ChoiceParam, Rfc3339Field
 
@@ -41,8 +45,6 @@ from .serializers import (
     SilenceSerializer,
 )
 
-FORBIDDEN = OpenApiResponse(description=_("Réservé à d'autres rôles."))
-NOT_FOUND = OpenApiResponse(description=_("Inconnu, ou hors de votre périmètre."))
 ACTION_REFUSED = OpenApiResponse(
     ActionErrorSerializer,
     description=_(
@@ -50,17 +52,6 @@ ACTION_REFUSED = OpenApiResponse(
         "l'alerte (message dans detail)."
     ),
 )
-
-
-class ActsOnAlerts(BasePermission):
-    """Everyone signed in reads (and sees their perimeter); operators and admins act."""
-
-    message = _("Réservé aux opérateurs et aux administrateurs.")
-
-    def has_permission(self, request, view):
-        if request.method in SAFE_METHODS:
-            return True
-        return is_operator(request.user) or is_admin(request.user)
 
 
 class IsCsuAdmin(BasePermission):
@@ -145,7 +136,7 @@ ALERT_EXPORT = [
     ),
 )
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
-    permission_classes = [IsAuthenticated, ActsOnAlerts]
+    permission_classes = [IsAuthenticated, OperatorsAct]
     lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
@@ -347,7 +338,7 @@ class SilenceViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
-    permission_classes = [IsAuthenticated, ActsOnAlerts]
+    permission_classes = [IsAuthenticated, OperatorsAct]
     serializer_class = SilenceSerializer
     lookup_value_regex = r"[0-9]+"
 

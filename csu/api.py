@@ -1,4 +1,5 @@
-"""How every API view answers bad input: a JSON 400 naming its fields (CONTRACT.md 2).
+"""What every API view shares: bad input answered with a JSON 400 naming its fields
+(CONTRACT.md 2), and who may act.
 
 DRF's limit/offset pagination would ignore ``?limit=abc`` and hand ``?limit=10**22`` to
 the database (a 500), and a request with too many form fields would get Django's HTML
@@ -12,6 +13,9 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.utils.translation import gettext_lazy as _
 from rest_framework import pagination
 from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from .roles import is_admin, is_operator
 
 # Up to 19 digits: int() refuses more than 4,300, and the database's integers stop at 2**63.
 INTEGER_RE = re.compile(r"\A-?[0-9]{1,19}\Z")
@@ -54,3 +58,21 @@ def exception_handler(exc, context):
     if isinstance(exc, TooManyFieldsSent | TooManyFilesSent | RequestDataTooBig):
         exc = ParseError(_("Requête trop volumineuse : trop de champs, de fichiers ou d'octets."))
     return views.exception_handler(exc, context)
+
+
+class OperatorsAct(BasePermission):
+    """Everyone signed in reads (and sees their perimeter); operators and admins act."""
+
+    message = _("Réservé aux opérateurs et aux administrateurs.")
+
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            return True
+        return is_operator(request.user) or is_admin(request.user)
+
+
+class OperatorsOnly(OperatorsAct):
+    """Operators and admins only, reading included."""
+
+    def has_permission(self, request, view):
+        return is_operator(request.user) or is_admin(request.user)

@@ -10,6 +10,7 @@ HTML form, and so does ``csu.api``'s pagination: ``?state=`` is "any state".
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular import openapi
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny, IsAuthenticated
 
 NOT_SIGNED_IN = _("Authentification requise (session ou jeton).")
@@ -17,6 +18,11 @@ FORBIDDEN = _("Réservé à d'autres rôles, ou hors de votre périmètre.")
 NOT_FOUND = _("Inconnu, ou hors de votre périmètre.")
 BAD_INPUT = _("Paramètre invalide : un message par champ.")
 UNSUPPORTED_BODY = _("Corps d'un type non pris en charge : JSON attendu (ou formulaire).")
+
+# The same answers, for the views that name them in their own extend_schema.
+FORBIDDEN_RESPONSE = OpenApiResponse(description=FORBIDDEN)
+NOT_FOUND_RESPONSE = OpenApiResponse(description=NOT_FOUND)
+BAD_INPUT_RESPONSE = OpenApiResponse(description=BAD_INPUT)
 
 
 class AutoSchema(openapi.AutoSchema):

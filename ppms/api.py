@@ -33,15 +33,19 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from alerts.cap import CAP_MEDIA_TYPE
 from alerts.feeds import CapRenderer, XMLDocumentView
 from alerts.serializers import ActionErrorSerializer
 from csu import audit, live
+from csu.api import OperatorsAct, OperatorsOnly
+from csu.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
+from csu.openapi import FORBIDDEN_RESPONSE as FORBIDDEN
+from csu.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
 from csu.roles import is_admin, is_operator
-from sensors.api import BAD_INPUT, _query_params
+from sensors.api import _query_params
 from sensors.models import Commune, Zone
 
 from . import services
@@ -78,28 +82,6 @@ from .serializers import (
     ShelterOpenSerializer,
     ShelterSerializer,
 )
-
-FORBIDDEN = OpenApiResponse(description=_("Réservé à d'autres rôles, ou hors de votre périmètre."))
-NOT_FOUND = OpenApiResponse(description=_("Inconnu, ou hors de votre périmètre."))
-
-
-class OperatorsAct(BasePermission):
-    """Everyone signed in reads (and sees their perimeter); operators and admins act."""
-
-    message = _("Réservé aux opérateurs et aux administrateurs.")
-
-    def has_permission(self, request, view):
-        if request.method in SAFE_METHODS:
-            return True
-        return is_operator(request.user) or is_admin(request.user)
-
-
-class OperatorsOnly(BasePermission):
-    message = _("Réservé aux opérateurs et aux administrateurs.")
-
-    def has_permission(self, request, view):
-        return is_operator(request.user) or is_admin(request.user)
-
 
 ACTION_REFUSED = OpenApiResponse(
     ActionErrorSerializer,

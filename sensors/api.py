@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 
 from csu import exports
 from csu.fast import ORJSONRenderer, fetch_rows
+from csu.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
 
 from .history import BUCKETS, readings_bucketed, readings_raw
 from .metrics import metric_for
@@ -45,7 +46,6 @@ from .serializers import (
     rfc3339,
 )
 
-BAD_INPUT = OpenApiResponse(description=_("Paramètre invalide : un message par champ."))
 EXPORTED_FILE = {
     (200, "text/csv"): OpenApiResponse(
         OpenApiTypes.STR, description=_("Fichier CSV (csv-fr ou csv), en pièce jointe.")
