@@ -3,7 +3,7 @@
 
     python dev.py start      install, migrate, seed the demo town, run everything
     python dev.py test       install and run the test suite (pytest arguments pass through)
-    python dev.py lint       ruff and the migrations check
+    python dev.py lint       ruff, the import layers and the migrations check
     python dev.py manage ... any manage.py command in the project's environment
 
 It installs uv (into var/tools, not system-wide) when it is not on the PATH, then
@@ -68,6 +68,7 @@ def lint(args):
     install()
     run(VENV / "bin" / "ruff", "check", ".")
     run(VENV / "bin" / "ruff", "format", "--check", ".")
+    run(VENV / "bin" / "lint-imports")  # the layers: pyproject.toml's [tool.importlinter]
     manage("makemigrations", "--check", "--dry-run")
 
 

@@ -21,15 +21,15 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from csu import exports
-from csu.api import OperatorsAct
-from csu.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
-from csu.openapi import FORBIDDEN_RESPONSE as FORBIDDEN
-from csu.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
-from csu.roles import is_admin, is_operator
-from sensors.api import EXPORTED_FILE, _query_params
+from core import exports
+from core.api import OperatorsAct
+from core.fields import ChoiceParam, Rfc3339Field, query_params
+from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
+from core.openapi import FORBIDDEN_RESPONSE as FORBIDDEN
+from core.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
+from core.roles import is_admin, is_operator
+from sensors.api import EXPORTED_FILE
 from sensors.models import Commune, Sensor
-from sensors.serializers import ChoiceParam, Rfc3339Field
 
 from .models import Alert, AlertActionError, AlertEvent, AlertState, Rule, Severity, Silence
 from .serializers import (
@@ -156,7 +156,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     def filter_queryset(self, queryset):
         if self.action != "list":
             return queryset
-        params = _query_params(AlertFilterSerializer, self.request)
+        params = query_params(AlertFilterSerializer, self.request)
         if "state" in params:
             queryset = queryset.filter(state=params["state"])
         if "severity" in params:
@@ -179,7 +179,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         content_negotiation_class=exports.ExportNegotiation,
     )
     def export(self, request):
-        params = _query_params(AlertExportQuerySerializer, request)
+        params = query_params(AlertExportQuerySerializer, request)
         alerts = (
             self.get_queryset()
             .filter(opened_at__lt=params["to"])
@@ -352,7 +352,7 @@ class SilenceViewSet(
     def filter_queryset(self, queryset):
         if self.action != "list":
             return queryset
-        if not _query_params(SilenceFilterSerializer, self.request)["all"]:
+        if not query_params(SilenceFilterSerializer, self.request)["all"]:
             queryset = queryset.filter(ends_at__gt=timezone.now())
         return queryset
 

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from csu import live, outbox
+from core import live, outbox
 
 from .models import AlertEvent, EventKind, Silence, WebhookDelivery
 from .payloads import alert_summary, event_summary, live_event_name

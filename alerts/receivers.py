@@ -58,7 +58,7 @@ def reduce_batch(readings, metrics: set[str]) -> list[list]:
 
 
 def on_batch_writing(sender, readings, **kwargs) -> None:
-    from csu.outbox import dispatch_after_commit
+    from core.outbox import dispatch_after_commit
 
     from .models import PendingEvaluation
 
@@ -69,7 +69,7 @@ def on_batch_writing(sender, readings, **kwargs) -> None:
 
 
 def on_sensor_state_changed(sender, sensor_id, state, **kwargs) -> None:
-    from csu.outbox import enqueue
+    from core.outbox import enqueue
 
     from .lifecycle import offline_rules_follow
 

@@ -15,8 +15,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import ChoiceParam, Rfc3339Field, UtcDateTimeField
 from sensors.models import Commune, Sensor, Zone
-from sensors.serializers import ChoiceParam, Rfc3339Field, UtcDateTimeField
 
 from .models import (
     Alert,

@@ -71,7 +71,7 @@ def setup(database_url: str, stations: int, probes: int):
     Operator.objects.get_or_create(user=user, defaults={"all_communes": True})
     from django.contrib.auth.models import Group
 
-    from csu.roles import OPERATORS
+    from core.roles import OPERATORS
 
     user.groups.add(Group.objects.get_or_create(name=OPERATORS)[0])
     return refs[:stations], refs[stations:], session_key_for(user)

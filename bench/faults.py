@@ -414,7 +414,7 @@ def seed(faults, stations: int) -> dict:
     from django.contrib.auth.models import Group
 
     from alerts.models import Rule
-    from csu.roles import OPERATORS
+    from core.roles import OPERATORS
     from sensors.models import Operator
 
     refs = []

@@ -60,8 +60,9 @@ def reset(stations: int) -> list[str]:
 
 def demo_air_rules() -> int:
     """The demo town's air rules, active on the bench stations: evaluated on the flow."""
-    from alerts.models import Rule
     from csu.management.commands.seed_demo import DEMO_RULES
+
+    from alerts.models import Rule
 
     count = 0
     for name, fields in DEMO_RULES:

@@ -35,7 +35,7 @@ def setup(database_url: str, schools: int, operators: int):
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from csu.roles import DIRECTORS, OPERATORS
+    from core.roles import DIRECTORS, OPERATORS
     from ppms.models import Activation, School
     from sensors.models import Commune, Operator
 

@@ -187,7 +187,7 @@ def ensure_town(dataset: Dataset, end: datetime) -> list[int]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from csu import roles
+    from core import roles
     from sensors.models import Commune, Operator, Sensor
 
     commune, _ = Commune.objects.get_or_create(insee_code=COMMUNE[0], defaults={"name": COMMUNE[1]})

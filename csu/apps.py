@@ -1,5 +1,19 @@
+"""The wiring of CSU: every signal the apps send is connected here, and only here.
+
+Each app announces what happened through the signals it defines and never learns who
+listens; reading this file tells who hears what:
+
+- ``sensors.signals.batch_writing`` (inside an ingest batch's transaction): the alerts
+  record what their rules must evaluate; the roll-ups mark the late hours stale.
+- ``sensors.signals.batch_committed`` (after the commit): the readings go live.
+- ``sensors.signals.sensor_state_changed``: the state goes live; the offline rules follow.
+- ``alerts.signals.alert_opened``: the PPMS starts an activation when the rule says so.
+- the alerts' rules and the sensors change (admin, API): the cached copies are dropped.
+- ``post_migrate``: the role groups get their permissions.
+"""
+
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
 
 class CsuConfig(AppConfig):
@@ -7,12 +21,40 @@ class CsuConfig(AppConfig):
     verbose_name = "CSU"
 
     def ready(self):
-        from sensors.signals import batch_committed, sensor_state_changed
-
-        from . import live
-        from .roles import ensure_role_groups
+        from alerts import receivers as alerts_receivers
+        from alerts.feeds import register_feed_provider
+        from alerts.models import Rule
+        from alerts.signals import alert_opened
+        from core.roles import ensure_role_groups
+        from ppms import receivers as ppms_receivers
+        from ppms.cap import activation_feed_items
+        from sensors import live as sensors_live
+        from sensors import rollups
+        from sensors.signals import batch_committed, batch_writing, sensor_state_changed
 
         post_migrate.connect(ensure_role_groups, sender=self)
-        # The project wires the apps: ingest announces, the live layer pushes.
-        batch_committed.connect(live.on_batch_committed, dispatch_uid="live-readings")
-        sensor_state_changed.connect(live.on_sensor_state_changed, dispatch_uid="live-sensors")
+
+        batch_writing.connect(alerts_receivers.on_batch_writing, dispatch_uid="alerts-batch")
+        batch_writing.connect(rollups.on_batch_writing, dispatch_uid="rollups-dirty-hours")
+        batch_committed.connect(sensors_live.on_batch_committed, dispatch_uid="live-readings")
+        sensor_state_changed.connect(
+            sensors_live.on_sensor_state_changed, dispatch_uid="live-sensors"
+        )
+        sensor_state_changed.connect(
+            alerts_receivers.on_sensor_state_changed, dispatch_uid="alerts-sensor-state"
+        )
+        alert_opened.connect(ppms_receivers.on_alert_opened, dispatch_uid="ppms-alert-opened")
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                alerts_receivers.on_rules_changed, sender=Rule, dispatch_uid=f"rules-{signal}"
+            )
+        for through in (Rule.zones.through, Rule.communes.through):
+            m2m_changed.connect(
+                alerts_receivers.on_rules_changed,
+                sender=through,
+                dispatch_uid=f"rules-m2m-{through.__name__}",
+            )
+
+        # Active activations are entries of the CAP feed (/api/v1/cap/feed/).
+        register_feed_provider(activation_feed_items)

@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 import uvicorn
 from django.conf import settings
 
+from core import live
 from sensors.ingest.worker import IngestWorker
-
-from . import live
 
 log = logging.getLogger(__name__)
 

@@ -80,10 +80,15 @@ INSTALLED_APPS = [
     "import_export",
     "axes",
     "channels",
+    # The layers, bottom up: each app imports only the ones listed before it
+    # (the import-linter contracts in pyproject.toml check it).
+    "core",
     "sensors",
     "alerts",
     "ppms",
-    # Last: its post_migrate hook sets the role groups' permissions of the apps above.
+    "dashboard",
+    # Last: the wiring. Its post_migrate hook sets the role groups' permissions of the
+    # apps above, and its ready() connects every signal.
     "csu",
 ]
 
@@ -98,8 +103,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "csu.middleware.LoginRequiredMiddleware",
-    "csu.audit.AuditMiddleware",
+    "core.middleware.LoginRequiredMiddleware",
+    "core.audit.AuditMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -224,7 +229,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=17, hour=3),
     },
     "audit-retention": {
-        "task": "csu.tasks.purge_audit_entries",
+        "task": "core.tasks.purge_audit_entries",
         "schedule": crontab(minute=27, hour=3),
     },
     # Hourly roll-ups: the hours closed since the last run, and the dirty (late) hours.
@@ -286,9 +291,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # drf-spectacular's, DRF's limit/offset and exception handler, each answering bad
     # input with a JSON 400 and documenting the 400/401/403/404 every view may answer.
-    "DEFAULT_SCHEMA_CLASS": "csu.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "csu.api.LimitOffsetPagination",
-    "EXCEPTION_HANDLER": "csu.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "core.api.LimitOffsetPagination",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "PAGE_SIZE": 100,
 }
 SPECTACULAR_SETTINGS = {
@@ -332,7 +337,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
-    "csu.staticfinders.PlotlyFinder",
+    "dashboard.staticfinders.PlotlyFinder",
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -3,13 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from dashboard import views as dashboard
+from dashboard.sensor_page import sensor_detail
 from ppms import views as ppms_views
-
-from . import dashboard, health, metrics, views
-from .sensor_page import sensor_detail
+from sensors import health, prometheus
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", dashboard.home, name="home"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/wall/", dashboard.wall, name="dashboard-wall"),
     path("dashboard/kpis.json", dashboard.kpis_json, name="dashboard-kpis"),
@@ -28,7 +28,7 @@ urlpatterns = [
     path("ppms/activations/<int:pk>/rapport/", ppms_views.report, name="ppms-report"),
     path("ppms/activations/<int:pk>/rapport.csv", ppms_views.report_csv, name="ppms-report-csv"),
     path("healthz", health.healthz, name="healthz"),
-    path("metrics", metrics.metrics, name="metrics"),
+    path("metrics", prometheus.metrics, name="metrics"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

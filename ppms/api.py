@@ -12,7 +12,7 @@ status update records who). Every write goes through ``services`` (who and when,
 events, notices to the safety services).
 
 Centres d'accueil: see ``visible_shelters``. Operators and admins record the occupancy
-and open or close them; the audit trail (``csu.audit``) keeps who, when and the
+and open or close them; the audit trail (``core.audit``) keeps who, when and the
 previous value.
 """
 
@@ -39,13 +39,13 @@ from rest_framework.response import Response
 from alerts.cap import CAP_MEDIA_TYPE
 from alerts.feeds import CapRenderer, XMLDocumentView
 from alerts.serializers import ActionErrorSerializer
-from csu import audit, live
-from csu.api import OperatorsAct, OperatorsOnly
-from csu.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
-from csu.openapi import FORBIDDEN_RESPONSE as FORBIDDEN
-from csu.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
-from csu.roles import is_admin, is_operator
-from sensors.api import _query_params
+from core import audit, live
+from core.api import OperatorsAct, OperatorsOnly
+from core.fields import query_params
+from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
+from core.openapi import FORBIDDEN_RESPONSE as FORBIDDEN
+from core.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
+from core.roles import is_admin, is_operator
 from sensors.models import Commune, Zone
 
 from . import services
@@ -145,7 +145,7 @@ class SchoolViewSet(viewsets.ReadOnlyModelViewSet):
     def filter_queryset(self, queryset):
         if self.action != "list":
             return queryset
-        params = _query_params(SchoolFilterSerializer, self.request)
+        params = query_params(SchoolFilterSerializer, self.request)
         if "commune" in params:
             queryset = queryset.filter(commune__insee_code=params["commune"])
         if "zone" in params:
@@ -270,7 +270,7 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def filter_queryset(self, queryset):
         if self.action != "list":
             return queryset
-        params = _query_params(ShelterFilterSerializer, self.request)
+        params = query_params(ShelterFilterSerializer, self.request)
         if "commune" in params:
             queryset = queryset.filter(commune__insee_code=params["commune"])
         if params["open"] is not None:
@@ -473,7 +473,7 @@ class ActivationViewSet(
     def filter_queryset(self, queryset):
         if self.action != "list":
             return queryset
-        active = _query_params(ActivationFilterSerializer, self.request)["active"]
+        active = query_params(ActivationFilterSerializer, self.request)["active"]
         if active is not None:
             queryset = queryset.filter(ended_at__isnull=active)
         return queryset
@@ -640,7 +640,7 @@ class DrillViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.Gene
         return context
 
     def list(self, request):
-        params = _query_params(DrillFilterSerializer, request)
+        params = query_params(DrillFilterSerializer, request)
         today = timezone.localdate()
         start, end = school_year(today)
         drills = Drill.objects.filter(held_on__range=(start, end)).order_by("held_on", "pk")

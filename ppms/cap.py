@@ -36,7 +36,7 @@ from alerts.cap import (
 )
 from alerts.feeds import FeedItem, api_url
 from alerts.models import PpmsScenario
-from csu.roles import is_admin, is_operator
+from core.roles import is_admin, is_operator
 
 from .models import (
     Activation,

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from alerts.models import PpmsScenario
-from csu.roles import is_director, is_operator
+from core.roles import is_director, is_operator
 from sensors.models import Commune, Zone
 
 

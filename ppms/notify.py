@@ -24,7 +24,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from alerts.models import WebhookDelivery
-from csu import outbox
+from core import outbox
 
 from .models import Activation, ActivationEvent, ActivationEventKind, PpmsWebhook, SchoolStatus
 

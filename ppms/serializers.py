@@ -15,15 +15,9 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from alerts.models import PpmsScenario
+from core.fields import ChoiceParam, IdParam, UtcDateTimeField
 from sensors.models import Zone
-from sensors.serializers import (
-    INSEE_RE,
-    ChoiceParam,
-    CommuneRefSerializer,
-    IdParam,
-    UtcDateTimeField,
-    ZoneRefSerializer,
-)
+from sensors.serializers import INSEE_RE, CommuneRefSerializer, ZoneRefSerializer
 
 from .models import (
     Activation,

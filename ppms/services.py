@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from alerts.models import PpmsScenario
-from csu import live
+from core import live
 
 from . import notify
 from .models import (

@@ -28,8 +28,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from alerts.models import PpmsScenario
-from csu import exports
-from csu.roles import is_operator
+from core import exports
+from core.roles import is_operator
 from sensors.models import Commune, Zone
 
 from .models import (

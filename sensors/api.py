@@ -24,9 +24,10 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from csu import exports
-from csu.fast import ORJSONRenderer, fetch_rows
-from csu.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
+from core import exports
+from core.fast import ORJSONRenderer, fetch_rows
+from core.fields import query_params, rfc3339
+from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
 
 from .history import BUCKETS, readings_bucketed, readings_raw
 from .metrics import metric_for
@@ -43,7 +44,6 @@ from .serializers import (
     SensorFilterSerializer,
     SensorSerializer,
     default_bucket,
-    rfc3339,
 )
 
 EXPORTED_FILE = {
@@ -55,13 +55,6 @@ EXPORTED_FILE = {
         description=_("Tableau JSON, en pièce jointe."),
     ),
 }
-
-
-def _query_params(serializer_class, request, **context) -> dict:
-    """Validate the query string, or answer 400 with a message per field."""
-    serializer = serializer_class(data=request.query_params, context=context)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 class ReadingsExportQuerySerializer(ReadingsQuerySerializer):
@@ -107,7 +100,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
     def filter_queryset(self, queryset):
         if self.action != "list":
             return queryset
-        params = _query_params(SensorFilterSerializer, self.request)
+        params = query_params(SensorFilterSerializer, self.request)
         if "kind" in params:
             queryset = queryset.filter(kind=params["kind"])
         if "commune" in params:
@@ -133,7 +126,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"])
     def readings(self, request, ref=None):
         sensor = self.get_object()
-        query = _query_params(ReadingsQuerySerializer, request, sensor=sensor)
+        query = query_params(ReadingsQuerySerializer, request, sensor=sensor)
         metric, start, end, bucket = query["metric"], query["from"], query["to"], query["bucket"]
         if bucket == "raw":
             rows = list(readings_raw(sensor, metric, start, end)[: MAX_POINTS + 1])
@@ -177,7 +170,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
     )
     def readings_export(self, request, ref=None):
         sensor = self.get_object()
-        query = _query_params(ReadingsExportQuerySerializer, request, sensor=sensor)
+        query = query_params(ReadingsExportQuerySerializer, request, sensor=sensor)
         metric, start, end, bucket = query["metric"], query["from"], query["to"], query["bucket"]
         unit = query["unit"]
         if bucket == "raw":
@@ -223,7 +216,7 @@ class LatestView(APIView):
         responses={200: LatestSerializer, 400: BAD_INPUT},
     )
     def get(self, request):
-        params = _query_params(KindFilterSerializer, request)
+        params = query_params(KindFilterSerializer, request)
         latest = LatestReading.objects.all()
         if not sees_every_commune(request.user):
             latest = latest.filter(sensor__in=Sensor.objects.visible_to(request.user))
@@ -273,7 +266,7 @@ class RejectionListView(generics.ListAPIView):
     queryset = RejectedMessage.objects.order_by("-received_at", "-id")
 
     def filter_queryset(self, queryset):
-        params = _query_params(RejectionFilterSerializer, self.request)
+        params = query_params(RejectionFilterSerializer, self.request)
         if "reason" in params:
             queryset = queryset.filter(reason=params["reason"])
         if "sensor" in params:

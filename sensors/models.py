@@ -6,7 +6,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from csu.roles import is_operator
+from core.roles import is_operator
 
 from .metrics import Kind, metrics_of
 

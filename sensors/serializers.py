@@ -1,16 +1,15 @@
 """Serializers of the sensors API: representations, and the validation of query parameters."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import ChoiceParam, IdParam, Rfc3339Field, UtcDateTimeField
+
 from .history import BUCKETS
-from .ingest.parser import parse_rfc3339
 from .metrics import Kind, metric_for
 from .models import RejectedMessage, Sensor
 
@@ -18,69 +17,6 @@ from .models import RejectedMessage, Sensor
 MAX_POINTS = 10_000
 DEFAULT_RANGE = timedelta(hours=24)
 INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
-
-
-def rfc3339(moment: datetime) -> str:
-    """Format an instant as RFC 3339 in UTC, as every time of this API."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-class UtcDateTimeField(serializers.DateTimeField):
-    """A date-time rendered in UTC ("…Z") whatever the active time zone."""
-
-    def __init__(self, **kwargs):
-        super().__init__(default_timezone=UTC, **kwargs)
-
-
-@extend_schema_field(OpenApiTypes.DATETIME)
-class Rfc3339Field(serializers.Field):
-    """An RFC 3339 date-time with its UTC offset, read as an aware UTC datetime."""
-
-    default_error_messages = {
-        "invalid": _(
-            "Date et heure RFC 3339 attendues, avec leur décalage horaire "
-            "(par exemple 2026-10-25T08:00:00Z ou 2026-10-25T10:00:00%2B02:00)."
-        ),
-    }
-
-    def to_internal_value(self, data):
-        text = str(data).strip()
-        # An unencoded "+" in a query string arrives as a space: take it back.
-        if len(text) > 19 and " " in text[19:]:
-            text = text[:19] + text[19:].replace(" ", "+")
-        moment = parse_rfc3339(text)
-        if isinstance(moment, str):
-            self.fail("invalid")
-        return moment
-
-    def to_representation(self, value):
-        return rfc3339(value)
-
-
-class IdParam(serializers.IntegerField):
-    """The identifier of a row: beyond the largest key (BigAutoField), the database could
-    not even compare it, and would fail."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("max_value", 2**63 - 1)
-        super().__init__(**kwargs)
-
-
-class ChoiceParam(serializers.ChoiceField):
-    """A choice whose error names the accepted values."""
-
-    default_error_messages = {
-        "invalid_choice": _(
-            "« {input} » n'est pas une valeur possible ; valeurs possibles : {choices}."
-        ),
-    }
-
-    def to_internal_value(self, data):
-        if str(data) not in self.choice_strings_to_values:
-            choices = ", ".join(self.choice_strings_to_values)
-            self.fail("invalid_choice", input=data, choices=choices)
-        return self.choice_strings_to_values[str(data)]
 
 
 # --- Representations ------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
 
-from csu import roles
+from core import roles
 from ppms.models import School
 from sensors.metrics import Kind
 from sensors.models import Commune, Operator, Sensor, Zone

@@ -9,7 +9,7 @@ either generated or the cast's, so the actions and their bodies reach real objec
 What must hold for every call: no 5xx; the status code, content type and body are those
 the schema documents; invalid input is refused with a 4xx; an anonymous call is refused;
 every 400 is a JSON object of messages under the names of the request's fields (or
-``detail``). When the schema is what is wrong, the schema is fixed (``csu.openapi``).
+``detail``). When the schema is what is wrong, the schema is fixed (``core.openapi``).
 
 The admin runs schemathesis' coverage phase (boundary values, wrong types, missing
 fields, unexpected methods and content types) and its fuzzing phase; the director, whose

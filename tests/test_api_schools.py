@@ -13,8 +13,8 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from csu import roles
-from csu.models import AuditEntry
+from core import roles
+from core.models import AuditEntry
 from ppms.models import Shelter
 from sensors.models import Zone
 from tests.conftest import make_school, make_user
@@ -41,7 +41,7 @@ def sent(monkeypatch):
     """The live events sent: (group, payload)."""
     events = []
     monkeypatch.setattr(
-        "csu.live.send", lambda group, payload, **kw: events.append((group, payload))
+        "core.live.send", lambda group, payload, **kw: events.append((group, payload))
     )
     return events
 

@@ -8,9 +8,9 @@ import time_machine
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from csu import roles
-from csu.models import AuditEntry
-from csu.tasks import purge_audit_entries
+from core import roles
+from core.models import AuditEntry
+from core.tasks import purge_audit_entries
 from ppms.services import ppms_activate
 from tests.alerting import feed, make_rule
 from tests.conftest import make_user
@@ -149,10 +149,10 @@ def test_admins_read_the_trail_in_the_admin_and_cannot_change_it(
     )
     client.force_login(csu_admin)
 
-    listing = client.get("/admin/csu/auditentry/")
+    listing = client.get("/admin/core/auditentry/")
     entry = AuditEntry.objects.get()
-    change = client.post(f"/admin/csu/auditentry/{entry.pk}/change/", {"username": "x"})
-    delete = client.post(f"/admin/csu/auditentry/{entry.pk}/delete/", {"post": "yes"})
+    change = client.post(f"/admin/core/auditentry/{entry.pk}/change/", {"username": "x"})
+    delete = client.post(f"/admin/core/auditentry/{entry.pk}/delete/", {"post": "yes"})
 
     assert listing.status_code == 200
     page = html.unescape(listing.content.decode())
@@ -167,7 +167,7 @@ def test_admins_read_the_trail_in_the_admin_and_cannot_change_it(
 def test_operators_and_directors_cannot_read_the_trail(client, operator, director):
     for user in (operator, director):
         client.force_login(user)
-        response = client.get("/admin/csu/auditentry/")
+        response = client.get("/admin/core/auditentry/")
         assert response.status_code == 302
         assert response["Location"].startswith("/admin/login/")
 

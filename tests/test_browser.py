@@ -246,7 +246,7 @@ def test_no_page_runs_into_the_csp(
             (f"/ppms/activations/{activation.pk}/rapport/", '[data-testid="report"]'),
             ("/api/docs/", ".swagger-ui .info"),
         ],
-        "admin-csu": [("/admin/", "#content"), ("/admin/csu/auditentry/", "#result_list")],
+        "admin-csu": [("/admin/", "#content"), ("/admin/core/auditentry/", "#result_list")],
         "directeur": [("/ppms/ecole/", '[data-testid="ppms-banner"]')],
     }
     for username, visits in pages.items():

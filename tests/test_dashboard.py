@@ -12,7 +12,7 @@ from django.db import connection
 
 from alerts.atmo import station_index
 from alerts.models import Rule
-from csu.kpis import DEFAULT_FLOOD_STEPS, dashboard_kpis
+from dashboard.kpis import DEFAULT_FLOOD_STEPS, dashboard_kpis
 from sensors.models import LatestReading, Reading, Sensor, Zone
 from sensors.partitions import create_partition
 from tests.conftest import make_school, make_sensor, make_user

@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from alerts.models import Alert
-from csu import exports
+from core import exports
 from sensors.metrics import Kind
 from sensors.models import Reading
 from sensors.partitions import create_partition

@@ -56,7 +56,7 @@ class RedisAway:
 
     def back(self):
         """Redis is back, and long enough for its clients to try it again."""
-        from csu import outbox
+        from core import outbox
 
         self.monkeypatch.undo()
         outbox.resume()
@@ -73,7 +73,7 @@ def redis_away():
 def worker(monkeypatch):
     """An ingest worker fed by hand (no broker): the batch path of the real one."""
     # Not the live layer's pushing thread: its database connection would outlive the test.
-    monkeypatch.setattr("csu.live.readings_coalescer.start", lambda: None)
+    monkeypatch.setattr("sensors.live.readings_coalescer.start", lambda: None)
     return IngestWorker(client_id="csu-ingest-faults")
 
 

@@ -3,7 +3,7 @@ from channels.testing import WebsocketCommunicator
 from django.urls import reverse
 
 from csu.asgi import application
-from csu.consumers import CLOSE_UNAUTHENTICATED
+from dashboard.consumers import CLOSE_UNAUTHENTICATED
 from ppms.models import School
 from sensors.models import Commune, Sensor
 from tests.conftest import make_school, make_sensor

@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
 from csu.asgi import application
-from csu.live import ReadingsCoalescer
+from sensors.live import ReadingsCoalescer
 from sensors.signals import StoredReading
 from tests.conftest import make_sensor
 
@@ -66,7 +66,7 @@ async def test_a_director_receives_no_readings(client, director, commune):
 def test_readings_are_coalesced_to_the_last_value_per_sensor_and_metric(commune, monkeypatch):
     sensor = make_sensor(commune, "jlt-air-01")
     sent = []
-    monkeypatch.setattr("csu.live.send", lambda group, payload, **_: sent.append((group, payload)))
+    monkeypatch.setattr("core.live.send", lambda group, payload, **_: sent.append((group, payload)))
     coalescer = ReadingsCoalescer()
     coalescer.add(
         [
@@ -96,7 +96,7 @@ def test_a_push_outage_is_logged_once_and_its_end_once(monkeypatch, caplog):
 
     monkeypatch.setattr(coalescer, "flush", flush)
 
-    with caplog.at_level(logging.INFO, logger="csu.live"):
+    with caplog.at_level(logging.INFO, logger="sensors.live"):
         for _ in range(5):
             coalescer.tick()
 

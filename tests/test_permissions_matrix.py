@@ -52,12 +52,12 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from alerts.models import Alert, EventKind, Silence
-from csu import live, roles
+from core import live, roles
 from csu.asgi import application
-from csu.consumers import CLOSE_UNAUTHENTICATED
-from csu.live import ReadingsCoalescer
+from dashboard.consumers import CLOSE_UNAUTHENTICATED
 from ppms.models import School, Shelter
 from ppms.services import ppms_activate, ppms_report
+from sensors.live import ReadingsCoalescer
 from sensors.models import LatestReading, RejectedMessage
 from sensors.signals import StoredReading
 from tests.alerting import make_rule
@@ -658,14 +658,14 @@ def test_every_exclusion_still_names_a_route():
 # --- The admin site -----------------------------------------------------------------------
 
 # (changelist, add form) for the admin role. Readings, latest values and rejected
-# messages are read-only (csu.roles); so are the alerts, their webhook deliveries and
+# messages are read-only (core.roles); so are the alerts, their webhook deliveries and
 # the PPMS records and the audit trail, written by the application; axes' login records
 # are for superusers.
 ADMIN_SCREENS = {
     "auth.group": (200, 200),
     "auth.user": (200, 200),
     "authtoken.tokenproxy": (200, 200),
-    "csu.auditentry": (200, 403),
+    "core.auditentry": (200, 403),
     "axes.accessattempt": (403, 403),
     "axes.accessfailurelog": (403, 403),
     "axes.accesslog": (403, 403),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from csu import roles
+from core import roles
 from ppms.models import PpmsPlan, SchoolStatus
 from ppms.services import ppms_activate, ppms_end, ppms_report
 from tests.conftest import make_school, make_user

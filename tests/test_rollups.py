@@ -68,7 +68,7 @@ def read_rollups(queries) -> bool:
 @pytest.fixture
 def without_live_push():
     """The live layer's receiver starts a pushing thread: not wanted in these tests."""
-    from csu import live
+    from sensors import live
 
     batch_committed.disconnect(dispatch_uid="live-readings")
     yield

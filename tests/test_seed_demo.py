@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from csu.roles import ADMINS, DIRECTORS, OPERATORS
+from core.roles import ADMINS, DIRECTORS, OPERATORS
 from ppms.models import School, Shelter
 from sensors.metrics import Kind
 from sensors.models import Commune, Operator, Sensor, Zone
@@ -34,7 +34,7 @@ def seed_with_password() -> str:
 
 
 def user(username: str):
-    # Fetched afresh each time: csu.roles caches a user's groups on the instance.
+    # Fetched afresh each time: core.roles caches a user's groups on the instance.
     return get_user_model().objects.get(username=username)
 
 

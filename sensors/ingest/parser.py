@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from core.fields import parse_rfc3339
 from sensors.metrics import Metric, metrics_of
 
 TOPIC_RE = re.compile(r"\Acsu/([a-z0-9][a-z0-9-]{0,62})/(readings|status)\Z")
@@ -350,31 +351,6 @@ def _shift(moment: datetime, delta: timedelta) -> datetime:
     except OverflowError:
         limit = datetime.max if delta > timedelta(0) else datetime.min
         return limit.replace(tzinfo=UTC)
-
-
-def parse_rfc3339(text: str) -> datetime | str:
-    """The UTC instant of an RFC 3339 date-time, or what is wrong with it."""
-    # fromisoformat() alone would also take bare dates, week dates and times without
-    # seconds; RFC 3339 wants a full date, a full time and an offset.
-    if not (
-        19 <= len(text) <= 40
-        and text[4] == "-"
-        and text[7] == "-"
-        and text[10] in "Tt "
-        and text[13] == ":"
-        and text[16] == ":"
-    ):
-        return "is not an RFC 3339 date-time"
-    try:
-        moment = datetime.fromisoformat(text.upper())  # RFC 3339 allows a lower-case t and z
-    except ValueError:
-        return "is not an RFC 3339 date-time"
-    if moment.tzinfo is None:
-        return "has no UTC offset"
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        return "is out of range"
 
 
 def _value(raw: object) -> float | str:

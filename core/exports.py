@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 
-from sensors.serializers import ChoiceParam, rfc3339
+from core.fields import ChoiceParam, rfc3339
 
 CSV_FR, CSV, JSON = "csv-fr", "csv", "json"
 FORMATS = (CSV_FR, CSV, JSON)

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from alerts.models import Rule
-from csu.roles import ADMINS, DIRECTORS, OPERATORS
+from core.roles import ADMINS, DIRECTORS, OPERATORS
 from ppms.models import School, Shelter
 from sensors.metrics import Kind
 from sensors.models import Commune, Operator, Sensor, Zone

@@ -18,7 +18,7 @@ LABELS = {
 }
 
 # Admins may change the configuration of every CSU app; they do not edit readings.
-ADMIN_APPS = ("sensors", "alerts", "ppms", "auth", "authtoken", "csu")
+ADMIN_APPS = ("sensors", "alerts", "ppms", "auth", "authtoken", "core")
 ADMIN_READ_ONLY_MODELS = ("reading", "latestreading", "rejectedmessage")
 # Nobody edits the trail: it is only written by the middleware and purged by retention.
 ADMIN_VIEW_ONLY_MODELS = ("auditentry",)

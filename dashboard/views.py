@@ -13,13 +13,13 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.http import Http404, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from alerts.models import Alert, Severity
-from csu.roles import is_operator
+from core.roles import is_director, is_operator
 from ppms.models import School
 from sensors.metrics import REGISTRY, Kind
 from sensors.models import Commune, Sensor, Zone
@@ -34,6 +34,24 @@ CHART_TRACES_MAX = 8
 
 def may_watch(user) -> bool:
     return is_operator(user) or user.is_staff
+
+
+def home(request):
+    """Show each user the start page of their role: operators and admins, the dashboard;
+    directors, their school's PPMS page."""
+    user = request.user
+    if is_operator(user) or user.is_staff:
+        return redirect("dashboard")
+    if is_director(user) and School.objects.filter(directors=user).exists():
+        return redirect("ppms-director")
+    context = {
+        "is_operator": is_operator(user) or user.is_staff,
+        "is_director": is_director(user),
+        "communes": Commune.objects.visible_to(user),
+        "sensor_count": Sensor.objects.visible_to(user).count(),
+        "schools": School.objects.visible_to(user).select_related("commune"),
+    }
+    return render(request, "home.html", context)
 
 
 # --- Scope ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ anonymous call; 403 when the view's permissions are narrower than "signed in"; 4
 the path names an object; 400 when there is a query string or a body to validate; 415
 for a body of a type DRF does not parse (it parses JSON and forms). An empty optional
 query parameter counts as absent (``allowEmptyValue``): DRF reads a query string like an
-HTML form, and so does ``csu.api``'s pagination: ``?state=`` is "any state".
+HTML form, and so does ``core.api``'s pagination: ``?state=`` is "any state".
 """
 
 from django.utils.translation import gettext_lazy as _

@@ -11,10 +11,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from alerts.models import Alert, AlertState, Rule, RuleKind, Severity
+from core.fields import rfc3339
+from core.roles import is_admin
 from sensors.models import LatestReading, RejectedMessage, Sensor, Zone
-from sensors.serializers import rfc3339
-
-from .roles import is_admin
 
 ALERT_HISTORY = 50
 REJECTIONS = 20

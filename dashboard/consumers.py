@@ -1,7 +1,7 @@
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from .live import commune_group, directors_group, school_group
+from core.live import commune_group, directors_group, school_group
 
 # Close code for an anonymous connection (CONTRACT.md section 3).
 CLOSE_UNAUTHENTICATED = 4401

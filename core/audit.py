@@ -1,4 +1,4 @@
-"""Record every write of a signed-in user in the audit trail (``csu.models.AuditEntry``).
+"""Record every write of a signed-in user in the audit trail (``core.models.AuditEntry``).
 
 One middleware sees every unsafe request — API calls, the pages' forms, the Django
 admin, sign-in and sign-out — so no action can be added without its trail. Refused

@@ -1,7 +1,4 @@
-"""The one way to push events to browsers: a typed message sent to a channel-layer group.
-
-Groups: ``commune-<id>`` reaches the operators of a commune (and métropole operators,
-who join every commune's group). Messages follow CONTRACT.md section 3.
+"""Readings and sensor states pushed live to the operators of each sensor's commune.
 
 Readings are coalesced: at most one item per sensor and metric per second, the last
 value winning, so a 20,000 readings/s stream stays a few pushes per second per commune.
@@ -11,85 +8,10 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Literal, TypedDict
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from core import live
 
 log = logging.getLogger(__name__)
-
-MESSAGE_TYPE = "live.message"  # handled by LiveConsumer.live_message
-
-
-class ReadingItem(TypedDict):
-    sensor: str
-    metric: str
-    ts: str
-    value: float
-
-
-class ReadingsEvent(TypedDict):
-    type: Literal["readings"]
-    items: list[ReadingItem]
-
-
-class SensorEvent(TypedDict):
-    type: Literal["sensor"]
-    event: Literal["online", "offline"]
-    sensor: str
-
-
-def commune_group(commune_id: int) -> str:
-    return f"commune-{commune_id}"
-
-
-def school_group(school_id: int) -> str:
-    """The directors of one school."""
-    return f"school-{school_id}"
-
-
-def directors_group(commune_id: int) -> str:
-    """Every director of a school of the commune; each page keeps only its schools' events.
-
-    An activation concerning hundreds of schools is then a few sends, not hundreds.
-    """
-    return f"directors-{commune_id}"
-
-
-# The embedded runner serves websockets and ingests in one process: the in-memory
-# layer lives on the server's loop, so sends from other threads are scheduled there.
-_server_loop: asyncio.AbstractEventLoop | None = None
-
-
-def bind_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
-    global _server_loop
-    _server_loop = loop
-
-
-def send(
-    group: str,
-    payload: dict,
-    *,
-    loop: asyncio.AbstractEventLoop | None = None,
-    only_schools: list[int] | None = None,
-) -> None:
-    """Send ``payload`` to every browser in ``group``; safe from any sync thread.
-
-    ``loop``: an event loop owned by the calling thread, kept across sends so the
-    channel layer's connections are reused.
-    """
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    message = {"type": MESSAGE_TYPE, "payload": payload}
-    if only_schools is not None:
-        message["only_schools"] = only_schools
-    if _server_loop is not None and _server_loop.is_running():
-        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _server_loop)
-    elif loop is not None:
-        loop.run_until_complete(layer.group_send(group, message))
-    else:
-        async_to_sync(layer.group_send)(group, message)
 
 
 class SensorDirectory:
@@ -100,7 +22,7 @@ class SensorDirectory:
 
     def get(self, sensor_id: int) -> tuple[str, int] | None:
         if sensor_id not in self._by_id:
-            from sensors.models import Sensor
+            from .models import Sensor
 
             self._by_id = {
                 pk: (ref, commune)
@@ -161,17 +83,17 @@ class ReadingsCoalescer:
     def flush(self) -> int:
         with self._lock:
             pending, self._pending = self._pending, {}
-        by_group: dict[str, list[ReadingItem]] = {}
+        by_group: dict[str, list[live.ReadingItem]] = {}
         for (sensor_id, metric), (ts, value) in pending.items():
             known = self.directory.get(sensor_id)
             if known is None:
                 continue
             ref, commune_id = known
-            by_group.setdefault(commune_group(commune_id), []).append(
-                ReadingItem(sensor=ref, metric=metric, ts=ts.isoformat(), value=value)
+            by_group.setdefault(live.commune_group(commune_id), []).append(
+                live.ReadingItem(sensor=ref, metric=metric, ts=ts.isoformat(), value=value)
             )
         for group, items in by_group.items():
-            send(group, ReadingsEvent(type="readings", items=items), loop=self._loop)
+            live.send(group, live.ReadingsEvent(type="readings", items=items), loop=self._loop)
         return len(pending)
 
 
@@ -187,4 +109,6 @@ def on_sensor_state_changed(sender, sensor_id, state, **kwargs) -> None:
     known = readings_coalescer.directory.get(sensor_id)
     if known is not None:
         ref, commune_id = known
-        send(commune_group(commune_id), SensorEvent(type="sensor", event=state, sensor=ref))
+        live.send(
+            live.commune_group(commune_id), live.SensorEvent(type="sensor", event=state, sensor=ref)
+        )

@@ -22,7 +22,7 @@ class OutcomeFilter(admin.SimpleListFilter):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    """The trail, read-only: written by csu.audit, emptied by retention only."""
+    """The trail, read-only: written by core.audit, emptied by retention only."""
 
     list_display = ["at", "username", "action_display", "target", "status", "ip"]
     list_filter = [OutcomeFilter, "action", "at"]
