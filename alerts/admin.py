@@ -1,35 +1,17 @@
-"""The admin of the alerts app: rules, silences and webhooks are configured here.
+"""The admin of the alerts app: rules and silences are configured here.
 
-Alerts and webhook deliveries are read-only: alerts change through the console and the
-API, whose actions write the timeline; deliveries are the log of what was sent.
+Alerts are read-only: they change through the console and the API, whose actions write
+the timeline.
 """
-
-import json
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Count
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from .models import WEEKDAYS, Alert, AlertEvent, Rule, Silence, Webhook, WebhookDelivery
+from core.admin import ReadOnlyAdminMixin
 
-
-class ReadOnlyAdminMixin:
-    """Shown, never added, changed or deleted by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+from .models import WEEKDAYS, Alert, AlertEvent, Rule, Silence
 
 # --- Rules -------------------------------------------------------------------------------
 
@@ -237,93 +219,3 @@ class SilenceAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
-
-
-# --- Webhooks ----------------------------------------------------------------------------
-
-
-@admin.register(Webhook)
-class WebhookAdmin(admin.ModelAdmin):
-    list_display = ("name", "url", "active", "deliveries_link")
-    list_filter = ("active",)
-    search_fields = ("name", "url")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(delivery_count=Count("deliveries"))
-
-    @admin.display(description=_("envois"), ordering="delivery_count")
-    def deliveries_link(self, webhook):
-        url = reverse("admin:alerts_webhookdelivery_changelist")
-        query = urlencode({"webhook__id__exact": webhook.pk})
-        return format_html('<a href="{}?{}">{}</a>', url, query, webhook.delivery_count)
-
-
-class DeliveryStatusFilter(admin.ChoicesFieldListFilter):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.title = _("état")
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    # The model's fields have no French verbose names: the columns are labelled here.
-    list_display = (
-        "webhook",
-        "delivery_event",
-        "delivery_status",
-        "delivery_attempts",
-        "delivery_status_code",
-        "delivery_error",
-        "delivery_created_at",
-        "delivery_delivered_at",
-    )
-    list_filter = (("status", DeliveryStatusFilter), "webhook")
-    list_select_related = ("webhook", "event")
-    date_hierarchy = "created_at"
-    fields = readonly_fields = (
-        "webhook",
-        "delivery_event",
-        "delivery_status",
-        "delivery_attempts",
-        "delivery_status_code",
-        "delivery_error",
-        "delivery_created_at",
-        "delivery_delivered_at",
-        "delivery_payload",
-    )
-
-    @admin.display(description=_("événement"))
-    def delivery_event(self, delivery):
-        return delivery.event or "—"
-
-    @admin.display(description=_("état"), ordering="status")
-    def delivery_status(self, delivery):
-        return delivery.get_status_display()
-
-    @admin.display(description=_("tentatives"), ordering="attempts")
-    def delivery_attempts(self, delivery):
-        return delivery.attempts
-
-    @admin.display(description=_("dernier code HTTP"))
-    def delivery_status_code(self, delivery):
-        return delivery.last_status_code or "—"
-
-    @admin.display(description=_("dernière erreur"))
-    def delivery_error(self, delivery):
-        return delivery.last_error or "—"
-
-    @admin.display(description=_("créé le"), ordering="created_at")
-    def delivery_created_at(self, delivery):
-        return delivery.created_at
-
-    @admin.display(description=_("livré le"), ordering="delivered_at")
-    def delivery_delivered_at(self, delivery):
-        return delivery.delivered_at or "—"
-
-    @admin.display(description=_("contenu"))
-    def delivery_payload(self, delivery):
-        return format_html("<pre>{}</pre>", _pretty(delivery.payload))
-
-
-def _pretty(payload) -> str:
-    return json.dumps(payload, indent=2, ensure_ascii=False)

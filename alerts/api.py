@@ -32,6 +32,7 @@ from sensors.api import EXPORTED_FILE
 from sensors.models import Commune, Sensor
 
 from .models import Alert, AlertActionError, AlertEvent, AlertState, Rule, Severity, Silence
+from .notify import tell
 from .serializers import (
     AcknowledgeSerializer,
     ActionErrorSerializer,
@@ -213,7 +214,8 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
     def act(self, request, serializer_class, do):
-        """Validate the body, run ``do(alert, data)`` on the locked alert, answer it."""
+        """Validate the body, run ``do(alert, data)`` on the locked alert, tell the timeline
+        line it returns, answer the alert."""
         alert = self.get_object()
         with transaction.atomic():
             # Locked: two operators acknowledging at once get one success and one 400.
@@ -221,7 +223,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
             serializer = serializer_class(data=request.data, context={"alert": alert})
             serializer.is_valid(raise_exception=True)
             try:
-                do(alert, serializer.validated_data)
+                tell(do(alert, serializer.validated_data))
             except AlertActionError as error:
                 raise ValidationError({"detail": error.args[0]}) from error
         return Response(AlertDetailSerializer(self.get_queryset().get(pk=alert.pk)).data)
@@ -236,7 +238,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         def do(alert, data):
             minutes = data.get("snooze_minutes")
             snooze = timedelta(minutes=minutes) if minutes else None
-            alert.acknowledge(by=request.user, comment=data["comment"], snooze=snooze)
+            return alert.acknowledge(by=request.user, comment=data["comment"], snooze=snooze)
 
         return self.act(request, AcknowledgeSerializer, do)
 
@@ -248,7 +250,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         def do(alert, data):
-            alert.resolve(by=request.user, text=data["comment"])
+            return alert.resolve(by=request.user, text=data["comment"])
 
         return self.act(request, ResolveSerializer, do)
 
@@ -260,7 +262,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def comments(self, request, pk=None):
         def do(alert, data):
-            alert.comment(by=request.user, text=data["text"])
+            return alert.comment(by=request.user, text=data["text"])
 
         return self.act(request, CommentSerializer, do)
 

@@ -31,7 +31,6 @@ CAP_MEDIA_TYPE = "application/cap+xml"
 # Timeline events that make a new message; comments, reminders, flapping and silences
 # change nothing an integrator acts on.
 UPDATE_KINDS = (
-    EventKind.UPDATED,
     EventKind.ACKNOWLEDGED,
     EventKind.ESCALATED,
     EventKind.RESOLVED,

@@ -15,6 +15,7 @@ batch, deleted with its evaluation): ``evaluate_pending`` takes them oldest firs
 
 import json
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from .models import (
     RuleState,
     Severity,
 )
+from .notify import tell
 from .schedule import in_schedule
 from .signals import announce_opened
 
@@ -208,7 +210,7 @@ class Evaluation:
             return Alert.objects.open().filter(rule=rule, sensor=sensor).first()
         state.pending_since = None
         self.note_transition(state, obs.ts)
-        alert.record(EventKind.OPENED, at=obs.ts, value=obs.value, text=alert.title)
+        tell(alert.record(EventKind.OPENED, at=obs.ts, value=obs.value, text=alert.title))
         transaction.on_commit(lambda: announce_opened(alert))
         self.opened.append(alert)
         return alert
@@ -230,13 +232,14 @@ class Evaluation:
             ):
                 alert.severity = Severity.CRITICAL
                 alert.save(update_fields=[*changed, "severity"])
-                alert.record(
+                escalated = alert.record(
                     EventKind.ESCALATED,
                     at=obs.ts,
                     value=obs.value,
                     text=_("La condition tient depuis plus de %(duration)s.")
                     % {"duration": rule.escalate_after},
                 )
+                tell(escalated)
                 return alert
             alert.save(update_fields=changed)
             return alert
@@ -253,7 +256,7 @@ class Evaluation:
                 alert.flapping = True
                 changed.append("flapping")
                 alert.save(update_fields=changed)
-                alert.record(
+                flapping = alert.record(
                     EventKind.FLAPPING,
                     at=obs.ts,
                     value=obs.value,
@@ -263,11 +266,16 @@ class Evaluation:
                     )
                     % {"quiet": FLAP_QUIET.seconds // 60},
                 )
+                tell(flapping)
             else:
                 alert.save(update_fields=changed)
             return alert
         alert.save(update_fields=changed)
-        alert.resolve(text=_("Retour à la normale : %(value)g.") % {"value": obs.value}, now=obs.ts)
+        tell(
+            alert.resolve(
+                text=_("Retour à la normale : %(value)g.") % {"value": obs.value}, now=obs.ts
+            )
+        )
         return None
 
     @staticmethod
@@ -375,8 +383,6 @@ RULES_CACHE_S = 10.0
 
 
 def rules_for(sensor: Sensor) -> list[Rule]:
-    import time
-
     now = time.monotonic()
     cached = _RULES_CACHE.get(sensor.pk)
     if cached and now - cached[0] < RULES_CACHE_S:

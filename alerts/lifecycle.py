@@ -13,10 +13,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from sensors.metrics import Kind
 from sensors.models import LatestReading, Sensor
 
+from .atmo import station_index
 from .evaluation import FLAP_QUIET, Evaluation, Observation, evaluate_pending, lock_pending
 from .models import Alert, AlertState, EventKind, PendingEvaluation, Rule, RuleKind, Severity
+from .notify import tell
 from .signals import announce_opened
 
 log = logging.getLogger(__name__)
@@ -47,12 +50,12 @@ def offline_rules_follow(sensor_id: int, state: str, now: datetime | None = None
                         )
                 except IntegrityError:
                     continue  # opened meanwhile
-                alert.record(EventKind.OPENED, at=now, text=alert.title)
+                tell(alert.record(EventKind.OPENED, at=now, text=alert.title))
                 transaction.on_commit(lambda a=alert: announce_opened(a))
             elif state == Sensor.State.ONLINE and alert is not None and rule.auto_resolve:
                 alert.cleared_at = now
                 alert.save(update_fields=["cleared_at"])
-                alert.resolve(text=_("Le capteur émet de nouveau."), now=now)
+                tell(alert.resolve(text=_("Le capteur émet de nouveau."), now=now))
 
 
 def check_due_alerts(now: datetime) -> dict:
@@ -69,11 +72,12 @@ def check_due_alerts(now: datetime) -> dict:
                     alert.state = AlertState.FIRING
                     alert.next_check_at = renotify_time(alert, now)
                     alert.save()
-                    alert.record(
+                    reminder = alert.record(
                         EventKind.RENOTIFIED,
                         at=now,
                         text=_("Rappel : l'alerte est toujours active."),
                     )
+                    tell(reminder)
                     report["snoozes_ended"] += 1
                 else:
                     alert.next_check_at = None
@@ -81,9 +85,10 @@ def check_due_alerts(now: datetime) -> dict:
             elif alert.state == AlertState.FIRING and alert.acknowledged_at is None:
                 alert.next_check_at = renotify_time(alert, now)
                 alert.save(update_fields=["next_check_at"])
-                alert.record(
+                reminder = alert.record(
                     EventKind.RENOTIFIED, at=now, text=_("Alerte critique toujours non acquittée.")
                 )
+                tell(reminder)
                 report["renotified"] += 1
             else:
                 alert.next_check_at = None
@@ -91,11 +96,12 @@ def check_due_alerts(now: datetime) -> dict:
     quiet = Alert.objects.open().filter(flapping=True, cleared_at__lte=now - FLAP_QUIET)
     for alert in quiet:
         with transaction.atomic():
-            alert.resolve(
+            resolved = alert.resolve(
                 text=_("Valeur stable depuis %(minutes)d min.")
                 % {"minutes": FLAP_QUIET.seconds // 60},
                 now=now,
             )
+            tell(resolved)
             report["flapping_resolved"] += 1
     return report
 
@@ -137,10 +143,6 @@ def _evaluate_latest() -> int:
 
 def evaluate_atmo_index(now: datetime | None = None) -> int:
     """Compute the ATMO index of each air station with an ATMO rule and evaluate it."""
-    from sensors.metrics import Kind
-
-    from .atmo import station_index
-
     now = now or timezone.now()
     if not Rule.objects.filter(active=True, kind=RuleKind.ATMO).exists():
         return 0

@@ -4,8 +4,8 @@ Lifecycle: an alert opens (firing) when a rule's condition has held for its dura
 an operator acknowledges it (with a comment, optionally for a while: a snooze); it is
 resolved by hand or, when the rule says so, by itself once the value is back past the
 clearing threshold (hysteresis). The database allows one open alert per (rule, sensor).
-Every change is an ``AlertEvent`` row written in the same transaction, which the
-notification worker claims exactly once.
+Every change is an ``AlertEvent`` row written in the same transaction, and told through
+the outbox (``alerts.notify.tell``).
 """
 
 from datetime import time, timedelta
@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.models import Webhook
 from sensors.metrics import Kind
 from sensors.models import Commune, Sensor, Zone
 
@@ -34,10 +35,6 @@ class Severity(models.TextChoices):
     def cap(self) -> str:
         """The CAP 1.2 severity."""
         return {"info": "Minor", "warning": "Moderate", "critical": "Severe"}[self.value]
-
-    @property
-    def rank(self) -> int:
-        return ["info", "warning", "critical"].index(self.value)
 
 
 class RuleKind(models.TextChoices):
@@ -73,25 +70,6 @@ WEEKDAYS = [
     (5, _("samedi")),
     (6, _("dimanche")),
 ]
-
-
-class Webhook(models.Model):
-    """A system to tell: police, pompiers, préfecture… JSON, HMAC-SHA256 signed."""
-
-    name = models.CharField(_("nom"), max_length=120)
-    url = models.URLField(_("adresse"), max_length=500)
-    secret = models.CharField(
-        _("secret"), max_length=200, help_text=_("Clé de la signature HMAC-SHA256.")
-    )
-    active = models.BooleanField(_("actif"), default=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = _("webhook")
-        verbose_name_plural = _("webhooks")
-
-    def __str__(self):
-        return self.name
 
 
 class RuleQuerySet(models.QuerySet):
@@ -389,17 +367,15 @@ class Alert(models.Model):
     # --- Lifecycle: every change writes its event in the same transaction ----------------
 
     def record(self, kind: str, *, user=None, text: str = "", value=None, at=None):
-        """Add a line to the timeline; its notifications go out after the commit."""
-        from .notify import dispatch_after_commit
-
-        event = AlertEvent.objects.create(
+        """Add a line to the timeline and return it (``alerts.notify.tell`` tells it)."""
+        return AlertEvent.objects.create(
             alert=self, kind=kind, user=user, text=text, value=value, at=at or timezone.now()
         )
-        dispatch_after_commit()
-        return event
 
     def acknowledge(self, *, by, comment: str = "", snooze: timedelta | None = None, now=None):
-        """Take the alert in hand; with ``snooze``, be reminded if it still fires then."""
+        """Take the alert in hand; with ``snooze``, be reminded if it still fires then.
+
+        Return the timeline's new line."""
         now = now or timezone.now()
         if self.acknowledged_at and self.state != AlertState.FIRING:
             raise AlertActionError(_("Cette alerte est déjà acquittée."))
@@ -426,10 +402,12 @@ class Alert(models.Model):
             text += _("Rappel dans %(minutes)d min si elle est toujours active.") % {
                 "minutes": minutes
             }
-        self.record(EventKind.ACKNOWLEDGED, user=by, text=text, at=now)
+        return self.record(EventKind.ACKNOWLEDGED, user=by, text=text, at=now)
 
     def resolve(self, *, by=None, text: str = "", now=None):
-        """Close the alert: by hand (``by``), or by itself when its condition cleared."""
+        """Close the alert: by hand (``by``), or by itself when its condition cleared.
+
+        Return the timeline's new line."""
         now = now or timezone.now()
         if self.state == AlertState.RESOLVED:
             raise AlertActionError(_("Cette alerte est déjà résolue."))
@@ -440,7 +418,7 @@ class Alert(models.Model):
         self.save(
             update_fields=["state", "resolved_at", "resolved_by", "next_check_at", "snoozed_until"]
         )
-        self.record(EventKind.RESOLVED, user=by, text=text, at=now, value=self.last_value)
+        return self.record(EventKind.RESOLVED, user=by, text=text, at=now, value=self.last_value)
 
     def comment(self, *, by, text: str):
         if not text.strip():
@@ -458,18 +436,16 @@ class AlertActionError(Exception):
 
 class EventKind(models.TextChoices):
     OPENED = "opened", _("ouverte")
-    UPDATED = "updated", _("mise à jour")
     ACKNOWLEDGED = "acknowledged", _("acquittée")
     COMMENTED = "commented", _("commentée")
     RESOLVED = "resolved", _("résolue")
     ESCALATED = "escalated", _("aggravée")
     RENOTIFIED = "renotified", _("relancée")
     FLAPPING = "flapping", _("instable")
-    SILENCED = "silenced", _("en sourdine")
 
 
 class AlertEvent(models.Model):
-    """One line of an alert's timeline; also the outbox of its notifications."""
+    """One line of an alert's timeline."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(default=timezone.now)
@@ -479,19 +455,11 @@ class AlertEvent(models.Model):
     )
     text = models.TextField(blank=True)
     value = models.FloatField(null=True, blank=True)
-    # Set when notifications went out (or were muted); null = still to send.
-    notified_at = models.DateTimeField(null=True, blank=True)
+    # Recorded while the sensor or the rule was silenced: shown, not sounded nor sent out.
     muted = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["at", "pk"]
-        indexes = [
-            models.Index(
-                fields=["notified_at"],
-                name="alertevent_unsent",
-                condition=Q(notified_at__isnull=True),
-            )
-        ]
         verbose_name = _("événement d'alerte")
         verbose_name_plural = _("événements d'alerte")
 
@@ -554,32 +522,3 @@ class Silence(models.Model):
         return (
             f"{self.sensor or self.rule}: {self.starts_at:%d/%m %H:%M} → {self.ends_at:%d/%m %H:%M}"
         )
-
-
-class WebhookDelivery(models.Model):
-    """One attempt series to deliver one alert event to one webhook."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending", _("en attente")
-        DELIVERED = "delivered", _("livré")
-        FAILED = "failed", _("échec")
-
-    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.ForeignKey(
-        AlertEvent, on_delete=models.CASCADE, null=True, blank=True, related_name="deliveries"
-    )
-    payload = models.JSONField()
-    status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name = _("envoi de webhook")
-        verbose_name_plural = _("envois de webhooks")
-
-    def __str__(self):
-        return f"{self.webhook} #{self.pk} {self.status}"

@@ -9,7 +9,12 @@ only delays it until the next batch's message, or beat's check.
 import logging
 import time
 
-from .models import Rule
+from core import outbox
+
+from . import tasks
+from .evaluation import forget_rules
+from .lifecycle import offline_rules_follow
+from .models import PendingEvaluation, Rule
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +63,14 @@ def reduce_batch(readings, metrics: set[str]) -> list[list]:
 
 
 def on_batch_writing(sender, readings, **kwargs) -> None:
-    from core.outbox import dispatch_after_commit
-
-    from .models import PendingEvaluation
-
     items = reduce_batch(readings, watched_metrics())
     if items:
         PendingEvaluation.objects.create(items=items)
-        dispatch_after_commit("alerts.tasks.evaluate_pending")
+        outbox.after_commit(tasks.evaluate_pending)
 
 
 def on_sensor_state_changed(sender, sensor_id, state, **kwargs) -> None:
-    from core.outbox import enqueue
-
-    from .lifecycle import offline_rules_follow
-
-    if not enqueue("alerts.tasks.sensor_state_changed", sensor_id, state):
+    if not outbox.enqueue(tasks.sensor_state_changed, sensor_id, state):
         # Redis is away. A state change is rare and kept nowhere else: follow the
         # offline rules here rather than lose it.
         offline_rules_follow(sensor_id, state)
@@ -81,7 +78,5 @@ def on_sensor_state_changed(sender, sensor_id, state, **kwargs) -> None:
 
 def on_rules_changed(sender, **kwargs) -> None:
     global _metrics_cache
-    from .evaluation import forget_rules
-
     forget_rules()
     _metrics_cache = (0.0, set())

@@ -4,19 +4,19 @@
 PPMS app starts an activation when the alert's rule names a PPMS scenario.
 """
 
+import logging
+
 from django.dispatch import Signal
+
+from .models import Alert
+
+log = logging.getLogger(__name__)
 
 alert_opened = Signal()
 
 
-def announce_opened(alert) -> None:
+def announce_opened(alert: Alert) -> None:
     """Send ``alert_opened``; a failing receiver is logged, never raised."""
-    import logging
-
-    from .models import Alert
-
     for receiver, error in alert_opened.send_robust(sender=Alert, alert=alert):
         if isinstance(error, Exception):
-            logging.getLogger(__name__).error(
-                "alert_opened receiver %s failed: %r", receiver, error
-            )
+            log.error("alert_opened receiver %s failed: %r", receiver, error)

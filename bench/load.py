@@ -239,11 +239,9 @@ def seed_past_alerts(count: int = 150, open_count: int = 6) -> None:
             acknowledged_at=opened + timedelta(minutes=5) if acknowledged else None,
             resolved_at=None if still_open else opened + timedelta(minutes=25),
         )
-        events = [AlertEvent(alert=alert, at=opened, kind="opened", notified_at=opened)]
+        events = [AlertEvent(alert=alert, at=opened, kind="opened")]
         if not still_open:
-            events.append(
-                AlertEvent(alert=alert, at=alert.resolved_at, kind="resolved", notified_at=opened)
-            )
+            events.append(AlertEvent(alert=alert, at=alert.resolved_at, kind="resolved"))
         AlertEvent.objects.bulk_create(events)
 
 

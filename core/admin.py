@@ -1,8 +1,27 @@
+import json
+
 from django.contrib import admin
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from .audit import action_label
-from .models import AuditEntry
+from .models import AuditEntry, Notification, Webhook, WebhookDelivery
+
+
+class ReadOnlyAdminMixin:
+    """Shown, never added, changed or deleted by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class OutcomeFilter(admin.SimpleListFilter):
@@ -21,7 +40,7 @@ class OutcomeFilter(admin.SimpleListFilter):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The trail, read-only: written by core.audit, emptied by retention only."""
 
     list_display = ["at", "username", "action_display", "target", "status", "ip"]
@@ -35,11 +54,122 @@ class AuditEntryAdmin(admin.ModelAdmin):
     def action_display(self, entry):
         return action_label(entry.action)
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
+# --- Webhooks ----------------------------------------------------------------------------
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+
+@admin.register(Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    list_display = ("name", "url", "active", "deliveries_link")
+    list_filter = ("active",)
+    search_fields = ("name", "url")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(delivery_count=Count("deliveries"))
+
+    @admin.display(description=_("envois"), ordering="delivery_count")
+    def deliveries_link(self, webhook):
+        url = reverse("admin:core_webhookdelivery_changelist")
+        query = urlencode({"webhook__id__exact": webhook.pk})
+        return format_html('<a href="{}?{}">{}</a>', url, query, webhook.delivery_count)
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What the CSU told, or is about to tell: written with each change, sent once."""
+
+    list_display = ("created_at", "topic", "event", "notified_at")
+    list_filter = ("topic", "event")
+    date_hierarchy = "created_at"
+    fields = readonly_fields = (
+        "topic",
+        "event",
+        "created_at",
+        "notified_at",
+        "live_pretty",
+        "emails_pretty",
+        "webhook_payload_pretty",
+    )
+
+    @admin.display(description=_("envois en direct"))
+    def live_pretty(self, notification):
+        return format_html("<pre>{}</pre>", _pretty(notification.live))
+
+    @admin.display(description=_("courriels"))
+    def emails_pretty(self, notification):
+        return format_html("<pre>{}</pre>", _pretty(notification.emails))
+
+    @admin.display(description=_("contenu des webhooks"))
+    def webhook_payload_pretty(self, notification):
+        return format_html("<pre>{}</pre>", _pretty(notification.webhook_payload))
+
+
+class DeliveryStatusFilter(admin.ChoicesFieldListFilter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = _("état")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # The model's fields have no French verbose names: the columns are labelled here.
+    list_display = (
+        "webhook",
+        "delivery_event",
+        "delivery_status",
+        "delivery_attempts",
+        "delivery_status_code",
+        "delivery_error",
+        "delivery_created_at",
+        "delivery_delivered_at",
+    )
+    list_filter = (("status", DeliveryStatusFilter), "webhook")
+    list_select_related = ("webhook", "notification")
+    date_hierarchy = "created_at"
+    fields = readonly_fields = (
+        "webhook",
+        "delivery_event",
+        "delivery_status",
+        "delivery_attempts",
+        "delivery_status_code",
+        "delivery_error",
+        "delivery_created_at",
+        "delivery_delivered_at",
+        "delivery_payload",
+    )
+
+    @admin.display(description=_("événement"))
+    def delivery_event(self, delivery):
+        return delivery.notification
+
+    @admin.display(description=_("état"), ordering="status")
+    def delivery_status(self, delivery):
+        return delivery.get_status_display()
+
+    @admin.display(description=_("tentatives"), ordering="attempts")
+    def delivery_attempts(self, delivery):
+        return delivery.attempts
+
+    @admin.display(description=_("dernier code HTTP"))
+    def delivery_status_code(self, delivery):
+        return delivery.last_status_code or "—"
+
+    @admin.display(description=_("dernière erreur"))
+    def delivery_error(self, delivery):
+        return delivery.last_error or "—"
+
+    @admin.display(description=_("créé le"), ordering="created_at")
+    def delivery_created_at(self, delivery):
+        return delivery.created_at
+
+    @admin.display(description=_("livré le"), ordering="delivered_at")
+    def delivery_delivered_at(self, delivery):
+        return delivery.delivered_at or "—"
+
+    @admin.display(description=_("contenu"))
+    def delivery_payload(self, delivery):
+        return format_html("<pre>{}</pre>", _pretty(delivery.payload))
+
+
+def _pretty(payload) -> str:
+    return json.dumps(payload, indent=2, ensure_ascii=False)

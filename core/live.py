@@ -1,7 +1,11 @@
 """The one way to push events to browsers: a typed message sent to a channel-layer group.
 
 Groups: ``commune-<id>`` reaches the operators of a commune (and métropole operators,
-who join every commune's group). Messages follow CONTRACT.md section 3.
+who join every commune's group); ``school-<id>`` the directors of a school;
+``directors-<commune id>`` every director of the commune's schools. Every message is one
+of the typed dicts below. Events of the alerts and the PPMS reach this module through
+the outbox (``core/outbox.py``, after their transaction commits); readings through
+``sensors/live.py``, which coalesces them.
 """
 
 import asyncio
@@ -21,14 +25,57 @@ class ReadingItem(TypedDict):
 
 
 class ReadingsEvent(TypedDict):
+    """The latest values of some sensors (at most one per sensor and metric a second)."""
+
     type: Literal["readings"]
     items: list[ReadingItem]
 
 
 class SensorEvent(TypedDict):
+    """A sensor went online or offline."""
+
     type: Literal["sensor"]
     event: Literal["online", "offline"]
     sensor: str
+
+
+class AlertEvent(TypedDict):
+    """A line of an alert's timeline, with the alert as it is after it.
+
+    ``alert`` is the API's representation of an alert plus ``muted`` (a silenced sensor or
+    rule: shown, but no sound); ``timeline_event`` the line (id, at, kind, user, text,
+    value).
+    """
+
+    type: Literal["alert"]
+    event: Literal["opened", "acknowledged", "resolved", "updated"]
+    alert: dict
+    timeline_event: dict
+
+
+class PpmsEvent(TypedDict):
+    """A PPMS activation started, grew, or ended, or a school's status changed.
+
+    ``activation``: id, scenario, title, source, drill, silent, started_at, ended_at;
+    ``status``: the school's status (uai, state, posture, counts…) when the event is
+    about one school, else None.
+    """
+
+    type: Literal["ppms"]
+    event: Literal["activated", "status", "escalated", "ended"]
+    activation: dict
+    status: dict | None
+
+
+class ShelterEvent(TypedDict):
+    """A shelter (centre d'accueil) opened, closed, or its occupancy changed."""
+
+    type: Literal["ppms"]
+    event: Literal["shelter"]
+    shelter: dict
+
+
+LiveMessage = ReadingsEvent | SensorEvent | AlertEvent | PpmsEvent | ShelterEvent
 
 
 def commune_group(commune_id: int) -> str:
@@ -60,7 +107,7 @@ def bind_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
 
 def send(
     group: str,
-    payload: dict,
+    payload: LiveMessage,
     *,
     loop: asyncio.AbstractEventLoop | None = None,
     only_schools: list[int] | None = None,

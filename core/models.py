@@ -1,4 +1,5 @@
-"""The audit trail: who did what, and when, on every write (DOMAIN.md: kept for a set time)."""
+"""The models of the bottom layer: the audit trail (who did what, and when, on every write,
+kept AUDIT_RETENTION_DAYS) and the notifications with their webhooks."""
 
 from datetime import timedelta
 
@@ -50,3 +51,100 @@ class AuditEntry(models.Model):
     @property
     def refused(self) -> bool:
         return self.status >= 400
+
+
+# --- Notifications: the one outbox of the CSU (core/outbox.py) ---------------------------
+
+
+class Webhook(models.Model):
+    """A system to tell: police, pompiers, préfecture… JSON, HMAC-SHA256 signed.
+
+    Rules name the webhooks their alerts go to; a ``ppms.PpmsWebhook`` makes one hear the
+    PPMS activations too: one address, one secret and one delivery log for both.
+    """
+
+    name = models.CharField(_("nom"), max_length=120)
+    url = models.URLField(_("adresse"), max_length=500)
+    secret = models.CharField(
+        _("secret"), max_length=200, help_text=_("Clé de la signature HMAC-SHA256.")
+    )
+    active = models.BooleanField(_("actif"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("webhook")
+        verbose_name_plural = _("webhooks")
+
+    def __str__(self):
+        return self.name
+
+
+class Notification(models.Model):
+    """Something that happened and must be told, written in the transaction of the change.
+
+    It says everything that goes out: the live pushes (a channel-layer group and its
+    payload), the e-mails, and the webhooks with the body they receive. ``notified_at``
+    is set when a worker claimed it: null means still to send.
+    """
+
+    topic = models.CharField(_("sujet"), max_length=16)  # "alert" or "ppms"
+    event = models.CharField(_("événement"), max_length=32)  # "opened", "activated"…
+    created_at = models.DateTimeField(_("créée le"), default=timezone.now)
+    # [{"group": "commune-3", "payload": {...}, "only_schools": [7, 8] | null}, …]
+    live = models.JSONField(_("envois en direct"), default=list, blank=True)
+    # [{"subject": "…", "body": "…", "to": ["…"]}, …]
+    emails = models.JSONField(_("courriels"), default=list, blank=True)
+    webhook_payload = models.JSONField(_("contenu des webhooks"), null=True, blank=True)
+    webhooks = models.ManyToManyField(Webhook, blank=True, verbose_name=_("webhooks"))
+    notified_at = models.DateTimeField(_("envoyée le"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["notified_at"],
+                name="notification_unsent",
+                condition=models.Q(notified_at__isnull=True),
+            )
+        ]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+
+    def __str__(self):
+        return f"{self.topic} {self.event} {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class WebhookDelivery(models.Model):
+    """The attempts to deliver one notification to one webhook."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("en attente")
+        DELIVERED = "delivered", _("livré")
+        FAILED = "failed", _("échec")
+
+    webhook = models.ForeignKey(
+        Webhook, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("webhook")
+    )
+    notification = models.ForeignKey(
+        Notification,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("notification"),
+    )
+    payload = models.JSONField(_("contenu"))
+    status = models.CharField(_("état"), max_length=12, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("tentatives"), default=0)
+    last_status_code = models.PositiveSmallIntegerField(
+        _("dernier code HTTP"), null=True, blank=True
+    )
+    last_error = models.CharField(_("dernière erreur"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    delivered_at = models.DateTimeField(_("livré le"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("envoi de webhook")
+        verbose_name_plural = _("envois de webhooks")
+
+    def __str__(self):
+        return f"{self.webhook} #{self.pk} {self.status}"

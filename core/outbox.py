@@ -1,41 +1,196 @@
-"""Ask a worker to send what a transaction recorded, once it commits (the outbox pattern).
+"""The one way CSU tells the world: what a change must tell is written with the change,
+and sent once it commits.
 
-Alerts and PPMS write their events as rows in the same transaction as the change; this
-enqueues the task that claims and sends them, once per transaction however many events
-it wrote. A task that cannot be enqueued (Redis away) is not lost: beat dispatches the
-rows left unsent.
+A change that others must hear of (an alert opened, a PPMS activation, a director's
+report, a shelter filling up) writes a ``Notification`` in its own transaction with
+``tell()``: the live pushes (a channel-layer group and its payload), the e-mails, and the
+webhooks with the body they receive. Once the transaction commits, a worker claims the
+unsent notifications — rows locked ``SKIP LOCKED`` and marked sent in the claim's own
+transaction, so two workers never take the same one — and fans each out: the live
+pushes at once, then one Celery task per e-mail and per webhook delivery (signed,
+retried with backoff, every attempt logged on its ``WebhookDelivery``). Each
+notification goes out once, whoever dispatches it: the task enqueued at the commit, or
+beat's periodic check, which sends what a lost task left behind.
 
-While Redis is away, each attempt to enqueue costs the caller over half a second of
-the broker client's retries: after a failure, this process does not try again for
-PAUSE_S seconds (its rows wait meanwhile), so ingest keeps its pace during an outage.
+While Redis is away, each attempt to enqueue costs the caller over half a second of the
+broker client's retries: after a failure, this process does not try again for
+``PAUSE_S`` seconds (the rows wait meanwhile), so ingest keeps its pace in an outage.
 """
 
-import functools
 import logging
 import time
+from collections.abc import Iterable
+from typing import TypedDict
 
+from celery import shared_task
+from django.core.mail import send_mail
 from django.db import transaction
-from django.utils.module_loading import import_string
+from django.utils import timezone
+
+from . import live
+from .models import Notification, Webhook, WebhookDelivery
+from .webhooks import attempt_delivery
 
 log = logging.getLogger(__name__)
 
+BATCH = 200
 PAUSE_S = 5.0
 _paused_until = 0.0
 
 
-def enqueue(task_path: str, *args) -> bool:
-    """Send the Celery task ``task_path`` now; False if the broker is away (or was, less
-    than PAUSE_S ago)."""
+class Push(TypedDict):
+    """One live push: ``payload`` to every browser in ``group``.
+
+    ``only_schools``: for a directors' group, the schools the event is about (each page
+    keeps only its own schools' events).
+    """
+
+    group: str
+    payload: dict
+    only_schools: list[int] | None
+
+
+class Email(TypedDict):
+    subject: str
+    body: str
+    to: list[str]
+
+
+def push(group: str, payload: dict, only_schools: Iterable[int] | None = None) -> Push:
+    schools = None if only_schools is None else sorted(only_schools)
+    return Push(group=group, payload=payload, only_schools=schools)
+
+
+def tell(
+    *,
+    topic: str,
+    event: str,
+    pushes: Iterable[Push] = (),
+    emails: Iterable[Email] = (),
+    webhook_payload: dict | None = None,
+    webhooks: Iterable[Webhook] = (),
+) -> Notification:
+    """Record what to tell of a change, in its transaction; it is sent once committed.
+
+    ``webhooks`` receive ``webhook_payload`` (with the time it was sent added).
+    """
+    notification = Notification.objects.create(
+        topic=topic,
+        event=event,
+        live=list(pushes),
+        emails=[email for email in emails if email["to"]],
+        webhook_payload=webhook_payload,
+    )
+    webhooks = list(webhooks) if webhook_payload is not None else []
+    if webhooks:
+        notification.webhooks.set(webhooks)
+    after_commit(dispatch)
+    return notification
+
+
+# --- Sending ---------------------------------------------------------------------------
+
+
+def claim(now=None) -> list[Notification]:
+    """Take the unsent notifications (at most BATCH); each is returned to one caller only.
+
+    Their webhook deliveries are written in the same transaction: ``delivery_ids`` on
+    each notification returned.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        notifications = list(
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(notified_at__isnull=True)
+            .prefetch_related("webhooks")
+            .order_by("pk")[:BATCH]
+        )
+        deliveries = []
+        for notification in notifications:
+            notification.notified_at = now
+            if notification.webhook_payload is None:
+                continue
+            payload = notification.webhook_payload | {"sent_at": now.isoformat()}
+            deliveries += [
+                WebhookDelivery(webhook=hook, notification=notification, payload=payload)
+                for hook in notification.webhooks.all()
+                if hook.active
+            ]
+        Notification.objects.bulk_update(notifications, ["notified_at"])
+        WebhookDelivery.objects.bulk_create(deliveries)
+    by_notification: dict[int, list[int]] = {}
+    for delivery in deliveries:
+        by_notification.setdefault(delivery.notification_id, []).append(delivery.pk)
+    for notification in notifications:
+        notification.delivery_ids = by_notification.get(notification.pk, [])
+    return notifications
+
+
+def dispatch_pending() -> int:
+    """Claim and send every unsent notification; return how many were handled."""
+    handled = 0
+    while notifications := claim():
+        for notification in notifications:
+            for item in notification.live:
+                try:
+                    live.send(item["group"], item["payload"], only_schools=item["only_schools"])
+                except Exception:
+                    log.exception("live push of notification %s failed", notification.pk)
+            for email in notification.emails:
+                send_email.delay(email["subject"], email["body"], email["to"])
+            for delivery_id in notification.delivery_ids:
+                deliver_webhook.delay(delivery_id)
+        handled += len(notifications)
+    return handled
+
+
+class WebhookNotDelivered(Exception):
+    pass
+
+
+@shared_task
+def dispatch() -> int:
+    """Send the notifications waiting (enqueued by each commit that wrote some; on beat)."""
+    return dispatch_pending()
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=30, max_retries=5)
+def send_email(subject: str, body: str, recipients: list[str]) -> None:
+    # The text was written with the change: a retry sends the same e-mail.
+    send_mail(subject, body, None, recipients)
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(WebhookNotDelivered,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=False,
+    max_retries=8,
+)
+def deliver_webhook(self, delivery_id: int) -> str:
+    outcome = attempt_delivery(delivery_id, final=self.request.retries >= self.max_retries)
+    if outcome == "retry":
+        raise WebhookNotDelivered(delivery_id)
+    return outcome
+
+
+# --- Enqueueing after the commit --------------------------------------------------------
+
+
+def enqueue(task, *args) -> bool:
+    """Send the Celery ``task`` now; False if the broker is away (or was, less than
+    PAUSE_S ago)."""
     global _paused_until
     if time.monotonic() < _paused_until:
         return False
     try:
-        import_string(task_path).delay(*args)
+        task.delay(*args)
     except Exception as exc:  # noqa: BLE001 (whatever the broker's client raises)
         _paused_until = time.monotonic() + PAUSE_S
         log.warning(
             "could not enqueue %s (%s); not trying again for %g s, beat catches up",
-            task_path,
+            task.name,
             exc,
             PAUSE_S,
         )
@@ -49,17 +204,15 @@ def resume() -> None:
     _paused_until = 0.0
 
 
-@functools.cache
-def _sender(task_path: str):
-    def send() -> None:
-        enqueue(task_path)  # not enqueued: the rows wait for the next one, or beat
-
-    return send
+_senders: dict[str, object] = {}
 
 
-def dispatch_after_commit(task_path: str) -> None:
-    """Enqueue the Celery task ``task_path`` when the current transaction commits, once."""
-    sender = _sender(task_path)
+def after_commit(task) -> None:
+    """Enqueue the Celery ``task`` (no arguments) when the current transaction commits,
+    once however many times it is asked; not enqueued, the rows wait for beat."""
+    sender = _senders.get(task.name)
+    if sender is None:
+        sender = _senders[task.name] = lambda: enqueue(task)
     # Looked up in the connection's own list, not a flag of ours: a rolled-back
     # transaction drops its callbacks, and a flag would stay set and silence the next.
     if any(entry[1] is sender for entry in transaction.get_connection().run_on_commit):

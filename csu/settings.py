@@ -221,6 +221,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "alerts-check": {"task": "alerts.tasks.check_alerts", "schedule": 60.0},
+    # What a commit could not hand to a worker (Redis away, a worker killed) is sent here.
+    "notifications-catch-up": {"task": "core.outbox.dispatch", "schedule": 30.0},
     "ppms-escalate": {"task": "ppms.tasks.escalate_pending_schools", "schedule": 30.0},
     "alerts-catch-up": {"task": "alerts.tasks.evaluate_latest", "schedule": 120.0},
     "alerts-atmo": {"task": "alerts.tasks.evaluate_atmo", "schedule": 600.0},

@@ -9,7 +9,7 @@ a title may be corrected. Statuses and their updates are the schools' own report
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from alerts.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin
 from sensors.admin import CsvImportExportAdmin, ZonesInCommuneForm
 
 from .models import (
@@ -116,7 +116,7 @@ class SchoolStatusInline(ReadOnlyInline, admin.TabularInline):
 
 class ActivationEventInline(ReadOnlyInline, admin.TabularInline):
     model = ActivationEvent
-    fields = ("at", "kind", "by", "schools", "text", "notified_at")
+    fields = ("at", "kind", "by", "schools", "text")
     readonly_fields = fields
     verbose_name_plural = _("chronologie (hors situations des écoles)")
 

@@ -39,7 +39,7 @@ from rest_framework.response import Response
 from alerts.cap import CAP_MEDIA_TYPE
 from alerts.feeds import CapRenderer, XMLDocumentView
 from alerts.serializers import ActionErrorSerializer
-from core import audit, live
+from core import audit, live, outbox
 from core.api import OperatorsAct, OperatorsOnly
 from core.fields import query_params
 from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
@@ -48,7 +48,7 @@ from core.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
 from core.roles import is_admin, is_operator
 from sensors.models import Commune, Zone
 
-from . import services
+from . import notify, services
 from .cap import activation_cap, for_cap
 from .models import (
     Activation,
@@ -238,10 +238,11 @@ def update_shelter(request, shelter, **changes):
 
 
 def announce_shelter(shelter) -> None:
-    """Once committed, push the centre to its commune's operators (the PPMS board)."""
-    payload = {"type": "ppms", "event": "shelter", "shelter": ShelterSerializer(shelter).data}
-    group = live.commune_group(shelter.commune_id)
-    transaction.on_commit(lambda: live.send(group, payload))
+    """Tell the centre to its commune's operators (the PPMS board), once committed."""
+    message = live.ShelterEvent(
+        type="ppms", event="shelter", shelter=ShelterSerializer(shelter).data
+    )
+    notify.tell_live("shelter", [outbox.push(live.commune_group(shelter.commune_id), message)])
 
 
 @extend_schema_view(

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from alerts.models import PpmsScenario
+from core.models import Webhook
 from core.roles import is_director, is_operator
 from sensors.models import Commune, Zone
 
@@ -293,7 +294,7 @@ class ActivationEventKind(models.TextChoices):
 
 
 class ActivationEvent(models.Model):
-    """A change of an activation that safety services hear of; the outbox of those notices.
+    """A change of an activation that safety services hear of (``ppms.notify``).
 
     Reports of the schools are ``StatusUpdate`` rows; these are the rest of the timeline.
     """
@@ -311,18 +312,9 @@ class ActivationEvent(models.Model):
     )
     schools = models.JSONField(_("écoles (UAI)"), default=list)  # those the event is about
     text = models.TextField(_("message"), blank=True)  # a school's alarm message
-    # Set when the notifications (webhooks, e-mails) went out; null = still to send.
-    notified_at = models.DateTimeField(_("notifié le"), null=True, blank=True)
 
     class Meta:
         ordering = ["at", "pk"]
-        indexes = [
-            models.Index(
-                fields=["notified_at"],
-                name="activationevent_unsent",
-                condition=Q(notified_at__isnull=True),
-            )
-        ]
         verbose_name = _("événement d'un déclenchement")
         verbose_name_plural = _("événements des déclenchements")
 
@@ -331,10 +323,10 @@ class ActivationEvent(models.Model):
 
 
 class PpmsWebhook(models.Model):
-    """A webhook of the alerts app that also hears the PPMS activations (police, SDIS…)."""
+    """A webhook that also hears the PPMS activations (police, SDIS…)."""
 
     webhook = models.OneToOneField(
-        "alerts.Webhook", on_delete=models.CASCADE, related_name="ppms", verbose_name=_("webhook")
+        Webhook, on_delete=models.CASCADE, related_name="ppms", verbose_name=_("webhook")
     )
     communes = models.ManyToManyField(
         Commune,
@@ -354,6 +346,18 @@ class PpmsWebhook(models.Model):
         """Tell whether an activation concerning these communes is sent here (prefetched)."""
         communes = {commune.pk for commune in self.communes.all()}
         return not communes or bool(communes & commune_ids)
+
+
+# The headcounts of a school's status, in the order the pages show them.
+COUNTS = (
+    "pupils_present",
+    "pupils_absent",
+    "pupils_missing",
+    "pupils_injured",
+    "adults_present",
+    "adults_missing",
+    "adults_injured",
+)
 
 
 class SchoolStatus(models.Model):

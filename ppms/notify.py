@@ -1,36 +1,30 @@
-"""Notices to the safety services: every unsent activation event is claimed once, then sent.
+"""What the CSU tells of a PPMS activation, through the outbox (``core/outbox.py``).
 
-Which webhooks hear the PPMS: the ``alerts.Webhook`` rows linked by a ``PpmsWebhook``
-(optionally limited to some communes), so police, pompiers and préfecture keep one
-address, one secret and one delivery log for alerts and PPMS alike. Each event gives
-one signed JSON delivery per webhook, retried by ``alerts.tasks.deliver_webhook``; the
-payload carries the activation's CAP 1.2 message of that moment.
+Every change is told in the transaction that makes it, and sent once it commits:
 
-An escalation is also e-mailed to the safety services (``PPMS_SAFETY_EMAILS``) and, as a
-reminder, to the directors of the silent schools — except for an intrusion: a phone
-that rings could betray people in hiding (DOMAIN.md), so they get no e-mail then.
-
-The claim marks the events notified in one transaction, rows locked ``SKIP LOCKED`` so
-two workers never take the same one, and writes the deliveries there too: each event
-is notified once, whoever runs the dispatch (the commit hook or the beat task).
+- live, to the browsers that may see it: the operators of the concerned schools'
+  communes, and the directors of each concerned school;
+- to the safety services, for the changes of the activation's timeline
+  (``ActivationEvent``: start, schools added, a school's alarm, escalation, end): one
+  signed JSON webhook per ``PpmsWebhook`` that hears the schools' communes, carrying
+  the activation's CAP 1.2 message of that moment; police, pompiers and préfecture keep
+  one address, one secret and one delivery log for alerts and PPMS alike;
+- by e-mail, for an escalation: the safety services (``PPMS_SAFETY_EMAILS``) and, as a
+  reminder, the directors of the silent schools — except for an intrusion: a phone that
+  rings could betray people in hiding (DOMAIN.md), so they get no e-mail then.
 """
-
-import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from alerts.models import WebhookDelivery
-from core import outbox
+from core import live, outbox
 
+from .cap import activation_cap, for_cap
 from .models import Activation, ActivationEvent, ActivationEventKind, PpmsWebhook, SchoolStatus
+from .summaries import activation_summary, status_summary
 
-log = logging.getLogger(__name__)
-
-BATCH = 200
 # The event names of the webhooks (the live events' names where they exist).
 WEBHOOK_EVENT = {
     ActivationEventKind.STARTED: "activated",
@@ -41,61 +35,99 @@ WEBHOOK_EVENT = {
 }
 
 
-def dispatch_after_commit() -> None:
-    """Enqueue the dispatch of this transaction's events once it commits."""
-    outbox.dispatch_after_commit("ppms.tasks.dispatch_activation_events")
+# --- Live pushes -----------------------------------------------------------------------------
 
 
-def claim_events(now=None) -> list[ActivationEvent]:
-    """Take the unsent events (at most BATCH); each is returned to one caller only."""
-    from .cap import for_cap
-
-    now = now or timezone.now()
-    with transaction.atomic():
-        events = list(
-            ActivationEvent.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(notified_at__isnull=True)
-            .select_related("by")
-            .order_by("pk")[:BATCH]
-        )
-        if not events:
-            return []
-        activations = {
-            activation.pk: activation
-            for activation in for_cap(
-                Activation.objects.filter(pk__in={event.activation_id for event in events})
-            )
-        }
-        hooks = list(
-            PpmsWebhook.objects.filter(webhook__active=True)
-            .select_related("webhook")
-            .prefetch_related("communes")
-        )
-        deliveries = []
-        for event in events:
-            event.activation = activations[event.activation_id]
-            event.notified_at = now
-            communes = {status.school.commune_id for status in event.activation.statuses.all()}
-            targets = [hook.webhook for hook in hooks if hook.hears(communes)]
-            if targets:
-                payload = webhook_payload(event, now=now)
-                deliveries += [WebhookDelivery(webhook=hook, payload=payload) for hook in targets]
-        ActivationEvent.objects.bulk_update(events, ["notified_at"])
-        WebhookDelivery.objects.bulk_create(deliveries)
-    by_payload: dict[int, list[int]] = {}
-    for delivery in deliveries:
-        by_payload.setdefault(delivery.payload["event_id"], []).append(delivery.pk)
-    for event in events:
-        event.delivery_ids = by_payload.get(event.pk, [])
-    return events
+def _message(activation: Activation, event: str, status: SchoolStatus | None) -> live.PpmsEvent:
+    return live.PpmsEvent(
+        type="ppms",
+        event=event,
+        activation=activation_summary(activation),
+        status=status_summary(status) if status else None,
+    )
 
 
-def webhook_payload(event: ActivationEvent, *, now) -> dict:
-    """What a safety service receives: the activation, the schools concerned, the CAP text."""
-    from .cap import activation_cap
-    from .services import activation_summary, status_summary
+def to_everyone(activation: Activation, event: str) -> list[outbox.Push]:
+    """The operators of every concerned commune and the directors of every concerned school."""
+    message = _message(activation, event, None)
+    schools_by_commune: dict[int, list[int]] = {}
+    for school_id, commune_id in activation.statuses.values_list("school_id", "school__commune_id"):
+        schools_by_commune.setdefault(commune_id, []).append(school_id)
+    pushes = []
+    for commune_id, school_ids in schools_by_commune.items():
+        pushes.append(outbox.push(live.commune_group(commune_id), message))
+        pushes.append(outbox.push(live.directors_group(commune_id), message, school_ids))
+    return pushes
 
-    activation = event.activation
+
+def to_school(activation: Activation, event: str, status: SchoolStatus) -> list[outbox.Push]:
+    """The directors of the status's school and the operators of its commune."""
+    message = _message(activation, event, status)
+    return [
+        outbox.push(live.school_group(status.school_id), message),
+        outbox.push(live.commune_group(status.school.commune_id), message),
+    ]
+
+
+def to_operators(activation: Activation, event: str, status: SchoolStatus) -> list[outbox.Push]:
+    """The operators of the status's commune only (a school's alarm: its directors know)."""
+    message = _message(activation, event, status)
+    return [outbox.push(live.commune_group(status.school.commune_id), message)]
+
+
+def tell_live(event: str, pushes: list[outbox.Push]) -> None:
+    """Tell a change that only browsers hear of (a director's report, a shelter)."""
+    outbox.tell(topic="ppms", event=event, pushes=pushes)
+
+
+# --- The timeline: safety services too -------------------------------------------------------
+
+
+def record_event(
+    activation: Activation,
+    kind: str,
+    *,
+    at,
+    by=None,
+    schools=(),
+    text: str = "",
+    pushes: list[outbox.Push] = (),
+) -> ActivationEvent:
+    """Write a change of the activation's timeline and tell it: the safety services
+    (webhooks, e-mails for an escalation) and ``pushes`` live; it goes out once committed."""
+    event = ActivationEvent.objects.create(
+        activation=activation,
+        kind=kind,
+        at=at,
+        by=by,
+        schools=sorted(school.uai for school in schools),
+        text=text,
+    )
+    activation = for_cap(Activation.objects.filter(pk=activation.pk)).get()
+    communes = {status.school.commune_id for status in activation.statuses.all()}
+    hooks = (
+        PpmsWebhook.objects.filter(webhook__active=True)
+        .select_related("webhook")
+        .prefetch_related("communes")
+    )
+    outbox.tell(
+        topic="ppms",
+        event=WEBHOOK_EVENT[kind],
+        pushes=pushes,
+        emails=escalation_emails(activation, event)
+        if kind == ActivationEventKind.ESCALATED
+        else (),
+        webhook_payload=webhook_payload(activation, event),
+        webhooks=[hook.webhook for hook in hooks if hook.hears(communes)],
+    )
+    return event
+
+
+def webhook_payload(activation: Activation, event: ActivationEvent) -> dict:
+    """What a safety service receives: the activation, the schools concerned, the CAP text.
+
+    ``activation`` is loaded with ``for_cap``.
+    """
     statuses = activation.statuses.all()  # prefetched
     if event.kind != ActivationEventKind.ENDED:
         named = set(event.schools)
@@ -110,34 +142,14 @@ def webhook_payload(event: ActivationEvent, *, now) -> dict:
         "schools": [status_summary(status) for status in statuses],
         "message": event.text,
         "cap": activation_cap(activation, upto=event).decode(),
-        "sent_at": now.isoformat(),
     }
 
 
-def dispatch_pending_events() -> int:
-    """Claim and send every unsent event; return how many were handled."""
-    from alerts.tasks import deliver_webhook
-
-    from .tasks import send_ppms_mail
-
-    handled = 0
-    while events := claim_events():
-        for event in events:
-            if event.kind == ActivationEventKind.ESCALATED:
-                for subject, body, recipients in escalation_emails(event):
-                    send_ppms_mail.delay(subject, body, recipients)
-            for delivery_id in event.delivery_ids:
-                deliver_webhook.delay(delivery_id)
-        handled += len(events)
-    return handled
+# --- E-mails ---------------------------------------------------------------------------------
 
 
-# --- E-mails -------------------------------------------------------------------------------
-
-
-def escalation_emails(event: ActivationEvent) -> list[tuple[str, str, list[str]]]:
-    """The e-mails of an escalation: (subject, body, recipients), the services' first."""
-    activation = event.activation
+def escalation_emails(activation: Activation, event: ActivationEvent) -> list[outbox.Email]:
+    """The e-mails of an escalation, the services' first."""
     statuses = list(
         SchoolStatus.objects.filter(activation=activation, school__uai__in=event.schools)
         .select_related("school__commune")
@@ -151,7 +163,7 @@ def escalation_emails(event: ActivationEvent) -> list[tuple[str, str, list[str]]
     )
     url = f"{settings.CSU_PUBLIC_URL.rstrip('/')}/"
     exercise = "[EXERCICE] " if activation.drill else ""
-    minutes = getattr(settings, "PPMS_ESCALATE_AFTER_MIN", 10)
+    minutes = settings.PPMS_ESCALATE_AFTER_MIN
     emails = []
     if settings.PPMS_SAFETY_EMAILS:
         lines = [
@@ -169,7 +181,11 @@ def escalation_emails(event: ActivationEvent) -> list[tuple[str, str, list[str]]
         subject = (
             f"[CSU] {exercise}PPMS : {len(statuses)} école(s) sans réponse — {activation.title}"
         )
-        emails.append((subject, "\n".join(lines), list(settings.PPMS_SAFETY_EMAILS)))
+        emails.append(
+            outbox.Email(
+                subject=subject, body="\n".join(lines), to=list(settings.PPMS_SAFETY_EMAILS)
+            )
+        )
     if activation.scenario == "intrusion":
         return emails  # never make a hidden director's phone ring
     for status in statuses:
@@ -186,7 +202,7 @@ def escalation_emails(event: ActivationEvent) -> list[tuple[str, str, list[str]]
             url,
         ]
         subject = f"[CSU] {exercise}PPMS : indiquez la situation de {status.school.name}"
-        emails.append((subject, "\n".join(lines), recipients))
+        emails.append(outbox.Email(subject=subject, body="\n".join(lines), to=recipients))
     return emails
 
 

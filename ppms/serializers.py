@@ -1,8 +1,8 @@
 """Serializers of the PPMS API: schools, centres d'accueil, activations and the schools'
 statuses, drills, and their query parameters.
 
-An activation and a status have the keys of ``services.activation_summary`` and
-``services.status_summary`` (the live ``ppms`` events), so a page merges what it fetched
+An activation and a status have the keys of ``summaries.activation_summary`` and
+``summaries.status_summary`` (the live ``ppms`` events), so a page merges what it fetched
 and what it was pushed without translating; times are RFC 3339 in UTC.
 """
 
@@ -223,7 +223,7 @@ def _username(user) -> str | None:
 
 
 class SchoolStatusSerializer(serializers.ModelSerializer):
-    """A school's status in an activation: the keys of ``services.status_summary``."""
+    """A school's status in an activation: the keys of ``summaries.status_summary``."""
 
     school = serializers.CharField(source="school.uai", help_text=_("Code UAI de l'école."))
     school_name = serializers.CharField(source="school.name")
@@ -263,7 +263,7 @@ class StateCountsSerializer(serializers.Serializer):
 
 
 class ActivationSerializer(serializers.ModelSerializer):
-    """An activation: the keys of ``services.activation_summary``, who, and the counts.
+    """An activation: the keys of ``summaries.activation_summary``, who, and the counts.
 
     The counts and ``schools_count`` are of the schools the caller sees.
     """

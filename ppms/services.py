@@ -1,12 +1,8 @@
-"""PPMS operations that span apps or notify: activate, report, escalate, end.
+"""PPMS operations that span apps or notify: activate, report, escalate, end, alarm.
 
-Each writes its rows in one transaction and, once committed, tells the browsers that
-may see it (`ppms` events of CONTRACT.md section 3): the operators of the schools'
-communes and the directors of each school concerned.
-
-What the safety services hear of (start, schools added, a school's alarm, escalation,
-end) is also written as an ``ActivationEvent`` in the same transaction: ``ppms.notify``
-claims each once and sends the webhooks and e-mails.
+Each writes its rows in one transaction and tells the change in it (``ppms/notify.py``):
+the browsers that may see it, and, for the changes of the activation's timeline, the
+safety services. What is told goes out once the transaction commits.
 """
 
 from datetime import timedelta
@@ -18,12 +14,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from alerts.models import PpmsScenario
-from core import live
 
 from . import notify
 from .models import (
+    COUNTS,
     Activation,
-    ActivationEvent,
     ActivationEventKind,
     Drill,
     School,
@@ -33,39 +28,13 @@ from .models import (
     StatusUpdate,
 )
 
-COUNTS = (
-    "pupils_present",
-    "pupils_absent",
-    "pupils_missing",
-    "pupils_injured",
-    "adults_present",
-    "adults_missing",
-    "adults_injured",
-)
-
 
 def escalation_delay() -> timedelta:
-    return timedelta(minutes=getattr(settings, "PPMS_ESCALATE_AFTER_MIN", 10))
+    return timedelta(minutes=settings.PPMS_ESCALATE_AFTER_MIN)
 
 
 def schools_in(zones) -> list[School]:
     return list(School.objects.filter(zones__in=zones).distinct())
-
-
-def record_event(
-    activation: Activation, kind: str, *, at, by=None, schools=(), text: str = ""
-) -> ActivationEvent:
-    """Write a change the safety services hear of; it is sent once committed."""
-    event = ActivationEvent.objects.create(
-        activation=activation,
-        kind=kind,
-        at=at,
-        by=by,
-        schools=sorted(school.uai for school in schools),
-        text=text,
-    )
-    notify.dispatch_after_commit()
-    return event
 
 
 @transaction.atomic
@@ -101,15 +70,15 @@ def ppms_activate(
     )
     activation.zones.set(zones)
     add_schools(activation, concerned.values(), now=now)
-    record_event(
+    notify.record_event(
         activation,
         ActivationEventKind.STARTED,
         at=now,
         by=by,
         schools=concerned.values(),
         text=message,
+        pushes=notify.to_everyone(activation, "activated"),
     )
-    transaction.on_commit(lambda: announce(activation, "activated"))
     return activation
 
 
@@ -148,13 +117,13 @@ def ppms_activate_for_alert(alert) -> Activation | None:
         if current is not None:
             now = timezone.now()
             if added := add_schools(current, schools_in(zones), now=now):
-                record_event(
+                notify.record_event(
                     current,
                     ActivationEventKind.EXTENDED,
                     at=now,
                     schools=[status.school for status in added],
+                    pushes=notify.to_everyone(current, "activated"),
                 )
-                transaction.on_commit(lambda: announce(current, "activated"))
             return current
         if not schools_in(zones):
             return None
@@ -228,7 +197,7 @@ def ppms_report(
     if client_id:
         data["client_id"] = client_id
     StatusUpdate.objects.create(status=status, at=now, by=by, state=status.state, data=data)
-    transaction.on_commit(lambda: announce(status.activation, "status", status))
+    notify.tell_live("status", notify.to_school(status.activation, "status", status))
     return status
 
 
@@ -252,14 +221,18 @@ def ppms_escalate_pending(now=None) -> list[SchoolStatus]:
         for status in due:
             by_activation.setdefault(status.activation_id, []).append(status)
         for statuses in by_activation.values():
-            record_event(
-                statuses[0].activation,
+            activation = statuses[0].activation
+            notify.record_event(
+                activation,
                 ActivationEventKind.ESCALATED,
                 at=now,
                 schools=[status.school for status in statuses],
+                pushes=[
+                    push
+                    for status in statuses
+                    for push in notify.to_school(activation, "escalated", status)
+                ],
             )
-    for status in due:
-        announce(status.activation, "escalated", status)
     return due
 
 
@@ -290,10 +263,14 @@ def ppms_end(*, activation: Activation, by, now=None) -> Activation:
             )
             for school in schools
         )
-    record_event(
-        activation, ActivationEventKind.ENDED, at=activation.ended_at, by=by, schools=schools
+    notify.record_event(
+        activation,
+        ActivationEventKind.ENDED,
+        at=activation.ended_at,
+        by=by,
+        schools=schools,
+        pushes=notify.to_everyone(activation, "ended"),
     )
-    transaction.on_commit(lambda: announce(activation, "ended"))
     return activation
 
 
@@ -334,68 +311,14 @@ def ppms_alarm(
             message=message,
         )
         return activation, True
-    record_event(current, ActivationEventKind.ALARM, at=now, by=by, schools=[school], text=message)
     status = current.statuses.select_related("school").get(school=school)
-    transaction.on_commit(lambda: announce_alarm(current, status))
+    notify.record_event(
+        current,
+        ActivationEventKind.ALARM,
+        at=now,
+        by=by,
+        schools=[school],
+        text=message,
+        pushes=notify.to_operators(current, "activated", status),
+    )
     return current, False
-
-
-# --- Live events --------------------------------------------------------------------------
-
-
-def announce_alarm(activation: Activation, status: SchoolStatus) -> None:
-    """Tell the operators of the school's commune at once; its directors know already."""
-    payload = {
-        "type": "ppms",
-        "event": "activated",
-        "activation": activation_summary(activation),
-        "status": status_summary(status),
-    }
-    live.send(live.commune_group(status.school.commune_id), payload)
-
-
-def activation_summary(activation: Activation) -> dict:
-    return {
-        "id": activation.pk,
-        "scenario": activation.scenario,
-        "title": activation.title,
-        "source": activation.source,
-        "drill": activation.drill,
-        "silent": activation.scenario == "intrusion",  # DOMAIN.md: never betray hidden people
-        "started_at": activation.started_at.isoformat(),
-        "ended_at": activation.ended_at.isoformat() if activation.ended_at else None,
-    }
-
-
-def status_summary(status: SchoolStatus) -> dict:
-    return {
-        "school": status.school.uai,
-        "school_name": status.school.name,
-        "state": status.state,
-        "posture": status.posture,
-        **{field: getattr(status, field) for field in COUNTS},
-        "location": status.location,
-        "needs": status.needs,
-        "updated_at": status.updated_at.isoformat() if status.updated_at else None,
-        "escalated_at": status.escalated_at.isoformat() if status.escalated_at else None,
-    }
-
-
-def announce(activation: Activation, event: str, status: SchoolStatus | None = None) -> None:
-    """Push a ppms event to the concerned schools' directors and communes' operators."""
-    payload = {
-        "type": "ppms",
-        "event": event,
-        "activation": activation_summary(activation),
-        "status": status_summary(status) if status else None,
-    }
-    if status is not None:
-        live.send(live.school_group(status.school_id), payload)
-        live.send(live.commune_group(status.school.commune_id), payload)
-        return
-    schools_by_commune: dict[int, list[int]] = {}
-    for school_id, commune_id in activation.statuses.values_list("school_id", "school__commune_id"):
-        schools_by_commune.setdefault(commune_id, []).append(school_id)
-    for commune_id, school_ids in schools_by_commune.items():
-        live.send(live.commune_group(commune_id), payload)
-        live.send(live.directors_group(commune_id), payload, only_schools=school_ids)

@@ -33,6 +33,7 @@ from core.roles import is_operator
 from sensors.models import Commune, Zone
 
 from .models import (
+    COUNTS,
     Activation,
     ActivationEvent,
     ActivationEventKind,
@@ -42,7 +43,7 @@ from .models import (
     SchoolStatus,
     StatusUpdate,
 )
-from .services import COUNTS, activation_summary, status_summary
+from .summaries import activation_summary, status_summary
 
 PUPIL_COUNTS = ("pupils_present", "pupils_absent", "pupils_missing", "pupils_injured")
 ADULT_COUNTS = ("adults_present", "adults_missing", "adults_injured")

@@ -11,8 +11,9 @@ from drf_spectacular.drainage import GENERATOR_STATS
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from alerts.models import Alert, EventKind, Rule, Silence, Webhook, WebhookDelivery
+from alerts.models import Alert, EventKind, Rule, Silence
 from alerts.payloads import alert_summary, event_summary
+from core.models import Notification, Webhook, WebhookDelivery
 from sensors.models import Zone
 from tests.alerting import T0, feed, make_rule
 from tests.conftest import make_sensor, make_user
@@ -995,10 +996,13 @@ def test_the_schema_builds_without_warnings(tmp_path):
 @pytest.fixture
 def delivery(alert):
     hook = Webhook.objects.create(name="Préfecture", url="https://pref.example/csu", secret="s")
+    payload = {"type": "alert", "alert": {"id": alert.pk}}
     return WebhookDelivery.objects.create(
         webhook=hook,
-        event=alert.events.get(),
-        payload={"type": "alert", "alert": {"id": alert.pk}},
+        notification=Notification.objects.create(
+            topic="alert", event="opened", webhook_payload=payload
+        ),
+        payload=payload,
         status="failed",
         attempts=5,
         last_status_code=503,
@@ -1006,11 +1010,23 @@ def delivery(alert):
     )
 
 
-@pytest.mark.parametrize("model", ["rule", "alert", "silence", "webhook", "webhookdelivery"])
-def test_the_admin_lists_each_model_of_the_alerts_app(admin_client, delivery, operator, model):
-    silence(delivery.event.alert.sensor, by=operator)
+@pytest.mark.parametrize(
+    "model",
+    [
+        "alerts/rule",
+        "alerts/alert",
+        "alerts/silence",
+        "core/webhook",
+        "core/webhookdelivery",
+        "core/notification",
+    ],
+)
+def test_the_admin_lists_each_model_of_the_alerts_app(
+    admin_client, alert, delivery, operator, model
+):
+    silence(alert.sensor, by=operator)
 
-    response = admin_client.get(f"/admin/alerts/{model}/")
+    response = admin_client.get(f"/admin/{model}/")
 
     assert response.status_code == 200
 
@@ -1030,15 +1046,15 @@ def test_an_alert_is_read_only_in_the_admin_with_its_timeline(admin_client, aler
 
 
 def test_webhook_deliveries_are_a_read_only_log(admin_client, delivery):
-    page = admin_client.get(f"/admin/alerts/webhookdelivery/{delivery.pk}/change/")
+    page = admin_client.get(f"/admin/core/webhookdelivery/{delivery.pk}/change/")
 
     assert page.status_code == 200
     assert "Service Unavailable" in page.content.decode()
-    assert admin_client.get("/admin/alerts/webhookdelivery/add/").status_code == 403
+    assert admin_client.get("/admin/core/webhookdelivery/add/").status_code == 403
 
 
 def test_the_webhook_list_links_to_its_deliveries(admin_client, delivery):
-    page = admin_client.get("/admin/alerts/webhook/").content.decode()
+    page = admin_client.get("/admin/core/webhook/").content.decode()
 
     assert f"webhook__id__exact={delivery.webhook_id}" in page
 

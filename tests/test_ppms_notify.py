@@ -12,11 +12,11 @@ from django.core import mail
 from django.test import override_settings
 
 from alerts.cap import CAP_NS, CAP_SCHEMA, cap_sender
-from alerts.models import Webhook, WebhookDelivery
-from alerts.webhooks import SIGNATURE_HEADER, sign
+from core.models import Notification, Webhook, WebhookDelivery
+from core.outbox import dispatch_pending as dispatch_pending_events
+from core.webhooks import SIGNATURE_HEADER, sign
 from ppms.cap import activation_cap, cap_identifier
 from ppms.models import ActivationEvent, PpmsWebhook
-from ppms.notify import dispatch_pending_events
 from ppms.services import ppms_activate, ppms_alarm, ppms_end, ppms_escalate_pending, ppms_report
 from ppms.tasks import escalate_pending_schools
 from tests.conftest import make_school, make_user
@@ -230,7 +230,11 @@ def test_an_activation_is_posted_signed_to_the_ppms_webhooks(
     schema.validate(io.BytesIO(payload["cap"].encode()))
     assert f"ppms:{activation.pk}:1" in payload["cap"]
     delivery = WebhookDelivery.objects.get()
-    assert (delivery.status, delivery.attempts, delivery.event) == ("delivered", 1, None)
+    assert (delivery.status, delivery.attempts, delivery.notification.event) == (
+        "delivered",
+        1,
+        "activated",
+    )
 
 
 def test_each_change_is_posted_once_whoever_dispatches(school, operator, receiver_factory):
@@ -249,7 +253,7 @@ def test_each_change_is_posted_once_whoever_dispatches(school, operator, receive
     ended = json.loads(receiver.requests[-1][1])
     assert "<responseType>AllClear</responseType>" in ended["cap"]
     assert ":3</identifier>" in ended["cap"]
-    assert not ActivationEvent.objects.filter(notified_at__isnull=True).exists()
+    assert not Notification.objects.filter(notified_at__isnull=True).exists()
 
 
 def test_a_failing_webhook_is_retried_until_it_answers(school, receiver_factory):

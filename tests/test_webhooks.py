@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from alerts.models import Webhook, WebhookDelivery
-from alerts.notify import dispatch_pending_events
-from alerts.webhooks import SIGNATURE_HEADER, sign
+from core.models import Webhook, WebhookDelivery
+from core.outbox import dispatch_pending as dispatch_pending_events
+from core.webhooks import SIGNATURE_HEADER, sign
 from tests.alerting import feed, make_rule
 from tests.conftest import make_sensor
 

@@ -1,4 +1,4 @@
-"""Signed JSON webhooks: police, pompiers and prefecture systems get alert events.
+"""Signed JSON webhooks: police, pompiers and prefecture systems get alert and PPMS events.
 
 Each delivery POSTs the JSON payload with ``X-CSU-Signature: sha256=<hex>``, the
 HMAC-SHA256 of the exact body with the webhook's secret, so the receiver can check it
