@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdminMixin
 
+from . import triggers
 from .models import WEEKDAYS, Alert, AlertEvent, Rule, Silence
 
 # --- Rules -------------------------------------------------------------------------------
@@ -25,7 +26,19 @@ class RuleForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("Aucun jour coché : tous les jours."),
     )
+    ppms_scenario = forms.ChoiceField(
+        label=_("scénario PPMS à déclencher"),
+        required=False,
+        help_text=_("Ses alertes déclenchent ce scénario dans les écoles de leurs zones."),
+    )
     # No Meta: the admin builds the form from Rule and RuleAdmin's fieldsets.
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # What a rule may set off is told by the apps above alerts (alerts/triggers.py).
+        self.fields["ppms_scenario"].choices = [("", "---------"), *triggers.choices()]
+        if self.instance.pk:
+            self.initial["ppms_scenario"] = triggers.code_of(self.instance) or ""
 
 
 @admin.register(Rule)
@@ -79,6 +92,10 @@ class RuleAdmin(admin.ModelAdmin):
         (_("Notifications"), {"fields": ("notify_emails", "webhooks")}),
         (_("PPMS"), {"fields": ("ppms_scenario",)}),
     )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        triggers.set_for(obj, form.cleaned_data.get("ppms_scenario", ""))
 
 
 # --- Alerts ------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from . import api
-from .feeds import alert_cap_view, cap_feed_view
+from .feeds import alert_cap_view
 
 # SimpleRouter, not DefaultRouter: no root view, so the prefix stays shared.
 router = SimpleRouter()
@@ -15,5 +15,4 @@ router.register("rules", api.RuleViewSet, basename="rule")
 urlpatterns = [
     *router.urls,
     path("alerts/<int:pk>/cap/", alert_cap_view, name="alert-cap"),
-    path("cap/feed/", cap_feed_view, name="cap-feed"),
 ]

@@ -15,7 +15,6 @@ batch, deleted with its evaluation): ``evaluate_pending`` takes them oldest firs
 
 import json
 import logging
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.cache import ProcessCache
 from sensors.metrics import metric_for
 from sensors.models import Sensor
 
@@ -376,22 +376,12 @@ def evaluate_pending() -> int:
             return opened
 
 
-# --- Which rules apply to a sensor (cached briefly per process) ------------------------
+# --- Which rules apply to a sensor (kept by each process, core/cache.py) --------------------
 
-_RULES_CACHE: dict[int, tuple[float, list[Rule]]] = {}
-RULES_CACHE_S = 10.0
+_rules: ProcessCache[Sensor, list[Rule]] = ProcessCache(
+    lambda sensor: list(Rule.objects.applying_to(sensor))
+)
 
 
 def rules_for(sensor: Sensor) -> list[Rule]:
-    now = time.monotonic()
-    cached = _RULES_CACHE.get(sensor.pk)
-    if cached and now - cached[0] < RULES_CACHE_S:
-        return cached[1]
-    rules = list(Rule.objects.applying_to(sensor))
-    _RULES_CACHE[sensor.pk] = (now, rules)
-    return rules
-
-
-def forget_rules() -> None:
-    """Drop the cache (rules changed)."""
-    _RULES_CACHE.clear()
+    return _rules.get(sensor)

@@ -52,15 +52,6 @@ class Condition(models.TextChoices):
     EQUALS = "equals", _("égal à (état)")
 
 
-class PpmsScenario(models.TextChoices):
-    """The four postures of the 2023 unified PPMS (DOMAIN.md)."""
-
-    SHELTER = "shelter", _("Mise à l'abri")
-    CONFINEMENT = "confinement", _("Confinement")
-    EVACUATION = "evacuation", _("Évacuation")
-    INTRUSION = "intrusion", _("S'échapper ou se cacher (intrusion)")
-
-
 WEEKDAYS = [
     (0, _("lundi")),
     (1, _("mardi")),
@@ -183,9 +174,6 @@ class Rule(models.Model):
         _("à"), default=time(0, 0), help_text=_("Peut passer minuit (22:00 → 06:00).")
     )
 
-    ppms_scenario = models.CharField(
-        _("scénario PPMS à déclencher"), max_length=16, choices=PpmsScenario, blank=True
-    )
     notify_emails = models.TextField(
         _("courriels à prévenir"), blank=True, help_text=_("Une adresse par ligne.")
     )

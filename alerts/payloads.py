@@ -1,5 +1,6 @@
 """The JSON shape of an alert, shared by the API, the live push and the webhooks."""
 
+from . import triggers
 from .models import Alert, AlertEvent, EventKind
 
 
@@ -30,7 +31,7 @@ def alert_summary(alert: Alert) -> dict:
         "resolved_at": iso(alert.resolved_at),
         "resolved_by": alert.resolved_by.get_username() if alert.resolved_by else None,
         "needs_acknowledgement": alert.needs_acknowledgement,
-        "ppms_scenario": alert.rule.ppms_scenario or None,
+        "ppms_scenario": triggers.code_of(alert.rule),
     }
 
 

@@ -7,30 +7,26 @@ only delays it until the next batch's message, or beat's check.
 """
 
 import logging
-import time
 
 from core import outbox
+from core.cache import ProcessCache
 
 from . import tasks
-from .evaluation import forget_rules
 from .lifecycle import offline_rules_follow
 from .models import PendingEvaluation, Rule
 
 log = logging.getLogger(__name__)
 
-_metrics_cache: tuple[float, set[str]] = (0.0, set())
-METRICS_CACHE_S = 10.0
+_watched: ProcessCache[None, set[str]] = ProcessCache(
+    lambda _key: set(
+        Rule.objects.filter(active=True).exclude(metric="").values_list("metric", flat=True)
+    )
+)
 
 
 def watched_metrics() -> set[str]:
-    """The metrics some active rule looks at (cached briefly: this runs in ingest)."""
-    global _metrics_cache
-    if time.monotonic() - _metrics_cache[0] > METRICS_CACHE_S:
-        metrics = set(
-            Rule.objects.filter(active=True).exclude(metric="").values_list("metric", flat=True)
-        )
-        _metrics_cache = (time.monotonic(), metrics)
-    return _metrics_cache[1]
+    """The metrics some active rule looks at (kept by the process: this runs in ingest)."""
+    return _watched.get(None)
 
 
 def reduce_batch(readings, metrics: set[str]) -> list[list]:
@@ -74,9 +70,3 @@ def on_sensor_state_changed(sender, sensor_id, state, **kwargs) -> None:
         # Redis is away. A state change is rare and kept nowhere else: follow the
         # offline rules here rather than lose it.
         offline_rules_follow(sensor_id, state)
-
-
-def on_rules_changed(sender, **kwargs) -> None:
-    global _metrics_cache
-    forget_rules()
-    _metrics_cache = (0.0, set())

@@ -18,11 +18,11 @@ from rest_framework import serializers
 from core.fields import ChoiceParam, Rfc3339Field, UtcDateTimeField
 from sensors.models import Commune, Sensor, Zone
 
+from . import triggers
 from .models import (
     Alert,
     AlertState,
     EventKind,
-    PpmsScenario,
     Rule,
     RuleKind,
     Severity,
@@ -108,9 +108,14 @@ class AlertSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(serializers.ChoiceField(choices=PpmsScenario.choices, allow_null=True))
+    @extend_schema_field(
+        serializers.CharField(
+            allow_null=True,
+            help_text=_("Le scénario PPMS que déclenche la règle de l'alerte, ou null."),
+        )
+    )
     def get_ppms_scenario(self, alert) -> str | None:
-        return alert.rule.ppms_scenario or None
+        return triggers.code_of(alert.rule)
 
 
 class AlertDetailSerializer(AlertSerializer):
@@ -295,6 +300,24 @@ DURATION_FIELDS = {
 }
 
 
+class TriggerField(serializers.ChoiceField):
+    """What the rule sets off (``alerts/triggers.py``): a PPMS scenario, or "" for nothing."""
+
+    def __init__(self, **kwargs):
+        kwargs.update(choices=[], source="*", required=False, allow_blank=True)
+        super().__init__(**kwargs)
+
+    def bind(self, field_name, parent):
+        super().bind(field_name, parent)
+        self.choices = triggers.choices()  # registered once the apps are ready
+
+    def to_representation(self, rule):
+        return triggers.code_of(rule) or ""
+
+    def to_internal_value(self, data):
+        return {self.field_name: super().to_internal_value(data)}
+
+
 class RuleSerializer(serializers.ModelSerializer):
     """A threshold rule, validated as a whole by ``Rule.full_clean()``.
 
@@ -382,14 +405,17 @@ class RuleSerializer(serializers.ModelSerializer):
             "webhooks",
         ]
 
+    ppms_scenario = TriggerField(help_text=_("Le scénario PPMS que ses alertes déclenchent."))
+
     many_to_many = ("zones", "communes", "webhooks")
+    not_on_the_model = (*many_to_many, "ppms_scenario")
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.TimeField: LocalTimeField,
     }
 
     def validate(self, attrs):
-        fields = {key: value for key, value in attrs.items() if key not in self.many_to_many}
+        fields = {key: value for key, value in attrs.items() if key not in self.not_on_the_model}
         if self.instance is None:
             rule = Rule(**fields)
         else:
@@ -414,3 +440,17 @@ class RuleSerializer(serializers.ModelSerializer):
                 }
             ) from error
         return attrs
+
+    def create(self, validated_data):
+        trigger = validated_data.pop("ppms_scenario", None)
+        rule = super().create(validated_data)
+        if trigger is not None:
+            triggers.set_for(rule, trigger)
+        return rule
+
+    def update(self, rule, validated_data):
+        trigger = validated_data.pop("ppms_scenario", None)
+        rule = super().update(rule, validated_data)
+        if trigger is not None:
+            triggers.set_for(rule, trigger)
+        return rule

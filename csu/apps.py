@@ -8,7 +8,8 @@ listens; reading this file tells who hears what:
 - ``sensors.signals.batch_committed`` (after the commit): the readings go live.
 - ``sensors.signals.sensor_state_changed``: the state goes live; the offline rules follow.
 - ``alerts.signals.alert_opened``: the PPMS starts an activation when the rule says so.
-- the alerts' rules and the sensors change (admin, API): the cached copies are dropped.
+- a sensor, a zone or a rule changes (admin, API, import): every cache of the process is
+  emptied (``core.cache.forget_all``); other processes follow within CONFIG_CACHE_S.
 - ``post_migrate``: the role groups get their permissions.
 """
 
@@ -22,14 +23,20 @@ class CsuConfig(AppConfig):
 
     def ready(self):
         from alerts import receivers as alerts_receivers
-        from alerts.feeds import register_feed_provider
+        from alerts import triggers
+        from alerts.feeds import open_alert_items
         from alerts.models import Rule
         from alerts.signals import alert_opened
+        from core.cache import forget_all
+        from core.feeds import register_feed_provider
         from core.roles import ensure_role_groups
         from ppms import receivers as ppms_receivers
         from ppms.cap import activation_feed_items
+        from ppms.models import RuleTrigger
+        from ppms.triggers import PpmsTriggers
         from sensors import live as sensors_live
         from sensors import rollups
+        from sensors.models import Sensor, Zone
         from sensors.signals import batch_committed, batch_writing, sensor_state_changed
 
         post_migrate.connect(ensure_role_groups, sender=self)
@@ -44,17 +51,17 @@ class CsuConfig(AppConfig):
             alerts_receivers.on_sensor_state_changed, dispatch_uid="alerts-sensor-state"
         )
         alert_opened.connect(ppms_receivers.on_alert_opened, dispatch_uid="ppms-alert-opened")
+        # The PPMS scenario a rule sets off, shown by the alerts app without knowing the PPMS.
+        triggers.register(PpmsTriggers())
 
-        for signal in (post_save, post_delete):
-            signal.connect(
-                alerts_receivers.on_rules_changed, sender=Rule, dispatch_uid=f"rules-{signal}"
-            )
-        for through in (Rule.zones.through, Rule.communes.through):
+        for model in (Sensor, Zone, Rule, RuleTrigger):
+            for signal in (post_save, post_delete):
+                signal.connect(forget_all, sender=model, dispatch_uid=f"forget-{model.__name__}")
+        for through in (Sensor.zones.through, Rule.zones.through, Rule.communes.through):
             m2m_changed.connect(
-                alerts_receivers.on_rules_changed,
-                sender=through,
-                dispatch_uid=f"rules-m2m-{through.__name__}",
+                forget_all, sender=through, dispatch_uid=f"forget-{through.__name__}"
             )
 
-        # Active activations are entries of the CAP feed (/api/v1/cap/feed/).
+        # The entries of the CAP feed (/api/v1/cap/feed/): open alerts, active activations.
+        register_feed_provider(open_alert_items)
         register_feed_provider(activation_feed_items)

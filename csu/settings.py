@@ -315,7 +315,7 @@ SPECTACULAR_SETTINGS = {
         "AlertStateEnum": "alerts.models.AlertState",
         "RuleKindEnum": "alerts.models.RuleKind",
         "AlertEventKindEnum": "alerts.models.EventKind",
-        "PpmsScenarioEnum": "alerts.models.PpmsScenario",
+        "PpmsScenarioEnum": "ppms.models.Scenario",
         "ZoneTypeEnum": "sensors.models.Zone.Type",
         "SchoolStateEnum": "ppms.models.SchoolState",
         "ReportedStateEnum": "ppms.serializers.REPORTED_STATES",
@@ -408,5 +408,8 @@ LOGGING = {
 # The address operators open the CSU at (links in e-mails, CAP documents).
 CSU_PUBLIC_URL = env("CSU_PUBLIC_URL", "http://localhost:8000")
 HEALTHZ_TIMEOUT_S = 2.0
+# How long a process keeps the sensors and rules it read (core/cache.py): a change made
+# elsewhere (the admin in the web process) reaches ingest and the workers within it.
+CONFIG_CACHE_S = env_int("CONFIG_CACHE_S", 10, minimum=0)
 # Bearer token of the Prometheus server scraping /metrics (staff sessions may read it too).
 METRICS_TOKEN = env("METRICS_TOKEN")

@@ -39,4 +39,5 @@ urlpatterns = [
     path("api/v1/", include("sensors.api_urls")),
     path("api/v1/", include("alerts.api_urls")),
     path("api/v1/", include("ppms.api_urls")),
+    path("api/v1/", include("core.api_urls")),
 ]

@@ -36,11 +36,11 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from alerts.cap import CAP_MEDIA_TYPE
-from alerts.feeds import CapRenderer, XMLDocumentView
 from alerts.serializers import ActionErrorSerializer
 from core import audit, live, outbox
 from core.api import OperatorsAct, OperatorsOnly
+from core.cap import CAP_MEDIA_TYPE
+from core.feeds import CapRenderer, XMLDocumentView
 from core.fields import query_params
 from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
 from core.openapi import FORBIDDEN_RESPONSE as FORBIDDEN

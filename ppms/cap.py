@@ -9,8 +9,9 @@ alert is an Update, ``Cancel`` is for a message sent in error). A drill is
 An intrusion is ``scope=Restricted``: where people hide must not be broadcast. The other
 postures are ``Public`` and tell parents not to come for their children.
 
-The building blocks (sender, time format, polygons, the scenarios' responses and
-instructions) are the alerts app's, so both kinds of messages read alike.
+The building blocks (sender, time format, polygons) are ``core/cap.py``'s, shared with
+the alerts' messages so both read alike; the postures' responses and instructions are
+``Scenario``'s.
 """
 
 import xml.etree.ElementTree as ET
@@ -20,28 +21,26 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
 
-from alerts.cap import (
+from core.cap import (
     CAP_NS,
     CIRCLE_RADIUS_KM,
-    INSTRUCTION_BY_SCENARIO,
-    RESPONSE_BY_SCENARIO,
-    _deg,
-    _headline,
-    _host,
-    _outer_rings,
-    _sub,
-    _tag,
     cap_datetime,
     cap_sender,
+    deg,
+    headline,
+    host,
+    outer_rings,
+    sub,
+    tag,
 )
-from alerts.feeds import FeedItem, api_url
-from alerts.models import PpmsScenario
+from core.feeds import FeedItem, api_url
 from core.roles import is_admin, is_operator
 
 from .models import (
     Activation,
     ActivationEvent,
     ActivationEventKind,
+    Scenario,
     SchoolState,
     SchoolStatus,
     Source,
@@ -74,10 +73,10 @@ STATE_TEXT = {
 }
 # French literals, like the alerts' messages: CAP text is for the French authorities.
 SCENARIO_TEXT = {
-    PpmsScenario.SHELTER: "mise à l'abri",
-    PpmsScenario.CONFINEMENT: "confinement",
-    PpmsScenario.EVACUATION: "évacuation",
-    PpmsScenario.INTRUSION: "intrusion (s'échapper, s'enfermer et se cacher)",
+    Scenario.SHELTER: "mise à l'abri",
+    Scenario.CONFINEMENT: "confinement",
+    Scenario.EVACUATION: "évacuation",
+    Scenario.INTRUSION: "intrusion (s'échapper, s'enfermer et se cacher)",
 }
 
 
@@ -146,53 +145,53 @@ def activation_feed_items(user) -> list[FeedItem]:
 
 def _alert_element(activation: Activation, messages: list, sender: str) -> ET.Element:
     kind, sent, _pk = messages[-1]
-    intrusion = activation.scenario == PpmsScenario.INTRUSION
-    root = ET.Element(_tag("alert"))
-    _sub(root, "identifier", _identifier(activation, len(messages)))
-    _sub(root, "sender", sender)
-    _sub(root, "sent", cap_datetime(sent))
-    _sub(root, "status", "Exercise" if activation.drill else "Actual")
-    _sub(root, "msgType", "Alert" if len(messages) == 1 else "Update")
-    _sub(root, "scope", "Restricted" if intrusion else "Public")
+    intrusion = activation.scenario == Scenario.INTRUSION
+    root = ET.Element(tag("alert"))
+    sub(root, "identifier", _identifier(activation, len(messages)))
+    sub(root, "sender", sender)
+    sub(root, "sent", cap_datetime(sent))
+    sub(root, "status", "Exercise" if activation.drill else "Actual")
+    sub(root, "msgType", "Alert" if len(messages) == 1 else "Update")
+    sub(root, "scope", "Restricted" if intrusion else "Public")
     if intrusion:
-        _sub(root, "restriction", RESTRICTION)
+        sub(root, "restriction", RESTRICTION)
     if len(messages) > 1:
         first = f"{sender},{_identifier(activation, 1)},{cap_datetime(messages[0][1])}"
-        _sub(root, "references", first)
+        sub(root, "references", first)
     root.append(_info_element(activation, kind, messages))
     return root
 
 
 def _info_element(activation: Activation, kind: str, messages: list) -> ET.Element:
     ended = kind == ActivationEventKind.ENDED
-    intrusion = activation.scenario == PpmsScenario.INTRUSION
+    intrusion = activation.scenario == Scenario.INTRUSION
     exercise = "EXERCICE — " if activation.drill else ""
-    info = ET.Element(_tag("info"))
-    _sub(info, "language", "fr-FR")
-    _sub(info, "category", "Safety")
+    info = ET.Element(tag("info"))
+    sub(info, "language", "fr-FR")
+    sub(info, "category", "Safety")
     if intrusion:
-        _sub(info, "category", "Security")
-    _sub(info, "event", f"PPMS : {SCENARIO_TEXT[activation.scenario]}")
-    _sub(info, "responseType", "AllClear" if ended else RESPONSE_BY_SCENARIO[activation.scenario])
-    _sub(info, "urgency", "Past" if ended else "Immediate")
-    _sub(info, "severity", "Extreme" if intrusion else "Severe")
-    _sub(info, "certainty", "Observed")
-    _sub(info, "onset", cap_datetime(activation.started_at))
-    _sub(info, "senderName", f"Centre de supervision urbaine ({_communes(activation)})")
-    _sub(info, "headline", _headline(exercise + activation.title))
-    _sub(info, "description", _description(activation, kind, messages))
+        sub(info, "category", "Security")
+    sub(info, "event", f"PPMS : {SCENARIO_TEXT[activation.scenario]}")
+    sub(info, "responseType", "AllClear" if ended else Scenario(activation.scenario).cap_response)
+    sub(info, "urgency", "Past" if ended else "Immediate")
+    sub(info, "severity", "Extreme" if intrusion else "Severe")
+    sub(info, "certainty", "Observed")
+    sub(info, "onset", cap_datetime(activation.started_at))
+    sub(info, "senderName", f"Centre de supervision urbaine ({_communes(activation)})")
+    sub(info, "headline", headline(exercise + activation.title))
+    sub(info, "description", _description(activation, kind, messages))
     if ended:
         instruction = ENDED_INSTRUCTION
     else:
-        instruction = INSTRUCTION_BY_SCENARIO[activation.scenario]
+        instruction = Scenario(activation.scenario).cap_instruction
         if not intrusion:
             instruction += NOT_FETCHING
-    _sub(info, "instruction", ("EXERCICE. " if activation.drill else "") + instruction)
-    _sub(info, "web", api_url(f"ppms/activations/{activation.pk}/"))
+    sub(info, "instruction", ("EXERCICE. " if activation.drill else "") + instruction)
+    sub(info, "web", api_url(f"ppms/activations/{activation.pk}/"))
     for name, value in _parameters(activation):
-        parameter = _sub(info, "parameter")
-        _sub(parameter, "valueName", name)
-        _sub(parameter, "value", value)
+        parameter = sub(info, "parameter")
+        sub(parameter, "valueName", name)
+        sub(parameter, "value", value)
     info.append(_area_element(activation))
     return info
 
@@ -244,19 +243,19 @@ def _parameters(activation: Activation) -> list[tuple[str, str]]:
 
 def _area_element(activation: Activation) -> ET.Element:
     """The zones' polygons if drawn, and a circle around each school concerned."""
-    area = ET.Element(_tag("area"))
+    area = ET.Element(tag("area"))
     zones = list(activation.zones.all())
     schools = [status.school for status in activation.statuses.all()]
     description = ", ".join(zone.name for zone in zones) or ", ".join(
         school.name for school in schools
     )
-    _sub(area, "areaDesc", description or _communes(activation))
+    sub(area, "areaDesc", description or _communes(activation))
     for zone in zones:
-        for ring in _outer_rings(zone.geometry):
-            _sub(area, "polygon", " ".join(f"{_deg(lat)},{_deg(lon)}" for lon, lat in ring))
+        for ring in outer_rings(zone.geometry):
+            sub(area, "polygon", " ".join(f"{deg(lat)},{deg(lon)}" for lon, lat in ring))
     for school in schools:
-        centre = f"{_deg(school.latitude)},{_deg(school.longitude)}"
-        _sub(area, "circle", f"{centre} {CIRCLE_RADIUS_KM}")
+        centre = f"{deg(school.latitude)},{deg(school.longitude)}"
+        sub(area, "circle", f"{centre} {CIRCLE_RADIUS_KM}")
     return area
 
 
@@ -280,7 +279,7 @@ def _event_of(activation: Activation, pk: int | None) -> ActivationEvent | None:
 
 
 def _identifier(activation: Activation, version: int) -> str:
-    return f"urn:csu:{_host()}:ppms:{activation.pk}:{version}"
+    return f"urn:csu:{host()}:ppms:{activation.pk}:{version}"
 
 
 def _state_counts(activation: Activation) -> dict[str, int]:

@@ -8,10 +8,51 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from alerts.models import PpmsScenario
+from alerts.models import Rule
 from core.models import Webhook
 from core.roles import is_director, is_operator
 from sensors.models import Commune, Zone
+
+
+class Scenario(models.TextChoices):
+    """The four postures of the 2023 unified PPMS, with what a CAP message tells of them."""
+
+    SHELTER = "shelter", _("Mise à l'abri")
+    CONFINEMENT = "confinement", _("Confinement")
+    EVACUATION = "evacuation", _("Évacuation")
+    INTRUSION = "intrusion", _("S'échapper ou se cacher (intrusion)")
+
+    @property
+    def cap_response(self) -> str:
+        """The CAP responseType of the posture."""
+        return {
+            "shelter": "Shelter",
+            "confinement": "Shelter",
+            "evacuation": "Evacuate",
+            "intrusion": "Avoid",
+        }[self.value]
+
+    @property
+    def cap_instruction(self) -> str:
+        """What the public is told to do (French: CAP text is for the French authorities)."""
+        return {
+            "shelter": (
+                "Mise à l'abri : rejoignez sans attendre un lieu clos et sûr, "
+                "restez-y jusqu'à la fin de l'alerte."
+            ),
+            "confinement": (
+                "Confinement : restez à l'intérieur, fermez portes et fenêtres, "
+                "arrêtez la ventilation."
+            ),
+            "evacuation": (
+                "Évacuation : quittez les lieux par les itinéraires prévus "
+                "et rejoignez le point de rassemblement."
+            ),
+            "intrusion": (
+                "Intrusion : évitez le secteur ; échappez-vous si possible, "
+                "sinon enfermez-vous et cachez-vous. Appelez le 17."
+            ),
+        }[self.value]
 
 
 class SchoolQuerySet(models.QuerySet):
@@ -127,7 +168,7 @@ class PpmsPlan(models.Model):
     school = models.ForeignKey(
         School, on_delete=models.CASCADE, related_name="plans", verbose_name=_("école")
     )
-    scenario = models.CharField(_("posture"), max_length=16, choices=PpmsScenario)
+    scenario = models.CharField(_("posture"), max_length=16, choices=Scenario)
     sheltering_places = models.TextField(_("lieux de mise en sûreté"), blank=True)
     assembly_point = models.CharField(_("point de rassemblement"), max_length=255, blank=True)
     instructions = models.TextField(_("consignes"), blank=True)
@@ -149,7 +190,7 @@ class Drill(models.Model):
     school = models.ForeignKey(
         School, on_delete=models.CASCADE, related_name="drills", verbose_name=_("école")
     )
-    scenario = models.CharField(_("posture"), max_length=16, choices=PpmsScenario)
+    scenario = models.CharField(_("posture"), max_length=16, choices=Scenario)
     held_on = models.DateField(_("date"))
     notes = models.TextField(
         _("observations"), blank=True, help_text=_("Aucun nom d'élève ni de personne.")
@@ -242,7 +283,7 @@ class ActivationQuerySet(models.QuerySet):
 class Activation(models.Model):
     """A PPMS activation (déclenchement): an instruction to the schools concerned."""
 
-    scenario = models.CharField(_("posture"), max_length=16, choices=PpmsScenario)
+    scenario = models.CharField(_("posture"), max_length=16, choices=Scenario)
     title = models.CharField(_("titre"), max_length=200)
     source = models.CharField(_("origine"), max_length=16, choices=Source)
     drill = models.BooleanField(_("exercice"), default=False)
@@ -375,7 +416,7 @@ class SchoolStatus(models.Model):
     state = models.CharField(
         _("état"), max_length=16, choices=SchoolState, default=SchoolState.PENDING
     )
-    posture = models.CharField(_("posture appliquée"), max_length=16, choices=PpmsScenario)
+    posture = models.CharField(_("posture appliquée"), max_length=16, choices=Scenario)
     pupils_present = models.PositiveIntegerField(_("élèves présents"), null=True, blank=True)
     pupils_absent = models.PositiveIntegerField(_("élèves absents"), null=True, blank=True)
     pupils_missing = models.PositiveIntegerField(_("élèves manquants"), null=True, blank=True)
@@ -438,3 +479,19 @@ class StatusUpdate(models.Model):
 
     def __str__(self):
         return f"{self.status} @ {self.at:%H:%M:%S}"
+
+
+class RuleTrigger(models.Model):
+    """A rule whose alerts set off a PPMS scenario in the schools of their zones."""
+
+    rule = models.OneToOneField(
+        Rule, on_delete=models.CASCADE, related_name="ppms_trigger", verbose_name=_("règle")
+    )
+    scenario = models.CharField(_("scénario PPMS à déclencher"), max_length=16, choices=Scenario)
+
+    class Meta:
+        verbose_name = _("déclenchement PPMS d'une règle")
+        verbose_name_plural = _("déclenchements PPMS des règles")
+
+    def __str__(self):
+        return f"{self.rule} → {self.get_scenario_display()}"

@@ -14,7 +14,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from alerts.models import PpmsScenario
 from core.fields import ChoiceParam, IdParam, UtcDateTimeField
 from sensors.models import Zone
 from sensors.serializers import INSEE_RE, CommuneRefSerializer, ZoneRefSerializer
@@ -23,6 +22,7 @@ from .models import (
     Activation,
     ActivationEventKind,
     Drill,
+    Scenario,
     School,
     SchoolState,
     SchoolStatus,
@@ -303,7 +303,7 @@ class ActivationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_silent(self, activation) -> bool:
-        return activation.scenario == PpmsScenario.INTRUSION
+        return activation.scenario == Scenario.INTRUSION
 
     def get_started_by(self, activation) -> str | None:
         return _username(activation.started_by)
@@ -360,7 +360,7 @@ class ActivationCreateSerializer(serializers.Serializer):
     Context: ``zones`` and ``schools``, the querysets the caller may choose from.
     """
 
-    scenario = ChoiceParam(choices=PpmsScenario.choices)
+    scenario = ChoiceParam(choices=Scenario.choices)
     title = serializers.CharField(
         max_length=200,
         required=False,
@@ -414,7 +414,7 @@ class ActivationCreateSerializer(serializers.Serializer):
         if not attrs["title"]:
             # Stored: in the site's language, whatever the caller's.
             with translation.override(settings.LANGUAGE_CODE):
-                attrs["title"] = str(PpmsScenario(attrs["scenario"]).label)
+                attrs["title"] = str(Scenario(attrs["scenario"]).label)
         return attrs
 
 
@@ -423,7 +423,7 @@ class ReportSerializer(serializers.Serializer):
 
     state = ChoiceParam(choices=REPORTED_STATES)
     posture = ChoiceParam(
-        choices=PpmsScenario.choices,
+        choices=Scenario.choices,
         required=False,
         help_text=_("La posture appliquée ; par défaut celle du déclenchement."),
     )
@@ -459,7 +459,7 @@ class ReportSerializer(serializers.Serializer):
 
 
 class AlarmSerializer(serializers.Serializer):
-    scenario = ChoiceParam(choices=PpmsScenario.choices)
+    scenario = ChoiceParam(choices=Scenario.choices)
     message = serializers.CharField(
         max_length=500,
         required=False,
@@ -490,7 +490,7 @@ class DrillSerializer(serializers.ModelSerializer):
     school = serializers.SlugRelatedField(
         slug_field="uai", queryset=School.objects.none(), help_text=_("Code UAI de l'école.")
     )
-    scenario = ChoiceParam(choices=PpmsScenario.choices)
+    scenario = ChoiceParam(choices=Scenario.choices)
     activation = serializers.PrimaryKeyRelatedField(
         read_only=True, help_text=_("Le déclenchement d'exercice qui l'a enregistré.")
     )
@@ -514,7 +514,7 @@ class DrillSerializer(serializers.ModelSerializer):
 
 class DrillRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    scenario = serializers.ChoiceField(choices=PpmsScenario.choices)
+    scenario = serializers.ChoiceField(choices=Scenario.choices)
     held_on = serializers.DateField()
     activation = serializers.IntegerField(source="activation_id", allow_null=True)
 

@@ -13,20 +13,20 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from alerts.models import PpmsScenario
-
 from . import notify
 from .models import (
     COUNTS,
     Activation,
     ActivationEventKind,
     Drill,
+    Scenario,
     School,
     SchoolState,
     SchoolStatus,
     Source,
     StatusUpdate,
 )
+from .triggers import scenario_of
 
 
 def escalation_delay() -> timedelta:
@@ -104,7 +104,8 @@ def ppms_activate_for_alert(alert) -> Activation | None:
     active, later alerts of that rule add their schools to it instead.
     """
     rule = alert.rule
-    if not rule.ppms_scenario:
+    scenario = scenario_of(rule)
+    if scenario is None:
         return None
     zones = list(rule.zones.all()) or list(alert.sensor.zones.all())
     with transaction.atomic():
@@ -128,7 +129,7 @@ def ppms_activate_for_alert(alert) -> Activation | None:
         if not schools_in(zones):
             return None
         return ppms_activate(
-            scenario=rule.ppms_scenario,
+            scenario=scenario,
             title=alert.title,
             source=Source.ALERT,
             zones=zones,
@@ -299,7 +300,7 @@ def ppms_alarm(
         with translation.override(settings.LANGUAGE_CODE):
             title = _("Alarme de l'école %(school)s : %(scenario)s") % {
                 "school": school.name,
-                "scenario": PpmsScenario(scenario).label,
+                "scenario": Scenario(scenario).label,
             }
         activation = ppms_activate(
             scenario=scenario,

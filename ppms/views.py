@@ -27,7 +27,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
-from alerts.models import PpmsScenario
 from core import exports
 from core.roles import is_operator
 from sensors.models import Commune, Zone
@@ -38,6 +37,7 @@ from .models import (
     ActivationEvent,
     ActivationEventKind,
     PpmsPlan,
+    Scenario,
     School,
     SchoolState,
     SchoolStatus,
@@ -75,7 +75,7 @@ def director_schools(user):
 
 
 def scenario_labels() -> dict[str, str]:
-    return {code: str(label) for code, label in PpmsScenario.choices}
+    return {code: str(label) for code, label in Scenario.choices}
 
 
 def state_labels() -> dict[str, dict[str, str]]:
@@ -218,8 +218,8 @@ def _director_page(request, school, *, several: bool):
         "status": current,
         "others": [s.activation for s in others],
         "plan": plans.get(activation.scenario) if activation else None,
-        "plans": [(code, label, plans.get(code)) for code, label in PpmsScenario.choices],
-        "scenarios": PpmsScenario.choices,
+        "plans": [(code, label, plans.get(code)) for code, label in Scenario.choices],
+        "scenarios": Scenario.choices,
         "pupil_fields": fields(PUPIL_COUNTS),
         "adult_fields": fields(ADULT_COUNTS),
         "numbers": EMERGENCY_NUMBERS["intrusion" if silent else "default"],
@@ -520,7 +520,7 @@ def board(request):
     }
     context = {
         **board_context(request.user),
-        "scenarios": PpmsScenario.choices,
+        "scenarios": Scenario.choices,
         "schools": schools.order_by("commune__name", "name"),
         "zones": zones.order_by("commune__name", "name"),
         "config": config,

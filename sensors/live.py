@@ -11,24 +11,9 @@ import time
 
 from core import live
 
+from . import directory
+
 log = logging.getLogger(__name__)
-
-
-class SensorDirectory:
-    """sensor id → (ref, commune id), loaded once and on a miss."""
-
-    def __init__(self):
-        self._by_id: dict[int, tuple[str, int]] = {}
-
-    def get(self, sensor_id: int) -> tuple[str, int] | None:
-        if sensor_id not in self._by_id:
-            from .models import Sensor
-
-            self._by_id = {
-                pk: (ref, commune)
-                for pk, ref, commune in Sensor.objects.values_list("pk", "ref", "commune_id")
-            }
-        return self._by_id.get(sensor_id)
 
 
 class ReadingsCoalescer:
@@ -36,7 +21,6 @@ class ReadingsCoalescer:
 
     def __init__(self, interval: float = 1.0):
         self.interval = interval
-        self.directory = SensorDirectory()
         self._pending: dict[tuple[int, str], tuple] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -85,12 +69,11 @@ class ReadingsCoalescer:
             pending, self._pending = self._pending, {}
         by_group: dict[str, list[live.ReadingItem]] = {}
         for (sensor_id, metric), (ts, value) in pending.items():
-            known = self.directory.get(sensor_id)
-            if known is None:
+            sensor = directory.by_id(sensor_id)
+            if sensor is None:
                 continue
-            ref, commune_id = known
-            by_group.setdefault(live.commune_group(commune_id), []).append(
-                live.ReadingItem(sensor=ref, metric=metric, ts=ts.isoformat(), value=value)
+            by_group.setdefault(live.commune_group(sensor.commune_id), []).append(
+                live.ReadingItem(sensor=sensor.ref, metric=metric, ts=ts.isoformat(), value=value)
             )
         for group, items in by_group.items():
             live.send(group, live.ReadingsEvent(type="readings", items=items), loop=self._loop)
@@ -106,9 +89,9 @@ def on_batch_committed(sender, readings, **kwargs) -> None:
 
 
 def on_sensor_state_changed(sender, sensor_id, state, **kwargs) -> None:
-    known = readings_coalescer.directory.get(sensor_id)
-    if known is not None:
-        ref, commune_id = known
+    sensor = directory.by_id(sensor_id)
+    if sensor is not None:
         live.send(
-            live.commune_group(commune_id), live.SensorEvent(type="sensor", event=state, sensor=ref)
+            live.commune_group(sensor.commune_id),
+            live.SensorEvent(type="sensor", event=state, sensor=sensor.ref),
         )

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+from alerts import triggers
 from alerts.evaluation import Evaluation, Observation
 from alerts.models import Rule
 
@@ -15,9 +16,11 @@ def make_rule(**fields) -> Rule:
     fields.setdefault("metric", "pm10")
     fields.setdefault("condition", "above")
     fields.setdefault("threshold", 80)
+    scenario = fields.pop("ppms_scenario", "")
     rule = Rule(**fields)
     rule.full_clean()
     rule.save()
+    triggers.set_for(rule, scenario)
     return rule
 
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 
 from core import roles
+from core.cache import forget_all
 from ppms.models import School
 from sensors.metrics import Kind
 from sensors.models import Commune, Operator, Sensor, Zone
@@ -155,6 +156,13 @@ def director(django_user_model, school):
     user = make_user(django_user_model, "directeur", role=roles.DIRECTORS)
     school.directors.add(user)
     return user
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_caches():
+    """What a process keeps of sensors and rules (core/cache.py) never outlives a test:
+    a rolled-back test sends no signal to forget it."""
+    forget_all()
 
 
 @pytest.fixture(autouse=True)

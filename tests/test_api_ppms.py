@@ -17,7 +17,7 @@ from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from alerts.cap import CAP_SCHEMA
+from core.cap import CAP_SCHEMA
 from ppms.cap import activation_cap
 from ppms.models import Activation, ActivationEvent, Drill, SchoolStatus, StatusUpdate
 from ppms.services import ppms_activate, ppms_end, ppms_escalate_pending

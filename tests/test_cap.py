@@ -16,10 +16,13 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from alerts import feeds
-from alerts.cap import CAP_NS, CAP_SCHEMA, alert_cap, cap_identifier, cap_sender
-from alerts.feeds import FeedItem, alert_cap_view, cap_feed_view
+from alerts import feeds, triggers
+from alerts.cap import alert_cap, cap_identifier
+from alerts.feeds import alert_cap_view
 from alerts.models import Alert, EventKind, Rule
+from core import feeds as core_feeds
+from core.cap import CAP_NS, CAP_SCHEMA, cap_sender
+from core.feeds import FeedItem, cap_feed_view
 from sensors.metrics import Kind
 from sensors.models import Zone
 from tests.conftest import make_sensor
@@ -61,7 +64,10 @@ def make_rule(**fields):
         "severity": "warning",
         **fields,
     }
-    return Rule.objects.create(**fields)
+    scenario = fields.pop("ppms_scenario", "")
+    rule = Rule.objects.create(**fields)
+    triggers.set_for(rule, scenario)
+    return rule
 
 
 def make_alert(sensor, rule=None, **fields):
@@ -489,9 +495,9 @@ def test_a_registered_provider_adds_its_items_to_the_feed(api, operator, monkeyp
             )
         ]
 
-    monkeypatch.setattr(feeds, "FEED_PROVIDERS", list(feeds.FEED_PROVIDERS))
-    feeds.register_feed_provider(activations)
-    feeds.register_feed_provider(activations)  # registering twice adds it once
+    monkeypatch.setattr(core_feeds, "FEED_PROVIDERS", list(core_feeds.FEED_PROVIDERS))
+    core_feeds.register_feed_provider(activations)
+    core_feeds.register_feed_provider(activations)  # registering twice adds it once
     api.force_login(operator)
 
     found = entries(api.get(FEED))

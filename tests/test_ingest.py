@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 from paho.mqtt.enums import CallbackAPIVersion
 
-from sensors.ingest.worker import Inbound, IngestWorker, SensorCache, judge
+from sensors.ingest.worker import Inbound, IngestWorker, judge
 from sensors.ingest.writer import write_batch
 from sensors.models import LatestReading, Reading, RejectedMessage, Sensor
 from sensors.signals import sensor_state_changed
@@ -37,7 +37,7 @@ def inbound(topic, payload, *, received_at=None):
 
 
 def ingest(*messages):
-    judged = judge(list(messages), SensorCache())
+    judged = judge(list(messages))
     result = write_batch(
         judged.readings, judged.rejections, judged.seen, datetime.now(UTC), states=judged.states
     )

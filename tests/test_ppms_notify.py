@@ -11,7 +11,7 @@ import xmlschema
 from django.core import mail
 from django.test import override_settings
 
-from alerts.cap import CAP_NS, CAP_SCHEMA, cap_sender
+from core.cap import CAP_NS, CAP_SCHEMA, cap_sender
 from core.models import Notification, Webhook, WebhookDelivery
 from core.outbox import dispatch_pending as dispatch_pending_events
 from core.webhooks import SIGNATURE_HEADER, sign

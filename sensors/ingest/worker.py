@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, close_old_connections, connection
 
+from .. import directory
 from ..models import RejectedMessage, Sensor
 from ..partitions import maintain_reading_partitions
 from ..signals import batch_committed, sensor_state_changed
@@ -27,8 +28,6 @@ from .stats import IngestStats
 from .writer import write_batch
 
 log = logging.getLogger(__name__)
-
-SENSOR_CACHE_S = 30.0
 
 
 @dataclass(slots=True)
@@ -50,29 +49,6 @@ class Judged:
     states: dict = field(default_factory=dict)
 
 
-class SensorCache:
-    """ref → (id, kind, active), refreshed every SENSOR_CACHE_S seconds."""
-
-    def __init__(self):
-        self._by_ref: dict[str, tuple[int, str, bool]] = {}
-        self._loaded_at = 0.0
-
-    def get(self, ref: str):
-        if time.monotonic() - self._loaded_at > SENSOR_CACHE_S:
-            self.reload()
-        return self._by_ref.get(ref)
-
-    def reload(self):
-        self._by_ref = {
-            ref: (pk, kind, active)
-            for pk, ref, kind, active in Sensor.objects.values_list("pk", "ref", "kind", "active")
-        }
-        self._loaded_at = time.monotonic()
-
-    def invalidate(self):
-        self._loaded_at = 0.0
-
-
 def reject(msg: Inbound, reason: str, detail: str, ref: str = "", metric: str = ""):
     return RejectedMessage(
         received_at=msg.received_at,
@@ -85,7 +61,7 @@ def reject(msg: Inbound, reason: str, detail: str, ref: str = "", metric: str = 
     )
 
 
-def judge(messages: list[Inbound], sensors: SensorCache) -> Judged:
+def judge(messages: list[Inbound]) -> Judged:
     """Sort a batch of messages into readings to store, rejections and state changes."""
     out = Judged()
     retention = timedelta(days=settings.READINGS_RETENTION_DAYS)
@@ -96,12 +72,12 @@ def judge(messages: list[Inbound], sensors: SensorCache) -> Judged:
             out.rejections.append(reject(msg, Reason.MALFORMED, "topic is not csu/<ref>/readings"))
             continue
         ref, channel = parsed_topic
-        sensor = sensors.get(ref)
+        sensor = directory.by_ref(ref)
         if sensor is None:
             out.rejections.append(reject(msg, Reason.UNKNOWN_SENSOR, f"no sensor {ref!r}", ref))
             continue
-        sensor_id, kind, active = sensor
-        if not active:
+        sensor_id, kind = sensor.id, sensor.kind
+        if not sensor.active:
             out.rejections.append(reject(msg, Reason.INACTIVE_SENSOR, "sensor disabled", ref))
             continue
         if channel == "status":
@@ -144,7 +120,6 @@ class IngestWorker:
         self.group = group
         self.batch_size = batch_size
         self.batch_interval = batch_interval
-        self.sensors = SensorCache()
         self.stats = IngestStats()
         self._queue: deque[Inbound] = deque()
         self._wake = threading.Event()
@@ -248,7 +223,7 @@ class IngestWorker:
         while True:
             try:
                 close_old_connections()
-                judged = judge(messages, self.sensors)
+                judged = judge(messages)
                 started = time.perf_counter()
                 result = write_batch(
                     judged.readings,
@@ -270,7 +245,7 @@ class IngestWorker:
                         maintain_reading_partitions()
                     except DatabaseError:
                         connection.close()
-                    self.sensors.invalidate()
+                    directory.forget()
                 else:
                     log.error("database unavailable (%s); retrying in %.1f s", exc, delay)
                 if self._stop.wait(delay):

@@ -15,7 +15,7 @@ from django.db import transaction
 
 from alerts.models import Rule
 from core.roles import ADMINS, DIRECTORS, OPERATORS
-from ppms.models import School, Shelter
+from ppms.models import RuleTrigger, School, Shelter
 from sensors.metrics import Kind
 from sensors.models import Commune, Operator, Sensor, Zone
 
@@ -661,8 +661,13 @@ def seed_rules(zones) -> list[Rule]:
     for name, fields in DEMO_RULES:
         fields = dict(fields)
         in_flood_zones = fields.pop("flood_zones", False)
+        scenario = fields.pop("ppms_scenario", "")
         rule, _ = Rule.objects.update_or_create(name=name, defaults=fields)
         rule.full_clean()
+        if scenario:
+            RuleTrigger.objects.update_or_create(rule=rule, defaults={"scenario": scenario})
+        else:
+            RuleTrigger.objects.filter(rule=rule).delete()
         if in_flood_zones:
             rule.zones.set(flood)
         rules.append(rule)
