@@ -11,6 +11,7 @@ builds .venv from uv.lock, so every machine runs the same versions.
 """
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -45,21 +46,39 @@ def install() -> None:
         run(VENV / "bin" / "pybabel", "compile", "--statistics", "-d", "locale", "-D", "django")
 
 
+def data_dir() -> None:
+    """Create CSU_DATA_DIR (the embedded database, static files): settings create nothing."""
+    path = Path(os.environ.get("CSU_DATA_DIR") or ROOT / "var")
+    (path / "static").mkdir(parents=True, exist_ok=True)
+
+
+def throwaway_key_env() -> dict:
+    """The environment, with a throwaway secret key if none is set: with DATABASE_URL and
+    REDIS_URL the settings are production's, which refuse to run without one."""
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SECRET_KEY", "throwaway-" + secrets.token_urlsafe(40))
+    return env
+
+
 def manage(*args, env=None):
     return run(PY, "manage.py", *args, env=env)
 
 
 def start(args):
     install()
+    data_dir()
     manage("migrate", "--noinput")
     manage("collectstatic", "--noinput", "--verbosity", "0")
     manage("seed_demo")
+    # The embedded runner's Celery worker runs in threads of its process.
+    os.environ["CSU_EMBEDDED_WORKER"] = "true"
     os.execv(str(PY), [str(PY), "manage.py", "run_embedded", *args])
 
 
 def test(args):
     install()
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    data_dir()
+    env = dict(throwaway_key_env(), PYTHONDONTWRITEBYTECODE="1")
     result = subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT, env=env)
     sys.exit(result.returncode)
 
@@ -69,11 +88,12 @@ def lint(args):
     run(VENV / "bin" / "ruff", "check", ".")
     run(VENV / "bin" / "ruff", "format", "--check", ".")
     run(VENV / "bin" / "lint-imports")  # the layers: pyproject.toml's [tool.importlinter]
-    manage("makemigrations", "--check", "--dry-run")
+    manage("makemigrations", "--check", "--dry-run", env=throwaway_key_env())
 
 
 def manage_cmd(args):
     install()
+    data_dir()
     os.execv(str(PY), [str(PY), "manage.py", *args])
 
 

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,6 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csu.settings")
+# With DATABASE_URL and REDIS_URL the settings are production's, which want a secret key.
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(40))
 
 
 def bench_database_url(suffix: str = "bench") -> str:

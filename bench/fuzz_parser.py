@@ -24,6 +24,7 @@ reach new code to the first corpus directory.
 import json
 import math
 import os
+import secrets
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,8 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # The metric registry's kinds are Django choices; no setup, no database is needed.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csu.settings")
+# With DATABASE_URL and REDIS_URL the settings are production's, which want a secret key.
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + secrets.token_urlsafe(40))
 
 with atheris.instrument_imports(include=["sensors"]):
     from sensors.ingest.parser import (

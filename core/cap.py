@@ -21,7 +21,7 @@ CIRCLE_RADIUS_KM = 0.1
 
 
 def cap_sender() -> str:
-    return getattr(settings, "CSU_CAP_SENDER", None) or f"csu@{host()}"
+    return settings.CSU_CAP_SENDER or f"csu@{host()}"
 
 
 def headline(title: str) -> str:

@@ -21,6 +21,8 @@ from django.conf import settings
 from core import live
 from sensors.ingest.worker import IngestWorker
 
+from .celery import app
+
 log = logging.getLogger(__name__)
 
 
@@ -53,9 +55,6 @@ def start_celery_worker():
     """
     from celery.worker import WorkController
 
-    from csu.celery import app
-
-    app.conf.task_always_eager = False
     worker = WorkController(
         app=app,
         pool="threads",
@@ -72,8 +71,6 @@ def start_celery_worker():
 def start_beat():
     """Celery beat in a thread; with always-eager tasks it runs them right here."""
     from celery.beat import EmbeddedService
-
-    from csu.celery import app
 
     beat = EmbeddedService(
         app, schedule_filename=str(settings.DATA_DIR / "celerybeat-schedule"), thread=True
@@ -92,7 +89,13 @@ async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
     worker = IngestWorker(client_id="csu-ingest-embedded")
     ingest = threading.Thread(target=worker.run, name="ingest", daemon=True)
     ingest.start()
-    celery_worker = start_celery_worker() if settings.CELERY_TASK_ALWAYS_EAGER else None
+    # On the in-memory broker, tasks need a worker in this process (CSU_EMBEDDED_WORKER);
+    # eager, they run in the thread that sends them.
+    embedded_worker = settings.CELERY_BROKER_URL == "memory://"
+    if embedded_worker and settings.CELERY_TASK_ALWAYS_EAGER:
+        log.warning("CSU_EMBEDDED_WORKER is not set: tasks run in the thread that sends them")
+    in_threads = embedded_worker and not settings.CELERY_TASK_ALWAYS_EAGER
+    celery_worker = start_celery_worker() if in_threads else None
     beat = start_beat()
     simulator = start_simulator(simulate) if simulate is not None else None
     config = uvicorn.Config(

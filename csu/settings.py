@@ -54,12 +54,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env("DJANGO_SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("CSU_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set in production")
-    # Embedded default and tests: a key that is obviously not a production one.
-    SECRET_KEY = "insecure-embedded-default-set-DJANGO_SECRET_KEY-in-production"
+DATABASE_URL = env("DATABASE_URL")
+REDIS_URL = env("REDIS_URL")
+# The embedded default runs without PostgreSQL and Redis; with both, this is production
+# (unless DJANGO_DEBUG says otherwise).
+EMBEDDED = not (DATABASE_URL and REDIS_URL)
+PRODUCTION = not EMBEDDED and not DEBUG
+
+# The embedded default's key: obviously not a production one, and refused in production.
+INSECURE_SECRET_KEY = "insecure-embedded-default-set-DJANGO_SECRET_KEY-in-production"
+SECRET_KEY = env("DJANGO_SECRET_KEY", INSECURE_SECRET_KEY)
+if PRODUCTION and SECRET_KEY == INSECURE_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be set in production (DATABASE_URL and REDIS_URL are set "
+        "and DJANGO_DEBUG is off): a long random string, kept secret."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -129,13 +138,20 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
-DATABASE_URL = env("DATABASE_URL")
+# Set by csu/asgi.py before Django starts: the web server's processes. Under ASGI, Django
+# runs each request's ORM work in a thread of its own: a connection kept for reuse
+# (CONN_MAX_AGE) would outlive that thread, never reused nor closed, and a few dozen
+# concurrent requests would exhaust PostgreSQL. The web closes each request's connection,
+# or returns it to a pool of WEB_DB_POOL_SIZE (docker-compose sets it): bounded per
+# process and reused, so a reconnect storm of 500 pages waits its turn instead of
+# exhausting the server. Ingest and Celery keep theirs.
+WEB_PROCESS = env_bool("CSU_WEB_PROCESS", False)
+WEB_DB_POOL_SIZE = env_int("WEB_DB_POOL_SIZE", 0, minimum=0)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-    # Web processes (csu/asgi.py: a thread per request) set this to borrow connections from
-    # a pool of that size per process instead of opening one per request.
-    WEB_DB_POOL_SIZE = env_int("WEB_DB_POOL_SIZE", 0, minimum=0)
-    if WEB_DB_POOL_SIZE:
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0 if WEB_PROCESS else 60)
+    }
+    if WEB_PROCESS and WEB_DB_POOL_SIZE:
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool requires it
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 2,
@@ -143,7 +159,7 @@ if DATABASE_URL:
             "timeout": 30,  # a request waits its turn rather than failing at once
         }
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # CSU_DATA_DIR must exist (dev.py creates it): settings create nothing on disk.
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -161,8 +177,6 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, Celery, cache ---------------------------------------------
-REDIS_URL = env("REDIS_URL")
-EMBEDDED = not (DATABASE_URL and REDIS_URL)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -199,9 +213,11 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # Embedded default: tasks run in the process that sends them (NOTES.md).
+    # Embedded default: tasks run in the process that sends them, in the thread that sends
+    # them, or, under `manage.py run_embedded` (CSU_EMBEDDED_WORKER, set by dev.py start),
+    # in worker threads of that process.
     CELERY_BROKER_URL = "memory://"
-    CELERY_TASK_ALWAYS_EAGER = True
+    CELERY_TASK_ALWAYS_EAGER = not env_bool("CSU_EMBEDDED_WORKER", False)
 CELERY_TASK_EAGER_PROPAGATES = env_bool("CELERY_TASK_EAGER_PROPAGATES", False)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -242,6 +258,17 @@ CELERY_BEAT_SCHEDULE = {
 # Unset: the embedded broker started by `manage.py run_embedded` on this port.
 MQTT_URL = env("MQTT_URL", f"mqtt://127.0.0.1:{env_int('CSU_EMBEDDED_MQTT_PORT', 1884)}")
 MQTT_EMBEDDED = not env("MQTT_URL")
+# MQTT 5 on real brokers, 3.1.1 on the embedded amqtt (which speaks only that); "5" or
+# "3.1.1" to choose.
+MQTT_PROTOCOL = env("MQTT_PROTOCOL")
+# Ingest workers sharing the load: they subscribe to $share/<group>/csu/+/readings.
+MQTT_SHARED_GROUP = env("MQTT_SHARED_GROUP")
+# An ingest worker's client id (default: a stable slot id, sensors/ingest/slots.py).
+MQTT_CLIENT_ID = env("MQTT_CLIENT_ID")
+# The passwords of the CSU's own broker users, hashed into Mosquitto's password file by
+# `manage.py mosquitto_auth` (csu-ingest, csu-simulator).
+MQTT_INGEST_PASSWORD = env("MQTT_INGEST_PASSWORD")
+MQTT_SIMULATOR_PASSWORD = env("MQTT_SIMULATOR_PASSWORD")
 
 # --- Readings -------------------------------------------------------------------------
 READINGS_RETENTION_DAYS = env_int("READINGS_RETENTION_DAYS", 30, minimum=1)
@@ -334,7 +361,6 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
@@ -354,7 +380,7 @@ WHITENOISE_USE_FINDERS = DEBUG or env_bool("CSU_STATIC_FROM_FINDERS", False)
 
 # --- Security (production values unless DEBUG) ----------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-HTTPS = env_bool("CSU_HTTPS", not EMBEDDED and not DEBUG)
+HTTPS = env_bool("CSU_HTTPS", PRODUCTION)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
@@ -407,6 +433,10 @@ LOGGING = {
 
 # The address operators open the CSU at (links in e-mails, CAP documents).
 CSU_PUBLIC_URL = env("CSU_PUBLIC_URL", "http://localhost:8000")
+# The sender of the CAP messages (default csu@<first ALLOWED_HOSTS entry>).
+CSU_CAP_SENDER = env("CSU_CAP_SENDER")
+# A slippy-map tile URL ({z}/{x}/{y}) drawn under the dashboard's map; none: no tiles.
+CSU_MAP_TILE_URL = env("CSU_MAP_TILE_URL")
 HEALTHZ_TIMEOUT_S = 2.0
 # How long a process keeps the sensors and rules it read (core/cache.py): a change made
 # elsewhere (the admin in the web process) reaches ingest and the workers within it.

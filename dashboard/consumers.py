@@ -2,6 +2,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from core.live import commune_group, directors_group, school_group
+from ppms.models import School
+from sensors.models import Commune
 
 # Close code for an anonymous connection (CONTRACT.md section 3).
 CLOSE_UNAUTHENTICATED = 4401
@@ -10,9 +12,6 @@ CLOSE_UNAUTHENTICATED = 4401
 @database_sync_to_async
 def groups_for(user) -> tuple[list[str], set[int]]:
     """Operators hear their communes; directors the schools they direct."""
-    from ppms.models import School
-    from sensors.models import Commune
-
     communes = Commune.objects.visible_to(user).values_list("pk", flat=True)
     schools = list(School.objects.filter(directors=user).values_list("pk", "commune_id"))
     return (

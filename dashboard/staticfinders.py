@@ -4,6 +4,7 @@ from pathlib import Path
 
 import plotly
 from django.contrib.staticfiles.finders import BaseFinder
+from django.core.checks import Error
 from django.core.files.storage import FileSystemStorage
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -17,8 +18,6 @@ class PlotlyFinder(BaseFinder):
 
     def check(self, **kwargs):
         if not PLOTLY_JS.exists():
-            from django.core.checks import Error
-
             return [Error(f"plotly.js not found at {PLOTLY_JS}", id="csu.E001")]
         return []
 

@@ -236,7 +236,7 @@ def map_data(scope: Scope, sensors: list[Sensor], user) -> dict:
     # Districts first, so flood and SEVESO zones are drawn over them.
     order = {Zone.Type.DISTRICT: 0, Zone.Type.OTHER: 1, Zone.Type.FLOOD: 2, Zone.Type.SEVESO: 3}
     zones.sort(key=lambda zone: (order.get(zone.type, 1), zone.name))
-    tile_url = getattr(settings, "CSU_MAP_TILE_URL", "")
+    tile_url = settings.CSU_MAP_TILE_URL
     return {
         "width": projection.width,
         "height": projection.height,

@@ -217,7 +217,7 @@ def _description(activation: Activation, kind: str, messages: list) -> str:
     if kind == ActivationEventKind.ESCALATED:
         event = _event_of(activation, messages[-1][2])
         names = _school_names(activation, event.schools if event else [])
-        minutes = getattr(settings, "PPMS_ESCALATE_AFTER_MIN", 10)
+        minutes = settings.PPMS_ESCALATE_AFTER_MIN
         lines.append(f"Sans réponse après {minutes} min : {names}.")
     elif kind == ActivationEventKind.EXTENDED:
         event = _event_of(activation, messages[-1][2])

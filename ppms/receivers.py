@@ -2,12 +2,12 @@
 
 import logging
 
+from .services import ppms_activate_for_alert
+
 log = logging.getLogger(__name__)
 
 
 def on_alert_opened(sender, alert, **kwargs) -> None:
-    from .services import ppms_activate_for_alert
-
     activation = ppms_activate_for_alert(alert)
     if activation is not None:
         log.warning("PPMS %s activated by alert %s", activation.pk, alert.pk)

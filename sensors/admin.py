@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
 
+from core.cache import forget_all
+
 from .models import Commune, LatestReading, Operator, RejectedMessage, Sensor, Zone
 from .resources import CSV, SensorResource
 
@@ -118,6 +120,7 @@ class SensorAdmin(CsvImportExportAdmin):
     @admin.action(description=_("Activer les capteurs sélectionnés"), permissions=["change"])
     def activate(self, request, queryset):
         count = queryset.update(active=True)
+        forget_all()  # an update sends no signal: the caches would keep the old state
         self.message_user(
             request,
             ngettext("%(count)d capteur activé.", "%(count)d capteurs activés.", count)
@@ -128,6 +131,7 @@ class SensorAdmin(CsvImportExportAdmin):
     @admin.action(description=_("Désactiver les capteurs sélectionnés"), permissions=["change"])
     def deactivate(self, request, queryset):
         count = queryset.update(active=False)
+        forget_all()  # an update sends no signal: the caches would keep the old state
         self.message_user(
             request,
             ngettext("%(count)d capteur désactivé.", "%(count)d capteurs désactivés.", count)

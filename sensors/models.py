@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -16,8 +17,6 @@ RESERVED_REF_PREFIX = "csu-"
 
 
 def validate_not_reserved(ref: str) -> None:
-    from django.core.exceptions import ValidationError
-
     if ref.startswith(RESERVED_REF_PREFIX):
         raise ValidationError(
             _("Les références commençant par « %(prefix)s » sont réservées aux services du CSU."),
@@ -120,8 +119,6 @@ class Zone(models.Model):
         return f"{self.name} ({self.commune})"
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         geometry = self.geometry
         if geometry in (None, ""):
             return

@@ -8,8 +8,9 @@ the admin, which stores only the hash. The ACL lets a device publish only under
 import base64
 import hashlib
 import hmac
-import os
 import secrets
+
+from django.conf import settings
 
 ITERATIONS = 1000
 INGEST_USER = "csu-ingest"
@@ -39,11 +40,10 @@ def verify_password(password: str, encoded: str) -> bool:
 def service_users() -> dict[str, str]:
     """The CSU's own MQTT users whose passwords come from the environment."""
     users = {}
-    for user, variable in (
-        (INGEST_USER, "MQTT_INGEST_PASSWORD"),
-        (SIMULATOR_USER, "MQTT_SIMULATOR_PASSWORD"),
+    for user, password in (
+        (INGEST_USER, settings.MQTT_INGEST_PASSWORD),
+        (SIMULATOR_USER, settings.MQTT_SIMULATOR_PASSWORD),
     ):
-        password = os.environ.get(variable)
         if password:
             users[user] = hash_password(password)
     return users

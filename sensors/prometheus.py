@@ -71,7 +71,7 @@ class IngestCollector:
 def _allowed(request) -> bool:
     if request.user.is_authenticated and request.user.is_staff:
         return True
-    token = getattr(settings, "METRICS_TOKEN", "")
+    token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     return bool(token) and hmac.compare_digest(header, f"Bearer {token}")
 

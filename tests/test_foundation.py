@@ -143,7 +143,6 @@ def test_production_settings_pass_the_deployment_checks(tmp_path):
         REDIS_URL="redis://redis.invalid:6379/0",
         MQTT_URL="mqtt://csu-ingest:secret@mosquitto.invalid:1883",
         ALLOWED_HOSTS="csu.example.fr",
-        CSU_REQUIRE_SECRET_KEY="true",
         CSU_DATA_DIR=str(tmp_path),
     )
     env.pop("DJANGO_DEBUG", None)

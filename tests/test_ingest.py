@@ -237,14 +237,14 @@ def test_two_workers_on_a_shared_subscription_store_each_reading_once(broker, st
 
 @pytest.mark.mqtt
 def test_the_generated_acl_lets_a_device_publish_only_its_own_topics(
-    transactional_db, tmp_path, commune, monkeypatch
+    transactional_db, tmp_path, commune, settings
 ):
     require_mosquitto()
     own = make_sensor(commune, "jlt-air-01")
     own.set_mqtt_password("device-password-1")
     own.save()
     make_sensor(commune, "jlt-air-02")
-    monkeypatch.setenv("MQTT_INGEST_PASSWORD", "ingest-password-1")
+    settings.MQTT_INGEST_PASSWORD = "ingest-password-1"
     call_command("mosquitto_auth", "--output", str(tmp_path), stdout=io.StringIO())
     broker = Mosquitto(tmp_path, free_port(), auth=True).start()
     received = []

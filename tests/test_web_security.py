@@ -91,7 +91,6 @@ def production_settings(**env) -> dict:
         "REDIS_URL": "redis://redis.invalid:6379/0",
         "MQTT_URL": "mqtt://ingest:secret@mosquitto.invalid:1883",
         "ALLOWED_HOSTS": "csu.example.fr",
-        "CSU_REQUIRE_SECRET_KEY": "true",
         "CSU_DATA_DIR": os.environ.get("CSU_DATA_DIR", "/tmp"),
         "PATH": os.environ["PATH"],
     }

@@ -1,6 +1,5 @@
 """MQTT connection settings, shared by the ingest worker, the simulator and the benches."""
 
-import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -39,7 +38,7 @@ class BrokerURL:
 
 def protocol_version() -> int:
     """MQTT 5 on real brokers; 3.1.1 on the embedded amqtt, which speaks only that."""
-    wanted = os.environ.get("MQTT_PROTOCOL")
+    wanted = settings.MQTT_PROTOCOL
     if wanted:
         return mqtt.MQTTv5 if wanted == "5" else mqtt.MQTTv311
     return mqtt.MQTTv311 if settings.MQTT_EMBEDDED else mqtt.MQTTv5

@@ -1,7 +1,7 @@
 import logging
-import os
 import signal
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from sensors.ingest.slots import claim_client_id
@@ -17,13 +17,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--group",
-            default=os.environ.get("MQTT_SHARED_GROUP") or None,
+            default=settings.MQTT_SHARED_GROUP or None,
             help="shared subscription group ($share/<group>/...) to split the load between "
             "workers (default: $MQTT_SHARED_GROUP, else none)",
         )
         parser.add_argument(
             "--client-id",
-            default=os.environ.get("MQTT_CLIENT_ID") or None,
+            default=settings.MQTT_CLIENT_ID or None,
             help="MQTT client id, stable so the broker keeps the session across restarts "
             "(default: csu-ingest; with a group, the first free slot csu-ingest-<group>-<n>)",
         )
