@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Exists, Prefetch, Q
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
@@ -27,7 +27,7 @@ from core.fields import ChoiceParam, Rfc3339Field, query_params
 from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
 from core.openapi import FORBIDDEN_RESPONSE as FORBIDDEN
 from core.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
-from core.roles import is_admin, is_operator
+from core.roles import is_admin, is_operator, sees_every_commune
 from sensors.api import EXPORTED_FILE
 from sensors.models import Commune, Sensor
 
@@ -290,10 +290,9 @@ def silenceable_rules(user):
     A rule by kind with no commune or zone reaches every commune: muting it would mute
     the other communes' alerts too, so only a user who sees every commune may.
     """
-    if is_admin(user):
+    if sees_every_commune(user):
         return Rule.objects.all()
     communes = Commune.objects.visible_to(user)
-    sees_every_commune = ~Exists(Commune.objects.exclude(pk__in=communes))
     by_commune = Rule.communes.through.objects
     by_zone = Rule.zones.through.objects
     within_communes = Q(pk__in=by_commune.values("rule_id")) & ~Q(
@@ -303,8 +302,7 @@ def silenceable_rules(user):
         pk__in=by_zone.exclude(zone__commune__in=communes).values("rule_id")
     )
     return Rule.objects.filter(
-        sees_every_commune
-        | Q(sensor__in=Sensor.objects.visible_to(user))
+        Q(sensor__in=Sensor.objects.visible_to(user))
         | (Q(sensor__isnull=True) & (within_communes | within_zones))
     )
 

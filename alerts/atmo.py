@@ -74,45 +74,54 @@ def atmo_index(concentrations: dict[str, float], day: date, table=ATMO_2021) -> 
     )
 
 
-def station_concentrations(
-    sensor_id: int, moment: datetime, table: AtmoRegulation = ATMO_2021
-) -> dict[str, float]:
-    """Average a sensor's readings of the Paris day containing ``moment``, up to it.
+def stations_concentrations(
+    sensor_ids: list[int], moment: datetime, table: AtmoRegulation = ATMO_2021
+) -> dict[int, dict[str, float]]:
+    """Average each station's readings of the Paris day containing ``moment``, up to it.
 
     Daily-mean pollutants get the mean of the day's readings so far; the others the
-    largest of the day's clock-hour means. Pollutants without readings are absent.
+    largest of the day's clock-hour means. Stations and pollutants without readings are
+    absent. One query, grouped by station, metric and hour: a daily mean is the sum of
+    the hours' sums over the sum of their counts.
     """
     paris = ZoneInfo(settings.TIME_ZONE)
     day = moment.astimezone(paris).date()
     midnight = datetime.combine(day, time.min, tzinfo=paris)
-    # One query, grouped by metric and hour: a daily mean is the sum of the hours'
-    # sums over the sum of their counts, so it needs no second query.
     # Hours are truncated in UTC, not Paris time: Paris is a whole number of hours
     # off UTC, so the buckets are the same clock hours, but in local time the hour
     # repeated when summer time ends (02:00 CEST and 02:00 CET) gets one label and
     # its two hours would be averaged together.
     hours = (
         Reading.objects.filter(
-            sensor_id=sensor_id,
+            sensor_id__in=sensor_ids,
             metric__in=list(table.pollutants),
             ts__gte=midnight,
             ts__lte=moment,
         )
         .annotate(hour=TruncHour("ts", tzinfo=UTC))
-        .values_list("metric", "hour")
+        .values_list("sensor_id", "metric", "hour")
         .annotate(total=Sum("value"), count=Count("value"))
         .order_by()
     )
-    sums: dict[str, list[tuple[float, int]]] = {}
-    for metric, _hour, total, count in hours:
-        sums.setdefault(metric, []).append((total, count))
-    concentrations = {}
-    for metric, hourly in sums.items():
-        if table.pollutants[metric].averaging is Averaging.DAILY_MEAN:
-            concentrations[metric] = math.fsum(t for t, _ in hourly) / sum(n for _, n in hourly)
-        else:
-            concentrations[metric] = max(t / n for t, n in hourly)
+    sums: dict[int, dict[str, list[tuple[float, int]]]] = {}
+    for sensor_id, metric, _hour, total, count in hours:
+        sums.setdefault(sensor_id, {}).setdefault(metric, []).append((total, count))
+    concentrations: dict[int, dict[str, float]] = {}
+    for sensor_id, metrics in sums.items():
+        station = concentrations[sensor_id] = {}
+        for metric, hourly in metrics.items():
+            if table.pollutants[metric].averaging is Averaging.DAILY_MEAN:
+                station[metric] = math.fsum(t for t, _ in hourly) / sum(n for _, n in hourly)
+            else:
+                station[metric] = max(t / n for t, n in hourly)
     return concentrations
+
+
+def station_concentrations(
+    sensor_id: int, moment: datetime, table: AtmoRegulation = ATMO_2021
+) -> dict[str, float]:
+    """``stations_concentrations`` of one station."""
+    return stations_concentrations([sensor_id], moment, table).get(sensor_id, {})
 
 
 def station_index(

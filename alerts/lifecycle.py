@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from sensors.metrics import Kind
 from sensors.models import LatestReading, Sensor
 
-from .atmo import station_index
+from .atmo import atmo_index, stations_concentrations
 from .evaluation import FLAP_QUIET, Evaluation, Observation, evaluate_pending, lock_pending
 from .models import Alert, AlertState, EventKind, PendingEvaluation, Rule, RuleKind, Severity
 from .notify import tell
@@ -146,9 +146,11 @@ def evaluate_atmo_index(now: datetime | None = None) -> int:
     now = now or timezone.now()
     if not Rule.objects.filter(active=True, kind=RuleKind.ATMO).exists():
         return 0
+    stations = list(Sensor.objects.filter(kind=Kind.AIR, active=True).values_list("pk", flat=True))
+    day = timezone.localdate(now)
     observations = []
-    for sensor in Sensor.objects.filter(kind=Kind.AIR, active=True):
-        index = station_index(sensor.pk, now)
+    for sensor_id, concentrations in stations_concentrations(stations, now).items():
+        index = atmo_index(concentrations, day)
         if index is not None:
-            observations.append(Observation(sensor.pk, "atmo", now, float(index.klass)))
+            observations.append(Observation(sensor_id, "atmo", now, float(index.klass)))
     return len(Evaluation().run(observations))

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import Webhook
+from core.roles import supervised_communes
 from sensors.metrics import Kind
 from sensors.models import Commune, Sensor, Zone
 
@@ -279,9 +280,8 @@ class AlertQuerySet(models.QuerySet):
 
     def visible_to(self, user):
         """Alerts of the sensors of the communes ``user`` supervises."""
-        if user.is_superuser or user.is_staff:
-            return self
-        return self.filter(sensor__in=Sensor.objects.visible_to(user))
+        communes = supervised_communes(user)
+        return self if communes is None else self.filter(sensor__commune__in=communes)
 
     def needing_attention(self):
         """Open alerts, and warnings or worse that resolved unacknowledged."""

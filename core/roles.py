@@ -1,8 +1,10 @@
-"""The three roles of CSU, as Django groups.
+"""The three roles of CSU, as Django groups, and the communes each user supervises.
 
 A role says what a user may do; the scope says what they see: an operator's communes
-(``sensors.Operator``), a director's schools (``ppms.School.directors``). Admins are
-staff users: they configure everything in the Django admin and see every commune.
+(``sensors.Operator``, reached as ``user.operator``), a director's schools
+(``ppms.School.directors``). Admins are staff users: they configure everything in the
+Django admin and see every commune. Every ``visible_to(user)`` of the apps starts from
+``supervised_communes`` here.
 """
 
 from django.utils.translation import gettext_lazy as _
@@ -44,6 +46,30 @@ def is_director(user) -> bool:
 
 def is_admin(user) -> bool:
     return user.is_authenticated and (user.is_superuser or user.is_staff)
+
+
+def watches_the_town(user) -> bool:
+    """Operators and admins: who watch the dashboards and act on alerts and the PPMS."""
+    return is_operator(user) or is_admin(user)
+
+
+def sees_every_commune(user) -> bool:
+    """Admins, and métropole-level operators, supervise every commune."""
+    if is_admin(user):
+        return True
+    operator = getattr(user, "operator", None) if is_operator(user) else None
+    return operator is not None and operator.all_communes
+
+
+def supervised_communes(user):
+    """The ids of the communes ``user`` supervises, as a queryset to filter on; None when
+    they supervise every commune (nothing to filter)."""
+    if sees_every_commune(user):
+        return None
+    operator = getattr(user, "operator", None) if is_operator(user) else None
+    if operator is None:
+        return user.groups.none().values("pk")  # an empty queryset of ids: no commune
+    return operator.communes.values("pk")
 
 
 def ensure_role_groups(**kwargs) -> None:

@@ -13,7 +13,6 @@ flow, traffic, doors open) counts fresh values only.
 The queries are a constant number whatever the number of sensors.
 """
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,13 +21,13 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Avg, Count, Sum
+from django.db.models import Avg
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from alerts.atmo import atmo_index
+from alerts.atmo import atmo_index, stations_concentrations
 from alerts.models import Condition, Rule, RuleKind
-from alerts.regulations import ATMO_2021, Averaging
+from alerts.regulations import ATMO_2021
 from sensors.metrics import Kind, metric_for
 from sensors.models import LatestReading, Reading, Sensor
 
@@ -112,8 +111,7 @@ class Latest:
         return self.values.get(sensor.pk, {}).get(metric)
 
     def is_fresh(self, sensor: Sensor, ts: datetime) -> bool:
-        allowed = timedelta(seconds=sensor.expected_interval * settings.SENSOR_OFFLINE_INTERVALS)
-        return self.now - ts <= allowed
+        return sensor.is_current(ts, self.now)
 
     def fresh_value(self, sensor: Sensor, metric: str) -> float | None:
         found = self.get(sensor, metric)
@@ -140,40 +138,6 @@ def _atmo_cache_key(sensor_id: int, day) -> str:
     return f"csu:kpis:atmo:{ATMO_2021.name}:{sensor_id}:{day.isoformat()}"
 
 
-def _concentrations(sensor_ids: list[int], now: datetime) -> dict[int, dict[str, float]]:
-    """Average each station's readings of the Paris day so far, in one query.
-
-    The reduction of ``alerts.atmo.station_concentrations``, for many stations at once:
-    daily means for PM, the largest clock-hour mean for the others.
-    """
-    midnight = datetime.combine(now.astimezone(paris()).date(), time.min, tzinfo=paris())
-    hours = (
-        Reading.objects.filter(
-            sensor_id__in=sensor_ids,
-            metric__in=list(ATMO_2021.pollutants),
-            ts__gte=midnight,
-            ts__lte=now,
-        )
-        .annotate(hour=TruncHour("ts", tzinfo=UTC))
-        .values_list("sensor_id", "metric", "hour")
-        .annotate(total=Sum("value"), count=Count("value"))
-        .order_by()
-    )
-    sums: dict[int, dict[str, list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
-    for sensor_id, metric, _hour, total, count in hours:
-        sums[sensor_id][metric].append((total, count))
-    result: dict[int, dict[str, float]] = {}
-    for sensor_id, metrics in sums.items():
-        result[sensor_id] = {}
-        for metric, hourly in metrics.items():
-            if ATMO_2021.pollutants[metric].averaging is Averaging.DAILY_MEAN:
-                value = math.fsum(t for t, _ in hourly) / sum(n for _, n in hourly)
-            else:
-                value = max(t / n for t, n in hourly)
-            result[sensor_id][metric] = value
-    return result
-
-
 def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
     """Return {sensor id: {klass, label, colour, text_colour, pollutant}}, cached ~5 min."""
     day = now.astimezone(paris()).date()
@@ -182,7 +146,7 @@ def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
     found = {keys[key]: value for key, value in cached.items()}
     missing = [pk for pk in keys.values() if pk not in found]
     if missing:
-        concentrations = _concentrations(missing, now)
+        concentrations = stations_concentrations(missing, now)
         fresh = {}
         for pk in missing:
             index = atmo_index(concentrations.get(pk, {}), day)

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from alerts.models import Alert, Severity
-from core.roles import is_director, is_operator
+from core.roles import is_director, watches_the_town
 from ppms.models import School
 from sensors.metrics import REGISTRY, Kind
 from sensors.models import Commune, Sensor, Zone
@@ -32,20 +32,16 @@ TILES = ("air", "water", "river", "watering", "traffic", "openings")
 CHART_TRACES_MAX = 8
 
 
-def may_watch(user) -> bool:
-    return is_operator(user) or user.is_staff
-
-
 def home(request):
     """Show each user the start page of their role: operators and admins, the dashboard;
     directors, their school's PPMS page."""
     user = request.user
-    if is_operator(user) or user.is_staff:
+    if watches_the_town(user):
         return redirect("dashboard")
     if is_director(user) and School.objects.filter(directors=user).exists():
         return redirect("ppms-director")
     context = {
-        "is_operator": is_operator(user) or user.is_staff,
+        "is_operator": watches_the_town(user),
         "is_director": is_director(user),
         "communes": Commune.objects.visible_to(user),
         "sensor_count": Sensor.objects.visible_to(user).count(),
@@ -80,7 +76,7 @@ class Scope:
 
 def scope_for(request) -> Scope:
     """Check the user may watch, and read the ``?commune=<insee>`` selection."""
-    if not may_watch(request.user):
+    if not watches_the_town(request.user):
         raise PermissionDenied(_("Réservé aux opérateurs du CSU."))
     communes = list(Commune.objects.visible_to(request.user))
     insee = request.GET.get("commune", "")

@@ -45,7 +45,7 @@ from core.fields import query_params
 from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
 from core.openapi import FORBIDDEN_RESPONSE as FORBIDDEN
 from core.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
-from core.roles import is_admin, is_operator
+from core.roles import is_admin, is_operator, watches_the_town
 from sensors.models import Commune, Zone
 
 from . import notify, services
@@ -125,7 +125,7 @@ class SchoolViewSet(viewsets.ReadOnlyModelViewSet):
         """
         if getattr(self, "swagger_fake_view", False):
             return True
-        return is_operator(self.request.user) or is_admin(self.request.user)
+        return watches_the_town(self.request.user)
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "show_directors": self.shows_directors()}
@@ -601,7 +601,7 @@ class ActivationCapView(XMLDocumentView):
         tags=["ppms"],
     )
     def get(self, request, pk: int):
-        if not (is_operator(request.user) or is_admin(request.user)):
+        if not watches_the_town(request.user):
             raise PermissionDenied(_("Réservé aux opérateurs et aux administrateurs."))
         activation = get_object_or_404(for_cap(Activation.objects.visible_to(request.user)), pk=pk)
         return Response(activation_cap(activation))

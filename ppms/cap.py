@@ -34,7 +34,7 @@ from core.cap import (
     tag,
 )
 from core.feeds import FeedItem, api_url
-from core.roles import is_admin, is_operator
+from core.roles import watches_the_town
 
 from .models import (
     Activation,
@@ -117,7 +117,7 @@ def activation_cap(
 
 def activation_feed_items(user) -> list[FeedItem]:
     """The active activations ``user`` supervises, for the CAP feed (operators and admins)."""
-    if not (is_operator(user) or is_admin(user)):
+    if not watches_the_town(user):
         return []
     activations = for_cap(
         Activation.objects.active().visible_to(user).order_by("-started_at", "-pk")

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from alerts.models import Rule
 from core.models import Webhook
-from core.roles import is_director, is_operator
+from core.roles import is_director, is_operator, sees_every_commune, supervised_communes
 from sensors.models import Commune, Zone
 
 
@@ -58,11 +58,12 @@ class Scenario(models.TextChoices):
 class SchoolQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Restrict to the schools of the user's communes (operators) or their own (directors)."""
-        if user.is_superuser or user.is_staff:
+        communes = supervised_communes(user)
+        if communes is None:
             return self
         visible = Q(pk__in=[])
         if is_operator(user):
-            visible |= Q(commune__in=Commune.objects.visible_to(user))
+            visible |= Q(commune__in=communes)
         if is_director(user):
             visible |= Q(directors=user)
         return self.filter(visible).distinct()
@@ -275,7 +276,7 @@ class ActivationQuerySet(models.QuerySet):
 
     def visible_to(self, user):
         """Activations concerning a school the user may see."""
-        if user.is_superuser or user.is_staff:
+        if sees_every_commune(user):
             return self
         return self.filter(statuses__school__in=School.objects.visible_to(user)).distinct()
 

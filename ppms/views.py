@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from core import exports
-from core.roles import is_operator
+from core.roles import supervised_communes, watches_the_town
 from sensors.models import Commune, Zone
 
 from .models import (
@@ -60,12 +60,8 @@ EMERGENCY_NUMBERS = {
 }
 
 
-def may_supervise(user) -> bool:
-    return is_operator(user) or user.is_staff
-
-
 def require_supervisor(user) -> None:
-    if not may_supervise(user):
+    if not watches_the_town(user):
         raise PermissionDenied(_("Réservé aux opérateurs du CSU."))
 
 
@@ -468,9 +464,8 @@ class Section:
 
 
 def visible_schools_q(user) -> Q:
-    if user.is_staff or user.is_superuser:
-        return Q()
-    return Q(school__commune__in=Commune.objects.visible_to(user))
+    communes = supervised_communes(user)
+    return Q() if communes is None else Q(school__commune__in=communes)
 
 
 def sections_for(user, activations) -> list[Section]:

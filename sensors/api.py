@@ -28,10 +28,11 @@ from core import exports
 from core.fast import ORJSONRenderer, fetch_rows
 from core.fields import query_params, rfc3339
 from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
+from core.roles import sees_every_commune
 
 from .history import BUCKETS, readings_bucketed, readings_raw
 from .metrics import metric_for
-from .models import LatestReading, RejectedMessage, Sensor, Zone, sees_every_commune
+from .models import LatestReading, RejectedMessage, Sensor, Zone
 from .serializers import (
     MAX_POINTS,
     BucketedSeriesSerializer,

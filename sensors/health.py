@@ -14,7 +14,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
-from sensors.ingest.stats import lag_seconds, live_snapshots
+from .ingest.stats import lag_seconds, live_snapshots
 
 # Messages older than this waiting in an ingest worker make the system unhealthy.
 INGEST_LAG_LIMIT_S = 30.0

@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.roles import is_operator
+from core.roles import supervised_communes
 
 from .metrics import Kind, metrics_of
 
@@ -24,27 +24,11 @@ def validate_not_reserved(ref: str) -> None:
         )
 
 
-def sees_every_commune(user) -> bool:
-    """Staff, and métropole-level operators, supervise every commune."""
-    if user.is_superuser or user.is_staff:
-        return True
-    operator = getattr(user, "operator", None) if is_operator(user) else None
-    return operator is not None and operator.all_communes
-
-
 class CommuneQuerySet(models.QuerySet):
     def visible_to(self, user):
         """Restrict to the communes ``user`` may supervise."""
-        if user.is_superuser or user.is_staff:
-            return self
-        if not is_operator(user):
-            return self.none()
-        operator = getattr(user, "operator", None)
-        if operator is None:
-            return self.none()
-        if operator.all_communes:
-            return self
-        return self.filter(pk__in=operator.communes.values("pk"))
+        communes = supervised_communes(user)
+        return self if communes is None else self.filter(pk__in=communes)
 
 
 class Commune(models.Model):
@@ -150,9 +134,8 @@ class SensorQuerySet(models.QuerySet):
 
     def visible_to(self, user):
         """Restrict to the sensors of the communes ``user`` may supervise."""
-        if sees_every_commune(user):
-            return self
-        return self.filter(commune__in=Commune.objects.visible_to(user))
+        communes = supervised_communes(user)
+        return self if communes is None else self.filter(commune__in=communes)
 
 
 class Sensor(models.Model):
@@ -226,12 +209,15 @@ class Sensor(models.Model):
 
         self.mqtt_password_hash = hash_password(password)
 
+    def is_current(self, moment, now=None) -> bool:
+        """Tell whether what the sensor said at ``moment`` still holds: it is no older than
+        SENSOR_OFFLINE_INTERVALS of its expected intervals."""
+        allowed = timedelta(seconds=self.expected_interval * settings.SENSOR_OFFLINE_INTERVALS)
+        return (now or timezone.now()) - moment <= allowed
+
     def silent_for_too_long(self, now=None) -> bool:
         """Tell whether the sensor has sent nothing for SENSOR_OFFLINE_INTERVALS periods."""
-        if self.last_seen is None:
-            return False
-        allowed = timedelta(seconds=self.expected_interval * settings.SENSOR_OFFLINE_INTERVALS)
-        return (now or timezone.now()) - self.last_seen > allowed
+        return self.last_seen is not None and not self.is_current(self.last_seen, now)
 
 
 class Reading(models.Model):

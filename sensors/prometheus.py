@@ -17,7 +17,9 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
-from sensors.ingest.stats import COMMIT_BUCKETS, lag_seconds, live_snapshots
+from core.roles import is_admin
+
+from .ingest.stats import COMMIT_BUCKETS, lag_seconds, live_snapshots
 
 COUNTERS = {
     "received": ("csu_ingest_messages_received", "MQTT messages received"),
@@ -69,7 +71,7 @@ class IngestCollector:
 
 
 def _allowed(request) -> bool:
-    if request.user.is_authenticated and request.user.is_staff:
+    if is_admin(request.user):
         return True
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
