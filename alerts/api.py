@@ -31,18 +31,17 @@ from core.roles import is_admin, is_operator, sees_every_commune
 from sensors.api import EXPORTED_FILE
 from sensors.models import Commune, Sensor
 
+from .filters import AlertFilter, SilenceFilter
 from .models import Alert, AlertActionError, AlertEvent, AlertState, Rule, Severity, Silence
 from .notify import tell
 from .serializers import (
     AcknowledgeSerializer,
     ActionErrorSerializer,
     AlertDetailSerializer,
-    AlertFilterSerializer,
     AlertSerializer,
     CommentSerializer,
     ResolveSerializer,
     RuleSerializer,
-    SilenceFilterSerializer,
     SilenceSerializer,
 )
 
@@ -128,7 +127,6 @@ ALERT_EXPORT = [
 @extend_schema_view(
     list=extend_schema(
         summary=_("Alertes visibles, les plus récentes d'abord"),
-        parameters=[AlertFilterSerializer],
         responses={200: AlertSerializer(many=True), 400: BAD_INPUT},
     ),
     retrieve=extend_schema(
@@ -137,6 +135,7 @@ ALERT_EXPORT = [
     ),
 )
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
+    filterset_class = AlertFilter
     permission_classes = [IsAuthenticated, OperatorsAct]
     lookup_value_regex = r"[0-9]+"
 
@@ -153,18 +152,6 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_class(self):
         return AlertSerializer if self.action == "list" else AlertDetailSerializer
-
-    def filter_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        params = query_params(AlertFilterSerializer, self.request)
-        if "state" in params:
-            queryset = queryset.filter(state=params["state"])
-        if "severity" in params:
-            queryset = queryset.filter(severity=params["severity"])
-        if params["attention"]:
-            queryset = queryset.needing_attention()
-        return queryset
 
     @extend_schema(
         summary=_("Exporter les alertes visibles d'une période (CSV ou JSON)"),
@@ -320,7 +307,6 @@ def may_silence(user, silence) -> bool:
 @extend_schema_view(
     list=extend_schema(
         summary=_("Mises en sourdine en cours et à venir (toutes avec all=true)"),
-        parameters=[SilenceFilterSerializer],
         responses={200: SilenceSerializer(many=True), 400: BAD_INPUT},
     ),
     create=extend_schema(
@@ -338,6 +324,7 @@ class SilenceViewSet(
     mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
 ):
+    filterset_class = SilenceFilter
     permission_classes = [IsAuthenticated, OperatorsAct]
     serializer_class = SilenceSerializer
     lookup_value_regex = r"[0-9]+"
@@ -348,13 +335,6 @@ class SilenceViewSet(
             .select_related("sensor", "created_by")
             .order_by("-starts_at", "-pk")
         )
-
-    def filter_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        if not query_params(SilenceFilterSerializer, self.request)["all"]:
-            queryset = queryset.filter(ends_at__gt=timezone.now())
-        return queryset
 
     def get_serializer(self, *args, **kwargs):
         if self.action == "create":

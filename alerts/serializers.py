@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import ChoiceParam, Rfc3339Field, UtcDateTimeField
+from core.fields import Rfc3339Field, UtcDateTimeField
 from sensors.models import Commune, Sensor, Zone
 
 from . import triggers
@@ -25,7 +25,6 @@ from .models import (
     EventKind,
     Rule,
     RuleKind,
-    Severity,
     Silence,
     Webhook,
 )
@@ -124,19 +123,6 @@ class AlertDetailSerializer(AlertSerializer):
     class Meta(AlertSerializer.Meta):
         fields = [*AlertSerializer.Meta.fields, "timeline"]
         read_only_fields = fields
-
-
-class AlertFilterSerializer(serializers.Serializer):
-    state = ChoiceParam(choices=AlertState.choices, required=False)
-    severity = ChoiceParam(choices=Severity.choices, required=False)
-    attention = serializers.BooleanField(
-        required=False,
-        default=False,
-        help_text=_(
-            "true : les alertes ouvertes, et les avertissements ou pires résolus "
-            "sans avoir été acquittés."
-        ),
-    )
 
 
 class AcknowledgeSerializer(serializers.Serializer):
@@ -248,16 +234,6 @@ class SilenceSerializer(serializers.ModelSerializer):
                 {"ends_at": _("Une mise en sourdine dure au plus 30 jours.")}
             )
         return attrs
-
-
-class SilenceFilterSerializer(serializers.Serializer):
-    all = serializers.BooleanField(
-        required=False,
-        default=False,
-        help_text=_(
-            "true : aussi les mises en sourdine terminées ; par défaut en cours et à venir."
-        ),
-    )
 
 
 # --- Rules -------------------------------------------------------------------------------

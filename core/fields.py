@@ -2,12 +2,18 @@
 row identifiers, and the validation of a query string.
 """
 
+import re
 from datetime import UTC, datetime
 
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
+# A commune's INSEE code, wherever one is written or asked for (models, API, filters).
+insee_code = RegexValidator(INSEE_RE, _("Un code INSEE : 5 chiffres, ou 2A/2B et 3 chiffres."))
 
 
 def parse_rfc3339(text: str) -> datetime | str:
@@ -80,6 +86,14 @@ class IdParam(serializers.IntegerField):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", 2**63 - 1)
         super().__init__(**kwargs)
+
+
+class InseeParam(serializers.CharField):
+    """A commune, by its INSEE code."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", _("Code INSEE de la commune (par exemple 37122)."))
+        super().__init__(validators=[insee_code], **kwargs)
 
 
 class ChoiceParam(serializers.ChoiceField):

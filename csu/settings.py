@@ -322,6 +322,7 @@ REST_FRAMEWORK = {
     # input with a JSON 400 and documenting the 400/401/403/404 every view may answer.
     "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "core.api.LimitOffsetPagination",
+    "DEFAULT_FILTER_BACKENDS": ["core.filters.ListFilterBackend"],
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "PAGE_SIZE": 100,
 }

@@ -50,6 +50,7 @@ from sensors.models import Commune, Zone
 
 from . import notify, services
 from .cap import activation_cap, for_cap
+from .filters import ActivationFilter, SchoolFilter, ShelterFilter
 from .models import (
     Activation,
     ActivationEvent,
@@ -66,7 +67,6 @@ from .models import (
 from .serializers import (
     ActivationCreateSerializer,
     ActivationDetailSerializer,
-    ActivationFilterSerializer,
     ActivationSerializer,
     AlarmSerializer,
     DrillFilterSerializer,
@@ -75,10 +75,8 @@ from .serializers import (
     OccupancySerializer,
     ReportSerializer,
     SchoolDrillsSerializer,
-    SchoolFilterSerializer,
     SchoolSerializer,
     SchoolStatusSerializer,
-    ShelterFilterSerializer,
     ShelterOpenSerializer,
     ShelterSerializer,
 )
@@ -105,7 +103,6 @@ def bad_input(error: DjangoValidationError) -> ValidationError:
 @extend_schema_view(
     list=extend_schema(
         summary=_("Écoles visibles"),
-        parameters=[SchoolFilterSerializer],
         responses={200: SchoolSerializer(many=True), 400: BAD_INPUT},
     ),
     retrieve=extend_schema(
@@ -113,6 +110,7 @@ def bad_input(error: DjangoValidationError) -> ValidationError:
     ),
 )
 class SchoolViewSet(viewsets.ReadOnlyModelViewSet):
+    filterset_class = SchoolFilter
     serializer_class = SchoolSerializer
     lookup_field = "uai"
     lookup_value_regex = r"[0-9]{7}[A-Z]"
@@ -141,16 +139,6 @@ class SchoolViewSet(viewsets.ReadOnlyModelViewSet):
             directors = get_user_model().objects.order_by("username").only("pk", "username")
             schools = schools.prefetch_related(Prefetch("directors", queryset=directors))
         return schools
-
-    def filter_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        params = query_params(SchoolFilterSerializer, self.request)
-        if "commune" in params:
-            queryset = queryset.filter(commune__insee_code=params["commune"])
-        if "zone" in params:
-            queryset = queryset.filter(zones=params["zone"])
-        return queryset
 
     @extend_schema(
         summary=_("Donner l'alarme depuis l'école (directeur·rice)"),
@@ -252,11 +240,11 @@ def announce_shelter(shelter) -> None:
             "Les centres des communes de l'opérateur, et les centres ouverts de toutes les "
             "communes (pour y orienter des personnes). Aucun pour les directeurs·rices."
         ),
-        parameters=[ShelterFilterSerializer],
         responses={200: ShelterSerializer(many=True), 400: BAD_INPUT},
     ),
 )
 class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    filterset_class = ShelterFilter
     permission_classes = [IsAuthenticated, OperatorsAct]
     serializer_class = ShelterSerializer
     lookup_value_regex = r"[0-9]+"
@@ -267,16 +255,6 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             .select_related("commune")
             .order_by("commune__name", "name", "pk")
         )
-
-    def filter_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        params = query_params(ShelterFilterSerializer, self.request)
-        if "commune" in params:
-            queryset = queryset.filter(commune__insee_code=params["commune"])
-        if params["open"] is not None:
-            queryset = queryset.filter(is_open=params["open"])
-        return queryset
 
     @extend_schema(
         summary=_("Enregistrer l'occupation d'un centre d'accueil"),
@@ -439,7 +417,6 @@ def timeline(activation: Activation, *, everything: bool) -> list[dict]:
             "Les effectifs par état (counts) sont ceux des écoles que vous voyez : un·e "
             "directeur·rice ne voit que ses écoles."
         ),
-        parameters=[ActivationFilterSerializer],
         responses={200: ActivationSerializer(many=True), 400: BAD_INPUT},
     ),
     retrieve=extend_schema(
@@ -462,6 +439,7 @@ class ActivationViewSet(
     mixins.CreateModelMixin,
     viewsets.GenericViewSet,
 ):
+    filterset_class = ActivationFilter
     permission_classes = [IsAuthenticated, OperatorsAct]
     lookup_value_regex = r"[0-9]+"
 
@@ -470,14 +448,6 @@ class ActivationViewSet(
 
     def get_serializer_class(self):
         return ActivationSerializer if self.action == "list" else ActivationDetailSerializer
-
-    def filter_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        active = query_params(ActivationFilterSerializer, self.request)["active"]
-        if active is not None:
-            queryset = queryset.filter(ended_at__isnull=active)
-        return queryset
 
     def detail_response(self, pk: int, code: int = status.HTTP_200_OK) -> Response:
         activation = activation_detail(self.request.user, pk)
@@ -633,6 +603,8 @@ activation_cap_view = ActivationCapView.as_view()
 class DrillViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, OperatorsOnly]
     serializer_class = DrillSerializer
+    # The schema reads the model here; the list builds the register from the schools.
+    queryset = Drill.objects.none()
 
     def get_serializer_context(self):
         context = super().get_serializer_context()

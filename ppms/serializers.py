@@ -14,9 +14,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
-from core.fields import ChoiceParam, IdParam, UtcDateTimeField
+from core.fields import ChoiceParam, IdParam, InseeParam, UtcDateTimeField
 from sensors.models import Zone
-from sensors.serializers import INSEE_RE, CommuneRefSerializer, ZoneRefSerializer
+from sensors.serializers import CommuneRefSerializer, ZoneRefSerializer
 
 from .models import (
     Activation,
@@ -168,34 +168,6 @@ class ShelterOpenSerializer(serializers.Serializer):
 
 
 # --- Query parameters -----------------------------------------------------------------
-
-
-class _CommuneFilterSerializer(serializers.Serializer):
-    commune = serializers.CharField(
-        required=False, help_text=_("Code INSEE de la commune (par exemple 37122).")
-    )
-
-    def validate_commune(self, value):
-        if not INSEE_RE.match(value):
-            raise serializers.ValidationError(
-                _("Un code INSEE : 5 chiffres, ou 2A/2B et 3 chiffres.")
-            )
-        return value
-
-
-class SchoolFilterSerializer(_CommuneFilterSerializer):
-    zone = IdParam(required=False, help_text=_("Identifiant de la zone."))
-
-
-class ShelterFilterSerializer(_CommuneFilterSerializer):
-    # A missing boolean in a query string would read as false: default=None keeps
-    # "not given" apart from "open=false".
-    open = serializers.BooleanField(
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text=_("true : les centres ouverts ; false : les centres fermés."),
-    )
 
 
 # --- PPMS activations -----------------------------------------------------------------
@@ -469,15 +441,6 @@ class AlarmSerializer(serializers.Serializer):
     )
 
 
-class ActivationFilterSerializer(serializers.Serializer):
-    active = serializers.BooleanField(
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text=_("true : les déclenchements en cours ; false : ceux terminés."),
-    )
-
-
 # --- Drills ---------------------------------------------------------------------------
 
 
@@ -545,7 +508,8 @@ class SchoolDrillsSerializer(serializers.Serializer):
     )
 
 
-class DrillFilterSerializer(_CommuneFilterSerializer):
+class DrillFilterSerializer(serializers.Serializer):
+    commune = InseeParam(required=False)
     overdue = serializers.BooleanField(
         required=False,
         allow_null=True,

@@ -30,6 +30,7 @@ from core.fields import query_params, rfc3339
 from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
 from core.roles import sees_every_commune
 
+from .filters import RejectionFilter, SensorFilter
 from .history import BUCKETS, readings_bucketed, readings_raw
 from .metrics import metric_for
 from .models import LatestReading, RejectedMessage, Sensor, Zone
@@ -41,8 +42,6 @@ from .serializers import (
     RawSeriesSerializer,
     ReadingsQuerySerializer,
     RejectedMessageSerializer,
-    RejectionFilterSerializer,
-    SensorFilterSerializer,
     SensorSerializer,
     default_bucket,
 )
@@ -82,12 +81,12 @@ class ReadingsExportQuerySerializer(ReadingsQuerySerializer):
 @extend_schema_view(
     list=extend_schema(
         summary=_("Capteurs visibles"),
-        parameters=[SensorFilterSerializer],
         responses={200: SensorSerializer(many=True), 400: BAD_INPUT},
     ),
     retrieve=extend_schema(summary=_("Un capteur")),
 )
 class SensorViewSet(viewsets.ReadOnlyModelViewSet):
+    filterset_class = SensorFilter
     serializer_class = SensorSerializer
     lookup_field = "ref"
 
@@ -97,20 +96,6 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
             .select_related("commune")
             .prefetch_related(Prefetch("zones", queryset=Zone.objects.order_by("name")))
         )
-
-    def filter_queryset(self, queryset):
-        if self.action != "list":
-            return queryset
-        params = query_params(SensorFilterSerializer, self.request)
-        if "kind" in params:
-            queryset = queryset.filter(kind=params["kind"])
-        if "commune" in params:
-            queryset = queryset.filter(commune__insee_code=params["commune"])
-        if "zone" in params:
-            queryset = queryset.filter(zones=params["zone"])
-        if "state" in params:
-            queryset = queryset.filter(state=params["state"])
-        return queryset
 
     @extend_schema(
         summary=_("Historique d'une grandeur d'un capteur"),
@@ -257,19 +242,11 @@ class LatestView(APIView):
 @extend_schema_view(
     get=extend_schema(
         summary=_("Messages MQTT rejetés (administrateurs)"),
-        parameters=[RejectionFilterSerializer],
         responses={200: RejectedMessageSerializer(many=True), 400: BAD_INPUT},
     )
 )
 class RejectionListView(generics.ListAPIView):
+    filterset_class = RejectionFilter
     permission_classes = [IsAdminUser]
     serializer_class = RejectedMessageSerializer
     queryset = RejectedMessage.objects.order_by("-received_at", "-id")
-
-    def filter_queryset(self, queryset):
-        params = query_params(RejectionFilterSerializer, self.request)
-        if "reason" in params:
-            queryset = queryset.filter(reason=params["reason"])
-        if "sensor" in params:
-            queryset = queryset.filter(sensor_ref=params["sensor"])
-        return queryset

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.fields import insee_code
 from core.roles import supervised_communes
 
 from .metrics import Kind, metrics_of
@@ -36,11 +37,7 @@ class Commune(models.Model):
         _("code INSEE"),
         max_length=5,
         unique=True,
-        validators=[
-            RegexValidator(
-                r"^(\d{5}|2[AB]\d{3})$", _("Un code INSEE : 5 chiffres, ou 2A/2B et 3 chiffres.")
-            )
-        ],
+        validators=[insee_code],
     )
     name = models.CharField(_("nom"), max_length=120)
 

@@ -1,13 +1,12 @@
 """Serializers of the sensors API: representations, and the validation of query parameters."""
 
-import re
 from datetime import timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from core.fields import ChoiceParam, IdParam, Rfc3339Field, UtcDateTimeField
+from core.fields import ChoiceParam, Rfc3339Field, UtcDateTimeField
 
 from .history import BUCKETS
 from .metrics import Kind, metric_for
@@ -16,7 +15,6 @@ from .models import RejectedMessage, Sensor
 # Raw points one answer may hold; beyond, the client must choose a bucket.
 MAX_POINTS = 10_000
 DEFAULT_RANGE = timedelta(hours=24)
-INSEE_RE = re.compile(r"^(\d{5}|2[AB]\d{3})$")
 
 
 # --- Representations ------------------------------------------------------------------
@@ -144,29 +142,8 @@ class RejectedMessageSerializer(serializers.ModelSerializer):
 # --- Query parameters -----------------------------------------------------------------
 
 
-class SensorFilterSerializer(serializers.Serializer):
-    kind = ChoiceParam(choices=Kind.choices, required=False)
-    commune = serializers.CharField(
-        required=False, help_text=_("Code INSEE de la commune (par exemple 37122).")
-    )
-    zone = IdParam(required=False)
-    state = ChoiceParam(choices=Sensor.State.choices, required=False)
-
-    def validate_commune(self, value):
-        if not INSEE_RE.match(value):
-            raise serializers.ValidationError(
-                _("Un code INSEE : 5 chiffres, ou 2A/2B et 3 chiffres.")
-            )
-        return value
-
-
 class KindFilterSerializer(serializers.Serializer):
     kind = ChoiceParam(choices=Kind.choices, required=False)
-
-
-class RejectionFilterSerializer(serializers.Serializer):
-    reason = ChoiceParam(choices=RejectedMessage.Reason.choices, required=False)
-    sensor = serializers.CharField(required=False, help_text=_("Référence du capteur."))
 
 
 class ReadingsQuerySerializer(serializers.Serializer):
