@@ -210,6 +210,8 @@ def start_celery(
             "4",
             "-Q",
             queue,
+            "-n",
+            f"{queue}@%h",
             "--without-mingle",
             "--without-gossip",
             "--without-heartbeat",
@@ -221,6 +223,18 @@ def start_celery(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+
+def wait_for_celery(queue: str, timeout: float = 60.0) -> None:
+    """Wait until the worker started by ``start_celery(…, queue)`` answers a ping."""
+    from csu.celery import app
+
+    name = f"{queue}@{socket.gethostname()}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if app.control.ping(destination=[name], timeout=0.5):
+            return
+    raise RuntimeError(f"the Celery worker {name} did not start within {timeout:g} s")
 
 
 # --- The web side: sessions, uvicorn, websocket clients ------------------------------------

@@ -60,9 +60,8 @@ def reset(stations: int) -> list[str]:
 
 def demo_air_rules() -> int:
     """The demo town's air rules, active on the bench stations: evaluated on the flow."""
-    from csu.management.commands.seed_demo import DEMO_RULES
-
     from alerts.models import Rule
+    from dashboard.management.commands.seed_demo import DEMO_RULES
 
     count = 0
     for name, fields in DEMO_RULES:

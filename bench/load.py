@@ -112,15 +112,15 @@ def prepare(database_url: str, password: str) -> dict:
     prepare_database(database_url)
     run_manage(["seed_demo"], database_url, stdout=subprocess.DEVNULL)
     setup_django(database_url)
-    from csu.management.commands.seed_demo import (
-        METROPOLE_OPERATOR_USERNAME,
-        OPERATOR_USERNAME,
-        director_username,
-    )
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
     from django.contrib.sessions.models import Session
 
+    from dashboard.management.commands.seed_demo import (
+        METROPOLE_OPERATOR_USERNAME,
+        OPERATOR_USERNAME,
+        director_username,
+    )
     from ppms.models import School
     from sensors.partitions import maintain_reading_partitions
     from sensors.simulator import sensors_from_db

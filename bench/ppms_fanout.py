@@ -6,7 +6,8 @@
 500 websocket clients (directors of 450 schools and 50 operators) connect to uvicorn
 serving the ASGI app with the Redis channel layer; this script starts one activation
 concerning every school and measures, for each client, the time from the start of the
-call to the arrival of its `activated` event.
+call to the arrival of its `activated` event. As in production, the activation's
+notification is sent by a Celery worker (the outbox, core/outbox.py) once it commits.
 """
 
 import argparse
@@ -22,8 +23,10 @@ from common import (
     prepare_database,
     print_result,
     session_key_for,
+    start_celery,
     start_web,
     stop_processes,
+    wait_for_celery,
 )
 
 
@@ -118,13 +121,17 @@ def main():
     os.environ["REDIS_URL"] = redis_url
     # A channel-layer namespace of this run's own: no group members left by earlier runs.
     os.environ["CHANNEL_LAYER_PREFIX"] = f"bench-fanout-{os.getpid()}"
+    # A Celery queue of this run's own, for the worker that sends the notification.
+    queue = os.environ["CELERY_QUEUE"] = f"bench-fanout-{os.getpid()}"
     schools, keys = setup(database_url, args.schools, args.operators)
     port = 19000 + os.getpid() % 1000
     web = start_web(database_url, port, workers=args.web_workers, REDIS_URL=redis_url)
+    worker = start_celery(database_url, redis_url, queue)
     try:
+        wait_for_celery(queue)
         latencies, missing = asyncio.run(run(port, keys, schools))
     finally:
-        stop_processes([web])
+        stop_processes([web, worker])
     figures = {
         "activation_p50_ms": round(percentile(latencies, 50), 1),
         "activation_p99_ms": round(percentile(latencies, 99), 1),

@@ -43,7 +43,6 @@ SELECT sensor_id, metric, ts, value FROM new
 class WriteResult:
     stored: list[StoredReading] = field(default_factory=list)
     duplicates: int = 0
-    rejected: int = 0
     # sensor id → its new state, for the sensors whose state flipped.
     state_changes: dict[int, str] = field(default_factory=dict)
 
@@ -60,7 +59,7 @@ def write_batch(
     ``seen`` are the sensors heard from at ``now``; ``states`` the states they announced
     on their status topic. A reading is a sign of life: its sensor comes online.
     """
-    result = WriteResult(rejected=len(rejections))
+    result = WriteResult()
     with transaction.atomic():
         if readings:
             if connection.vendor == "postgresql":
