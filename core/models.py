@@ -4,6 +4,7 @@ kept AUDIT_RETENTION_DAYS) and the notifications with their webhooks."""
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -79,6 +80,14 @@ class Webhook(models.Model):
         return self.name
 
 
+class NotificationQuerySet(models.QuerySet):
+    def expired(self, now=None):
+        """Sent notifications older than NOTIFICATION_RETENTION_DAYS (with their deliveries)."""
+        now = now or timezone.now()
+        cutoff = now - timedelta(days=settings.NOTIFICATION_RETENTION_DAYS)
+        return self.filter(notified_at__isnull=False, created_at__lt=cutoff)
+
+
 class Notification(models.Model):
     """Something that happened and must be told, written in the transaction of the change.
 
@@ -91,12 +100,18 @@ class Notification(models.Model):
     event = models.CharField(_("événement"), max_length=32)  # "opened", "activated"…
     created_at = models.DateTimeField(_("créée le"), default=timezone.now)
     # [{"group": "commune-3", "payload": {...}, "only_schools": [7, 8] | null}, …]
-    live = models.JSONField(_("envois en direct"), default=list, blank=True)
+    live = models.JSONField(
+        _("envois en direct"), default=list, blank=True, encoder=DjangoJSONEncoder
+    )
     # [{"subject": "…", "body": "…", "to": ["…"]}, …]
-    emails = models.JSONField(_("courriels"), default=list, blank=True)
-    webhook_payload = models.JSONField(_("contenu des webhooks"), null=True, blank=True)
+    emails = models.JSONField(_("courriels"), default=list, blank=True, encoder=DjangoJSONEncoder)
+    webhook_payload = models.JSONField(
+        _("contenu des webhooks"), null=True, blank=True, encoder=DjangoJSONEncoder
+    )
     webhooks = models.ManyToManyField(Webhook, blank=True, verbose_name=_("webhooks"))
     notified_at = models.DateTimeField(_("envoyée le"), null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -1,15 +1,27 @@
 """Celery tasks of the bottom layer: the notifications' (defined with the outbox they
-send) and the audit trail's retention."""
+send), and the retention of the audit trail and of the notifications sent."""
 
 from celery import shared_task
 
-from .models import AuditEntry
+from .models import AuditEntry, Notification
 from .outbox import deliver_webhook, dispatch, send_email
 
-__all__ = ["deliver_webhook", "dispatch", "purge_audit_entries", "send_email"]
+__all__ = [
+    "deliver_webhook",
+    "dispatch",
+    "purge_audit_entries",
+    "purge_notifications",
+    "send_email",
+]
 
 
 @shared_task
 def purge_audit_entries():
     deleted, _ = AuditEntry.objects.expired().delete()
+    return deleted
+
+
+@shared_task
+def purge_notifications():
+    deleted, _ = Notification.objects.expired().delete()
     return deleted

@@ -250,6 +250,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.tasks.purge_audit_entries",
         "schedule": crontab(minute=27, hour=3),
     },
+    "notifications-retention": {
+        "task": "core.tasks.purge_notifications",
+        "schedule": crontab(minute=37, hour=3),
+    },
     # Hourly roll-ups: the hours closed since the last run, and the dirty (late) hours.
     "readings-rollups": {"task": "sensors.tasks.rollup_recent_hours", "schedule": 300.0},
 }
@@ -277,6 +281,9 @@ ROLLUP_RETENTION_DAYS = env_int("ROLLUP_RETENTION_DAYS", 400, minimum=READINGS_R
 READINGS_PARTITIONS_AHEAD_DAYS = env_int("READINGS_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 # The audit trail of users' actions (DOMAIN.md: an audit log with a set retention).
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=1)
+# Notifications sent, with their webhook deliveries (the alerts' and activations' own
+# timelines are kept: this is the log of what went out).
+NOTIFICATION_RETENTION_DAYS = env_int("NOTIFICATION_RETENTION_DAYS", 90, minimum=1)
 REJECTED_MESSAGES_RETENTION_DAYS = env_int("REJECTED_MESSAGES_RETENTION_DAYS", 30, minimum=1)
 # A school still pending this long after an activation is escalated (SPEC: 10 min).
 PPMS_ESCALATE_AFTER_MIN = env_int("PPMS_ESCALATE_AFTER_MIN", 10, minimum=1)

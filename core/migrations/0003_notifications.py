@@ -2,6 +2,7 @@
 # table (alerts_webhook) is adopted as it stands here, and renamed by 0004 once the alerts
 # and PPMS apps point at core.Webhook.
 
+import django.core.serializers.json
 import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
@@ -43,9 +44,9 @@ class Migration(migrations.Migration):
                 ("topic", models.CharField(max_length=16, verbose_name="sujet")),
                 ("event", models.CharField(max_length=32, verbose_name="événement")),
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="créée le")),
-                ("live", models.JSONField(blank=True, default=list, verbose_name="envois en direct")),
-                ("emails", models.JSONField(blank=True, default=list, verbose_name="courriels")),
-                ("webhook_payload", models.JSONField(blank=True, null=True, verbose_name="contenu des webhooks")),
+                ("live", models.JSONField(blank=True, default=list, encoder=django.core.serializers.json.DjangoJSONEncoder, verbose_name="envois en direct")),
+                ("emails", models.JSONField(blank=True, default=list, encoder=django.core.serializers.json.DjangoJSONEncoder, verbose_name="courriels")),
+                ("webhook_payload", models.JSONField(blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, null=True, verbose_name="contenu des webhooks")),
                 ("notified_at", models.DateTimeField(blank=True, null=True, verbose_name="envoyée le")),
                 ("webhooks", models.ManyToManyField(blank=True, to="core.webhook", verbose_name="webhooks")),
             ],
