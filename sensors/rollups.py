@@ -7,7 +7,8 @@ outlives the raw readings (``ROLLUP_RETENTION_DAYS``). Which hours it is right f
   to the start of the current hour every time it runs (every 5 minutes);
 - except the *dirty* hours (``RollupDirtyHour``): closed hours that received readings
   after they were rolled up. Ingest marks them from the ``batch_writing`` signal, in the
-  batch's own transaction; the task recomputes them. Readings may arrive late by up to the readings' retention.
+  batch's own transaction; the task recomputes them. Readings may arrive late by up to
+  the readings' retention.
 
 The history reads everything else (the current hour, dirty hours, the partial hours at
 the ends of a range) from the raw readings, so an answer never lags behind ingest.
