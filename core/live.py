@@ -62,9 +62,23 @@ class PpmsEvent(TypedDict):
     """
 
     type: Literal["ppms"]
-    event: Literal["activated", "status", "escalated", "ended"]
+    event: Literal["activated", "status", "escalated", "ended", "cancelled"]
     activation: dict
     status: dict | None
+
+
+class ProposalEvent(TypedDict):
+    """A rule proposes the PPMS (proposition de déclenchement), or its proposal was decided.
+
+    ``proposal``: id, scenario, title, state, rule, created_at, auto_activate_at,
+    decided_at, decided_by, reason, activation (its id once validated), silent, alerts
+    (id, title, sensor, metric, last_value, last_value_at) and schools (school,
+    school_name, commune).
+    """
+
+    type: Literal["proposal"]
+    event: Literal["proposed", "validated", "dismissed", "cancelled"]
+    proposal: dict
 
 
 class ShelterEvent(TypedDict):
@@ -75,7 +89,7 @@ class ShelterEvent(TypedDict):
     shelter: dict
 
 
-LiveMessage = ReadingsEvent | SensorEvent | AlertEvent | PpmsEvent | ShelterEvent
+LiveMessage = ReadingsEvent | SensorEvent | AlertEvent | PpmsEvent | ProposalEvent | ShelterEvent
 
 
 def commune_group(commune_id: int) -> str:

@@ -1,23 +1,35 @@
-"""The three roles of CSU, as Django groups, and the communes each user supervises.
+"""The roles of CSU, as Django groups, and the communes each user supervises.
 
 A role says what a user may do; the scope says what they see: an operator's communes
 (``sensors.Operator``, reached as ``user.operator``), a director's schools
 (``ppms.School.directors``). Admins are staff users: they configure everything in the
 Django admin and see every commune. Every ``visible_to(user)`` of the apps starts from
 ``supervised_communes`` here.
+
+An authority (the mayor, the on-call manager) is an operator who also validates the
+PPMS activations that the rules propose: a user of both groups, with the communes they
+answer for as their operator scope. The authorities' group holds the permission
+``VALIDATE_ACTIVATION``; a commune may grant its operators the same decision
+(``ppms.CommunePolicy``).
 """
 
 from django.utils.translation import gettext_lazy as _
 
 OPERATORS = "operators"
+AUTHORITIES = "authorities"
 DIRECTORS = "directors"
 ADMINS = "admins"
 
 LABELS = {
     OPERATORS: _("Opérateurs"),
+    AUTHORITIES: _("Autorités (valident les déclenchements PPMS)"),
     DIRECTORS: _("Directeurs d'école"),
     ADMINS: _("Administrateurs"),
 }
+
+# "Valider un déclenchement PPMS" (ppms.Proposal's permission): the authorities' decision,
+# not part of configuring the town, so not the admins' group's.
+VALIDATE_ACTIVATION = "ppms.validate_activation"
 
 # Admins may change the configuration of every CSU app; they do not edit readings.
 ADMIN_APPS = ("sensors", "alerts", "ppms", "auth", "authtoken", "core")
@@ -77,9 +89,13 @@ def ensure_role_groups(**kwargs) -> None:
     from django.contrib.auth.models import Group, Permission
 
     groups = {name: Group.objects.get_or_create(name=name)[0] for name in LABELS}
+    app_label, codename = VALIDATE_ACTIVATION.split(".")
+    decision = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
     perms = (
         Permission.objects.filter(content_type__app_label__in=ADMIN_APPS)
         .exclude(content_type__model__in=ADMIN_READ_ONLY_MODELS, codename__regex=r"^(add|change)_")
         .exclude(content_type__model__in=ADMIN_VIEW_ONLY_MODELS, codename__regex=r"^(?!view_)")
+        .exclude(pk__in=decision)
     )
     groups[ADMINS].permissions.set(perms)
+    groups[AUTHORITIES].permissions.set(decision)

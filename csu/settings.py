@@ -240,6 +240,10 @@ CELERY_BEAT_SCHEDULE = {
     # What a commit could not hand to a worker (Redis away, a worker killed) is sent here.
     "notifications-catch-up": {"task": "core.outbox.dispatch", "schedule": 30.0},
     "ppms-escalate": {"task": "ppms.tasks.escalate_pending_schools", "schedule": 30.0},
+    "ppms-unanswered-proposals": {
+        "task": "ppms.tasks.activate_unanswered_proposals",
+        "schedule": 15.0,
+    },
     "alerts-catch-up": {"task": "alerts.tasks.evaluate_latest", "schedule": 120.0},
     "alerts-atmo": {"task": "alerts.tasks.evaluate_atmo", "schedule": 600.0},
     "rejected-messages-retention": {

@@ -32,7 +32,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
@@ -48,14 +48,15 @@ from core.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
 from core.roles import is_admin, is_operator, watches_the_town
 from sensors.models import Commune, Zone
 
-from . import notify, services
+from . import notify, proposals, services
 from .cap import activation_cap, for_cap
-from .filters import ActivationFilter, SchoolFilter, ShelterFilter
+from .filters import ActivationFilter, ProposalFilter, SchoolFilter, ShelterFilter
 from .models import (
     Activation,
     ActivationEvent,
     ActivationEventKind,
     Drill,
+    Proposal,
     School,
     SchoolStatus,
     Shelter,
@@ -64,6 +65,7 @@ from .models import (
     check_drills,
     school_year,
 )
+from .proposals import may_validate, proposal_communes
 from .serializers import (
     ActivationCreateSerializer,
     ActivationDetailSerializer,
@@ -71,8 +73,11 @@ from .serializers import (
     AlarmSerializer,
     DrillFilterSerializer,
     DrillSerializer,
+    EndSerializer,
     OccupancyRecordSerializer,
     OccupancySerializer,
+    ProposalSerializer,
+    ReasonSerializer,
     ReportSerializer,
     SchoolDrillsSerializer,
     SchoolSerializer,
@@ -80,10 +85,14 @@ from .serializers import (
     ShelterOpenSerializer,
     ShelterSerializer,
 )
+from .summaries import proposal_summary
 
 ACTION_REFUSED = OpenApiResponse(
     ActionErrorSerializer,
     description=_("Action impossible dans l'état du déclenchement (message dans detail)."),
+)
+ALREADY_DECIDED = OpenApiResponse(
+    ActionErrorSerializer, description=_("Déjà validée, écartée ou annulée : rien ne change.")
 )
 UAI_PARAMETER = OpenApiParameter(
     "uai", OpenApiTypes.STR, OpenApiParameter.PATH, description=_("Code UAI de l'école.")
@@ -91,9 +100,13 @@ UAI_PARAMETER = OpenApiParameter(
 
 
 def bad_input(error: DjangoValidationError) -> ValidationError:
-    """The domain's refusal, answered as a 400 with a message per field."""
+    """The domain's refusal, answered as a 400 with a message per field; what the
+    activation's state forbids, in ``detail``."""
     if hasattr(error, "error_dict"):
-        return ValidationError(error.message_dict)
+        errors = dict(error.message_dict)
+        if "activation" in errors:
+            errors["detail"] = errors.pop("activation")[0]
+        return ValidationError(errors)
     return ValidationError({"detail": error.messages})
 
 
@@ -362,7 +375,17 @@ def activation_detail(user, pk: int) -> Activation:
 
 
 # Within one instant: the start first, the end last.
-KIND_RANK = {ActivationEventKind.STARTED: 0, ActivationEventKind.ENDED: 2}
+KIND_RANK = {
+    ActivationEventKind.STARTED: 0,
+    ActivationEventKind.ENDED: 2,
+    ActivationEventKind.CANCELLED: 2,
+}
+# Lines about the whole activation, not some of its schools.
+WHOLE_ACTIVATION = (
+    ActivationEventKind.STARTED,
+    ActivationEventKind.ENDED,
+    ActivationEventKind.CANCELLED,
+)
 
 
 def timeline(activation: Activation, *, everything: bool) -> list[dict]:
@@ -374,7 +397,7 @@ def timeline(activation: Activation, *, everything: bool) -> list[dict]:
     lines = []
     for event in activation.events.all():
         schools = event.schools if everything else [uai for uai in event.schools if uai in seen]
-        about_schools = event.kind not in (ActivationEventKind.STARTED, ActivationEventKind.ENDED)
+        about_schools = event.kind not in WHOLE_ACTIVATION
         if about_schools and not schools:
             continue
         lines.append(
@@ -408,6 +431,114 @@ def timeline(activation: Activation, *, everything: bool) -> list[dict]:
     for line in lines:
         del line["order"]
     return lines
+
+
+NOT_AN_AUTHORITY = _(
+    "Réservé à qui peut valider un déclenchement PPMS : une autorité, ou les opérateurs "
+    "des communes qui le leur confient, pour toutes les communes concernées."
+)
+
+
+def represent(user, proposals) -> list[dict]:
+    """Proposals as the API shows them to ``user``: with whether they may decide."""
+    return [
+        proposal_summary(proposal) | {"may_decide": may_validate(user, proposal_communes(proposal))}
+        for proposal in proposals
+    ]
+
+
+class AlreadyDecided(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("Cette proposition a déjà été décidée.")
+    default_code = "already_decided"
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary=_("Propositions de déclenchement visibles, les plus récentes d'abord"),
+        description=_(
+            "Une alerte sur une règle qui nomme un scénario PPMS propose le déclenchement ; "
+            "une autorité le valide ou l'écarte. state=pending : celles qui attendent."
+        ),
+    ),
+    retrieve=extend_schema(summary=_("Une proposition de déclenchement")),
+)
+class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
+    permission_classes = [IsAuthenticated, OperatorsOnly]
+    serializer_class = ProposalSerializer
+    filterset_class = ProposalFilter
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        return Proposal.objects.visible_to(self.request.user).order_by("-created_at", "-pk")
+
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(represent(self.request.user, page))
+
+    def retrieve(self, request, pk=None):
+        return Response(represent(self.request.user, [self.get_object()])[0])
+
+    def decide(self, request, decision):
+        """Check that ``request.user`` may decide, run ``decision(proposal)``, answer."""
+        proposal = self.get_object()
+        if not may_validate(request.user, proposal_communes(proposal)):
+            raise PermissionDenied(NOT_AN_AUTHORITY)
+        try:
+            decision(proposal)
+        except proposals.AlreadyDecided as error:
+            raise AlreadyDecided(
+                _("Cette proposition a déjà été décidée : %(state)s.") % {"state": error.args[0]}
+            ) from error
+        except DjangoValidationError as error:
+            raise bad_input(error) from error
+        return Response(represent(self.request.user, [Proposal.objects.get(pk=proposal.pk)])[0])
+
+    @extend_schema(
+        summary=_("Valider : la proposition devient le déclenchement (autorité)"),
+        request=None,
+        responses={200: ProposalSerializer, 403: FORBIDDEN, 409: ALREADY_DECIDED},
+    )
+    @action(detail=True, methods=["post"])
+    def validate(self, request, pk=None):
+        return self.decide(
+            request, lambda proposal: proposals.ppms_validate(proposal=proposal, by=request.user)
+        )
+
+    @extend_schema(
+        summary=_("Écarter la proposition, avec le motif (autorité)"),
+        request=ReasonSerializer,
+        responses={200: ProposalSerializer, 400: BAD_INPUT, 403: FORBIDDEN, 409: ALREADY_DECIDED},
+    )
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request, pk=None):
+        reason = self.reason(request)
+        return self.decide(
+            request,
+            lambda proposal: proposals.ppms_dismiss(
+                proposal=proposal, by=request.user, reason=reason
+            ),
+        )
+
+    @extend_schema(
+        summary=_("Annuler une proposition faite par erreur, avec le motif (autorité)"),
+        request=ReasonSerializer,
+        responses={200: ProposalSerializer, 400: BAD_INPUT, 403: FORBIDDEN, 409: ALREADY_DECIDED},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        reason = self.reason(request)
+        return self.decide(
+            request,
+            lambda proposal: proposals.ppms_dismiss(
+                proposal=proposal, by=request.user, reason=reason, cancelled=True
+            ),
+        )
+
+    def reason(self, request) -> str:
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data["reason"]
 
 
 @extend_schema_view(
@@ -494,10 +625,37 @@ class ActivationViewSet(
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):
         activation = self.get_object()
+        serializer = EndSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         try:
-            services.ppms_end(activation=activation, by=request.user)
+            services.ppms_end(activation=activation, by=request.user, **serializer.validated_data)
         except DjangoValidationError as error:
-            raise ValidationError({"detail": error.messages[0]}) from error
+            raise bad_input(error) from error
+        return self.detail_response(activation.pk)
+
+    @extend_schema(
+        summary=_("Annuler un déclenchement envoyé par erreur (autorité)"),
+        description=_(
+            "Pas une fin d'alerte : chacun de ceux qui l'ont reçu apprend qu'il était une "
+            "erreur (CAP Cancel, webhooks, pages). Réservé à qui peut valider un déclenchement."
+        ),
+        request=ReasonSerializer,
+        responses={200: ActivationDetailSerializer, 400: ACTION_REFUSED, 403: FORBIDDEN},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        activation = self.get_object()
+        communes = set(activation.statuses.values_list("school__commune_id", flat=True))
+        if not may_validate(request.user, communes):
+            raise PermissionDenied(NOT_AN_AUTHORITY)
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.ppms_cancel(
+                activation=activation, by=request.user, reason=serializer.validated_data["reason"]
+            )
+        except DjangoValidationError as error:
+            raise bad_input(error) from error
         return self.detail_response(activation.pk)
 
     @extend_schema(

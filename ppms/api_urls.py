@@ -10,6 +10,7 @@ router = SimpleRouter()
 router.register("schools", api.SchoolViewSet, basename="school")
 router.register("shelters", api.ShelterViewSet, basename="shelter")
 router.register("ppms/activations", api.ActivationViewSet, basename="ppms-activation")
+router.register("ppms/proposals", api.ProposalViewSet, basename="ppms-proposal")
 router.register("ppms/drills", api.DrillViewSet, basename="ppms-drill")
 
 urlpatterns = [

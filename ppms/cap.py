@@ -52,10 +52,15 @@ UPDATE_KINDS = (
     ActivationEventKind.EXTENDED,
     ActivationEventKind.ESCALATED,
     ActivationEventKind.ENDED,
+    ActivationEventKind.CANCELLED,
 )
 FEED_LIMIT = 200
 NOT_FETCHING = " N'allez pas chercher les enfants à l'école : l'école les met en sûreté."
 ENDED_INSTRUCTION = "Fin d'alerte donnée par les autorités : reprise normale des activités."
+CANCELLED_INSTRUCTION = (
+    "Déclenchement annulé : il a été envoyé par erreur. Ne tenez pas compte des messages "
+    "précédents ; reprise normale des activités."
+)
 RESTRICTION = (
     "Intrusion : réservé aux services de secours et aux autorités ; ne pas diffuser au "
     "public, pour ne pas trahir les personnes cachées."
@@ -151,19 +156,26 @@ def _alert_element(activation: Activation, messages: list, sender: str) -> ET.El
     sub(root, "sender", sender)
     sub(root, "sent", cap_datetime(sent))
     sub(root, "status", "Exercise" if activation.drill else "Actual")
-    sub(root, "msgType", "Alert" if len(messages) == 1 else "Update")
+    cancel = kind == ActivationEventKind.CANCELLED
+    sub(root, "msgType", "Cancel" if cancel else "Alert" if len(messages) == 1 else "Update")
     sub(root, "scope", "Restricted" if intrusion else "Public")
     if intrusion:
         sub(root, "restriction", RESTRICTION)
     if len(messages) > 1:
-        first = f"{sender},{_identifier(activation, 1)},{cap_datetime(messages[0][1])}"
-        sub(root, "references", first)
+        # An update refers to the first message; a cancellation to every message it undoes.
+        earlier = messages[:-1] if cancel else messages[:1]
+        references = [
+            f"{sender},{_identifier(activation, number)},{cap_datetime(sent)}"
+            for number, (_kind, sent, _pk) in enumerate(earlier, 1)
+        ]
+        sub(root, "references", " ".join(references))
     root.append(_info_element(activation, kind, messages))
     return root
 
 
 def _info_element(activation: Activation, kind: str, messages: list) -> ET.Element:
-    ended = kind == ActivationEventKind.ENDED
+    cancelled = kind == ActivationEventKind.CANCELLED
+    ended = kind == ActivationEventKind.ENDED or cancelled
     intrusion = activation.scenario == Scenario.INTRUSION
     exercise = "EXERCICE — " if activation.drill else ""
     info = ET.Element(tag("info"))
@@ -172,7 +184,13 @@ def _info_element(activation: Activation, kind: str, messages: list) -> ET.Eleme
     if intrusion:
         sub(info, "category", "Security")
     sub(info, "event", f"PPMS : {SCENARIO_TEXT[activation.scenario]}")
-    sub(info, "responseType", "AllClear" if ended else Scenario(activation.scenario).cap_response)
+    if cancelled:
+        response = "None"
+    elif ended:
+        response = "AllClear"
+    else:
+        response = Scenario(activation.scenario).cap_response
+    sub(info, "responseType", response)
     sub(info, "urgency", "Past" if ended else "Immediate")
     sub(info, "severity", "Extreme" if intrusion else "Severe")
     sub(info, "certainty", "Observed")
@@ -180,7 +198,9 @@ def _info_element(activation: Activation, kind: str, messages: list) -> ET.Eleme
     sub(info, "senderName", f"Centre de supervision urbaine ({_communes(activation)})")
     sub(info, "headline", headline(exercise + activation.title))
     sub(info, "description", _description(activation, kind, messages))
-    if ended:
+    if cancelled:
+        instruction = CANCELLED_INSTRUCTION
+    elif ended:
         instruction = ENDED_INSTRUCTION
     else:
         instruction = Scenario(activation.scenario).cap_instruction
@@ -225,7 +245,15 @@ def _description(activation: Activation, kind: str, messages: list) -> str:
             f"Écoles ajoutées : {_school_names(activation, event.schools if event else [])}."
         )
     if kind == ActivationEventKind.ENDED:
-        lines.append(f"Fin d'alerte le {_local(messages[-1][1])}.")
+        ordered = (
+            f", ordonnée par {activation.ended_on_order_of}" if activation.ended_on_order_of else ""
+        )
+        lines.append(f"Fin d'alerte le {_local(messages[-1][1])}{ordered}.")
+    if kind == ActivationEventKind.CANCELLED:
+        reason = f" ({activation.cancel_reason})" if activation.cancel_reason else ""
+        lines.append(
+            f"Déclenchement annulé le {_local(messages[-1][1])} : envoyé par erreur{reason}."
+        )
     return "\n".join(lines)
 
 

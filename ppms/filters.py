@@ -3,9 +3,9 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from core.filters import BooleanFilter, IdFilter, InseeFilter
+from core.filters import BooleanFilter, ChoiceFilter, IdFilter, InseeFilter
 
-from .models import Activation, School, Shelter
+from .models import Activation, Proposal, ProposalState, School, Shelter
 
 
 class SchoolFilter(django_filters.FilterSet):
@@ -39,3 +39,11 @@ class ActivationFilter(django_filters.FilterSet):
     class Meta:
         model = Activation
         fields = ["active"]
+
+
+class ProposalFilter(django_filters.FilterSet):
+    state = ChoiceFilter(choices=ProposalState.choices)
+
+    class Meta:
+        model = Proposal
+        fields = ["state"]

@@ -1,7 +1,8 @@
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -315,6 +316,13 @@ class Activation(models.Model):
         related_name="+",
         verbose_name=_("fin d'alerte donnée par"),
     )
+    # The authority that ordered the end of alert (a real event's end).
+    ended_on_order_of = models.CharField(_("fin d'alerte ordonnée par"), max_length=200, blank=True)
+    # Started by mistake: ended as a cancellation (CAP Cancel), with why.
+    cancelled = models.BooleanField(_("annulé (erreur)"), default=False)
+    cancel_reason = models.TextField(_("motif de l'annulation"), blank=True)
+    # Validated by nobody: its proposal's rule activated it when nobody answered in time.
+    automatic = models.BooleanField(_("déclenché automatiquement"), default=False)
 
     objects = ActivationQuerySet.as_manager()
 
@@ -333,6 +341,7 @@ class ActivationEventKind(models.TextChoices):
     ALARM = "alarm", _("Alarme d'une école")
     ESCALATED = "escalated", _("Relance des écoles sans réponse")
     ENDED = "ended", _("Fin d'alerte")
+    CANCELLED = "cancelled", _("Annulation (déclenchement par erreur)")
 
 
 class ActivationEvent(models.Model):
@@ -482,13 +491,53 @@ class StatusUpdate(models.Model):
         return f"{self.status} @ {self.at:%H:%M:%S}"
 
 
+# No single reading decides a PPMS: a rule that proposes one holds this long, or is
+# confirmed by this many sensors of its scope.
+MIN_TRIGGER_DURATION = timedelta(minutes=2)
+MIN_TRIGGER_CONFIRMATIONS = 2
+
+
+def trigger_problem(duration: timedelta | None, confirmations: int) -> str | None:
+    """Why a rule with this duration and these confirmations may not propose a PPMS."""
+    if (duration or timedelta(0)) >= MIN_TRIGGER_DURATION:
+        return None
+    if confirmations >= MIN_TRIGGER_CONFIRMATIONS:
+        return None
+    return _(
+        "Aucune mesure isolée ne décide d'un PPMS : la condition doit tenir au moins "
+        "%(minutes)d minutes (durée avant déclenchement), ou être confirmée par au moins "
+        "%(sensors)d capteurs de la règle."
+    ) % {
+        "minutes": MIN_TRIGGER_DURATION.seconds // 60,
+        "sensors": MIN_TRIGGER_CONFIRMATIONS,
+    }
+
+
 class RuleTrigger(models.Model):
-    """A rule whose alerts set off a PPMS scenario in the schools of their zones."""
+    """A rule whose alerts propose a PPMS scenario for the schools of their zones."""
 
     rule = models.OneToOneField(
         Rule, on_delete=models.CASCADE, related_name="ppms_trigger", verbose_name=_("règle")
     )
-    scenario = models.CharField(_("scénario PPMS à déclencher"), max_length=16, choices=Scenario)
+    scenario = models.CharField(_("scénario PPMS à proposer"), max_length=16, choices=Scenario)
+    confirmations = models.PositiveSmallIntegerField(
+        _("capteurs qui confirment"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_(
+            "La proposition n'est faite que lorsque ce nombre de capteurs de la règle sont "
+            "en alerte (k sur n)."
+        ),
+    )
+    auto_activate_after = models.DurationField(
+        _("déclencher automatiquement sans réponse après"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Vide : jamais (par défaut). Pour les événements très rapides (nuage toxique) : "
+            "le PPMS est déclenché si personne n'a validé ni écarté la proposition à temps."
+        ),
+    )
 
     class Meta:
         verbose_name = _("déclenchement PPMS d'une règle")
@@ -496,3 +545,109 @@ class RuleTrigger(models.Model):
 
     def __str__(self):
         return f"{self.rule} → {self.get_scenario_display()}"
+
+    def clean(self):
+        problem = trigger_problem(self.rule.duration, self.confirmations)
+        if problem:
+            raise ValidationError({"confirmations": problem})
+
+
+class CommunePolicy(models.Model):
+    """What a commune decides for its PPMS: who may validate a proposal besides the
+    authorities (the mayor, the on-call manager)."""
+
+    commune = models.OneToOneField(
+        Commune, on_delete=models.CASCADE, related_name="ppms_policy", verbose_name=_("commune")
+    )
+    operators_validate = models.BooleanField(
+        _("les opérateurs valident les déclenchements"),
+        default=False,
+        help_text=_(
+            "Les opérateurs du CSU de la commune peuvent valider ou écarter une "
+            "proposition de déclenchement, comme l'autorité."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("règles PPMS d'une commune")
+        verbose_name_plural = _("règles PPMS des communes")
+
+    def __str__(self):
+        return str(self.commune)
+
+
+class ProposalState(models.TextChoices):
+    PENDING = "pending", _("À valider")
+    VALIDATED = "validated", _("Validée")
+    DISMISSED = "dismissed", _("Écartée")
+    CANCELLED = "cancelled", _("Annulée (erreur)")
+
+
+class ProposalQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(state=ProposalState.PENDING)
+
+    def visible_to(self, user):
+        """Proposals concerning a commune the user supervises (operators, authorities)."""
+        communes = supervised_communes(user)
+        if communes is None:
+            return self
+        if not is_operator(user):
+            return self.none()
+        return self.filter(communes__in=communes).distinct()
+
+
+class Proposal(models.Model):
+    """A proposition de déclenchement: a rule's alerts ask a human to start the PPMS.
+
+    It becomes an activation when someone who may validate does so (or, if the rule
+    says so, when nobody answered in time), or is dismissed with a reason.
+    """
+
+    rule = models.ForeignKey(
+        Rule, on_delete=models.PROTECT, related_name="ppms_proposals", verbose_name=_("règle")
+    )
+    scenario = models.CharField(_("posture"), max_length=16, choices=Scenario)
+    title = models.CharField(_("titre"), max_length=200)
+    alerts = models.ManyToManyField(
+        "alerts.Alert", related_name="ppms_proposals", verbose_name=_("alertes")
+    )
+    zones = models.ManyToManyField(Zone, blank=True, verbose_name=_("zones"))
+    schools = models.ManyToManyField("School", related_name="+", verbose_name=_("écoles"))
+    communes = models.ManyToManyField(Commune, related_name="+", verbose_name=_("communes"))
+    state = models.CharField(
+        _("état"), max_length=16, choices=ProposalState, default=ProposalState.PENDING
+    )
+    created_at = models.DateTimeField(_("proposée le"), default=timezone.now)
+    auto_activate_at = models.DateTimeField(
+        _("déclenchée automatiquement le"), null=True, blank=True, db_index=True
+    )
+    decided_at = models.DateTimeField(_("décidée le"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("décidée par"),
+    )
+    reason = models.TextField(_("motif"), blank=True)
+    activation = models.OneToOneField(
+        "Activation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="proposal",
+        verbose_name=_("déclenchement"),
+    )
+
+    objects = ProposalQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [("validate_activation", _("Valider un déclenchement PPMS"))]
+        verbose_name = _("proposition de déclenchement")
+        verbose_name_plural = _("propositions de déclenchement")
+
+    def __str__(self):
+        return self.title

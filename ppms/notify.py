@@ -22,8 +22,15 @@ from django.utils import timezone
 from core import live, outbox
 
 from .cap import activation_cap, for_cap
-from .models import Activation, ActivationEvent, ActivationEventKind, PpmsWebhook, SchoolStatus
-from .summaries import activation_summary, status_summary
+from .models import (
+    Activation,
+    ActivationEvent,
+    ActivationEventKind,
+    PpmsWebhook,
+    Proposal,
+    SchoolStatus,
+)
+from .summaries import activation_summary, proposal_summary, status_summary
 
 # The event names of the webhooks (the live events' names where they exist).
 WEBHOOK_EVENT = {
@@ -32,6 +39,7 @@ WEBHOOK_EVENT = {
     ActivationEventKind.ALARM: "alarm",
     ActivationEventKind.ESCALATED: "escalated",
     ActivationEventKind.ENDED: "ended",
+    ActivationEventKind.CANCELLED: "cancelled",
 }
 
 
@@ -73,6 +81,16 @@ def to_operators(activation: Activation, event: str, status: SchoolStatus) -> li
     """The operators of the status's commune only (a school's alarm: its directors know)."""
     message = _message(activation, event, status)
     return [outbox.push(live.commune_group(status.school.commune_id), message)]
+
+
+def tell_proposal(proposal: Proposal, event: str) -> None:
+    """Tell the operators of the concerned communes of a proposal or of its decision."""
+    message = live.ProposalEvent(type="proposal", event=event, proposal=proposal_summary(proposal))
+    pushes = [
+        outbox.push(live.commune_group(commune_id), message)
+        for commune_id in proposal.communes.values_list("pk", flat=True)
+    ]
+    outbox.tell(topic="ppms", event=f"proposal-{event}", pushes=pushes)
 
 
 def tell_live(event: str, pushes: list[outbox.Push]) -> None:

@@ -1,13 +1,13 @@
-"""How the PPMS app listens to alerts: a rule naming a scenario starts an activation."""
+"""How the PPMS app listens to alerts: a rule naming a scenario proposes the PPMS."""
 
 import logging
 
-from .services import ppms_activate_for_alert
+from .proposals import ppms_propose_for_alert
 
 log = logging.getLogger(__name__)
 
 
 def on_alert_opened(sender, alert, **kwargs) -> None:
-    activation = ppms_activate_for_alert(alert)
-    if activation is not None:
-        log.warning("PPMS %s activated by alert %s", activation.pk, alert.pk)
+    joined = ppms_propose_for_alert(alert)
+    if joined is not None:
+        log.warning("alert %s: PPMS %s %s", alert.pk, type(joined).__name__.lower(), joined.pk)

@@ -22,6 +22,7 @@ from .models import (
     Activation,
     ActivationEventKind,
     Drill,
+    ProposalState,
     Scenario,
     School,
     SchoolState,
@@ -267,6 +268,8 @@ class ActivationSerializer(serializers.ModelSerializer):
             "started_by",
             "ended_at",
             "ended_by",
+            "cancelled",
+            "automatic",
             "alert",
             "zones",
             "schools_count",
@@ -515,4 +518,73 @@ class DrillFilterSerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         help_text=_("true : les écoles en retard d'exercices ; false : les autres."),
+    )
+
+
+# --- Proposals, cancellation, end of alert ------------------------------------------------
+
+
+class ProposalAlertSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    sensor = serializers.CharField()
+    metric = serializers.CharField()
+    last_value = serializers.FloatField(allow_null=True)
+    last_value_at = serializers.CharField(allow_null=True)
+
+
+class ProposalSchoolSerializer(serializers.Serializer):
+    school = serializers.CharField(help_text=_("Code UAI."))
+    school_name = serializers.CharField()
+    commune = serializers.IntegerField()
+
+
+class ProposalSerializer(serializers.Serializer):
+    """A proposal: the keys of ``summaries.proposal_summary`` (the live ``proposal`` events)."""
+
+    id = serializers.IntegerField()
+    scenario = serializers.ChoiceField(choices=Scenario.choices)
+    title = serializers.CharField()
+    state = serializers.ChoiceField(choices=ProposalState.choices)
+    rule = serializers.CharField(help_text=_("Le nom de la règle qui propose."))
+    created_at = serializers.CharField()
+    auto_activate_at = serializers.CharField(
+        allow_null=True,
+        help_text=_("Déclenché automatiquement à cette heure sans réponse ; null : jamais."),
+    )
+    decided_at = serializers.CharField(allow_null=True)
+    decided_by = serializers.CharField(allow_null=True)
+    reason = serializers.CharField()
+    activation = serializers.IntegerField(allow_null=True)
+    silent = serializers.BooleanField()
+    alerts = ProposalAlertSerializer(many=True)
+    schools = ProposalSchoolSerializer(many=True)
+    may_decide = serializers.BooleanField(
+        help_text=_("Vrai si vous pouvez valider, écarter ou annuler cette proposition.")
+    )
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=1000, help_text=_("Pourquoi : il est enregistré avec votre nom.")
+    )
+
+
+class EndSerializer(serializers.Serializer):
+    ordered_by = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("L'autorité qui a ordonné la fin d'alerte (obligatoire sauf exercice)."),
+    )
+    confirmed_schools = serializers.ListField(
+        child=serializers.CharField(max_length=8),
+        required=False,
+        default=list,
+        max_length=10_000,
+        help_text=_(
+            "Les codes UAI des écoles sans réponse ou ayant besoin d'aide : chacune doit être "
+            "confirmée pour donner la fin d'alerte."
+        ),
     )

@@ -26,7 +26,6 @@ from .models import (
     Source,
     StatusUpdate,
 )
-from .triggers import scenario_of
 
 
 def escalation_delay() -> timedelta:
@@ -50,10 +49,12 @@ def ppms_activate(
     alert=None,
     now=None,
     message: str = "",
+    automatic: bool = False,
 ) -> Activation:
     """Start an activation for the given schools and those of the given zones.
 
-    ``message``: a school's alarm message, when the school raised the alarm.
+    ``message``: a school's alarm message, when the school raised the alarm;
+    ``automatic``: started by nobody, from a proposal nobody answered in time.
     """
     now = now or timezone.now()
     concerned = {school.pk: school for school in [*schools, *schools_in(zones)]}
@@ -67,6 +68,7 @@ def ppms_activate(
         alert=alert,
         started_at=now,
         started_by=by,
+        automatic=automatic,
     )
     activation.zones.set(zones)
     add_schools(activation, concerned.values(), now=now)
@@ -95,46 +97,6 @@ def add_schools(activation: Activation, schools, *, now) -> list[SchoolStatus]:
         if school.pk not in known
     ]
     return SchoolStatus.objects.bulk_create(statuses)
-
-
-def ppms_activate_for_alert(alert) -> Activation | None:
-    """An alert whose rule names a PPMS scenario starts (or joins) an activation.
-
-    One activation per incident: while an activation started by the same rule is
-    active, later alerts of that rule add their schools to it instead.
-    """
-    rule = alert.rule
-    scenario = scenario_of(rule)
-    if scenario is None:
-        return None
-    zones = list(rule.zones.all()) or list(alert.sensor.zones.all())
-    with transaction.atomic():
-        current = (
-            Activation.objects.active()
-            .select_for_update()
-            .filter(source=Source.ALERT, alert__rule=rule)
-            .first()
-        )
-        if current is not None:
-            now = timezone.now()
-            if added := add_schools(current, schools_in(zones), now=now):
-                notify.record_event(
-                    current,
-                    ActivationEventKind.EXTENDED,
-                    at=now,
-                    schools=[status.school for status in added],
-                    pushes=notify.to_everyone(current, "activated"),
-                )
-            return current
-        if not schools_in(zones):
-            return None
-        return ppms_activate(
-            scenario=scenario,
-            title=alert.title,
-            source=Source.ALERT,
-            zones=zones,
-            alert=alert,
-        )
 
 
 def validate_report(status: SchoolStatus, report: dict) -> dict:
@@ -237,17 +199,48 @@ def ppms_escalate_pending(now=None) -> list[SchoolStatus]:
     return due
 
 
-@transaction.atomic
-def ppms_end(*, activation: Activation, by, now=None) -> Activation:
-    """The end of alert (fin d'alerte), on the authorities' instruction.
+def unsettled_schools(activation: Activation) -> list[School]:
+    """The schools that never answered, or still need help."""
+    unsettled = activation.statuses.filter(state__in=[SchoolState.PENDING, SchoolState.NEEDS_HELP])
+    return [status.school for status in unsettled.select_related("school").order_by("school__name")]
 
-    The end of a drill records the drill in each school's register.
+
+@transaction.atomic
+def ppms_end(
+    *,
+    activation: Activation,
+    by,
+    ordered_by: str = "",
+    confirmed_schools=(),
+    now=None,
+) -> Activation:
+    """The end of alert (fin d'alerte), on the order of an authority (``ordered_by``, which
+    a real event's end must name; a drill's may not).
+
+    Schools that never answered or still need help must each be named in
+    ``confirmed_schools`` (UAI): ending over them is a decision, not a slip. The end of a
+    drill records the drill in each school's register.
     """
     activation = Activation.objects.select_for_update().get(pk=activation.pk)
     if activation.ended_at is not None:
         raise ValidationError({"activation": _("La fin d'alerte a déjà été donnée.")})
+    errors = {}
+    ordered_by = ordered_by.strip()
+    if not ordered_by and not activation.drill:
+        errors["ordered_by"] = _("Indiquez l'autorité qui a ordonné la fin d'alerte.")
+    unconfirmed = [
+        school for school in unsettled_schools(activation) if school.uai not in confirmed_schools
+    ]
+    if unconfirmed:
+        errors["confirmed_schools"] = _(
+            "Écoles sans réponse ou ayant besoin d'aide : %(schools)s. Confirmez chacune "
+            "pour donner la fin d'alerte."
+        ) % {"schools": ", ".join(f"{school.name} ({school.uai})" for school in unconfirmed)}
+    if errors:
+        raise ValidationError(errors)
     activation.ended_at, activation.ended_by = now or timezone.now(), by
-    activation.save(update_fields=["ended_at", "ended_by"])
+    activation.ended_on_order_of = ordered_by[:200]
+    activation.save(update_fields=["ended_at", "ended_by", "ended_on_order_of"])
     activation.statuses.update(escalate_at=None)
     schools = [status.school for status in activation.statuses.select_related("school")]
     if activation.drill:
@@ -271,6 +264,32 @@ def ppms_end(*, activation: Activation, by, now=None) -> Activation:
         by=by,
         schools=schools,
         pushes=notify.to_everyone(activation, "ended"),
+    )
+    return activation
+
+
+@transaction.atomic
+def ppms_cancel(*, activation: Activation, by, reason: str, now=None) -> Activation:
+    """Cancel an activation started by mistake: it stops, and everyone told of it hears it
+    was an error (CAP Cancel, webhooks, pushes, pages) — not an end of alert."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Indiquez le motif de l'annulation.")})
+    activation = Activation.objects.select_for_update().get(pk=activation.pk)
+    if activation.ended_at is not None:
+        raise ValidationError({"activation": _("Ce déclenchement est déjà terminé.")})
+    activation.ended_at, activation.ended_by = now or timezone.now(), by
+    activation.cancelled, activation.cancel_reason = True, reason.strip()
+    activation.save(update_fields=["ended_at", "ended_by", "cancelled", "cancel_reason"])
+    activation.statuses.update(escalate_at=None)
+    schools = [status.school for status in activation.statuses.select_related("school")]
+    notify.record_event(
+        activation,
+        ActivationEventKind.CANCELLED,
+        at=activation.ended_at,
+        by=by,
+        schools=schools,
+        text=activation.cancel_reason,
+        pushes=notify.to_everyone(activation, "cancelled"),
     )
     return activation
 

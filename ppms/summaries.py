@@ -1,7 +1,7 @@
-"""The JSON shape of an activation and of a school's status, shared by the live pushes,
-the webhooks and the pages."""
+"""The JSON shape of an activation, of a school's status and of a proposal, shared by the
+live pushes, the webhooks and the pages."""
 
-from .models import COUNTS, Activation, SchoolStatus
+from .models import COUNTS, Activation, Proposal, SchoolStatus
 
 
 def activation_summary(activation: Activation) -> dict:
@@ -14,6 +14,8 @@ def activation_summary(activation: Activation) -> dict:
         "silent": activation.scenario == "intrusion",  # DOMAIN.md: never betray hidden people
         "started_at": activation.started_at.isoformat(),
         "ended_at": activation.ended_at.isoformat() if activation.ended_at else None,
+        "cancelled": activation.cancelled,
+        "automatic": activation.automatic,
     }
 
 
@@ -29,3 +31,40 @@ def status_summary(status: SchoolStatus) -> dict:
         "updated_at": status.updated_at.isoformat() if status.updated_at else None,
         "escalated_at": status.escalated_at.isoformat() if status.escalated_at else None,
     }
+
+
+def proposal_summary(proposal: Proposal) -> dict:
+    """A proposal with what an operator decides on: its alerts (sensor, value) and schools."""
+    return {
+        "id": proposal.pk,
+        "scenario": proposal.scenario,
+        "title": proposal.title,
+        "state": proposal.state,
+        "rule": proposal.rule.name,
+        "created_at": proposal.created_at.isoformat(),
+        "auto_activate_at": _iso(proposal.auto_activate_at),
+        "decided_at": _iso(proposal.decided_at),
+        "decided_by": proposal.decided_by.get_username() if proposal.decided_by else None,
+        "reason": proposal.reason,
+        "activation": proposal.activation_id,
+        "silent": proposal.scenario == "intrusion",
+        "alerts": [
+            {
+                "id": alert.pk,
+                "title": alert.title,
+                "sensor": alert.sensor.ref,
+                "metric": alert.metric,
+                "last_value": alert.last_value,
+                "last_value_at": _iso(alert.last_value_at),
+            }
+            for alert in proposal.alerts.select_related("sensor").order_by("opened_at", "pk")
+        ],
+        "schools": [
+            {"school": school.uai, "school_name": school.name, "commune": school.commune_id}
+            for school in proposal.schools.order_by("name", "uai")
+        ],
+    }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
