@@ -4,6 +4,9 @@ Alerts are read-only: they change through the console and the API, whose actions
 the timeline.
 """
 
+import copy
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin
 from django.utils import timezone
@@ -39,6 +42,14 @@ class RuleForm(forms.ModelForm):
         self.fields["ppms_scenario"].choices = [("", "---------"), *triggers.choices()]
         if self.instance.pk:
             self.initial["ppms_scenario"] = triggers.code_of(self.instance) or ""
+
+    def clean(self):
+        cleaned = super().clean()
+        rule = copy.copy(self.instance)
+        rule.duration = cleaned.get("duration") or timedelta(0)
+        if problem := triggers.problem(rule, cleaned.get("ppms_scenario", "")):
+            self.add_error("ppms_scenario", problem)
+        return cleaned
 
 
 @admin.register(Rule)

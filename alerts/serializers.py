@@ -415,6 +415,11 @@ class RuleSerializer(serializers.ModelSerializer):
                     for key, value in error.message_dict.items()
                 }
             ) from error
+        code = attrs.get("ppms_scenario")
+        if code is None and self.instance is not None:
+            code = triggers.code_of(self.instance) or ""
+        if problem := triggers.problem(rule, code or ""):
+            raise serializers.ValidationError({"ppms_scenario": [problem]})
         return attrs
 
     def create(self, validated_data):

@@ -31,6 +31,9 @@ class Triggers(Protocol):
     def set(self, rule, code: str) -> None:
         """Make ``rule`` set off ``code`` ("" for nothing)."""
 
+    def problem(self, rule, code: str) -> str | None:
+        """Why ``rule`` (as it would be saved) may not set off ``code``, or None."""
+
 
 class NoTriggers:
     def choices(self) -> list[tuple[str, str]]:
@@ -42,6 +45,9 @@ class NoTriggers:
     def set(self, rule, code: str) -> None:
         if code:
             raise ValueError(f"no app sets off {code!r}")
+
+    def problem(self, rule, code: str) -> str | None:
+        return None
 
 
 _registered: Triggers = NoTriggers()
@@ -72,3 +78,9 @@ def code_of(rule) -> str | None:
 
 def set_for(rule, code: str) -> None:
     _registered.set(rule, code)
+
+
+def problem(rule, code: str) -> str | None:
+    """Why ``rule``, as it would be saved, may not set off ``code`` ("": nothing): None if
+    it may."""
+    return _registered.problem(rule, code) if code else None

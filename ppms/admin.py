@@ -15,9 +15,12 @@ from sensors.admin import CsvImportExportAdmin, ZonesInCommuneForm
 from .models import (
     Activation,
     ActivationEvent,
+    CommunePolicy,
     Drill,
     PpmsPlan,
     PpmsWebhook,
+    Proposal,
+    RuleTrigger,
     School,
     SchoolStatus,
     Shelter,
@@ -193,3 +196,30 @@ class PpmsWebhookAdmin(admin.ModelAdmin):
     @admin.display(description=_("communes"))
     def communes_list(self, link):
         return ", ".join(commune.name for commune in link.communes.all()) or _("toutes")
+
+
+@admin.register(RuleTrigger)
+class RuleTriggerAdmin(admin.ModelAdmin):
+    """The rules that propose a PPMS, how many sensors must confirm, and whether the
+    proposal starts by itself when nobody answers."""
+
+    list_display = ("rule", "scenario", "confirmations", "auto_activate_after")
+    list_select_related = ("rule",)
+    autocomplete_fields = ("rule",)
+
+
+@admin.register(CommunePolicy)
+class CommunePolicyAdmin(admin.ModelAdmin):
+    list_display = ("commune", "operators_validate")
+    list_select_related = ("commune",)
+
+
+@admin.register(Proposal)
+class ProposalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Proposals are decided on the PPMS board and through the API, which record who and
+    when: here they are read."""
+
+    list_display = ("title", "scenario", "state", "created_at", "decided_by", "decided_at")
+    list_filter = ("state", "scenario")
+    list_select_related = ("decided_by",)
+    date_hierarchy = "created_at"

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from alerts.triggers import Trigger
 from core.cache import ProcessCache
 
-from .models import RuleTrigger, Scenario
+from .models import RuleTrigger, Scenario, trigger_problem
 
 ALL_CLEAR = "La fin du PPMS reste donnée par les autorités."
 
@@ -46,6 +46,11 @@ class PpmsTriggers:
             RuleTrigger.objects.update_or_create(rule=rule, defaults={"scenario": code})
         else:
             RuleTrigger.objects.filter(rule=rule).delete()
+
+    def problem(self, rule, code: str) -> str | None:
+        existing = RuleTrigger.objects.filter(rule_id=rule.pk).first() if rule.pk else None
+        confirmations = existing.confirmations if existing else 1
+        return trigger_problem(rule.duration, confirmations)
 
 
 def scenario_of(rule) -> str | None:

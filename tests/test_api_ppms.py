@@ -20,9 +20,10 @@ from rest_framework.test import APIClient
 from core.cap import CAP_SCHEMA
 from ppms.cap import activation_cap
 from ppms.models import Activation, ActivationEvent, Drill, SchoolStatus, StatusUpdate
-from ppms.services import ppms_activate, ppms_end, ppms_escalate_pending
+from ppms.services import ppms_activate, ppms_escalate_pending
 from sensors.models import Zone
 from tests.conftest import make_school, make_user
+from tests.ppms_helpers import end_body, end_of_alert
 from tests.test_live import connect_as
 
 ACTIVATIONS = "/api/v1/ppms/activations/"
@@ -278,7 +279,7 @@ def test_the_list_filters_active_activations(api, operator, school):
         scenario="shelter", title="En cours", source="operator", schools=[school]
     )
     over = ppms_activate(scenario="shelter", title="Finie", source="operator", schools=[school])
-    ppms_end(activation=over, by=operator)
+    end_of_alert(activation=over, by=operator)
     api = as_user(api, operator)
 
     active = api.get(ACTIVATIONS, {"active": "true"}).json()["results"]
@@ -349,7 +350,7 @@ def test_the_timeline_has_the_start_every_report_the_escalations_and_the_end(
     ppms_escalate_pending(T0 + timedelta(minutes=10))
     with time_machine.travel(T0 + timedelta(minutes=12), tick=False):
         api.post(report_url(activation), report(state="needs_help"), format="json")
-    ppms_end(activation=activation, by=operator, now=T0 + timedelta(minutes=40))
+    end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=40))
 
     timeline = as_user(APIClient(), operator).get(activation_url(activation)).json()["timeline"]
 
@@ -539,7 +540,7 @@ def test_a_replay_after_the_end_of_alert_is_acknowledged_not_refused(
     api = as_user(api, director)
     client_id = str(uuid.uuid4())
     api.post(report_url(activation), report(client_id=client_id), format="json")
-    ppms_end(activation=activation, by=operator)
+    end_of_alert(activation=activation, by=operator)
 
     replay = api.post(report_url(activation), report(client_id=client_id), format="json")
     late = api.post(report_url(activation), report(), format="json")
@@ -571,8 +572,8 @@ def test_the_same_client_id_for_another_school_is_another_report(
 def test_an_operator_gives_the_end_of_alert_once(api, operator, activation):
     api = as_user(api, operator)
 
-    response = api.post(activation_url(activation, "end/"))
-    again = api.post(activation_url(activation, "end/"))
+    response = api.post(activation_url(activation, "end/"), end_body(activation), format="json")
+    again = api.post(activation_url(activation, "end/"), end_body(activation), format="json")
 
     assert response.status_code == 200
     assert response.json()["ended_by"] == "operateur"
@@ -597,7 +598,8 @@ def test_the_end_of_a_drill_records_a_drill_for_each_school(api, operator, schoo
             {"scenario": "intrusion", "schools": ["0370001A", "0370002B"], "drill": True},
             format="json",
         )
-        api.post(f"{ACTIVATIONS}{response.json()['id']}/end/")
+        drill = Activation.objects.get(pk=response.json()["id"])
+        api.post(f"{ACTIVATIONS}{drill.pk}/end/", end_body(drill), format="json")
 
     drills = Drill.objects.order_by("school__uai")
     assert [(d.school.uai, d.scenario, d.held_on) for d in drills] == [
@@ -608,7 +610,9 @@ def test_the_end_of_a_drill_records_a_drill_for_each_school(api, operator, schoo
 
 
 def test_the_end_of_a_real_activation_records_no_drill(api, operator, activation):
-    as_user(api, operator).post(activation_url(activation, "end/"))
+    as_user(api, operator).post(
+        activation_url(activation, "end/"), end_body(activation), format="json"
+    )
 
     assert not Drill.objects.exists()
 
@@ -673,7 +677,7 @@ def test_an_alarm_never_joins_a_drill_nor_another_posture(api, director, school)
 def test_an_alarm_after_the_end_of_alert_starts_a_new_activation(
     api, director, operator, activation
 ):
-    ppms_end(activation=activation, by=operator)
+    end_of_alert(activation=activation, by=operator)
 
     response = as_user(api, director).post(alarm_url(), {"scenario": "confinement"})
 
@@ -748,7 +752,7 @@ def test_the_feed_lists_the_active_activations_an_operator_supervises(
     api, operator, other_operator, director, activation, school
 ):
     over = ppms_activate(scenario="shelter", title="Finie", source="operator", schools=[school])
-    ppms_end(activation=over, by=operator)
+    end_of_alert(activation=over, by=operator)
 
     def ids(user):
         response = as_user(APIClient(), user).get(FEED)

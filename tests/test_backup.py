@@ -19,7 +19,8 @@ import pytest
 from django.db import connection
 
 from alerts.models import Alert, AlertEvent, Rule
-from ppms.models import Activation, ActivationEvent, School, SchoolStatus
+from ppms.models import Activation, ActivationEvent, Proposal, School, SchoolStatus
+from ppms.proposals import ppms_validate
 from ppms.services import ppms_report
 from sensors.models import LatestReading, Reading, Sensor
 from sensors.partitions import maintain_reading_partitions
@@ -104,10 +105,13 @@ def fill_town(commune, flood_zone, school, director):
         metric="level",
         threshold=4.5,
         severity="critical",
+        duration=timedelta(minutes=2),
         ppms_scenario="evacuation",
     )
     rule.zones.add(flood_zone)
-    feed(river, [3.0, 4.6, 4.8], metric="level")  # opens the alert, which starts the PPMS
+    # The alert proposes the PPMS; the authority validates it.
+    feed(river, [3.0, 4.6, 4.7, 4.8], metric="level")
+    ppms_validate(proposal=Proposal.objects.get(), by=director)
     status = Activation.objects.get().statuses.get()
     ppms_report(status=status, report={"state": "safe", "pupils_present": 178}, by=director)
 

@@ -55,7 +55,7 @@ from alerts.models import Alert, EventKind, Silence
 from core import live, roles
 from csu.asgi import application
 from dashboard.consumers import CLOSE_UNAUTHENTICATED
-from ppms.models import School, Shelter
+from ppms.models import Proposal, School, Shelter
 from ppms.services import ppms_activate, ppms_report
 from sensors.live import ReadingsCoalescer
 from sensors.models import LatestReading, RejectedMessage
@@ -201,6 +201,14 @@ def cast(users, commune, other_commune, sensor, school):
         )
         c.add("activation", label, activation, text=title, name=f"activation_{label.lower()}")
 
+    for label, where, schools in (("A", commune, [school]), ("B", other_commune, [school_y])):
+        proposal = Proposal.objects.create(
+            rule=rule, scenario="confinement", title=f"Proposition {label}"
+        )
+        proposal.schools.set(schools)
+        proposal.communes.set([where])
+        c.add("proposal", label, proposal, text=proposal.title, name=f"proposal_{label.lower()}")
+
     rejected = RejectedMessage.objects.create(
         topic="csu/v1/inconnu-01/readings", sensor_ref="inconnu-01", reason="unknown_sensor"
     )
@@ -277,6 +285,7 @@ def directors_shown(response, cast) -> set[str]:
 
 
 activations = listed("activation", "id")
+proposals = listed("proposal", "id")
 shelters = listed("shelter", "id")
 silences = listed("silence", "id")
 rules = listed("rule", "id")
@@ -497,12 +506,28 @@ MATRIX = [
         expect=(401, 201, 400, 201, 403, 403, 201)),
     row("GET /api/v1/ppms/activations/{activation_a}/", sees=detail_statuses, expect=(
         401, {"X", "W"}, 404, {"X", "W"}, {"X"}, 404, {"X", "W"})),
-    row("POST /api/v1/ppms/activations/{activation_a}/end/", (
-        401, 200, 404, 200, 403, 403, 200)),
+    row("POST /api/v1/ppms/activations/{activation_a}/end/",
+        body={"ordered_by": "Préfecture", "confirmed_schools": ["0370001A", "0370002B"]},
+        expect=(401, 200, 404, 200, 403, 403, 200)),
     # The end of alert is the whole incident's (the authorities give it): an operator of
     # any commune concerned gives it, for the other communes' schools too.
-    row("POST /api/v1/ppms/activations/{activation_ab}/end/", (
-        401, 200, 200, 200, 403, 403, 200)),
+    row("POST /api/v1/ppms/activations/{activation_ab}/end/",
+        body={"ordered_by": "Préfecture", "confirmed_schools": ["0370001A", "0370003C"]},
+        expect=(401, 200, 200, 200, 403, 403, 200)),
+    # Cancelling as a mistake, like validating a proposal, is an authority's decision
+    # (tests/test_ppms_proposals.py): none of these roles holds it, admins included.
+    row("POST /api/v1/ppms/activations/{activation_a}/cancel/", body={"reason": "erreur"},
+        expect=(401, 403, 404, 403, 403, 403, 403)),
+    # Proposals: the operators of the communes concerned see them; directors never.
+    row("GET /api/v1/ppms/proposals/", sees=proposals, expect=(
+        401, {"A"}, {"B"}, {"A", "B"}, 403, 403, {"A", "B"})),
+    row("GET /api/v1/ppms/proposals/{proposal_a}/", (401, 200, 404, 200, 403, 403, 200)),
+    row("POST /api/v1/ppms/proposals/{proposal_a}/validate/", (
+        401, 403, 404, 403, 403, 403, 403)),
+    row("POST /api/v1/ppms/proposals/{proposal_a}/dismiss/", body={"reason": "capteur"},
+        expect=(401, 403, 404, 403, 403, 403, 403)),
+    row("POST /api/v1/ppms/proposals/{proposal_a}/cancel/", body={"reason": "erreur"},
+        expect=(401, 403, 404, 403, 403, 403, 403)),
     row("GET /api/v1/ppms/activations/{activation_ab}/", sees=detail_schools, expect=(
         401, {"X"}, {"Y"}, {"X", "Y"}, {"X"}, {"Y"}, {"X", "Y"})),
     row("GET /api/v1/ppms/activations/{activation_ab}/statuses/", sees=statuses, expect=(
@@ -687,6 +712,9 @@ ADMIN_SCREENS = {
     "ppms.schoolstatus": (200, 403),
     "ppms.statusupdate": (200, 403),
     "ppms.ppmswebhook": (200, 200),
+    "ppms.ruletrigger": (200, 200),
+    "ppms.communepolicy": (200, 200),
+    "ppms.proposal": (200, 403),
 }
 
 

@@ -1,4 +1,4 @@
-"""The PPMS workflow's core: activation (from an alert, once per incident; by an operator),
+"""The PPMS workflow's core: activation (proposed by an alert, once per incident; by an operator),
 directors' reports and their validation, escalation, end of alert, live events."""
 
 from datetime import UTC, datetime, timedelta
@@ -7,15 +7,15 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 
-from ppms.models import Activation, SchoolStatus, StatusUpdate
+from ppms.models import Activation, Proposal, SchoolStatus, StatusUpdate
 from ppms.services import (
     ppms_activate,
-    ppms_end,
     ppms_escalate_pending,
     ppms_report,
 )
 from tests.alerting import feed, make_rule
 from tests.conftest import make_school, make_sensor
+from tests.ppms_helpers import end_of_alert
 from tests.test_live import connect_as
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -38,27 +38,28 @@ def flood_rule(flood_zone):
         metric="level",
         threshold=4.5,
         severity="critical",
+        duration=timedelta(minutes=2),
         ppms_scenario="evacuation",
     )
     rule.zones.add(flood_zone)
     return rule
 
 
-def test_an_alert_on_a_ppms_rule_activates_the_schools_of_its_zones_once(
+def test_an_alert_on_a_ppms_rule_proposes_it_once_for_the_schools_of_its_zones(
     commune, flood_zone, flood_schools, flood_rule, django_capture_on_commit_callbacks
 ):
     gauges = [make_sensor(commune, f"jlt-river-0{n}", kind="water") for n in (1, 2)]
     for gauge in gauges:
         gauge.zones.add(flood_zone)
     with django_capture_on_commit_callbacks(execute=True):
-        feed(gauges[0], [3.0, 4.6], metric="level")
-        feed(gauges[1], [4.7], metric="level", start=T0 + timedelta(minutes=5))
+        feed(gauges[0], [3.0, 4.6, 4.7, 4.8], metric="level")
+        feed(gauges[1], [4.7, 4.8, 4.9], metric="level", start=T0 + timedelta(minutes=5))
 
-    [activation] = Activation.objects.all()
-    assert activation.scenario == "evacuation" and activation.source == "alert"
-    concerned = set(activation.statuses.values_list("school__uai", flat=True))
-    assert concerned == {"0370001A", "0370002B"}
-    assert set(activation.statuses.values_list("state", flat=True)) == {"pending"}
+    assert not Activation.objects.exists()  # a human decides
+    [proposal] = Proposal.objects.all()
+    assert (proposal.scenario, proposal.state) == ("evacuation", "pending")
+    assert set(proposal.schools.values_list("uai", flat=True)) == {"0370001A", "0370002B"}
+    assert proposal.alerts.count() == 2
 
 
 def test_an_operator_activates_a_zone_or_chosen_schools(
@@ -147,13 +148,13 @@ def test_a_school_still_pending_after_ten_minutes_is_escalated_once(school):
 
 def test_after_the_end_of_alert_no_report_is_taken(school, operator, director):
     activation = ppms_activate(scenario="shelter", title="t", source="operator", schools=[school])
-    ppms_end(activation=activation, by=operator)
+    end_of_alert(activation=activation, by=operator)
     activation.refresh_from_db()
     assert activation.ended_by == operator
     with pytest.raises(ValidationError):
         ppms_report(status=activation.statuses.get(), report={"state": "safe"}, by=director)
     with pytest.raises(ValidationError):
-        ppms_end(activation=activation, by=operator)
+        end_of_alert(activation=activation, by=operator)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -17,9 +17,10 @@ from core.outbox import dispatch_pending as dispatch_pending_events
 from core.webhooks import SIGNATURE_HEADER, sign
 from ppms.cap import activation_cap, cap_identifier
 from ppms.models import ActivationEvent, PpmsWebhook
-from ppms.services import ppms_activate, ppms_alarm, ppms_end, ppms_escalate_pending, ppms_report
+from ppms.services import ppms_activate, ppms_alarm, ppms_escalate_pending, ppms_report
 from ppms.tasks import escalate_pending_schools
 from tests.conftest import make_school, make_user
+from tests.ppms_helpers import end_of_alert
 from tests.test_webhooks import Receiver
 
 NS = {"cap": CAP_NS}
@@ -134,7 +135,7 @@ def test_an_escalation_is_an_update_naming_the_silent_schools(schema, school, mo
 
 def test_the_end_of_alert_is_an_update_saying_all_clear(schema, school, operator):
     activation = activate(school)
-    ppms_end(activation=activation, by=operator, now=T0 + timedelta(hours=2))
+    end_of_alert(activation=activation, by=operator, now=T0 + timedelta(hours=2))
 
     root = valid_cap(schema, activation)
 
@@ -151,7 +152,7 @@ def test_a_drill_is_an_exercise_from_its_first_message_to_its_last(schema, schoo
     first = valid_cap(schema, activation)
     ppms_escalate_pending(T0 + timedelta(minutes=10))
     escalated = valid_cap(schema, activation)
-    ppms_end(activation=activation, by=operator, now=T0 + timedelta(minutes=30))
+    end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=30))
     ended = valid_cap(schema, activation)
 
     assert [cap(root, "cap:status") for root in (first, escalated, ended)] == ["Exercise"] * 3
@@ -198,7 +199,7 @@ def test_a_zone_with_a_polygon_is_described_by_it(schema, school, flood_zone):
 
 def test_a_message_of_the_past_stays_what_it_was(schema, school, operator):
     activation = activate(school)
-    ppms_end(activation=activation, by=operator, now=T0 + timedelta(hours=1))
+    end_of_alert(activation=activation, by=operator, now=T0 + timedelta(hours=1))
     started = ActivationEvent.objects.get(kind="started")
 
     root = valid_cap(schema, activation, upto=started)
@@ -242,7 +243,7 @@ def test_each_change_is_posted_once_whoever_dispatches(school, operator, receive
     link_webhook(receiver)
     activation = activate(school, by=operator)
     ppms_escalate_pending(T0 + timedelta(minutes=10))
-    ppms_end(activation=activation, by=operator, now=T0 + timedelta(minutes=30))
+    end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=30))
 
     assert dispatch_pending_events() == 3
     assert dispatch_pending_events() == 0
@@ -394,7 +395,7 @@ def test_without_safety_addresses_only_the_directors_are_reminded(school, direct
 @override_settings(PPMS_SAFETY_EMAILS=SAFETY)
 def test_an_ended_activation_is_not_escalated(school, operator, directors_with_email):
     activation = activate(school)
-    ppms_end(activation=activation, by=operator, now=T0 + timedelta(minutes=5))
+    end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=5))
 
     assert ppms_escalate_pending(T0 + timedelta(minutes=10)) == []
     dispatch_pending_events()

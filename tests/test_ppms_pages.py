@@ -14,8 +14,9 @@ from django.conf import settings
 
 from core import roles
 from ppms.models import PpmsPlan, SchoolStatus
-from ppms.services import ppms_activate, ppms_end, ppms_report
+from ppms.services import ppms_activate, ppms_report
 from tests.conftest import make_school, make_user
+from tests.ppms_helpers import end_of_alert
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DIRECTOR_PAGE = "/ppms/ecole/"
@@ -224,7 +225,7 @@ def test_the_page_prefills_the_last_counts_the_school_gave(client, director, sch
 
 def test_an_ended_activation_leaves_the_page_calm(client, director, operator, school):
     activation = activate([school])
-    ppms_end(activation=activation, by=operator, now=T0 + timedelta(minutes=30))
+    end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=30))
     client.force_login(director)
 
     response = client.get(DIRECTOR_PAGE)
@@ -418,7 +419,7 @@ def finished(operator, director, school, commune):
         needs="Deux blessés légers",
     )
     report(activation, second, minutes=7, state="safe", pupils_present=120)
-    ppms_end(activation=activation, by=operator, now=T0 + timedelta(minutes=20))
+    end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=20))
     return activation
 
 
