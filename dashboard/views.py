@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 
 from alerts.models import Alert, Severity
 from core.roles import is_director, watches_the_town
-from ppms.models import School
+from ppms.models import Scenario, School
 from sensors.metrics import REGISTRY, Kind
 from sensors.models import Commune, Sensor, Zone
 
@@ -359,6 +359,7 @@ def client_config(request, scope: Scope, sensors: list[Sensor], charts, *, wall:
             s.value: {"label": str(s.label), "colour": s.colour, "text": text_colour(s.colour)}
             for s in Severity
         },
+        "scenarios": {code: str(label) for code, label in Scenario.choices},
         "charts": charts,
     }
 

@@ -614,7 +614,12 @@ class ActivationViewSet(
 
     @extend_schema(
         summary=_("Donner la fin d'alerte (opérateurs, sur instruction des autorités)"),
-        request=None,
+        description=_(
+            "Nommez l'autorité qui l'a ordonnée (ordered_by, sauf exercice) et confirmez "
+            "chaque école sans réponse ou ayant besoin d'aide (confirmed_schools) : sans "
+            "cela, la réponse 400 les nomme."
+        ),
+        request=EndSerializer,
         responses={
             200: ActivationDetailSerializer,
             400: ACTION_REFUSED,

@@ -37,13 +37,15 @@ from .models import (
     ActivationEvent,
     ActivationEventKind,
     PpmsPlan,
+    Proposal,
     Scenario,
     School,
     SchoolState,
     SchoolStatus,
     StatusUpdate,
 )
-from .summaries import activation_summary, status_summary
+from .proposals import may_validate, proposal_communes
+from .summaries import activation_summary, proposal_summary, status_summary
 
 PUPIL_COUNTS = ("pupils_present", "pupils_absent", "pupils_missing", "pupils_injured")
 ADULT_COUNTS = ("adults_present", "adults_missing", "adults_injured")
@@ -171,6 +173,10 @@ def director_i18n() -> dict[str, str]:
         "offline": _("Hors ligne — informations du %(time)s"),
         "live_lost": _("Connexion en direct perdue — reconnexion…"),
         "ended": _("%(title)s — à %(time)s"),
+        "cancelled_kind": _("Déclenchement annulé (erreur)"),
+        "cancelled_text": _(
+            "Ce déclenchement a été envoyé par erreur : reprenez le cours normal de la journée."
+        ),
         "alarm_sent": _("Alerte transmise au CSU à %(time)s"),
         "alarm_failed": _("Échec de l'envoi de l'alerte : appelez le %(numbers)s."),
         "integer": _("Un nombre entier positif ou nul."),
@@ -433,6 +439,7 @@ class Section:
     activation: Activation
     rows: list[BoardRow]
     totals: Totals = field(init=False)
+    may_cancel: bool = False  # the user may cancel it as a mistake
 
     def __post_init__(self):
         self.rows.sort(key=lambda row: row.sort_key)
@@ -490,7 +497,29 @@ def board_context(user) -> dict:
     visible = Activation.objects.visible_to(user).select_related("started_by", "ended_by")
     active = list(visible.active().order_by("-started_at"))
     ended = list(visible.filter(ended_at__gte=now - RECENTLY_ENDED).order_by("-ended_at"))
-    return {"sections": sections_for(user, active), "recently_ended": ended, "now": now}
+    for section in (sections := sections_for(user, active)):
+        section.may_cancel = may_validate(user, {row.school.commune_id for row in section.rows})
+    return {
+        "proposals": pending_proposals(user),
+        "sections": sections,
+        "recently_ended": ended,
+        "now": now,
+    }
+
+
+def pending_proposals(user) -> list[dict]:
+    """The proposals waiting for a decision that ``user`` sees, as the board shows them."""
+    proposals = Proposal.objects.pending().visible_to(user).select_related("rule")
+    return [
+        proposal_summary(proposal)
+        | {
+            "may_decide": may_validate(user, proposal_communes(proposal)),
+            "scenario_label": Scenario(proposal.scenario).label,
+            "created": proposal.created_at,
+            "auto_activate": proposal.auto_activate_at,
+        }
+        for proposal in proposals.order_by("created_at", "pk")
+    ]
 
 
 @never_cache
@@ -506,6 +535,8 @@ def board(request):
         "urls": {
             "activations": "/api/v1/ppms/activations/",
             "end": "/api/v1/ppms/activations/{id}/end/",
+            "cancel": "/api/v1/ppms/activations/{id}/cancel/",
+            "proposal": "/api/v1/ppms/proposals/{id}/{decision}/",
             "shelters": "/api/v1/shelters/",
             "occupancy": "/api/v1/shelters/{id}/occupancy/",
             "sections": reverse("ppms-board-sections"),
@@ -540,6 +571,14 @@ def board_i18n() -> dict[str, str]:
         "saved": _("Enregistré."),
         "no_shelter": _("Aucun centre d'accueil visible."),
         "pick_scope": _("Choisissez au moins une zone ou une école."),
+        "cancelled": _("Déclenchement annulé (erreur) à %(time)s"),
+        "reason_dismiss": _("Pourquoi écarter cette proposition ? (enregistré avec votre nom)"),
+        "reason_cancel": _(
+            "Pourquoi annuler ? Tous ceux qui l'ont reçu apprendront qu'il était une erreur."
+        ),
+        "reason_needed": _("Le motif est obligatoire."),
+        "ordered_by_needed": _("Indiquez l'autorité qui a ordonné la fin d'alerte."),
+        "confirm_schools": _("Cochez chaque école sans réponse ou ayant besoin d'aide."),
     }
 
 

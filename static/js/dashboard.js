@@ -83,6 +83,13 @@ const T = {
     board: "Ouvrir le tableau PPMS",
     seen: "Vu",
     severity: "PPMS",
+    proposal: "Proposition de déclenchement PPMS",
+    proposalFacts: (schools, time) => `${schools} école(s) · proposée à ${time}`,
+    decide: "Décider sur le tableau PPMS",
+    active: "PPMS en cours",
+    drill: "EXERCICE",
+    activeFacts: (safe, pending, help, minutes) =>
+      `${safe} en sûreté · ${pending} en attente · ${help} besoin d'aide · depuis ${minutes} min`,
   },
 };
 
@@ -102,6 +109,8 @@ const PPMS_ACTIVE_URL = "/api/v1/ppms/activations/?active=true&limit=200";
 const PPMS_STATUSES_URL = "/api/v1/ppms/activations/{id}/statuses/";
 const PPMS_BOARD_URL = "/ppms/";
 const PPMS_SEEN_KEY = "csu.dashboard.ppmsSeen"; // sessionStorage: ["<activation>:<uai>", …]
+const PROPOSALS_URL = "/api/v1/ppms/proposals/?state=pending&limit=50";
+const PROPOSALS_SEEN_KEY = "csu.dashboard.proposalsSeen"; // sessionStorage: [id, …]
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -562,11 +571,14 @@ async function loadEscalations() {
   );
   const pushed = [...escalations.values()].filter((escalation) => escalation.pushedAt > started);
   escalations.clear();
+  activePpms.clear();
   activations.forEach((activation, index) => {
     const { ok: fetched, data: statuses } = answers[index];
     if (!fetched || !Array.isArray(statuses)) return;
+    activePpms.set(activation.id, { activation, statuses });
     for (const status of statuses) storeEscalation(activation, status);
   });
+  drawPpmsStrip();
   // Keep what the websocket pushed while the lists were on their way.
   for (const escalation of pushed) escalations.set(escalation.key, escalation);
   drawConsole();
@@ -576,6 +588,7 @@ function onPpms(message) {
   const activation = message.activation;
   if (!activation) return;
   const status = message.status;
+  loadEscalationsSoon(); // the strip's counts follow every change
   if (message.event === "ended") {
     for (const [key, escalation] of escalations) {
       if (escalation.activation === activation.id) escalations.delete(key);
@@ -591,6 +604,123 @@ function onPpms(message) {
   }
   drawConsole();
 }
+
+// --- The PPMS strip: proposals waiting for a decision, activations under way ------------
+//
+// On top of the dashboard and the wall. A proposal rings until the operator clicks "Vu"
+// (this tab's session) or it is decided; an activation shows its schools' counts.
+
+const strip = $("#ppms-strip");
+const proposals = new Map(); // id -> proposal (the API's, pending)
+const activePpms = new Map(); // activation id -> { activation, statuses }
+let escalationsTimer = null;
+
+function loadEscalationsSoon() {
+  clearTimeout(escalationsTimer);
+  escalationsTimer = setTimeout(loadEscalations, 300);
+}
+
+function seenProposals() {
+  try {
+    return new Set(JSON.parse(sessionStorage.getItem(PROPOSALS_SEEN_KEY) || "[]"));
+  } catch {
+    return new Set();
+  }
+}
+
+function unseenProposals() {
+  const seen = seenProposals();
+  return [...proposals.values()].filter((proposal) => !seen.has(proposal.id));
+}
+
+async function loadProposals() {
+  const { ok, data } = await api(PROPOSALS_URL);
+  if (!ok) return;
+  proposals.clear();
+  for (const proposal of data.results || []) proposals.set(proposal.id, proposal);
+  drawPpmsStrip();
+  alarm.update();
+}
+
+function stripItem(kind, heading, title, facts, link) {
+  const item = document.createElement("div");
+  item.className = `ppms-strip-item ppms-strip-${kind}`;
+  const strong = document.createElement("strong");
+  strong.textContent = heading;
+  const name = document.createElement("span");
+  name.className = "ppms-strip-title";
+  name.textContent = title;
+  const small = document.createElement("span");
+  small.className = "ppms-strip-facts";
+  small.textContent = facts;
+  const anchor = document.createElement("a");
+  anchor.href = PPMS_BOARD_URL;
+  anchor.textContent = link;
+  item.append(strong, " ", name, " ", small, " ", anchor);
+  return item;
+}
+
+function drawPpmsStrip() {
+  if (!strip) return;
+  const items = [];
+  const seen = seenProposals();
+  for (const proposal of proposals.values()) {
+    const scenario = config.scenarios?.[proposal.scenario] || proposal.scenario;
+    const item = stripItem(
+      "proposal",
+      T.ppms.proposal,
+      `${scenario} — ${proposal.title}`,
+      T.ppms.proposalFacts(proposal.schools.length, timeFormat.format(new Date(proposal.created_at))),
+      T.ppms.decide,
+    );
+    item.dataset.proposal = proposal.id;
+    item.setAttribute("data-testid", "ppms-strip-proposal");
+    if (!seen.has(proposal.id) && !config.wall) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.action = "proposal-seen";
+      button.textContent = T.ppms.seen;
+      item.append(" ", button);
+    }
+    items.push(item);
+  }
+  for (const { activation, statuses } of activePpms.values()) {
+    const count = (state) => statuses.filter((status) => status.state === state).length;
+    const minutes = Math.max(0, Math.floor((Date.now() - Date.parse(activation.started_at)) / 60000));
+    const scenario = config.scenarios?.[activation.scenario] || activation.scenario;
+    const item = stripItem(
+      activation.drill ? "drill" : "active",
+      activation.drill ? `${T.ppms.active} · ${T.ppms.drill}` : T.ppms.active,
+      `${scenario} — ${activation.title}`,
+      T.ppms.activeFacts(
+        count("safe") + count("evacuated"),
+        count("pending"),
+        count("needs_help"),
+        minutes,
+      ),
+      T.ppms.board,
+    );
+    item.setAttribute("data-testid", "ppms-strip-activation");
+    items.push(item);
+  }
+  strip.replaceChildren(...items);
+  strip.hidden = !items.length;
+}
+
+strip?.addEventListener("click", (event) => {
+  const button = event.target.closest('[data-action="proposal-seen"]');
+  const item = button?.closest("[data-proposal]");
+  if (!item) return;
+  const seen = seenProposals();
+  seen.add(Number(item.dataset.proposal));
+  try {
+    sessionStorage.setItem(PROPOSALS_SEEN_KEY, JSON.stringify([...seen]));
+  } catch {
+    /* storage refused: seen for this page only */
+  }
+  drawPpmsStrip();
+  alarm.update();
+});
 
 if (consoleList && !config.wall) {
   consoleList.addEventListener("click", (event) => {
@@ -670,6 +800,123 @@ async function submitAction(item, form) {
   if (!needsAttention(data)) setConsoleStatus(`${done} ${data.title}`);
 }
 
+// --- The PPMS strip: proposals waiting for a decision, activations under way ------------
+//
+// On top of the dashboard and the wall. A proposal rings until the operator clicks "Vu"
+// (this tab's session) or it is decided; an activation shows its schools' counts.
+
+const strip = $("#ppms-strip");
+const proposals = new Map(); // id -> proposal (the API's, pending)
+const activePpms = new Map(); // activation id -> { activation, statuses }
+let escalationsTimer = null;
+
+function loadEscalationsSoon() {
+  clearTimeout(escalationsTimer);
+  escalationsTimer = setTimeout(loadEscalations, 300);
+}
+
+function seenProposals() {
+  try {
+    return new Set(JSON.parse(sessionStorage.getItem(PROPOSALS_SEEN_KEY) || "[]"));
+  } catch {
+    return new Set();
+  }
+}
+
+function unseenProposals() {
+  const seen = seenProposals();
+  return [...proposals.values()].filter((proposal) => !seen.has(proposal.id));
+}
+
+async function loadProposals() {
+  const { ok, data } = await api(PROPOSALS_URL);
+  if (!ok) return;
+  proposals.clear();
+  for (const proposal of data.results || []) proposals.set(proposal.id, proposal);
+  drawPpmsStrip();
+  alarm.update();
+}
+
+function stripItem(kind, heading, title, facts, link) {
+  const item = document.createElement("div");
+  item.className = `ppms-strip-item ppms-strip-${kind}`;
+  const strong = document.createElement("strong");
+  strong.textContent = heading;
+  const name = document.createElement("span");
+  name.className = "ppms-strip-title";
+  name.textContent = title;
+  const small = document.createElement("span");
+  small.className = "ppms-strip-facts";
+  small.textContent = facts;
+  const anchor = document.createElement("a");
+  anchor.href = PPMS_BOARD_URL;
+  anchor.textContent = link;
+  item.append(strong, " ", name, " ", small, " ", anchor);
+  return item;
+}
+
+function drawPpmsStrip() {
+  if (!strip) return;
+  const items = [];
+  const seen = seenProposals();
+  for (const proposal of proposals.values()) {
+    const scenario = config.scenarios?.[proposal.scenario] || proposal.scenario;
+    const item = stripItem(
+      "proposal",
+      T.ppms.proposal,
+      `${scenario} — ${proposal.title}`,
+      T.ppms.proposalFacts(proposal.schools.length, timeFormat.format(new Date(proposal.created_at))),
+      T.ppms.decide,
+    );
+    item.dataset.proposal = proposal.id;
+    item.setAttribute("data-testid", "ppms-strip-proposal");
+    if (!seen.has(proposal.id) && !config.wall) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.action = "proposal-seen";
+      button.textContent = T.ppms.seen;
+      item.append(" ", button);
+    }
+    items.push(item);
+  }
+  for (const { activation, statuses } of activePpms.values()) {
+    const count = (state) => statuses.filter((status) => status.state === state).length;
+    const minutes = Math.max(0, Math.floor((Date.now() - Date.parse(activation.started_at)) / 60000));
+    const scenario = config.scenarios?.[activation.scenario] || activation.scenario;
+    const item = stripItem(
+      activation.drill ? "drill" : "active",
+      activation.drill ? `${T.ppms.active} · ${T.ppms.drill}` : T.ppms.active,
+      `${scenario} — ${activation.title}`,
+      T.ppms.activeFacts(
+        count("safe") + count("evacuated"),
+        count("pending"),
+        count("needs_help"),
+        minutes,
+      ),
+      T.ppms.board,
+    );
+    item.setAttribute("data-testid", "ppms-strip-activation");
+    items.push(item);
+  }
+  strip.replaceChildren(...items);
+  strip.hidden = !items.length;
+}
+
+strip?.addEventListener("click", (event) => {
+  const button = event.target.closest('[data-action="proposal-seen"]');
+  const item = button?.closest("[data-proposal]");
+  if (!item) return;
+  const seen = seenProposals();
+  seen.add(Number(item.dataset.proposal));
+  try {
+    sessionStorage.setItem(PROPOSALS_SEEN_KEY, JSON.stringify([...seen]));
+  } catch {
+    /* storage refused: seen for this page only */
+  }
+  drawPpmsStrip();
+  alarm.update();
+});
+
 if (consoleList && !config.wall) {
   consoleList.addEventListener("click", (event) => {
     const item = event.target.closest("[data-alert-id]");
@@ -726,6 +973,7 @@ const alarm = {
   },
   ringing() {
     if (escalations.size) return "critical"; // a school without an answer
+    if (unseenProposals().length) return "critical"; // a PPMS waits for a decision
     let worst = null;
     for (const alert of alerts.values()) {
       if (!communeInScope(alert.commune) || !alert.needs_acknowledgement || alert.muted) continue;
@@ -976,6 +1224,7 @@ function onAlert(event, alert) {
 }
 
 function onMessage(message) {
+  if (message.type === "proposal") loadProposals();
   if (message.type === "readings") onReadings(message.items || []);
   else if (message.type === "alert") onAlert(message.event, message.alert);
   else if (message.type === "ppms") onPpms(message);
@@ -992,6 +1241,7 @@ function onState(state, reason) {
 
 function catchUp() {
   // Events were missed while the socket was down: fetch the present again.
+  loadProposals();
   loadAlerts();
   loadEscalations();
   loadLatest();
@@ -1015,6 +1265,7 @@ if (clock) {
 }
 
 alarm.update();
+loadProposals();
 loadAlerts();
 loadEscalations();
 loadLatest();

@@ -8,7 +8,9 @@
 //   banner-plan          the school's plan for that posture (plan-places, plan-assembly,
 //                        plan-instructions)
 //   calm-screen          "Aucun déclenchement en cours"; btn-sound-test plays the signal once
-//   ended-banner         shown at once on the live "ended" event; btn-ended-close hides it
+//   ended-banner         shown at once on the live "ended" event, or "cancelled" (the
+//                        activation was a mistake: data-cancelled="true"); btn-ended-close
+//                        hides it
 //   status-form          the report: btn-safe, btn-help, btn-evacuated send it with that
 //                        state; btn-update sends it again with the last state chosen
 //   field-pupils_present, field-pupils_absent, field-pupils_missing, field-pupils_injured,
@@ -539,6 +541,11 @@
       title: activation.title,
       time: timeOf(activation.ended_at),
     });
+    ended.dataset.cancelled = activation.cancelled ? "true" : "false";
+    if (activation.cancelled) {
+      $("[data-field=ended-kind]", ended).textContent = T.cancelled_kind;
+      $("[data-field=ended-text]", ended).textContent = T.cancelled_text;
+    }
     ended.hidden = false;
     banner.classList.add("banner--ended");
     form.hidden = true;
@@ -552,7 +559,7 @@
     const status = message.status;
     if (status && status.school !== page.school.uai) return; // another school of this director
 
-    if (message.event === "ended") {
+    if (message.event === "ended" || message.event === "cancelled") {
       if (isCurrent) showEnded(activation);
       refresh();
     } else if (message.event === "activated") {

@@ -12,6 +12,10 @@
 // "offline" means the browser says it has no network, the session expired (close code
 // 4401: no point retrying), or several attempts in a row failed; the client keeps
 // retrying in the last case, every 30 s at most.
+//
+// Every message is also dispatched on window as a "csu-live" event (detail: the message),
+// and window.csuLive is set once a socket is asked for: the top bar's badge
+// (static/js/topbar.js) listens to the page's socket rather than opening its own.
 
 const CLOSE_UNAUTHENTICATED = 4401;
 const FIRST_DELAY_MS = 1000;
@@ -52,6 +56,7 @@ export function connectLive({ url, onMessage, onState = () => {}, onOpen = () =>
         return; // not ours to judge: skip what is not JSON
       }
       onMessage(message);
+      window.dispatchEvent(new CustomEvent("csu-live", { detail: message }));
     });
     socket.addEventListener("close", (event) => {
       socket = null;
@@ -90,6 +95,7 @@ export function connectLive({ url, onMessage, onState = () => {}, onOpen = () =>
     if (!stopped) setState("offline", "network");
   });
 
+  window.csuLive = true;
   setState("reconnecting", "connecting");
   open();
   return {

@@ -13,8 +13,14 @@
 //                        evacuated" data-escalated="true|false" data-confirmed-at>; needing
 //                        help first, then pending (escalated first), then the others
 //   elapsed              minutes since the activation; ended-note once ended
-//   btn-end              opens end-dialog: btn-end-confirm sends the end of alert,
+//   btn-end              opens end-dialog: field-ordered-by (the authority that ordered
+//                        it), a checkbox per school still silent or needing help (each
+//                        must be confirmed); btn-end-confirm sends the end of alert,
 //                        btn-end-cancel closes it; end-error shows a refusal
+//   btn-cancel           cancels an activation sent by mistake (asks the reason)
+//   proposal             a proposition de déclenchement (data-proposal = id): btn-validate,
+//                        btn-dismiss and btn-proposal-cancel for who may decide (a reason
+//                        is asked), proposal-who otherwise; decision-error shows a refusal
 //   link-report, link-report-csv   the after-action report of an activation
 //   no-activation        shown when nothing is under way; recently-ended lists the last
 //   activate-form        field-scenario, field-title, zone-<id>, school-<uai>,
@@ -24,7 +30,8 @@
 //                        data-open, field-occupancy-<id>, btn-occupancy-<id>,
 //                        shelter-warning-<id>, btn-shelter-open-<id> ("Ouvrir" / "Fermer")
 //
-// Live: `ppms` events of the operator's communes (CONTRACT.md section 3). A status or an
+// Live: `proposal` events (proposed, decided) reload the sections, as do `ppms` events
+// of the operator's communes (CONTRACT.md section 3). A status or an
 // escalation updates its row in place (state, counts, time to answer), re-sorts the rows
 // and recounts the totals; an activation (new, schools added, a school's alarm) reloads
 // the server-rendered sections; an end marks its section at once. After a reconnect the
@@ -222,10 +229,11 @@ import { connectLive, liveUrl } from "./live.js";
     box.dataset.ended = "true";
     box.classList.add("is-ended");
     const note = $("[data-field=ended]", box);
-    note.textContent = fmt(T.ended, { time: timeOf(activation.ended_at) });
+    note.textContent = fmt(activation.cancelled ? T.cancelled : T.ended, {
+      time: timeOf(activation.ended_at),
+    });
     note.hidden = false;
-    const button = $("[data-testid=btn-end]", box);
-    if (button) button.remove();
+    $$("[data-testid=btn-end], [data-testid=btn-cancel]", box).forEach((button) => button.remove());
   }
 
   function tick() {
@@ -238,13 +246,17 @@ import { connectLive, liveUrl } from "./live.js";
   }
 
   function onLive(message) {
+    if (message.type === "proposal") {
+      refreshSoon();
+      return;
+    }
     if (message.type === "ppms" && message.event === "shelter" && message.shelter) {
       showShelter(message.shelter);
       return;
     }
     if (message.type !== "ppms" || !message.activation) return;
     const activation = message.activation;
-    if (message.event === "ended") {
+    if (message.event === "ended" || message.event === "cancelled") {
       markEnded(activation);
     } else if ((message.event === "status" || message.event === "escalated") && message.status) {
       if (!updateRow(activation.id, message.status)) refreshSoon();
@@ -258,15 +270,50 @@ import { connectLive, liveUrl } from "./live.js";
   const dialog = document.getElementById("end-dialog");
   let ending = null;
 
+  const unsettledBox = $("[data-field=unsettled]", dialog);
+  const unsettledList = $("[data-field=unsettled-list]", dialog);
+  const dialogError = $("[data-field=end-dialog-error]", dialog);
+
   sections.addEventListener("click", (event) => {
     const button = event.target.closest("[data-testid=btn-end]");
     if (!button) return;
     ending = button.closest("[data-testid=activation]");
     $("[data-field=title]", dialog).textContent = ending.dataset.title;
+    // Every school still silent or needing help must be confirmed, one by one.
+    unsettledList.replaceChildren();
+    $$("tr[data-school]", ending)
+      .filter((row) => row.dataset.state === "pending" || row.dataset.state === "needs_help")
+      .forEach((row) => {
+        const label = document.createElement("label");
+        label.className = "check";
+        const box = document.createElement("input");
+        box.type = "checkbox";
+        box.value = row.dataset.school;
+        box.setAttribute("data-testid", `confirm-${row.dataset.school}`);
+        const name = $("th", row) ? $("th", row).textContent.trim() : row.dataset.school;
+        label.append(box, " ", name);
+        unsettledList.append(label);
+      });
+    unsettledBox.hidden = !unsettledList.children.length;
+    dialogError.hidden = true;
     if (typeof dialog.showModal === "function") {
       dialog.showModal();
     } else if (window.confirm(ending.dataset.title)) {
       endActivation(ending);
+    }
+  });
+
+  dialog.addEventListener("submit", (event) => {
+    if (event.submitter && event.submitter.value !== "confirm") return;
+    const orderedBy = $("#field-ordered-by", dialog).value.trim();
+    const unchecked = $$("input[type=checkbox]", unsettledList).filter((box) => !box.checked);
+    const problem = !orderedBy && ending && ending.dataset.drill !== "true"
+      ? T.ordered_by_needed
+      : unchecked.length ? T.confirm_schools : "";
+    if (problem) {
+      event.preventDefault(); // keep the dialog open: say what is missing
+      dialogError.textContent = problem;
+      dialogError.hidden = false;
     }
   });
 
@@ -280,8 +327,12 @@ import { connectLive, liveUrl } from "./live.js";
     const id = box.dataset.activation;
     const error = $("[data-field=end-error]", box);
     error.hidden = true;
+    const body = {
+      ordered_by: $("#field-ordered-by", dialog).value.trim(),
+      confirmed_schools: $$("input[type=checkbox]:checked", unsettledList).map((input) => input.value),
+    };
     try {
-      const { response, data } = await post(config.urls.end.replace("{id}", id));
+      const { response, data } = await post(config.urls.end.replace("{id}", id), body);
       if (response.ok) {
         markEnded({ id: Number(id), ended_at: (data && data.ended_at) || new Date().toISOString() });
       } else {
@@ -293,6 +344,46 @@ import { connectLive, liveUrl } from "./live.js";
       error.hidden = false;
     }
   }
+
+  // --- Proposals and cancellations: an authority's decisions ------------------------------
+
+  sections.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-decision], [data-testid=btn-cancel]");
+    if (!button) return;
+    const proposal = button.closest("[data-testid=proposal]");
+    const activation = button.closest("[data-testid=activation]");
+    const decision = button.dataset.decision || "cancel";
+    let body;
+    if (decision !== "validate") {
+      const reason = window.prompt(decision === "dismiss" ? T.reason_dismiss : T.reason_cancel);
+      if (reason === null) return;
+      if (!reason.trim()) {
+        window.alert(T.reason_needed);
+        return;
+      }
+      body = { reason: reason.trim() };
+    }
+    const url = proposal
+      ? config.urls.proposal.replace("{id}", proposal.dataset.proposal).replace("{decision}", decision)
+      : config.urls.cancel.replace("{id}", activation.dataset.activation);
+    const error = $("[data-field=decision-error], [data-field=end-error]", proposal || activation);
+    error.hidden = true;
+    button.disabled = true;
+    try {
+      const { response, data } = await post(url, body);
+      if (response.ok) {
+        refreshSoon();
+      } else {
+        error.textContent = fmt(T.failed, { message: errorText(data) || response.status });
+        error.hidden = false;
+      }
+    } catch {
+      error.textContent = T.network;
+      error.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  });
 
   // --- Triggering ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from alerts.models import Rule
-from core.roles import ADMINS, DIRECTORS, OPERATORS
+from core.roles import ADMINS, AUTHORITIES, DIRECTORS, OPERATORS
 from ppms.models import RuleTrigger, School, Shelter
 from sensors.metrics import Kind
 from sensors.models import Commune, Operator, Sensor, Zone
@@ -275,6 +275,7 @@ SHELTERS = (
 )
 
 OPERATOR_USERNAME = "operateur"
+AUTHORITY_USERNAME = "autorite"
 METROPOLE_OPERATOR_USERNAME = "operateur-metropole"
 ADMIN_USERNAME = "admin"
 
@@ -384,7 +385,8 @@ def seed_user(username: str, *, group: Group, password: str | None, **fields):
 def seed_users(communes, schools, *, password: str | None) -> list[tuple[str, str, str | None]]:
     """Create the demo accounts; return (username, role, password set or None) rows."""
     groups = {
-        name: Group.objects.get_or_create(name=name)[0] for name in (OPERATORS, DIRECTORS, ADMINS)
+        name: Group.objects.get_or_create(name=name)[0]
+        for name in (OPERATORS, AUTHORITIES, DIRECTORS, ADMINS)
     }
     rows = []
 
@@ -392,6 +394,13 @@ def seed_users(communes, schools, *, password: str | None) -> list[tuple[str, st
     operator, _ = Operator.objects.update_or_create(user=user, defaults={"all_communes": False})
     operator.communes.set([communes[MAIN_COMMUNE]])
     rows.append((user.username, f"operator ({communes[MAIN_COMMUNE].name})", new_password))
+
+    # The mayor: an operator of the main town who also validates its PPMS activations.
+    user, new_password = seed_user(AUTHORITY_USERNAME, group=groups[OPERATORS], password=password)
+    user.groups.add(groups[AUTHORITIES])
+    operator, _ = Operator.objects.update_or_create(user=user, defaults={"all_communes": False})
+    operator.communes.set([communes[MAIN_COMMUNE]])
+    rows.append((user.username, f"authority ({communes[MAIN_COMMUNE].name})", new_password))
 
     user, new_password = seed_user(
         METROPOLE_OPERATOR_USERNAME, group=groups[OPERATORS], password=password
@@ -607,6 +616,9 @@ DEMO_RULES = [
             metric="level",
             threshold=4.5,
             clear_threshold=4.2,
+            # No single reading decides a PPMS: the level holds 2 minutes, then the
+            # authority validates the proposal.
+            duration=2 * M,
             severity="critical",
             ppms_scenario="evacuation",
             flood_zones=True,
