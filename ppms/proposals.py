@@ -8,8 +8,9 @@ commune's policy says so) validates it — it becomes the activation — or dism
 with a reason. A rule may say "activate automatically if nobody answers within N
 minutes" (off by default): beat then activates it, marked automatic.
 
-One proposal per incident: while a proposal of the rule waits, the rule's later alerts
-join it; while the activation it led to is under way, their schools join the activation.
+One proposal per incident and commune (each commune's authority decides for its own
+schools): while a proposal of the rule waits, the rule's later alerts join it; while
+the activation it led to is under way, their schools join the activation.
 """
 
 from django.core.exceptions import ValidationError
@@ -59,55 +60,70 @@ def proposal_communes(proposal: Proposal) -> set[int]:
     return set(proposal.communes.values_list("pk", flat=True))
 
 
-def ppms_propose_for_alert(alert: Alert, now=None) -> Proposal | Activation | None:
-    """Propose (or join) the PPMS that the alert's rule names; return what it joined."""
+def ppms_propose_for_alert(alert: Alert, now=None) -> list[Proposal | Activation]:
+    """Propose (or join) the PPMS that the alert's rule names; return what it joined.
+
+    One proposal per commune: each commune's authority decides for its own schools.
+    """
     now = now or timezone.now()
     trigger = RuleTrigger.objects.filter(rule_id=alert.rule_id).first()
     if trigger is None:
-        return None
+        return []
     with transaction.atomic():
         # One decision at a time per rule: two alerts at once make one proposal.
         rule = Rule.objects.select_for_update().get(pk=alert.rule_id)
-        in_alert = Alert.objects.open().filter(rule=rule)
-        if in_alert.values("sensor").distinct().count() < trigger.confirmations:
-            return None
+        in_alert = list(Alert.objects.open().filter(rule=rule))
+        if len({each.sensor_id for each in in_alert}) < trigger.confirmations:
+            return []
         zones = list(rule.zones.all()) or list(alert.sensor.zones.all())
-        schools = schools_in(zones)
-        if not schools:
-            return None
-        current = (
-            Activation.objects.active()
-            .select_for_update(of=("self",))
-            .filter(proposal__rule=rule)
-            .first()
-        )
-        if current is not None:
-            if added := add_schools(current, schools, now=now):
-                notify.record_event(
-                    current,
-                    ActivationEventKind.EXTENDED,
-                    at=now,
-                    schools=[status.school for status in added],
-                    pushes=notify.to_everyone(current, "activated"),
-                )
-            return current
-        proposal = Proposal.objects.pending().select_for_update().filter(rule=rule).first()
-        if proposal is None:
-            proposal = Proposal.objects.create(
-                rule=rule,
-                scenario=trigger.scenario,
-                title=alert.title[:200],
-                created_at=now,
-                auto_activate_at=now + trigger.auto_activate_after
-                if trigger.auto_activate_after
-                else None,
+        by_commune: dict[int, list[School]] = {}
+        for school in schools_in(zones):
+            by_commune.setdefault(school.commune_id, []).append(school)
+        return [
+            _propose_in_commune(rule, trigger, commune_id, schools, zones, in_alert, alert, now)
+            for commune_id, schools in sorted(by_commune.items())
+        ]
+
+
+def _propose_in_commune(rule, trigger, commune_id, schools, zones, in_alert, alert, now):
+    current = (
+        Activation.objects.active()
+        .select_for_update(of=("self",))
+        .filter(proposal__rule=rule, proposal__communes=commune_id)
+        .first()
+    )
+    if current is not None:
+        if added := add_schools(current, schools, now=now):
+            notify.record_event(
+                current,
+                ActivationEventKind.EXTENDED,
+                at=now,
+                schools=[status.school for status in added],
+                pushes=notify.to_everyone(current, "activated"),
             )
-        proposal.alerts.add(*in_alert)
-        proposal.zones.add(*zones)
-        proposal.schools.add(*schools)
-        proposal.communes.add(*{school.commune_id for school in schools})
-        notify.tell_proposal(proposal, "proposed")
-        return proposal
+        return current
+    proposal = (
+        Proposal.objects.pending()
+        .select_for_update()
+        .filter(rule=rule, communes=commune_id)
+        .first()
+    )
+    if proposal is None:
+        proposal = Proposal.objects.create(
+            rule=rule,
+            scenario=trigger.scenario,
+            title=alert.title[:200],
+            created_at=now,
+            auto_activate_at=now + trigger.auto_activate_after
+            if trigger.auto_activate_after
+            else None,
+        )
+        proposal.communes.add(commune_id)
+    proposal.alerts.add(*in_alert)
+    proposal.zones.add(*(zone for zone in zones if zone.commune_id == commune_id))
+    proposal.schools.add(*schools)
+    notify.tell_proposal(proposal, "proposed")
+    return proposal
 
 
 @transaction.atomic

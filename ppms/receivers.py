@@ -8,6 +8,5 @@ log = logging.getLogger(__name__)
 
 
 def on_alert_opened(sender, alert, **kwargs) -> None:
-    joined = ppms_propose_for_alert(alert)
-    if joined is not None:
+    for joined in ppms_propose_for_alert(alert):
         log.warning("alert %s: PPMS %s %s", alert.pk, type(joined).__name__.lower(), joined.pk)

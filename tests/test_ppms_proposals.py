@@ -422,3 +422,22 @@ def test_the_end_of_alert_names_the_authority_and_every_silent_school(api, opera
     assert ended.status_code == 200
     activation.refresh_from_db()
     assert activation.ended_on_order_of == "Préfet"
+
+
+def test_each_commune_gets_its_own_proposal_for_its_authority_to_decide(
+    fed, commune, other_commune, flood_zone, gauges, flood_schools, authority
+):
+    from sensors.models import Zone
+
+    ballan_zone = Zone.objects.create(commune=other_commune, name="Zone inondable (Ballan)")
+    make_school(other_commune, "0370077K").zones.add(ballan_zone)
+    rule = flood_rule(flood_zone)
+    rule.zones.add(ballan_zone)
+
+    fed(gauges[0], [3.0, 4.6, 4.7, 4.8], metric="level")
+
+    joue, ballan = Proposal.objects.order_by("pk")
+    assert set(joue.communes.all()) == {commune} and set(ballan.communes.all()) == {other_commune}
+    assert set(ballan.schools.values_list("uai", flat=True)) == {"0370077K"}
+    ppms_validate(proposal=joue, by=authority)
+    assert Proposal.objects.get(pk=ballan.pk).state == "pending"  # Ballan's to decide
