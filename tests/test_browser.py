@@ -260,3 +260,83 @@ def test_no_page_runs_into_the_csp(
             page.wait_for_selector(ready, timeout=15_000)  # the page's own script ran
         assert blocked == [], f"{username}: {blocked}"
         page.close()
+
+
+def test_a_sustained_reading_is_proposed_validated_by_the_authority_and_cancelled_live(
+    browser,
+    broker,
+    stack,
+    django_user_model,
+    operator,
+    director,
+    school,
+    commune,
+    flood_zone,
+    real_password_hasher,
+):
+    """Three contexts: the operator's dashboard rings with the proposal, the authority
+    validates it on the board, the director's phone shows the activation, then its
+    cancellation as a mistake."""
+    from datetime import timedelta
+
+    from core import roles
+    from sensors.models import Operator
+
+    school.zones.add(flood_zone)
+    gauge = make_sensor(commune, "jlt-river-01", kind="water", name="Niveau du Cher")
+    gauge.zones.add(flood_zone)
+    make_rule(
+        name="Cher : évacuation des écoles (4,5 m)",
+        sensor_kind="water",
+        metric="level",
+        threshold=4.5,
+        severity="critical",
+        duration=timedelta(minutes=2),
+        ppms_scenario="evacuation",
+    ).zones.add(flood_zone)
+    mayor = make_user(django_user_model, "maire", role=roles.OPERATORS)
+    roles.ensure_role_groups()
+    mayor.groups.add(mayor.groups.model.objects.get(name=roles.AUTHORITIES))
+    Operator.objects.create(user=mayor).communes.add(commune)
+    real_password_hasher()
+
+    def context(**options):
+        return browser.new_context(locale="fr-FR", timezone_id="Europe/Paris", **options)
+
+    dashboard = context().new_page()
+    log_in(dashboard, stack, "operateur")
+    dashboard.wait_for_url(f"{stack}/dashboard/", wait_until="domcontentloaded")
+    dashboard.wait_for_selector('[data-testid="connection"][data-state="connected"]')
+    phone = context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    log_in(phone, stack, "directeur")
+    phone.wait_for_selector('[data-testid="calm-screen"]', timeout=15_000)
+    board = context().new_page()
+    board.on("dialog", lambda dialog: dialog.accept("Capteur déréglé : pas de crue"))
+    log_in(board, stack, "maire")
+    board.goto(f"{stack}/ppms/")
+    board.wait_for_selector('[data-testid="ppms-board"]')
+
+    # The level holds above 4.5 m for 3 minutes: the rule proposes, it does not activate.
+    now = datetime.now(UTC)
+    for minutes, level in ((3, 4.7), (0, 4.9)):
+        reading = {"ts": (now - timedelta(minutes=minutes)).isoformat(), "values": {"level": level}}
+        publish(broker.port, [("csu/jlt-river-01/readings", json.dumps(reading))])
+
+    dashboard.wait_for_selector('[data-testid="ppms-strip-proposal"]', timeout=20_000)
+    assert dashboard.locator('[data-testid="ppms-badge"]').is_visible()
+    assert phone.locator('[data-testid="calm-screen"]').is_visible()  # nothing decided yet
+
+    # The authority validates: the board shows the activation, the phone its banner.
+    board.click('[data-testid="proposal"] [data-testid="btn-validate"]', timeout=20_000)
+    board.wait_for_selector(f'tr[data-school="{school.uai}"][data-state="pending"]', timeout=15_000)
+    banner = phone.locator('[data-testid="ppms-banner"]')
+    banner.wait_for(state="visible", timeout=15_000)
+    assert banner.get_attribute("data-scenario") == "evacuation"
+    dashboard.wait_for_selector('[data-testid="ppms-strip-activation"]', timeout=15_000)
+
+    # It was a mistake: the authority cancels it; the phone says so.
+    board.click('[data-testid="activation"] [data-testid="btn-cancel"]')
+    ended = phone.locator('[data-testid="ended-banner"]')
+    ended.wait_for(state="visible", timeout=15_000)
+    assert ended.get_attribute("data-cancelled") == "true"
+    assert "erreur" in ended.inner_text()
