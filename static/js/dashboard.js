@@ -705,6 +705,24 @@ function drawPpmsStrip() {
   }
   strip.replaceChildren(...items);
   strip.hidden = !items.length;
+  highlightPpmsSchools();
+}
+
+// The schools of an activation under way stand out on the map: red until safe.
+function highlightPpmsSchools() {
+  if (!mapSvg) return;
+  const states = new Map();
+  for (const { statuses } of activePpms.values()) {
+    for (const status of statuses) {
+      const safe = status.state === "safe" || status.state === "evacuated";
+      if (!safe || !states.has(status.school)) states.set(status.school, safe ? "safe" : "on");
+    }
+  }
+  for (const node of mapSvg.querySelectorAll("[data-school]")) {
+    const state = states.get(node.dataset.school);
+    if (state) node.dataset.ppms = state;
+    else delete node.dataset.ppms;
+  }
 }
 
 strip?.addEventListener("click", (event) => {

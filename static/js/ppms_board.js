@@ -20,7 +20,8 @@
 //   btn-cancel           cancels an activation sent by mistake (asks the reason)
 //   proposal             a proposition de déclenchement (data-proposal = id): btn-validate,
 //                        btn-dismiss and btn-proposal-cancel for who may decide (a reason
-//                        is asked), proposal-who otherwise; decision-error shows a refusal
+//                        is asked), proposal-who otherwise; decision-error shows a refusal;
+//                        it rings until btn-proposal-seen (this tab's session)
 //   link-report, link-report-csv   the after-action report of an activation
 //   no-activation        shown when nothing is under way; recently-ended lists the last
 //   activate-form        field-scenario, field-title, zone-<id>, school-<uai>,
@@ -383,6 +384,63 @@ import { connectLive, liveUrl } from "./live.js";
     } finally {
       button.disabled = false;
     }
+  });
+
+  // --- A proposal rings until someone here has seen it -------------------------------------
+
+  const SEEN_KEY = "csu.board.proposalsSeen"; // sessionStorage: [id, …]
+  let audio = null;
+
+  function seenProposals() {
+    try {
+      return new Set(JSON.parse(sessionStorage.getItem(SEEN_KEY) || "[]"));
+    } catch {
+      return new Set();
+    }
+  }
+
+  function ringing() {
+    const seen = seenProposals();
+    return $$("[data-testid=proposal]", sections).some((card) => !seen.has(card.dataset.proposal));
+  }
+
+  // Browsers allow sound only after a gesture on the page: any click unlocks it.
+  document.addEventListener(
+    "pointerdown",
+    () => {
+      if (!audio && window.AudioContext) audio = new AudioContext();
+      if (audio && audio.state === "suspended") audio.resume();
+    },
+    { capture: true },
+  );
+
+  setInterval(() => {
+    if (!audio || audio.state !== "running" || !ringing()) return;
+    for (const [start, frequency] of [[0, 880], [0.25, 660]]) {
+      const oscillator = audio.createOscillator();
+      const gain = audio.createGain();
+      const t0 = audio.currentTime + start;
+      oscillator.frequency.value = frequency;
+      gain.gain.setValueAtTime(0.0001, t0);
+      gain.gain.exponentialRampToValueAtTime(0.25, t0 + 0.01);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t0 + 0.2);
+      oscillator.connect(gain).connect(audio.destination);
+      oscillator.start(t0);
+      oscillator.stop(t0 + 0.22);
+    }
+  }, 2000);
+
+  sections.addEventListener("click", (event) => {
+    const card = event.target.closest("[data-action=proposal-seen]")?.closest("[data-testid=proposal]");
+    if (!card) return;
+    const seen = seenProposals();
+    seen.add(card.dataset.proposal);
+    try {
+      sessionStorage.setItem(SEEN_KEY, JSON.stringify([...seen]));
+    } catch {
+      /* storage refused: rings again after a reload */
+    }
+    event.target.disabled = true;
   });
 
   // --- Triggering ---------------------------------------------------------------------------
