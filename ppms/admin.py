@@ -22,6 +22,7 @@ from .models import (
     Proposal,
     RuleTrigger,
     School,
+    SchoolHoliday,
     SchoolStatus,
     Shelter,
     StatusUpdate,
@@ -68,6 +69,7 @@ class SchoolAdmin(CsvImportExportAdmin):
     fieldsets = (
         (None, {"fields": ("uai", "name", "pupils", "staff", "directors")}),
         (_("Emplacement"), {"fields": ("address", "commune", "zones", "latitude", "longitude")}),
+        (_("Horaires"), {"fields": ("open_days", "opens_at", "closes_at", "holiday_zone")}),
     )
     inlines = [PpmsPlanInline, DrillInline]
 
@@ -223,3 +225,13 @@ class ProposalAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("state", "scenario")
     list_select_related = ("decided_by",)
     date_hierarchy = "created_at"
+
+
+@admin.register(SchoolHoliday)
+class SchoolHolidayAdmin(admin.ModelAdmin):
+    """The school calendar: imported from the Ministry's, corrected here when needed."""
+
+    list_display = ("name", "zone", "first_day", "last_day")
+    list_filter = ("zone",)
+    date_hierarchy = "first_day"
+    search_fields = ("name",)

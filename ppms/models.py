@@ -1,5 +1,5 @@
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -70,6 +70,45 @@ class SchoolQuerySet(models.QuerySet):
         return self.filter(visible).distinct()
 
 
+def default_open_days() -> list[int]:
+    """Monday, Tuesday, Thursday, Friday: the four-day week of most French schools."""
+    return [0, 1, 3, 4]
+
+
+class SchoolHolidayQuerySet(models.QuerySet):
+    def on(self, day: date, zone: str):
+        return self.filter(zone=zone, first_day__lte=day, last_day__gte=day)
+
+
+class SchoolHoliday(models.Model):
+    """Days without class in a holiday zone, from the first day to the last, inclusive.
+
+    Imported from the Ministry's calendar (``manage.py import_school_holidays``) and
+    edited in the admin (a school closed by the town, a local holiday).
+    """
+
+    zone = models.CharField(_("zone"), max_length=1, choices=[("A", "A"), ("B", "B"), ("C", "C")])
+    name = models.CharField(_("nom"), max_length=80)
+    first_day = models.DateField(_("premier jour sans classe"))
+    last_day = models.DateField(_("dernier jour sans classe"))
+
+    objects = SchoolHolidayQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["first_day", "zone"]
+        constraints = [
+            models.UniqueConstraint(fields=["zone", "first_day"], name="schoolholiday_unique"),
+            models.CheckConstraint(
+                condition=Q(last_day__gte=models.F("first_day")), name="schoolholiday_ordered"
+            ),
+        ]
+        verbose_name = _("vacances scolaires")
+        verbose_name_plural = _("vacances scolaires")
+
+    def __str__(self):
+        return f"{self.name} ({self.zone}) {self.first_day:%d/%m/%Y} – {self.last_day:%d/%m/%Y}"
+
+
 class School(models.Model):
     uai = models.CharField(
         _("code UAI"),
@@ -95,6 +134,21 @@ class School(models.Model):
         related_name="schools",
         verbose_name=_("directeurs·rices"),
     )
+    # When pupils are there: the school's hours, its days, and its holidays' zone.
+    opens_at = models.TimeField(_("ouverture"), default=time(8, 20))
+    closes_at = models.TimeField(_("fermeture"), default=time(16, 40))
+    open_days = models.JSONField(
+        _("jours de classe"),
+        default=default_open_days,
+        blank=True,
+        help_text=_("0 = lundi … 6 = dimanche ; par défaut lundi, mardi, jeudi, vendredi."),
+    )
+    holiday_zone = models.CharField(
+        _("zone de vacances"),
+        max_length=1,
+        choices=[("A", "A"), ("B", "B"), ("C", "C")],
+        default="B",
+    )
 
     objects = SchoolQuerySet.as_manager()
 
@@ -106,6 +160,27 @@ class School(models.Model):
     def __str__(self):
         return f"{self.name} ({self.uai})"
 
+    def is_open(self, moment) -> bool:
+        """Tell whether pupils are at school at ``moment`` (its days, hours and holidays)."""
+        return self.pk in open_schools([self], moment)
+
+
+def open_schools(schools, moment) -> set[int]:
+    """The ids of the ``schools`` with pupils at ``moment``: a day and an hour of class,
+    not a holiday of their zone (one query for them all)."""
+    local = timezone.localtime(moment)
+    on_holiday = set(
+        SchoolHoliday.objects.filter(first_day__lte=local.date(), last_day__gte=local.date())
+        .values_list("zone", flat=True)
+        .distinct()
+    )
+    return {
+        school.pk
+        for school in schools
+        if local.weekday() in (school.open_days or [])
+        and school.opens_at <= local.time() < school.closes_at
+        and school.holiday_zone not in on_holiday
+    }
 
 class Shelter(models.Model):
     """A centre d'accueil (CARE): a gymnasium or hall that hosts people in a crisis."""

@@ -537,6 +537,9 @@ class ProposalSchoolSerializer(serializers.Serializer):
     school = serializers.CharField(help_text=_("Code UAI."))
     school_name = serializers.CharField()
     commune = serializers.IntegerField()
+    open = serializers.BooleanField(
+        help_text=_("Vrai si des élèves y sont maintenant (jours, horaires, vacances).")
+    )
 
 
 class ProposalSerializer(serializers.Serializer):
@@ -559,6 +562,9 @@ class ProposalSerializer(serializers.Serializer):
     silent = serializers.BooleanField()
     alerts = ProposalAlertSerializer(many=True)
     schools = ProposalSchoolSerializer(many=True)
+    schools_open = serializers.IntegerField(
+        help_text=_("Combien de ces écoles ont des élèves maintenant ; 0 : écoles fermées.")
+    )
     may_decide = serializers.BooleanField(
         help_text=_("Vrai si vous pouvez valider, écarter ou annuler cette proposition.")
     )

@@ -1,7 +1,9 @@
 """The JSON shape of an activation, of a school's status and of a proposal, shared by the
 live pushes, the webhooks and the pages."""
 
-from .models import COUNTS, Activation, Proposal, SchoolStatus
+from django.utils import timezone
+
+from .models import COUNTS, Activation, Proposal, SchoolStatus, open_schools
 
 
 def activation_summary(activation: Activation) -> dict:
@@ -33,8 +35,11 @@ def status_summary(status: SchoolStatus) -> dict:
     }
 
 
-def proposal_summary(proposal: Proposal) -> dict:
-    """A proposal with what an operator decides on: its alerts (sensor, value) and schools."""
+def proposal_summary(proposal: Proposal, now=None) -> dict:
+    """A proposal with what an operator decides on: its alerts (sensor, value) and its
+    schools, each saying whether pupils are there now (days, hours, holidays)."""
+    schools = list(proposal.schools.order_by("name", "uai"))
+    open_now = open_schools(schools, now or timezone.now())
     return {
         "id": proposal.pk,
         "scenario": proposal.scenario,
@@ -60,9 +65,15 @@ def proposal_summary(proposal: Proposal) -> dict:
             for alert in proposal.alerts.select_related("sensor").order_by("opened_at", "pk")
         ],
         "schools": [
-            {"school": school.uai, "school_name": school.name, "commune": school.commune_id}
-            for school in proposal.schools.order_by("name", "uai")
+            {
+                "school": school.uai,
+                "school_name": school.name,
+                "commune": school.commune_id,
+                "open": school.pk in open_now,
+            }
+            for school in schools
         ],
+        "schools_open": len(open_now),
     }
 
 

@@ -715,6 +715,7 @@ ADMIN_SCREENS = {
     "ppms.ruletrigger": (200, 200),
     "ppms.communepolicy": (200, 200),
     "ppms.proposal": (200, 403),
+    "ppms.schoolholiday": (200, 200),
 }
 
 

@@ -441,3 +441,20 @@ def test_each_commune_gets_its_own_proposal_for_its_authority_to_decide(
     assert set(ballan.schools.values_list("uai", flat=True)) == {"0370077K"}
     ppms_validate(proposal=joue, by=authority)
     assert Proposal.objects.get(pk=ballan.pk).state == "pending"  # Ballan's to decide
+
+
+def test_a_proposal_at_night_says_the_schools_are_closed(
+    api, operator, fed, flood_zone, gauges, flood_schools, client
+):
+    proposal = propose(fed, flood_zone, gauges)
+    api.force_authenticate(operator)
+    client.force_login(operator)
+    sunday_night = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 03:00 in Paris
+
+    with time_machine.travel(sunday_night, tick=False):
+        item = api.get(f"{PROPOSALS}{proposal.pk}/").json()
+        board = client.get("/ppms/").content.decode()
+
+    assert item["schools_open"] == 0
+    assert {school["open"] for school in item["schools"]} == {False}
+    assert 'data-testid="schools-closed"' in board

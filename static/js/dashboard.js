@@ -86,6 +86,7 @@ const T = {
     proposal: "Proposition de déclenchement PPMS",
     proposalFacts: (schools, time) => `${schools} école(s) · proposée à ${time}`,
     decide: "Décider sur le tableau PPMS",
+    closed: "écoles fermées (hors classe)",
     active: "PPMS en cours",
     drill: "EXERCICE",
     activeFacts: (safe, pending, help, minutes) =>
@@ -670,7 +671,8 @@ function drawPpmsStrip() {
       "proposal",
       T.ppms.proposal,
       `${scenario} — ${proposal.title}`,
-      T.ppms.proposalFacts(proposal.schools.length, timeFormat.format(new Date(proposal.created_at))),
+      T.ppms.proposalFacts(proposal.schools.length, timeFormat.format(new Date(proposal.created_at))) +
+        (proposal.schools_open === 0 ? ` · ${T.ppms.closed}` : ""),
       T.ppms.decide,
     );
     item.dataset.proposal = proposal.id;
