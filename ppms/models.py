@@ -182,6 +182,7 @@ def open_schools(schools, moment) -> set[int]:
         and school.holiday_zone not in on_holiday
     }
 
+
 class Shelter(models.Model):
     """A centre d'accueil (CARE): a gymnasium or hall that hosts people in a crisis."""
 
