@@ -10,6 +10,7 @@ It installs uv (into var/tools, not system-wide) when it is not on the PATH, the
 builds .venv from uv.lock, so every machine runs the same versions.
 """
 
+import json
 import os
 import secrets
 import shutil
@@ -46,10 +47,31 @@ def install() -> None:
         run(VENV / "bin" / "pybabel", "compile", "--statistics", "-d", "locale", "-D", "django")
 
 
-def data_dir() -> None:
+def data_dir() -> Path:
     """Create CSU_DATA_DIR (the embedded database, static files): settings create nothing."""
     path = Path(os.environ.get("CSU_DATA_DIR") or ROOT / "var")
     (path / "static").mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def webpush_keys(data: Path) -> None:
+    """Give the embedded demo one VAPID key pair for Web Push, kept in CSU_DATA_DIR (in
+    production, set WEBPUSH_VAPID_PRIVATE_KEY and WEBPUSH_VAPID_PUBLIC_KEY)."""
+    if os.environ.get("WEBPUSH_VAPID_PRIVATE_KEY"):
+        return
+    path = data / "webpush-keys.json"
+    if not path.exists():
+        printed = subprocess.run(
+            [str(PY), "manage.py", "webpush_keys"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        keys = dict(line.split("=", 1) for line in printed.split())
+        path.write_text(json.dumps(keys))
+        path.chmod(0o600)
+    os.environ.update(json.loads(path.read_text()))
 
 
 def throwaway_key_env() -> dict:
@@ -66,10 +88,11 @@ def manage(*args, env=None):
 
 def start(args):
     install()
-    data_dir()
+    data = data_dir()
     manage("migrate", "--noinput")
     manage("collectstatic", "--noinput", "--verbosity", "0")
     manage("seed_demo")
+    webpush_keys(data)
     # The embedded runner's Celery worker runs in threads of its process.
     os.environ["CSU_EMBEDDED_WORKER"] = "true"
     os.execv(str(PY), [str(PY), "manage.py", "run_embedded", *args])

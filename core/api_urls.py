@@ -3,5 +3,11 @@
 from django.urls import path
 
 from .feeds import cap_feed_view
+from .push_api import PushView, SubscriptionsView, UnsubscribeView
 
-urlpatterns = [path("cap/feed/", cap_feed_view, name="cap-feed")]
+urlpatterns = [
+    path("cap/feed/", cap_feed_view, name="cap-feed"),
+    path("push/", PushView.as_view(), name="push"),
+    path("push/subscriptions/", SubscriptionsView.as_view(), name="push-subscriptions"),
+    path("push/unsubscribe/", UnsubscribeView.as_view(), name="push-unsubscribe"),
+]

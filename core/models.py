@@ -109,6 +109,10 @@ class Notification(models.Model):
         _("contenu des webhooks"), null=True, blank=True, encoder=DjangoJSONEncoder
     )
     webhooks = models.ManyToManyField(Webhook, blank=True, verbose_name=_("webhooks"))
+    # Web Push to the devices of users: [{"users": [id, …], "about": "…", "payload": {…}}, …]
+    devices = models.JSONField(
+        _("notifications poussées"), default=list, blank=True, encoder=DjangoJSONEncoder
+    )
     notified_at = models.DateTimeField(_("envoyée le"), null=True, blank=True)
 
     objects = NotificationQuerySet.as_manager()
@@ -163,3 +167,73 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.webhook} #{self.pk} {self.status}"
+
+
+# --- Phones and browsers that receive Web Push (core/webpush.py) -------------------------
+
+
+class PushSubscription(models.Model):
+    """A device of a user that receives Web Push (W3C Push API): an installed director's
+    page on a phone, say. Removed when its push service says it is gone (404, 410)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="push_subscriptions",
+        verbose_name=_("utilisateur"),
+    )
+    endpoint = models.URLField(_("adresse du service de push"), max_length=1000, unique=True)
+    p256dh = models.CharField(_("clé publique"), max_length=200)
+    auth = models.CharField(_("secret d'authentification"), max_length=100)
+    user_agent = models.CharField(_("navigateur"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("abonné le"), default=timezone.now)
+    last_pushed_at = models.DateTimeField(_("dernier envoi réussi"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["user", "-created_at"]
+        verbose_name = _("abonnement aux notifications")
+        verbose_name_plural = _("abonnements aux notifications")
+
+    def __str__(self):
+        return f"{self.user} · {self.user_agent[:40] or self.endpoint[:40]}"
+
+    def subscription_info(self) -> dict:
+        """The subscription as the Push API gives it (what pywebpush takes)."""
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
+
+
+class DevicePush(models.Model):
+    """One notification pushed to one device: sent, accepted by its push service, or not.
+
+    ``about``: what the push is about for those who follow it (a school's UAI for the PPMS
+    board's "who was told how").
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("en cours")
+        DELIVERED = "delivered", _("remis au service de push")
+        FAILED = "failed", _("non remis")
+        GONE = "gone", _("appareil désabonné")
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="device_pushes"
+    )
+    subscription = models.ForeignKey(
+        PushSubscription, on_delete=models.SET_NULL, null=True, related_name="pushes"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    about = models.CharField(max_length=40, blank=True, db_index=True)
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
+    status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("notification poussée")
+        verbose_name_plural = _("notifications poussées")
+
+    def __str__(self):
+        return f"{self.user} {self.about} {self.status}"

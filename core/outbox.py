@@ -27,8 +27,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from . import live
-from .models import Notification, Webhook, WebhookDelivery
+from . import live, webpush
+from .models import DevicePush, Notification, PushSubscription, Webhook, WebhookDelivery
 from .webhooks import attempt_delivery
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,15 @@ class Email(TypedDict):
     to: list[str]
 
 
+class DeviceMessage(TypedDict):
+    """A Web Push to every device of ``users``; ``about`` says what it is about (a school's
+    UAI), for those who follow who was told how."""
+
+    users: list[int]
+    about: str
+    payload: dict
+
+
 def push(group: str, payload: dict, only_schools: Iterable[int] | None = None) -> Push:
     schools = None if only_schools is None else sorted(only_schools)
     return Push(group=group, payload=payload, only_schools=schools)
@@ -69,6 +78,7 @@ def tell(
     emails: Iterable[Email] = (),
     webhook_payload: dict | None = None,
     webhooks: Iterable[Webhook] = (),
+    devices: Iterable[DeviceMessage] = (),
 ) -> Notification:
     """Record what to tell of a change, in its transaction; it is sent once committed.
 
@@ -80,6 +90,7 @@ def tell(
         live=list(pushes),
         emails=[email for email in emails if email["to"]],
         webhook_payload=webhook_payload,
+        devices=[message for message in devices if message["users"]],
     )
     webhooks = list(webhooks) if webhook_payload is not None else []
     if webhooks:
@@ -94,8 +105,8 @@ def tell(
 def claim(now=None) -> list[Notification]:
     """Take the unsent notifications (at most BATCH); each is returned to one caller only.
 
-    Their webhook deliveries are written in the same transaction: ``delivery_ids`` on
-    each notification returned.
+    Their webhook deliveries and device pushes are written in the same transaction:
+    ``delivery_ids`` and ``push_ids`` on each notification returned.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -116,14 +127,41 @@ def claim(now=None) -> list[Notification]:
                 for hook in notification.webhooks.all()
                 if hook.active
             ]
+        pushes = _device_pushes(notifications) if webpush.enabled() else []
         Notification.objects.bulk_update(notifications, ["notified_at"])
         WebhookDelivery.objects.bulk_create(deliveries)
+        DevicePush.objects.bulk_create(pushes)
     by_notification: dict[int, list[int]] = {}
     for delivery in deliveries:
         by_notification.setdefault(delivery.notification_id, []).append(delivery.pk)
+    pushes_by_notification: dict[int, list[int]] = {}
+    for push in pushes:
+        pushes_by_notification.setdefault(push.notification_id, []).append(push.pk)
     for notification in notifications:
         notification.delivery_ids = by_notification.get(notification.pk, [])
+        notification.push_ids = pushes_by_notification.get(notification.pk, [])
     return notifications
+
+
+def _device_pushes(notifications: list[Notification]) -> list[DevicePush]:
+    """A push per device of each user a notification's device messages name."""
+    users = {user for n in notifications for message in n.devices for user in message["users"]}
+    devices: dict[int, list[PushSubscription]] = {}
+    for subscription in PushSubscription.objects.filter(user_id__in=users).order_by("pk"):
+        devices.setdefault(subscription.user_id, []).append(subscription)
+    return [
+        DevicePush(
+            notification=notification,
+            subscription=subscription,
+            user_id=user,
+            about=message["about"][:40],
+            payload=message["payload"],
+        )
+        for notification in notifications
+        for message in notification.devices
+        for user in message["users"]
+        for subscription in devices.get(user, [])
+    ]
 
 
 def dispatch_pending() -> int:
@@ -140,6 +178,8 @@ def dispatch_pending() -> int:
                 send_email.delay(email["subject"], email["body"], email["to"])
             for delivery_id in notification.delivery_ids:
                 deliver_webhook.delay(delivery_id)
+            for push_id in notification.push_ids:
+                push_to_device.delay(push_id)
         handled += len(notifications)
     return handled
 
@@ -172,6 +212,25 @@ def deliver_webhook(self, delivery_id: int) -> str:
     outcome = attempt_delivery(delivery_id, final=self.request.retries >= self.max_retries)
     if outcome == "retry":
         raise WebhookNotDelivered(delivery_id)
+    return outcome
+
+
+class NotPushed(Exception):
+    pass
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(NotPushed,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=False,
+    max_retries=6,
+)
+def push_to_device(self, push_id: int) -> str:
+    outcome = webpush.attempt(push_id, final=self.request.retries >= self.max_retries)
+    if outcome == "retry":
+        raise NotPushed(push_id)
     return outcome
 
 

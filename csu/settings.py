@@ -445,6 +445,22 @@ LOGGING = {
 
 # The address operators open the CSU at (links in e-mails, CAP documents).
 CSU_PUBLIC_URL = env("CSU_PUBLIC_URL", "http://localhost:8000")
+# Web Push (core/webpush.py): the VAPID key pair (`manage.py webpush_keys` makes one;
+# `dev.py start` keeps one in CSU_DATA_DIR) and the contact push services may write to.
+WEBPUSH_VAPID_PRIVATE_KEY = env("WEBPUSH_VAPID_PRIVATE_KEY")
+WEBPUSH_VAPID_PUBLIC_KEY = env("WEBPUSH_VAPID_PUBLIC_KEY")
+WEBPUSH_CONTACT = env("WEBPUSH_CONTACT", "mailto:csu@localhost")
+# The push services a device may subscribe with (the browsers' own): the CSU posts to the
+# address a subscription names, so it must be one of these (and HTTPS but on loopback).
+WEBPUSH_HOSTS = env_list(
+    "WEBPUSH_HOSTS",
+    [
+        "fcm.googleapis.com",
+        "push.services.mozilla.com",
+        "push.apple.com",
+        "notify.windows.com",
+    ],
+)
 # The sender of the CAP messages (default csu@<first ALLOWED_HOSTS entry>).
 CSU_CAP_SENDER = env("CSU_CAP_SENDER")
 # A slippy-map tile URL ({z}/{x}/{y}) drawn under the dashboard's map; none: no tiles.

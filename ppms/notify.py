@@ -11,12 +11,16 @@ Every change is told in the transaction that makes it, and sent once it commits:
   one address, one secret and one delivery log for alerts and PPMS alike;
 - by e-mail, for an escalation: the safety services (``PPMS_SAFETY_EMAILS``) and, as a
   reminder, the directors of the silent schools — except for an intrusion: a phone that
-  rings could betray people in hiding (DOMAIN.md), so they get no e-mail then.
+  rings could betray people in hiding (DOMAIN.md), so they get no e-mail then;
+- by Web Push, to every subscribed device of the concerned schools' directors: the
+  start, schools added, the reminder of an escalation, the end and a cancellation —
+  silent (no sound, no vibration) for an intrusion, as their page is.
 """
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
+from django.urls import reverse
 from django.utils import timezone
 
 from core import live, outbox
@@ -28,6 +32,7 @@ from .models import (
     ActivationEventKind,
     PpmsWebhook,
     Proposal,
+    School,
     SchoolStatus,
 )
 from .summaries import activation_summary, proposal_summary, status_summary
@@ -137,8 +142,61 @@ def record_event(
         else (),
         webhook_payload=webhook_payload(activation, event),
         webhooks=[hook.webhook for hook in hooks if hook.hears(communes)],
+        devices=device_messages(activation, event),
     )
     return event
+
+
+# What the directors' phones are pushed, and what each says.
+PUSHED = {
+    ActivationEventKind.STARTED: "activated",
+    ActivationEventKind.EXTENDED: "activated",
+    ActivationEventKind.ESCALATED: "escalated",
+    ActivationEventKind.ENDED: "ended",
+    ActivationEventKind.CANCELLED: "cancelled",
+}
+PUSH_BODY = {
+    "activated": "%(title)s — appliquez le PPMS et indiquez la situation de l'école.",
+    "escalated": "%(title)s — le CSU attend la situation de l'école : indiquez-la.",
+    "ended": "Fin d'alerte : %(title)s.",
+    "cancelled": "Déclenchement annulé (erreur) : %(title)s. Reprenez le cours normal.",
+}
+
+
+def device_messages(activation: Activation, event: ActivationEvent) -> list[outbox.DeviceMessage]:
+    """A push to the devices of the directors of each school the event is about.
+
+    ``activation`` is loaded with ``for_cap`` (its statuses and schools).
+    """
+    pushed = PUSHED.get(event.kind)
+    if pushed is None:
+        return []  # a school's own alarm: its directors know
+    named = set(event.schools)
+    statuses = [status for status in activation.statuses.all() if status.school.uai in named]
+    exercise = "EXERCICE — " if activation.drill else ""
+    scenario = activation.get_scenario_display()
+    users_of: dict[int, list[int]] = {}
+    for school_id, user_id in School.directors.through.objects.filter(
+        school__in=[status.school for status in statuses]
+    ).values_list("school_id", "user_id"):
+        users_of.setdefault(school_id, []).append(user_id)
+    return [
+        outbox.DeviceMessage(
+            users=users_of.get(status.school_id, []),
+            about=status.school.uai,
+            payload={
+                "title": f"{exercise}PPMS : {scenario} — {status.school.name}",
+                "body": PUSH_BODY[pushed] % {"title": activation.title},
+                "tag": f"csu-ppms-{activation.pk}",
+                "url": reverse("ppms-director-school", args=[status.school.uai]),
+                "silent": activation.scenario == "intrusion",
+                "event": pushed,
+                "activation": activation.pk,
+                "school": status.school.uai,
+            },
+        )
+        for status in statuses
+    ]
 
 
 def webhook_payload(activation: Activation, event: ActivationEvent) -> dict:

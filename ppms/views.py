@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
@@ -27,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
-from core import exports
+from core import exports, webpush
 from core.roles import supervised_communes, watches_the_town
 from sensors.models import Commune, Zone
 
@@ -182,7 +183,17 @@ def director_i18n() -> dict[str, str]:
         "integer": _("Un nombre entier positif ou nul."),
         "choose_state": _("Choisissez d'abord : en sûreté, besoin d'aide ou évacués."),
         "since": _("depuis %(time)s"),
+        "push_on": _("Alertes activées sur ce téléphone, même page fermée."),
+        "push_off": _("Recevez les alertes sur ce téléphone même quand cette page est fermée."),
+        "push_refused": _(
+            "Notifications refusées : autorisez-les dans les réglages du navigateur."
+        ),
+        "push_failed": _("Activation impossible pour l'instant : réessayez."),
     }
+
+
+def push_settings() -> dict:
+    return {"enabled": webpush.enabled(), "public_key": settings.WEBPUSH_VAPID_PUBLIC_KEY}
 
 
 def _director_page(request, school, *, several: bool):
@@ -204,7 +215,9 @@ def _director_page(request, school, *, several: bool):
             "ws": "/ws/live/",
             "sw": reverse("ppms-sw"),
             "scope": reverse("ppms-board"),
+            "push_subscriptions": reverse("push-subscriptions"),
         },
+        "push": push_settings(),
         "i18n": director_i18n(),
     }
     silent = bool(activation and state["activation"]["silent"])
@@ -254,7 +267,13 @@ def director_home(request):
     data = {
         "user": request.user.pk,
         "rendered_at": timezone.now().isoformat(),
-        "urls": {"ws": "/ws/live/", "sw": reverse("ppms-sw"), "scope": reverse("ppms-board")},
+        "urls": {
+            "ws": "/ws/live/",
+            "sw": reverse("ppms-sw"),
+            "scope": reverse("ppms-board"),
+            "push_subscriptions": reverse("push-subscriptions"),
+        },
+        "push": push_settings(),
         "i18n": director_i18n(),
     }
     return render(request, "ppms/director_choose.html", {"rows": rows, "page_data": data})

@@ -53,6 +53,7 @@ from rest_framework.test import APIClient
 
 from alerts.models import Alert, EventKind, Silence
 from core import live, roles
+from core.models import PushSubscription
 from csu.asgi import application
 from dashboard.consumers import CLOSE_UNAUTHENTICATED
 from ppms.models import Proposal, School, Shelter
@@ -63,6 +64,7 @@ from sensors.signals import StoredReading
 from tests.alerting import make_rule
 from tests.conftest import make_school, make_sensor, make_user
 
+OPERATOR_A_DEVICE = "https://fcm.googleapis.com/fcm/send/operator-a"
 ROLES = ("anonymous", "operator A", "operator B", "métropole", "director X", "director Y", "admin")
 
 
@@ -208,6 +210,10 @@ def cast(users, commune, other_commune, sensor, school):
         proposal.schools.set(schools)
         proposal.communes.set([where])
         c.add("proposal", label, proposal, text=proposal.title, name=f"proposal_{label.lower()}")
+
+    PushSubscription.objects.create(
+        user=users["operator A"], endpoint=OPERATOR_A_DEVICE, p256dh="k", auth="a"
+    )
 
     rejected = RejectedMessage.objects.create(
         topic="csu/v1/inconnu-01/readings", sensor_ref="inconnu-01", reason="unknown_sensor"
@@ -518,6 +524,13 @@ MATRIX = [
     # (tests/test_ppms_proposals.py): none of these roles holds it, admins included.
     row("POST /api/v1/ppms/activations/{activation_a}/cancel/", body={"reason": "erreur"},
         expect=(401, 403, 404, 403, 403, 403, 403)),
+    # Web Push: every signed-in user's own devices (a bad subscription is a 400).
+    row("GET /api/v1/push/", (401, 200, 200, 200, 200, 200, 200)),
+    row("POST /api/v1/push/subscriptions/", body={"endpoint": "https://10.0.0.1/"}, expect=(
+        401, 400, 400, 400, 400, 400, 400)),
+    # Unsubscribing names a device: only its owner's request removes it.
+    row("POST /api/v1/push/unsubscribe/", body={"endpoint": OPERATOR_A_DEVICE},
+        expect=(401, 204, *["204, but the database did not change"] * 5)),
     # Proposals: the operators of the communes concerned see them; directors never.
     row("GET /api/v1/ppms/proposals/", sees=proposals, expect=(
         401, {"A"}, {"B"}, {"A", "B"}, 403, 403, {"A", "B"})),
@@ -563,8 +576,9 @@ EXCLUDED: dict[tuple[str, str], str] = {}
 
 # --- Running a row ------------------------------------------------------------------------
 
-# Not csu: its audit trail records the refused attempts too, by design.
-WATCHED_APPS = ("sensors", "alerts", "ppms")
+WATCHED_APPS = ("core", "sensors", "alerts", "ppms")
+# Not the audit trail: it records the refused attempts too, by design.
+UNWATCHED = ("core.AuditEntry",)
 
 
 def database_state() -> dict:
@@ -573,6 +587,7 @@ def database_state() -> dict:
         model._meta.label: sorted(map(repr, model.objects.values_list()))
         for app in WATCHED_APPS
         for model in apps.get_app_config(app).get_models()
+        if model._meta.label not in UNWATCHED
     }
 
 

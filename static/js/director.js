@@ -312,6 +312,56 @@
     }).catch(() => {});
   }
 
+  // --- Web Push: the phone hears the CSU even with this page closed ----------------------
+
+  function base64UrlBytes(text) {
+    const padded = (text + "===".slice((text.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+  }
+
+  async function setupPush() {
+    const box = $("#push-box");
+    if (!box || !page.push || !page.push.enabled) return;
+    if (!("serviceWorker" in navigator) || !("PushManager" in window)) return;
+    const button = $("[data-testid=btn-push]", box);
+    const note = $("[data-field=push-state]", box);
+    const registration = await navigator.serviceWorker.ready;
+    const subscribed = await registration.pushManager.getSubscription();
+    const say = (text, on) => {
+      note.textContent = text;
+      box.dataset.subscribed = on ? "true" : "false";
+      button.hidden = on;
+    };
+    say(subscribed ? T.push_on : T.push_off, Boolean(subscribed));
+    if (subscribed) send(subscribed); // the server may have forgotten it
+    box.hidden = false;
+    button.addEventListener("click", async () => {
+      try {
+        if ((await Notification.requestPermission()) !== "granted") {
+          say(T.push_refused, false);
+          return;
+        }
+        const subscription = await registration.pushManager.subscribe({
+          userVisibleOnly: true,
+          applicationServerKey: base64UrlBytes(page.push.public_key),
+        });
+        say((await send(subscription)) ? T.push_on : T.push_failed, true);
+      } catch {
+        say(T.push_failed, false);
+      }
+    });
+  }
+
+  async function send(subscription) {
+    const response = await fetch(page.urls.push_subscriptions, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(subscription.toJSON()),
+    }).catch(() => null);
+    return Boolean(response && response.ok);
+  }
+
   function cacheThisPage() {
     if (!("caches" in window) || !navigator.onLine) return;
     const path = window.location.pathname;
@@ -371,6 +421,7 @@
     }
 
     registerWorker();
+    setupPush();
     renderOffline();
     connectLive((message) => {
       if (message.type === "ppms") refreshChoice();
@@ -844,6 +895,7 @@
   renderOffline();
   renderQueued();
   registerWorker();
+  setupPush();
   flush();
   connectLive(onLive, () => {
     show($("#live-indicator"), false);

@@ -94,3 +94,40 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(asset(request));
   }
 });
+
+// --- Web Push: the CSU tells a phone even when the page is closed ---------------------
+//
+// The payload (ppms/notify.py): {title, body, tag, url, silent, event, activation,
+// school}. An intrusion's push is silent: no sound, no vibration, as the page is — a
+// phone that rings could betray people in hiding.
+self.addEventListener("push", (event) => {
+  let message = {};
+  try {
+    message = event.data ? event.data.json() : {};
+  } catch {
+    message = { title: "CSU", body: event.data ? event.data.text() : "" };
+  }
+  const silent = Boolean(message.silent);
+  const options = {
+    body: message.body || "",
+    tag: message.tag || "csu-ppms",
+    renotify: !silent,
+    requireInteraction: !silent,
+    silent,
+    vibrate: silent ? [] : [400, 200, 400, 200, 800],
+    data: { url: message.url || CONFIG.start, event: message.event || "" },
+    lang: "fr",
+  };
+  event.waitUntil(self.registration.showNotification(message.title || "CSU — PPMS", options));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = new URL(event.notification.data?.url || CONFIG.start, self.location.origin);
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      const open = windows.find((client) => new URL(client.url).pathname === url.pathname);
+      return open ? open.focus() : self.clients.openWindow(url.href);
+    }),
+  );
+});
