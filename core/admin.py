@@ -8,7 +8,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from .audit import action_label
-from .models import AuditEntry, Notification, Webhook, WebhookDelivery
+from .models import AuditEntry, DevicePush, Notification, SmsMessage, Webhook, WebhookDelivery
 
 
 class ReadOnlyAdminMixin:
@@ -173,3 +173,55 @@ class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 def _pretty(payload) -> str:
     return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+@admin.register(DevicePush)
+class DevicePushAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each notification pushed to a director's device: accepted, received, or not."""
+
+    list_display = (
+        "created_at",
+        "user",
+        "about",
+        "status",
+        "attempts",
+        "delivered_at",
+        "received_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("about", "user__username")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    fields = readonly_fields = (
+        "user",
+        "about",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "delivered_at",
+        "received_at",
+        "payload",
+    )
+
+
+@admin.register(SmsMessage)
+class SmsMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each text message to a school's crisis number: sent, delivered, or not."""
+
+    list_display = ("created_at", "to", "about", "status", "attempts", "sent_at", "delivered_at")
+    list_filter = ("status",)
+    search_fields = ("about", "to")
+    date_hierarchy = "created_at"
+    fields = readonly_fields = (
+        "to",
+        "about",
+        "text",
+        "status",
+        "attempts",
+        "last_error",
+        "gateway_id",
+        "created_at",
+        "sent_at",
+        "delivered_at",
+    )

@@ -9,7 +9,7 @@ the outbox (``core/outbox.py``, after their transaction commits); readings throu
 """
 
 import asyncio
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -58,13 +58,17 @@ class PpmsEvent(TypedDict):
 
     ``activation``: id, scenario, title, source, drill, silent, started_at, ended_at;
     ``status``: the school's status (uai, state, posture, counts…) when the event is
-    about one school, else None.
+    about one school, else None; ``reach``: who was told how at that school (page seen,
+    push, SMS, first sign of life), for the events about it ("seen", "reach", "call").
     """
 
     type: Literal["ppms"]
-    event: Literal["activated", "status", "escalated", "ended", "cancelled"]
+    event: Literal[
+        "activated", "status", "escalated", "call", "seen", "reach", "ended", "cancelled"
+    ]
     activation: dict
     status: dict | None
+    reach: NotRequired[dict]
 
 
 class ProposalEvent(TypedDict):

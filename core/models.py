@@ -1,6 +1,7 @@
 """The models of the bottom layer: the audit trail (who did what, and when, on every write,
 kept AUDIT_RETENTION_DAYS) and the notifications with their webhooks."""
 
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -113,6 +114,8 @@ class Notification(models.Model):
     devices = models.JSONField(
         _("notifications poussées"), default=list, blank=True, encoder=DjangoJSONEncoder
     )
+    # Text messages: [{"to": ["+33…", …], "about": "…", "text": "…"}, …]
+    texts = models.JSONField(_("SMS"), default=list, blank=True, encoder=DjangoJSONEncoder)
     notified_at = models.DateTimeField(_("envoyée le"), null=True, blank=True)
 
     objects = NotificationQuerySet.as_manager()
@@ -202,11 +205,16 @@ class PushSubscription(models.Model):
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
 
-class DevicePush(models.Model):
-    """One notification pushed to one device: sent, accepted by its push service, or not.
+def receipt_token() -> str:
+    return secrets.token_urlsafe(16)
 
-    ``about``: what the push is about for those who follow it (a school's UAI for the PPMS
-    board's "who was told how").
+
+class DevicePush(models.Model):
+    """One notification pushed to one device: accepted by its push service or not, then
+    received by the device (its service worker says so, with the push's ``token``).
+
+    ``about``: what the push is about for those who follow who was told how (the PPMS
+    board: ``ppms:<activation>:<UAI>``).
     """
 
     class Status(models.TextChoices):
@@ -229,6 +237,8 @@ class DevicePush(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(_("reçue par l'appareil le"), null=True, blank=True)
+    token = models.CharField(max_length=32, default=receipt_token, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -237,3 +247,34 @@ class DevicePush(models.Model):
 
     def __str__(self):
         return f"{self.user} {self.about} {self.status}"
+
+
+class SmsMessage(models.Model):
+    """One text message of a notification to one phone number, through the SMS gateway
+    (core/texting.py): sent (accepted by the gateway), then delivered or not (its receipt)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("en cours")
+        SENT = "sent", _("envoyé")
+        DELIVERED = "delivered", _("remis")
+        FAILED = "failed", _("non remis")
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="sms")
+    to = models.CharField(_("numéro"), max_length=20)
+    about = models.CharField(max_length=40, blank=True, db_index=True)
+    text = models.TextField(_("texte"))
+    status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    gateway_id = models.CharField(max_length=100, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("SMS")
+        verbose_name_plural = _("SMS")
+
+    def __str__(self):
+        return f"{self.to} {self.about} {self.status}"

@@ -7,8 +7,9 @@ report, a shelter filling up) writes a ``Notification`` in its own transaction w
 webhooks with the body they receive. Once the transaction commits, a worker claims the
 unsent notifications — rows locked ``SKIP LOCKED`` and marked sent in the claim's own
 transaction, so two workers never take the same one — and fans each out: the live
-pushes at once, then one Celery task per e-mail and per webhook delivery (signed,
-retried with backoff, every attempt logged on its ``WebhookDelivery``). Each
+pushes at once, then one Celery task per e-mail, per webhook delivery (signed,
+retried with backoff, every attempt logged on its ``WebhookDelivery``), per device push
+(``DevicePush``) and per text message (``SmsMessage``). Each
 notification goes out once, whoever dispatches it: the task enqueued at the commit, or
 beat's periodic check, which sends what a lost task left behind.
 
@@ -27,8 +28,15 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from . import live, webpush
-from .models import DevicePush, Notification, PushSubscription, Webhook, WebhookDelivery
+from . import live, texting, webpush
+from .models import (
+    DevicePush,
+    Notification,
+    PushSubscription,
+    SmsMessage,
+    Webhook,
+    WebhookDelivery,
+)
 from .webhooks import attempt_delivery
 
 log = logging.getLogger(__name__)
@@ -65,6 +73,14 @@ class DeviceMessage(TypedDict):
     payload: dict
 
 
+class TextMessage(TypedDict):
+    """A text message (SMS) to each number of ``to``; ``about`` as for a device message."""
+
+    to: list[str]
+    about: str
+    text: str
+
+
 def push(group: str, payload: dict, only_schools: Iterable[int] | None = None) -> Push:
     schools = None if only_schools is None else sorted(only_schools)
     return Push(group=group, payload=payload, only_schools=schools)
@@ -79,6 +95,7 @@ def tell(
     webhook_payload: dict | None = None,
     webhooks: Iterable[Webhook] = (),
     devices: Iterable[DeviceMessage] = (),
+    texts: Iterable[TextMessage] = (),
 ) -> Notification:
     """Record what to tell of a change, in its transaction; it is sent once committed.
 
@@ -91,6 +108,7 @@ def tell(
         emails=[email for email in emails if email["to"]],
         webhook_payload=webhook_payload,
         devices=[message for message in devices if message["users"]],
+        texts=[message for message in texts if message["to"]],
     )
     webhooks = list(webhooks) if webhook_payload is not None else []
     if webhooks:
@@ -105,8 +123,9 @@ def tell(
 def claim(now=None) -> list[Notification]:
     """Take the unsent notifications (at most BATCH); each is returned to one caller only.
 
-    Their webhook deliveries and device pushes are written in the same transaction:
-    ``delivery_ids`` and ``push_ids`` on each notification returned.
+    Their webhook deliveries, device pushes and text messages are written in the same
+    transaction: ``delivery_ids``, ``push_ids`` and ``sms_ids`` on each notification
+    returned.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -128,19 +147,26 @@ def claim(now=None) -> list[Notification]:
                 if hook.active
             ]
         pushes = _device_pushes(notifications) if webpush.enabled() else []
+        texts = [
+            SmsMessage(notification=notification, to=to, about=message["about"][:40], text=text)
+            for notification in notifications
+            for message in notification.texts
+            for to in message["to"]
+            if (text := message["text"])
+        ]
         Notification.objects.bulk_update(notifications, ["notified_at"])
         WebhookDelivery.objects.bulk_create(deliveries)
         DevicePush.objects.bulk_create(pushes)
-    by_notification: dict[int, list[int]] = {}
-    for delivery in deliveries:
-        by_notification.setdefault(delivery.notification_id, []).append(delivery.pk)
-    pushes_by_notification: dict[int, list[int]] = {}
-    for push in pushes:
-        pushes_by_notification.setdefault(push.notification_id, []).append(push.pk)
+        SmsMessage.objects.bulk_create(texts)
     for notification in notifications:
-        notification.delivery_ids = by_notification.get(notification.pk, [])
-        notification.push_ids = pushes_by_notification.get(notification.pk, [])
+        notification.delivery_ids = _ids_of(deliveries, notification)
+        notification.push_ids = _ids_of(pushes, notification)
+        notification.sms_ids = _ids_of(texts, notification)
     return notifications
+
+
+def _ids_of(rows, notification: Notification) -> list[int]:
+    return [row.pk for row in rows if row.notification_id == notification.pk]
 
 
 def _device_pushes(notifications: list[Notification]) -> list[DevicePush]:
@@ -180,6 +206,8 @@ def dispatch_pending() -> int:
                 deliver_webhook.delay(delivery_id)
             for push_id in notification.push_ids:
                 push_to_device.delay(push_id)
+            for sms_id in notification.sms_ids:
+                send_sms.delay(sms_id)
         handled += len(notifications)
     return handled
 
@@ -231,6 +259,25 @@ def push_to_device(self, push_id: int) -> str:
     outcome = webpush.attempt(push_id, final=self.request.retries >= self.max_retries)
     if outcome == "retry":
         raise NotPushed(push_id)
+    return outcome
+
+
+class NotTexted(Exception):
+    pass
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(NotTexted,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=False,
+    max_retries=6,
+)
+def send_sms(self, sms_id: int) -> str:
+    outcome = texting.attempt(sms_id, final=self.request.retries >= self.max_retries)
+    if outcome == "retry":
+        raise NotTexted(sms_id)
     return outcome
 
 

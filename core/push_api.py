@@ -8,18 +8,23 @@ network must not be one.
 
 import base64
 import binascii
+import hmac
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import webpush
-from .models import PushSubscription
-from .openapi import BAD_INPUT_RESPONSE
+from .models import DevicePush, PushSubscription
+from .openapi import BAD_INPUT_RESPONSE, NOT_FOUND_RESPONSE
+from .signals import delivery_changed
 
 
 def _decoded(value: str, length: int, field: str) -> str:
@@ -129,4 +134,33 @@ class UnsubscribeView(APIView):
         PushSubscription.objects.filter(
             user=request.user, endpoint=serializer.validated_data["endpoint"]
         ).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PushReceiptSerializer(serializers.Serializer):
+    id = serializers.IntegerField(min_value=1)
+    token = serializers.CharField(max_length=64)
+
+
+class ReceivedView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary=_("Accusé de réception d'une notification poussée (le service worker)"),
+        request=PushReceiptSerializer,
+        responses={204: None, 400: BAD_INPUT_RESPONSE, 404: NOT_FOUND_RESPONSE},
+        tags=["push"],
+    )
+    def post(self, request):
+        serializer = PushReceiptSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        push = DevicePush.objects.filter(pk=data["id"]).first()
+        if push is None or not hmac.compare_digest(push.token, data["token"]):
+            raise NotFound(_("Aucune notification ne correspond."))
+        if push.received_at is None:
+            push.received_at = timezone.now()
+            push.save(update_fields=["received_at"])
+            delivery_changed.send(sender=DevicePush, about=push.about)
         return Response(status=status.HTTP_204_NO_CONTENT)

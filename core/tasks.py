@@ -4,7 +4,7 @@ send), and the retention of the audit trail and of the notifications sent."""
 from celery import shared_task
 
 from .models import AuditEntry, Notification
-from .outbox import deliver_webhook, dispatch, push_to_device, send_email
+from .outbox import deliver_webhook, dispatch, push_to_device, send_email, send_sms
 
 __all__ = [
     "deliver_webhook",
@@ -13,6 +13,7 @@ __all__ = [
     "purge_notifications",
     "push_to_device",
     "send_email",
+    "send_sms",
 ]
 
 

@@ -18,6 +18,7 @@ from py_vapid import Vapid, b64urlencode
 from pywebpush import WebPushException, webpush
 
 from .models import DevicePush
+from .signals import delivery_changed
 
 TIMEOUT_S = 10
 # What a push service keeps a message for a device that is off: a PPMS is urgent or moot.
@@ -50,13 +51,18 @@ def attempt(push_id: int, *, final: bool) -> str:
         push.status = DevicePush.Status.GONE if subscription is None else DevicePush.Status.FAILED
         push.last_error = "" if subscription is None else "Web Push is not configured"
         push.save(update_fields=["status", "last_error"])
+        delivery_changed.send(sender=DevicePush, about=push.about)
         return "gone"
     push.attempts += 1
     outcome = "delivered"
     try:
         webpush(
             subscription.subscription_info(),
-            data=json.dumps(push.payload, ensure_ascii=False),
+            # With what the device's service worker acknowledges receipt with.
+            data=json.dumps(
+                push.payload | {"receipt": {"id": push.pk, "token": push.token}},
+                ensure_ascii=False,
+            ),
             vapid_private_key=settings.WEBPUSH_VAPID_PRIVATE_KEY,
             vapid_claims={"sub": settings.WEBPUSH_CONTACT},
             ttl=TTL_S,
@@ -81,4 +87,6 @@ def attempt(push_id: int, *, final: bool) -> str:
     elif outcome == "failed":
         push.status = DevicePush.Status.FAILED
     push.save()
+    if outcome != "retry":
+        delivery_changed.send(sender=DevicePush, about=push.about)
     return outcome

@@ -7,7 +7,9 @@ listens; reading this file tells who hears what:
   record what their rules must evaluate; the roll-ups mark the late hours stale.
 - ``sensors.signals.batch_committed`` (after the commit): the readings go live.
 - ``sensors.signals.sensor_state_changed``: the state goes live; the offline rules follow.
-- ``alerts.signals.alert_opened``: the PPMS starts an activation when the rule says so.
+- ``alerts.signals.alert_opened``: the PPMS proposes an activation when the rule says so.
+- ``core.signals.delivery_changed``: a push or a text about a school of an activation
+  changed state; the PPMS board hears it (who was told how).
 - a sensor, a zone or a rule changes (admin, API, import): every cache of the process is
   emptied (``core.cache.forget_all``); other processes follow within CONFIG_CACHE_S.
 - ``post_migrate``: the role groups get their permissions.
@@ -30,6 +32,7 @@ class CsuConfig(AppConfig):
         from core.cache import forget_all
         from core.feeds import register_feed_provider
         from core.roles import ensure_role_groups
+        from core.signals import delivery_changed
         from ppms import receivers as ppms_receivers
         from ppms.cap import activation_feed_items
         from ppms.models import RuleTrigger
@@ -51,6 +54,7 @@ class CsuConfig(AppConfig):
             alerts_receivers.on_sensor_state_changed, dispatch_uid="alerts-sensor-state"
         )
         alert_opened.connect(ppms_receivers.on_alert_opened, dispatch_uid="ppms-alert-opened")
+        delivery_changed.connect(ppms_receivers.on_delivery_changed, dispatch_uid="ppms-reach")
         # The PPMS scenario a rule sets off, shown by the alerts app without knowing the PPMS.
         triggers.register(PpmsTriggers())
 

@@ -239,7 +239,7 @@ CELERY_BEAT_SCHEDULE = {
     "alerts-check": {"task": "alerts.tasks.check_alerts", "schedule": 60.0},
     # What a commit could not hand to a worker (Redis away, a worker killed) is sent here.
     "notifications-catch-up": {"task": "core.outbox.dispatch", "schedule": 30.0},
-    "ppms-escalate": {"task": "ppms.tasks.escalate_pending_schools", "schedule": 30.0},
+    "ppms-escalate": {"task": "ppms.tasks.escalate_pending_schools", "schedule": 15.0},
     "ppms-unanswered-proposals": {
         "task": "ppms.tasks.activate_unanswered_proposals",
         "schedule": 15.0,
@@ -289,8 +289,6 @@ AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=1)
 # timelines are kept: this is the log of what went out).
 NOTIFICATION_RETENTION_DAYS = env_int("NOTIFICATION_RETENTION_DAYS", 90, minimum=1)
 REJECTED_MESSAGES_RETENTION_DAYS = env_int("REJECTED_MESSAGES_RETENTION_DAYS", 30, minimum=1)
-# A school still pending this long after an activation is escalated (SPEC: 10 min).
-PPMS_ESCALATE_AFTER_MIN = env_int("PPMS_ESCALATE_AFTER_MIN", 10, minimum=1)
 # Safety services e-mailed when schools stay silent (comma-separated addresses).
 PPMS_SAFETY_EMAILS = env_list("PPMS_SAFETY_EMAILS", [])
 # A sensor silent for this many expected intervals is marked offline.
@@ -461,6 +459,13 @@ WEBPUSH_HOSTS = env_list(
         "notify.windows.com",
     ],
 )
+# Text messages (core/texting.py, django-sms): the backend that sends them (django-sms's
+# console backend prints them), the sender's name, the HTTP gateway's address and its
+# bearer token, both ways (the gateway's delivery receipts carry it).
+SMS_BACKEND = env("SMS_BACKEND", "sms.backends.console.SmsBackend")
+DEFAULT_FROM_SMS = env("SMS_SENDER", "CSU")
+SMS_GATEWAY_URL = env("SMS_GATEWAY_URL")
+SMS_GATEWAY_TOKEN = env("SMS_GATEWAY_TOKEN")
 # The sender of the CAP messages (default csu@<first ALLOWED_HOSTS entry>).
 CSU_CAP_SENDER = env("CSU_CAP_SENDER")
 # A slippy-map tile URL ({z}/{x}/{y}) drawn under the dashboard's map; none: no tiles.

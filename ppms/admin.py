@@ -17,6 +17,7 @@ from .models import (
     ActivationEvent,
     CommunePolicy,
     Drill,
+    EscalationStep,
     PpmsPlan,
     PpmsWebhook,
     Proposal,
@@ -70,8 +71,17 @@ class SchoolAdmin(CsvImportExportAdmin):
         (None, {"fields": ("uai", "name", "pupils", "staff", "directors")}),
         (_("Emplacement"), {"fields": ("address", "commune", "zones", "latitude", "longitude")}),
         (_("Horaires"), {"fields": ("open_days", "opens_at", "closes_at", "holiday_zone")}),
+        (_("Joindre l'école en crise"), {"fields": ("crisis_phones", "sms_during_intrusion")}),
     )
     inlines = [PpmsPlanInline, DrillInline]
+
+
+@admin.register(EscalationStep)
+class EscalationStepAdmin(admin.ModelAdmin):
+    """The escalation ladder of the schools that do not answer (ppms/ladder.py)."""
+
+    list_display = ("after_minutes", "action")
+    ordering = ("after_minutes", "pk")
 
 
 @admin.register(Shelter)

@@ -19,7 +19,7 @@ previous value.
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Min, Prefetch, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -66,6 +66,7 @@ from .models import (
     school_year,
 )
 from .proposals import may_validate, proposal_communes
+from .reach import reach_of
 from .serializers import (
     ActivationCreateSerializer,
     ActivationDetailSerializer,
@@ -77,11 +78,13 @@ from .serializers import (
     OccupancyRecordSerializer,
     OccupancySerializer,
     ProposalSerializer,
+    ReachSerializer,
     ReasonSerializer,
     ReportSerializer,
     SchoolDrillsSerializer,
     SchoolSerializer,
     SchoolStatusSerializer,
+    SeenSerializer,
     ShelterOpenSerializer,
     ShelterSerializer,
 )
@@ -716,6 +719,55 @@ class ActivationViewSet(
             raise bad_input(error) from error
         code = status.HTTP_200_OK if school_status.replayed else status.HTTP_201_CREATED
         return Response(SchoolStatusSerializer(school_status).data, status=code)
+
+    @extend_schema(
+        summary=_("Qui a été joint et comment, école par école"),
+        description=_(
+            "Pour chaque école que vous voyez : la page du directeur vue (seen_at), les "
+            "notifications poussées (push : none, pending, sent, received, failed ; devices), "
+            "les SMS aux numéros de crise (sms : none, no_number, withheld, pending, sent, "
+            "delivered, failed), l'appel demandé aux opérateurs, le signalement aux services, "
+            "le premier signe de vie."
+        ),
+        responses={200: ReachSerializer(many=True), 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def reach(self, request, pk=None):
+        activation = self.get_object()
+        statuses = (
+            visible_statuses(request.user)
+            .filter(activation=activation)
+            .select_related("activation")
+            .annotate(first_reply_at=Min("updates__at"))
+        )
+        return Response(ReachSerializer(reach_of(statuses).values(), many=True).data)
+
+    @extend_schema(
+        summary=_("La page du directeur a affiché le déclenchement"),
+        description=_(
+            "Envoyé par la page d'un·e directeur·rice de l'école quand elle montre le "
+            "déclenchement : le premier signe de vie de l'école. Une fois enregistré, "
+            "les suivants ne changent rien."
+        ),
+        parameters=[UAI_PARAMETER],
+        request=None,
+        responses={200: SeenSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"statuses/(?P<uai>[0-9]{7}[A-Z])/seen",
+        permission_classes=[IsAuthenticated],
+    )
+    def seen(self, request, pk=None, uai=None):
+        activation = get_object_or_404(Activation.objects.visible_to(request.user), pk=pk)
+        school_status = get_object_or_404(
+            visible_statuses(request.user), activation=activation, school__uai=uai
+        )
+        if not school_status.school.directors.filter(pk=request.user.pk).exists():
+            raise PermissionDenied(_("Réservé aux directeurs·rices de l'école."))
+        seen_at = services.ppms_seen(status=school_status)
+        return Response(SeenSerializer({"school": uai, "seen_at": seen_at}).data)
 
 
 class ActivationCapView(XMLDocumentView):

@@ -17,7 +17,6 @@ the alerts' messages so both read alike; the postures' responses and instruction
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
-from django.conf import settings
 from django.db.models import Prefetch
 from django.utils import timezone
 
@@ -237,7 +236,7 @@ def _description(activation: Activation, kind: str, messages: list) -> str:
     if kind == ActivationEventKind.ESCALATED:
         event = _event_of(activation, messages[-1][2])
         names = _school_names(activation, event.schools if event else [])
-        minutes = settings.PPMS_ESCALATE_AFTER_MIN
+        minutes = int((event.at - activation.started_at).total_seconds() // 60) if event else 0
         lines.append(f"Sans réponse après {minutes} min : {names}.")
     elif kind == ActivationEventKind.EXTENDED:
         event = _event_of(activation, messages[-1][2])

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from alerts.models import Rule
+from core import texting
 from core.models import Webhook
 from core.roles import is_director, is_operator, sees_every_commune, supervised_communes
 from sensors.models import Commune, Zone
@@ -68,6 +69,23 @@ class SchoolQuerySet(models.QuerySet):
         if is_director(user):
             visible |= Q(directors=user)
         return self.filter(visible).distinct()
+
+
+def phone_numbers(text: str) -> list[str]:
+    """The phone numbers of a comma-separated list, in E.164; those that are not one are
+    left as written (the validator refuses them)."""
+    numbers = [part.strip() for part in text.split(",") if part.strip()]
+    return [texting.normalized(number) or number for number in numbers]
+
+
+def validate_phone_numbers(text: str) -> None:
+    wrong = [
+        part.strip() for part in text.split(",") if part.strip() and not texting.normalized(part)
+    ]
+    if wrong:
+        raise ValidationError(
+            _("Pas un numéro de téléphone : %(numbers)s.") % {"numbers": ", ".join(wrong)}
+        )
 
 
 def default_open_days() -> list[int]:
@@ -149,6 +167,24 @@ class School(models.Model):
         choices=[("A", "A"), ("B", "B"), ("C", "C")],
         default="B",
     )
+    # Reaching the school in a crisis: the numbers the escalation ladder texts and the
+    # operators call (E.164 once saved), and whether its plan allows a text in an
+    # intrusion (a phone that rings could betray people in hiding).
+    crisis_phones = models.CharField(
+        _("numéros de crise"),
+        max_length=200,
+        blank=True,
+        validators=[validate_phone_numbers],
+        help_text=_("Séparés par des virgules, p. ex. 06 12 34 56 78, 02 47 00 00 00."),
+    )
+    sms_during_intrusion = models.BooleanField(
+        _("SMS pendant une intrusion"),
+        default=False,
+        help_text=_(
+            "Seulement si le PPMS de l'école le prévoit (un téléphone qui sonne peut "
+            "trahir des personnes cachées)."
+        ),
+    )
 
     objects = SchoolQuerySet.as_manager()
 
@@ -159,6 +195,18 @@ class School(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.uai})"
+
+    def save(self, *args, **kwargs):
+        self.crisis_phones = ", ".join(phone_numbers(self.crisis_phones))
+        super().save(*args, **kwargs)
+
+    @property
+    def phones(self) -> list[str]:
+        return phone_numbers(self.crisis_phones)
+
+    def may_text(self, scenario: str) -> bool:
+        """Whether the escalation ladder may text the school in this scenario."""
+        return scenario != Scenario.INTRUSION or self.sms_during_intrusion
 
     def is_open(self, moment) -> bool:
         """Tell whether pupils are at school at ``moment`` (its days, hours and holidays)."""
@@ -415,7 +463,8 @@ class ActivationEventKind(models.TextChoices):
     STARTED = "started", _("Déclenchement")
     EXTENDED = "extended", _("Écoles ajoutées")
     ALARM = "alarm", _("Alarme d'une école")
-    ESCALATED = "escalated", _("Relance des écoles sans réponse")
+    ESCALATED = "escalated", _("Écoles sans réponse signalées aux services")
+    LADDER = "ladder", _("Relance des écoles sans réponse")
     ENDED = "ended", _("Fin d'alerte")
     CANCELLED = "cancelled", _("Annulation (déclenchement par erreur)")
 
@@ -523,9 +572,15 @@ class SchoolStatus(models.Model):
         related_name="+",
         verbose_name=_("mis à jour par"),
     )
-    # Pending past this moment: escalate (indexed, for the periodic task).
+    # The escalation ladder (EscalationStep): pending past ``escalate_at``, the school
+    # gets its step number ``ladder_step`` (indexed, for the periodic task).
     escalate_at = models.DateTimeField(_("relance prévue le"), null=True, blank=True, db_index=True)
-    escalated_at = models.DateTimeField(_("relancée le"), null=True, blank=True)
+    ladder_step = models.PositiveSmallIntegerField(_("prochain échelon"), default=0)
+    texted_at = models.DateTimeField(_("SMS envoyé le"), null=True, blank=True)
+    call_asked_at = models.DateTimeField(_("appel demandé le"), null=True, blank=True)
+    escalated_at = models.DateTimeField(_("signalée aux services le"), null=True, blank=True)
+    # The first time a director's page showed the activation.
+    seen_at = models.DateTimeField(_("vu sur la page le"), null=True, blank=True)
 
     class Meta:
         ordering = ["school__name"]
@@ -537,6 +592,35 @@ class SchoolStatus(models.Model):
 
     def __str__(self):
         return f"{self.school}: {self.get_state_display()}"
+
+
+class EscalationStep(models.Model):
+    """One step of the escalation ladder: what is done for a school still silent
+    ``after_minutes`` into an activation (``ppms/ladder.py``). A report stops it."""
+
+    class Action(models.TextChoices):
+        NOTIFY = "notify", _("Page et notification au directeur")
+        SMS = "sms", _("SMS aux numéros de crise de l'école")
+        CALL = "call", _("Appel de l'école par l'opérateur")
+        SERVICES = "services", _("Signalement aux services de secours")
+
+    after_minutes = models.PositiveSmallIntegerField(
+        _("après (min)"), validators=[MaxValueValidator(240)]
+    )
+    action = models.CharField(_("action"), max_length=12, choices=Action)
+
+    class Meta:
+        ordering = ["after_minutes", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["after_minutes", "action"], name="escalationstep_unique"
+            )
+        ]
+        verbose_name = _("échelon de relance")
+        verbose_name_plural = _("échelons de relance")
+
+    def __str__(self):
+        return f"{self.after_minutes} min : {self.get_action_display()}"
 
 
 class StatusUpdate(models.Model):

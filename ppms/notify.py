@@ -13,13 +13,19 @@ Every change is told in the transaction that makes it, and sent once it commits:
   reminder, the directors of the silent schools — except for an intrusion: a phone that
   rings could betray people in hiding (DOMAIN.md), so they get no e-mail then;
 - by Web Push, to every subscribed device of the concerned schools' directors: the
-  start, schools added, the reminder of an escalation, the end and a cancellation —
-  silent (no sound, no vibration) for an intrusion, as their page is.
+  start, schools added, the reminders of the escalation ladder (``ppms/ladder.py``), the
+  end and a cancellation — silent (no sound, no vibration) for an intrusion, as their
+  page is;
+- by SMS, to the crisis numbers of a school still silent when the ladder says so (in an
+  intrusion only if the school's plan allows it), then its end or cancellation.
+
+Each device push and text message is about one school of one activation
+(``about(activation, school)``): the board and the report show who was told how.
 """
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch
+from django.db.models import Min, Prefetch
 from django.urls import reverse
 from django.utils import timezone
 
@@ -35,6 +41,8 @@ from .models import (
     School,
     SchoolStatus,
 )
+from .reach import reach_of
+from .serializers import ReachSerializer
 from .summaries import activation_summary, proposal_summary, status_summary
 
 # The event names of the webhooks (the live events' names where they exist).
@@ -88,6 +96,29 @@ def to_operators(activation: Activation, event: str, status: SchoolStatus) -> li
     return [outbox.push(live.commune_group(status.school.commune_id), message)]
 
 
+def tell_reach(about_key: str, event: str = "reach") -> None:
+    """Tell the operators of a school who was told how there, now (``about_key``: what a
+    push or a text was about; anything not about a PPMS activation is ignored)."""
+    try:
+        prefix, activation_id, uai = about_key.split(":")
+        activation_id = int(activation_id)
+    except ValueError:
+        return
+    if prefix != "ppms":
+        return
+    status = (
+        SchoolStatus.objects.filter(activation_id=activation_id, school__uai=uai)
+        .select_related("school", "activation")
+        .annotate(first_reply_at=Min("updates__at"))
+        .first()
+    )
+    if status is None:
+        return
+    reach = reach_of([status])[status.pk]
+    message = _message(status.activation, event, status) | {"reach": ReachSerializer(reach).data}
+    tell_live(event, [outbox.push(live.commune_group(status.school.commune_id), message)])
+
+
 def tell_proposal(proposal: Proposal, event: str) -> None:
     """Tell the operators of the concerned communes of a proposal or of its decision."""
     message = live.ProposalEvent(type="proposal", event=event, proposal=proposal_summary(proposal))
@@ -115,9 +146,13 @@ def record_event(
     schools=(),
     text: str = "",
     pushes: list[outbox.Push] = (),
+    devices: list[outbox.DeviceMessage] | None = None,
+    texts: list[outbox.TextMessage] | None = None,
 ) -> ActivationEvent:
     """Write a change of the activation's timeline and tell it: the safety services
-    (webhooks, e-mails for an escalation) and ``pushes`` live; it goes out once committed."""
+    (webhooks, e-mails for an escalation; not the ladder's reminders), ``pushes`` live,
+    and the directors' devices and schools' phones (``devices``, ``texts``: those the
+    event's kind says, unless given); it goes out once committed."""
     event = ActivationEvent.objects.create(
         activation=activation,
         kind=kind,
@@ -133,18 +168,25 @@ def record_event(
         .select_related("webhook")
         .prefetch_related("communes")
     )
+    heard = kind in WEBHOOK_EVENT
     outbox.tell(
         topic="ppms",
-        event=WEBHOOK_EVENT[kind],
+        event=WEBHOOK_EVENT.get(kind, kind),
         pushes=pushes,
         emails=escalation_emails(activation, event)
         if kind == ActivationEventKind.ESCALATED
         else (),
-        webhook_payload=webhook_payload(activation, event),
-        webhooks=[hook.webhook for hook in hooks if hook.hears(communes)],
-        devices=device_messages(activation, event),
+        webhook_payload=webhook_payload(activation, event) if heard else None,
+        webhooks=[hook.webhook for hook in hooks if hook.hears(communes)] if heard else (),
+        devices=device_messages(activation, event) if devices is None else devices,
+        texts=closing_texts(activation, event) if texts is None else texts,
     )
     return event
+
+
+def about(activation: Activation, school: School) -> str:
+    """What a device push or text message of the activation to the school is about."""
+    return f"ppms:{activation.pk}:{school.uai}"
 
 
 # What the directors' phones are pushed, and what each says.
@@ -170,32 +212,100 @@ def device_messages(activation: Activation, event: ActivationEvent) -> list[outb
     """
     pushed = PUSHED.get(event.kind)
     if pushed is None:
-        return []  # a school's own alarm: its directors know
+        return []  # a school's own alarm: its directors know; the ladder says its own
     named = set(event.schools)
-    statuses = [status for status in activation.statuses.all() if status.school.uai in named]
+    schools = [status.school for status in activation.statuses.all() if status.school.uai in named]
+    return _device_messages(activation, schools, pushed)
+
+
+def reminder_devices(activation: Activation, schools) -> list[outbox.DeviceMessage]:
+    """The ladder's reminder to the devices of the schools' directors."""
+    return _device_messages(activation, schools, "escalated")
+
+
+def _device_messages(activation: Activation, schools, pushed: str) -> list[outbox.DeviceMessage]:
     exercise = "EXERCICE — " if activation.drill else ""
     scenario = activation.get_scenario_display()
     users_of: dict[int, list[int]] = {}
     for school_id, user_id in School.directors.through.objects.filter(
-        school__in=[status.school for status in statuses]
+        school__in=schools
     ).values_list("school_id", "user_id"):
         users_of.setdefault(school_id, []).append(user_id)
     return [
         outbox.DeviceMessage(
-            users=users_of.get(status.school_id, []),
-            about=status.school.uai,
+            users=users_of.get(school.pk, []),
+            about=about(activation, school),
             payload={
-                "title": f"{exercise}PPMS : {scenario} — {status.school.name}",
+                "title": f"{exercise}PPMS : {scenario} — {school.name}",
                 "body": PUSH_BODY[pushed] % {"title": activation.title},
                 "tag": f"csu-ppms-{activation.pk}",
-                "url": reverse("ppms-director-school", args=[status.school.uai]),
+                "url": reverse("ppms-director-school", args=[school.uai]),
                 "silent": activation.scenario == "intrusion",
                 "event": pushed,
                 "activation": activation.pk,
-                "school": status.school.uai,
+                "school": school.uai,
             },
         )
-        for status in statuses
+        for school in schools
+    ]
+
+
+# --- Text messages ---------------------------------------------------------------------------
+
+SMS_BODY = {
+    "activated": "%(exercise)sCSU %(commune)s : PPMS %(scenario)s déclenché à %(time)s pour "
+    "%(school)s. Appliquez le PPMS et indiquez la situation de l'école : %(url)s",
+    "ended": "%(exercise)sCSU %(commune)s : fin d'alerte du PPMS %(scenario)s pour %(school)s.",
+    "cancelled": "%(exercise)sCSU %(commune)s : déclenchement PPMS %(scenario)s annulé "
+    "(erreur) pour %(school)s. Reprenez le cours normal.",
+}
+
+
+def ladder_texts(activation: Activation, schools) -> list[outbox.TextMessage]:
+    """The ladder's text to each school's crisis numbers."""
+    return _texts(activation, schools, "activated")
+
+
+def closing_texts(activation: Activation, event: ActivationEvent) -> list[outbox.TextMessage]:
+    """The end or cancellation, to the schools the ladder texted (the others were not
+    told by text)."""
+    closing = {ActivationEventKind.ENDED: "ended", ActivationEventKind.CANCELLED: "cancelled"}
+    if event.kind not in closing:
+        return []
+    schools = [status.school for status in activation.statuses.all() if status.texted_at]
+    return _texts(activation, schools, closing[event.kind])
+
+
+def texted_line(activation: Activation, schools, texted) -> str:
+    """What the ladder's text step did, for the timeline."""
+    texted_ids = {school.pk for school in texted}
+    parts = [f"SMS : {', '.join(school.name for school in texted) or 'aucune école'}"]
+    no_number = [school.name for school in schools if not school.phones]
+    if no_number:
+        parts.append(f"sans numéro de crise : {', '.join(no_number)}")
+    withheld = [school.name for school in schools if school.phones and school.pk not in texted_ids]
+    if withheld:
+        parts.append(f"pas de SMS en intrusion (plan de l'école) : {', '.join(withheld)}")
+    return " ; ".join(parts)
+
+
+def _texts(activation: Activation, schools, kind: str) -> list[outbox.TextMessage]:
+    public = settings.CSU_PUBLIC_URL.rstrip("/")
+    return [
+        outbox.TextMessage(
+            to=school.phones,
+            about=about(activation, school),
+            text=SMS_BODY[kind]
+            % {
+                "exercise": "EXERCICE — " if activation.drill else "",
+                "commune": school.commune.name,
+                "scenario": activation.get_scenario_display(),
+                "time": timezone.localtime(activation.started_at).strftime("%H:%M"),
+                "school": school.name,
+                "url": public + reverse("ppms-director-school", args=[school.uai]),
+            },
+        )
+        for school in schools
     ]
 
 
@@ -239,7 +349,7 @@ def escalation_emails(activation: Activation, event: ActivationEvent) -> list[ou
     )
     url = f"{settings.CSU_PUBLIC_URL.rstrip('/')}/"
     exercise = "[EXERCICE] " if activation.drill else ""
-    minutes = settings.PPMS_ESCALATE_AFTER_MIN
+    minutes = minutes_since_start(activation, event.at)
     emails = []
     if settings.PPMS_SAFETY_EMAILS:
         lines = [
@@ -280,6 +390,10 @@ def escalation_emails(activation: Activation, event: ActivationEvent) -> list[ou
         subject = f"[CSU] {exercise}PPMS : indiquez la situation de {status.school.name}"
         emails.append(outbox.Email(subject=subject, body="\n".join(lines), to=recipients))
     return emails
+
+
+def minutes_since_start(activation: Activation, moment) -> int:
+    return int((moment - activation.started_at).total_seconds() // 60)
 
 
 def _local(moment) -> str:

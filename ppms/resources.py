@@ -21,6 +21,8 @@ class SchoolResource(CommuneZonesResource):
             "longitude",
             "pupils",
             "staff",
+            "crisis_phones",
+            "sms_during_intrusion",
         )
         import_id_fields = ("uai",)
         clean_model_instances = True

@@ -228,6 +228,41 @@ class SchoolStatusSerializer(serializers.ModelSerializer):
         return _username(status.updated_by)
 
 
+class ReachSerializer(serializers.Serializer):
+    """Who was told how at a school (``ppms.reach.Reach``)."""
+
+    school = serializers.CharField(source="status.school.uai", help_text=_("Code UAI."))
+    seen_at = UtcDateTimeField(
+        allow_null=True, help_text=_("La page d'un·e directeur·rice a montré le déclenchement.")
+    )
+    push = serializers.ChoiceField(
+        choices=["none", "pending", "sent", "received", "failed"],
+        help_text=_(
+            "Notifications poussées : aucun appareil abonné, en cours, envoyée (acceptée par "
+            "le service de push), reçue (par l'appareil), non remise."
+        ),
+    )
+    devices = serializers.IntegerField(help_text=_("Appareils abonnés notifiés."))
+    sms = serializers.ChoiceField(
+        choices=["none", "no_number", "withheld", "pending", "sent", "delivered", "failed"],
+        help_text=_(
+            "SMS aux numéros de crise : pas encore, aucun numéro, non (intrusion), en cours, "
+            "envoyé, remis, non remis."
+        ),
+    )
+    call_asked_at = UtcDateTimeField(source="status.call_asked_at", allow_null=True)
+    escalated_at = UtcDateTimeField(source="status.escalated_at", allow_null=True)
+    first_sign_at = UtcDateTimeField(
+        allow_null=True, help_text=_("Premier signe de vie : page vue ou première réponse.")
+    )
+    phones = serializers.ListField(child=serializers.CharField(), help_text=_("Numéros de crise."))
+
+
+class SeenSerializer(serializers.Serializer):
+    school = serializers.CharField()
+    seen_at = UtcDateTimeField()
+
+
 class StateCountsSerializer(serializers.Serializer):
     pending = serializers.IntegerField()
     safe = serializers.IntegerField()

@@ -1,11 +1,10 @@
-"""PPMS operations that span apps or notify: activate, report, escalate, end, alarm.
+"""PPMS operations that span apps or notify: activate, report, end, cancel, alarm (the
+escalation of silent schools is ``ppms/ladder.py``).
 
 Each writes its rows in one transaction and tells the change in it (``ppms/notify.py``):
 the browsers that may see it, and, for the changes of the activation's timeline, the
 safety services. What is told goes out once the transaction commits.
 """
-
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -13,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from . import notify
+from . import ladder, notify
 from .models import (
     COUNTS,
     Activation,
@@ -26,10 +25,6 @@ from .models import (
     Source,
     StatusUpdate,
 )
-
-
-def escalation_delay() -> timedelta:
-    return timedelta(minutes=settings.PPMS_ESCALATE_AFTER_MIN)
 
 
 def schools_in(zones) -> list[School]:
@@ -85,18 +80,15 @@ def ppms_activate(
 
 
 def add_schools(activation: Activation, schools, *, now) -> list[SchoolStatus]:
+    """Concern more schools: each starts on the escalation ladder (``ppms/ladder.py``)."""
     known = set(activation.statuses.values_list("school_id", flat=True))
-    statuses = [
-        SchoolStatus(
-            activation=activation,
-            school=school,
-            posture=activation.scenario,
-            escalate_at=now + escalation_delay(),
-        )
+    statuses = SchoolStatus.objects.bulk_create(
+        SchoolStatus(activation=activation, school=school, posture=activation.scenario)
         for school in schools
         if school.pk not in known
-    ]
-    return SchoolStatus.objects.bulk_create(statuses)
+    )
+    ladder.start(activation, statuses, now=now)
+    return statuses
 
 
 def validate_report(status: SchoolStatus, report: dict) -> dict:
@@ -164,39 +156,15 @@ def ppms_report(
     return status
 
 
-def ppms_escalate_pending(now=None) -> list[SchoolStatus]:
-    """Escalate the schools still pending past their delay (periodic task)."""
+@transaction.atomic
+def ppms_seen(*, status: SchoolStatus, now=None):
+    """A director's page showed the activation: the school's first sign of life, told to
+    the board (recorded once)."""
     now = now or timezone.now()
-    due = []
-    with transaction.atomic():
-        for status in (
-            SchoolStatus.objects.select_for_update(skip_locked=True)
-            .select_related("school", "activation")
-            .filter(
-                state=SchoolState.PENDING, escalate_at__lte=now, activation__ended_at__isnull=True
-            )
-        ):
-            status.escalated_at, status.escalate_at = now, None
-            status.save(update_fields=["escalated_at", "escalate_at"])
-            due.append(status)
-        # One notice per activation and run, naming its schools still silent.
-        by_activation: dict[int, list[SchoolStatus]] = {}
-        for status in due:
-            by_activation.setdefault(status.activation_id, []).append(status)
-        for statuses in by_activation.values():
-            activation = statuses[0].activation
-            notify.record_event(
-                activation,
-                ActivationEventKind.ESCALATED,
-                at=now,
-                schools=[status.school for status in statuses],
-                pushes=[
-                    push
-                    for status in statuses
-                    for push in notify.to_school(activation, "escalated", status)
-                ],
-            )
-    return due
+    if SchoolStatus.objects.filter(pk=status.pk, seen_at__isnull=True).update(seen_at=now):
+        notify.tell_reach(notify.about(status.activation, status.school), "seen")
+        return now
+    return SchoolStatus.objects.values_list("seen_at", flat=True).get(pk=status.pk)
 
 
 def unsettled_schools(activation: Activation) -> list[School]:

@@ -2,14 +2,14 @@
 
 from celery import shared_task
 
+from .ladder import climb
 from .proposals import ppms_activate_unanswered
-from .services import ppms_escalate_pending
 
 
 @shared_task
 def escalate_pending_schools() -> int:
-    """Periodic: escalate the schools still silent past their delay."""
-    return len(ppms_escalate_pending())
+    """Periodic: the steps of the escalation ladder fallen due for silent schools."""
+    return len(climb())
 
 
 @shared_task

@@ -46,6 +46,7 @@ from .models import (
     StatusUpdate,
 )
 from .proposals import may_validate, proposal_communes
+from .reach import Reach, reach_of
 from .summaries import activation_summary, proposal_summary, status_summary
 
 PUPIL_COUNTS = ("pupils_present", "pupils_absent", "pupils_missing", "pupils_injured")
@@ -331,6 +332,7 @@ def service_worker(request):
         "version": _shell_version(source, urls),
         "assets": urls,
         "start": reverse("ppms-director"),
+        "received": reverse("push-received"),
         # The director's pages: /ppms/ecole/ and /ppms/school/<uai>/ (state.json excluded).
         "pages": [reverse("ppms-director"), reverse("ppms-director-school", args=["-"])[:-2]],
         "offline": _(
@@ -386,6 +388,7 @@ class BoardRow:
     status: SchoolStatus
     first_reply_at: datetime | None
     safe_at: datetime | None = None
+    reach: Reach | None = None  # who was told how
 
     @property
     def school(self):
@@ -504,9 +507,11 @@ def sections_for(user, activations) -> list[Section]:
             safe_at=Min("updates__at", filter=Q(updates__state__in=SAFE_STATES)),
         )
     )
+    statuses = list(statuses)
+    reaches = reach_of(statuses)
     by_activation: dict[int, list[BoardRow]] = {a.pk: [] for a in activations}
     for status in statuses:
-        row = BoardRow(status, status.first_reply_at, status.safe_at)
+        row = BoardRow(status, status.first_reply_at, status.safe_at, reaches[status.pk])
         by_activation[status.activation_id].append(row)
     return [Section(a, by_activation[a.pk]) for a in activations if by_activation[a.pk]]
 
@@ -616,7 +621,7 @@ class Event:
     """One line of the report's timeline."""
 
     at: datetime
-    kind: str  # started | extended | alarm | reply | escalated | all_safe | ended
+    kind: str  # started | extended | alarm | reply | ladder | escalated | all_safe | ended
     label: str
     status: SchoolStatus | None = None
     update: StatusUpdate | None = None
@@ -634,7 +639,7 @@ class Event:
         return self.status.school.uai if self.status else ""
 
 
-EVENT_ORDER = {"started": 0, "extended": 1, "alarm": 1, "reply": 2, "escalated": 2}
+EVENT_ORDER = {"started": 0, "extended": 1, "alarm": 1, "reply": 2, "ladder": 2, "escalated": 2}
 
 
 def report_for(user, pk) -> tuple[Section, list[Event]]:
@@ -649,14 +654,28 @@ def report_for(user, pk) -> tuple[Section, list[Event]]:
     events = [
         Event(activation.started_at, "started", _("Déclenchement"), by=who(activation.started_by))
     ]
-    # Schools added later, alarms raised from a school (ppms.services.record_event).
+    # Schools added later, alarms raised from a school (ppms.notify.record_event), the
+    # steps of the escalation ladder (ppms.ladder).
     for notice in ActivationEvent.objects.filter(
-        activation=activation, kind__in=[ActivationEventKind.EXTENDED, ActivationEventKind.ALARM]
+        activation=activation,
+        kind__in=[
+            ActivationEventKind.EXTENDED,
+            ActivationEventKind.ALARM,
+            ActivationEventKind.LADDER,
+        ],
     ).select_related("by"):
         seen = [uai for uai in notice.schools if uai in by_uai]
         if not seen:
             continue
-        if notice.kind == ActivationEventKind.ALARM:
+        if notice.kind == ActivationEventKind.LADDER:
+            names = ", ".join(by_uai[uai].school.name for uai in seen)
+            # The step's own line names every school: only an admin sees them all.
+            details = notice.text
+            if len(seen) < len(notice.schools):
+                details = details.split(" — ")[0]
+            label = _("Relance : %(schools)s") % {"schools": names}
+            events.append(Event(notice.at, "ladder", label, details=details))
+        elif notice.kind == ActivationEventKind.ALARM:
             events.append(
                 Event(
                     notice.at,
@@ -681,7 +700,14 @@ def report_for(user, pk) -> tuple[Section, list[Event]]:
         events.append(Event(update.at, "reply", label, status, update, who(update.by), first=first))
     for row in section.rows:
         if row.status.escalated_at:
-            events.append(Event(row.status.escalated_at, "escalated", _("Relance"), row.status))
+            events.append(
+                Event(
+                    row.status.escalated_at,
+                    "escalated",
+                    _("Signalée aux services de secours"),
+                    row.status,
+                )
+            )
     if section.all_safe_at:
         events.append(Event(section.all_safe_at, "all_safe", _("Toutes les écoles en sûreté")))
     if activation.ended_at:
@@ -767,7 +793,7 @@ def report_rows(section: Section, events: list[Event]):
             status.posture,
             status.location,
             status.needs,
-            _("relancée") if status.escalated_at else "",
+            row.reach.text() if row.reach else "",
             who(status.updated_by),
         ]
 

@@ -19,8 +19,9 @@ from rest_framework.test import APIClient
 
 from core.cap import CAP_SCHEMA
 from ppms.cap import activation_cap
+from ppms.ladder import climb
 from ppms.models import Activation, ActivationEvent, Drill, SchoolStatus, StatusUpdate
-from ppms.services import ppms_activate, ppms_escalate_pending
+from ppms.services import ppms_activate
 from sensors.models import Zone
 from tests.conftest import make_school, make_user
 from tests.ppms_helpers import end_body, end_of_alert
@@ -312,12 +313,14 @@ def test_the_timeline_of_a_director_leaves_out_the_other_schools_reports(
     as_user(APIClient(), other_director).post(
         report_url(activation, "0370002B"), report(needs="Un blessé léger"), format="json"
     )
-    ppms_escalate_pending(T0 + timedelta(minutes=10))
+    climb(T0 + timedelta(minutes=10))
 
     timeline = as_user(api, director).get(activation_url(activation)).json()["timeline"]
 
     assert [(line["kind"], line["schools"]) for line in timeline] == [
         ("started", ["0370001A"]),
+        ("ladder", ["0370001A"]),
+        ("ladder", ["0370001A"]),
         ("escalated", ["0370001A"]),
     ]
 
@@ -347,7 +350,7 @@ def test_the_timeline_has_the_start_every_report_the_escalations_and_the_end(
     api = as_user(api, director)
     with time_machine.travel(T0 + timedelta(minutes=3), tick=False):
         api.post(report_url(activation), report(), format="json")
-    ppms_escalate_pending(T0 + timedelta(minutes=10))
+    climb(T0 + timedelta(minutes=10))
     with time_machine.travel(T0 + timedelta(minutes=12), tick=False):
         api.post(report_url(activation), report(state="needs_help"), format="json")
     end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=40))
@@ -357,6 +360,9 @@ def test_the_timeline_has_the_start_every_report_the_escalations_and_the_end(
     assert [(line["at"], line["kind"], line["by"], line["schools"]) for line in timeline] == [
         ("2026-11-23T09:00:00Z", "started", "operateur", ["0370001A", "0370002B"]),
         ("2026-11-23T09:03:00Z", "status", "directeur", ["0370001A"]),
+        # The ladder's steps fallen due meanwhile, taken at once: text, call, services.
+        ("2026-11-23T09:10:00Z", "ladder", None, ["0370002B"]),
+        ("2026-11-23T09:10:00Z", "ladder", None, ["0370002B"]),
         ("2026-11-23T09:10:00Z", "escalated", None, ["0370002B"]),
         ("2026-11-23T09:12:00Z", "status", "directeur", ["0370001A"]),
         ("2026-11-23T09:40:00Z", "ended", "operateur", ["0370001A", "0370002B"]),

@@ -531,6 +531,11 @@ MATRIX = [
     # Unsubscribing names a device: only its owner's request removes it.
     row("POST /api/v1/push/unsubscribe/", body={"endpoint": OPERATOR_A_DEVICE},
         expect=(401, 204, *["204, but the database did not change"] * 5)),
+    # A device's receipt needs the push's own token (a service worker has no session's
+    # CSRF token); the SMS gateway's, its bearer token (none is set here: all refused).
+    row("POST /api/v1/push/received/", body={"id": 1, "token": "guess"}, expect=(404,) * 7),
+    row("POST /api/v1/sms/receipts/", body={"reference": "1", "status": "delivered"},
+        expect=(403,) * 7),
     # Proposals: the operators of the communes concerned see them; directors never.
     row("GET /api/v1/ppms/proposals/", sees=proposals, expect=(
         401, {"A"}, {"B"}, {"A", "B"}, 403, 403, {"A", "B"})),
@@ -545,6 +550,12 @@ MATRIX = [
         401, {"X"}, {"Y"}, {"X", "Y"}, {"X"}, {"Y"}, {"X", "Y"})),
     row("GET /api/v1/ppms/activations/{activation_ab}/statuses/", sees=statuses, expect=(
         401, {"X"}, {"Y"}, {"X", "Y"}, {"X"}, {"Y"}, {"X", "Y"})),
+    # Who was told how: the schools each sees.
+    row("GET /api/v1/ppms/activations/{activation_ab}/reach/", sees=statuses, expect=(
+        401, {"X"}, {"Y"}, {"X", "Y"}, {"X"}, {"Y"}, {"X", "Y"})),
+    # The page seen: the school's sign of life, so its own directors only.
+    row("POST /api/v1/ppms/activations/{activation_a}/statuses/0370001A/seen/", (
+        401, 403, 404, 403, 200, 404, 403)),
     # A school's situation: its director, or an operator of its commune on their behalf.
     row("POST /api/v1/ppms/activations/{activation_a}/statuses/0370001A/",
         body={"state": "safe"}, expect=(401, 201, 404, 201, 201, 404, 201)),
@@ -720,6 +731,8 @@ ADMIN_SCREENS = {
     "core.webhook": (200, 200),
     "core.webhookdelivery": (200, 403),
     "core.notification": (200, 403),
+    "core.devicepush": (200, 403),
+    "core.smsmessage": (200, 403),
     "ppms.school": (200, 200),
     "ppms.shelter": (200, 200),
     "ppms.drill": (200, 200),
@@ -731,6 +744,7 @@ ADMIN_SCREENS = {
     "ppms.communepolicy": (200, 200),
     "ppms.proposal": (200, 403),
     "ppms.schoolholiday": (200, 200),
+    "ppms.escalationstep": (200, 200),
 }
 
 

@@ -1,5 +1,6 @@
 """The PPMS workflow's core: activation (proposed by an alert, once per incident; by an operator),
-directors' reports and their validation, escalation, end of alert, live events."""
+directors' reports and their validation, end of alert, live events (the escalation ladder:
+test_ppms_ladder.py)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -7,12 +8,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 
-from ppms.models import Activation, Proposal, SchoolStatus, StatusUpdate
-from ppms.services import (
-    ppms_activate,
-    ppms_escalate_pending,
-    ppms_report,
-)
+from ppms.models import Activation, Proposal, StatusUpdate
+from ppms.services import ppms_activate, ppms_report
 from tests.alerting import feed, make_rule
 from tests.conftest import make_school, make_sensor
 from tests.ppms_helpers import end_of_alert
@@ -131,19 +128,6 @@ def test_a_report_that_does_not_add_up_is_refused_with_a_clear_message(school, r
         ppms_report(status=activation.statuses.get(), report=report, by=None)
     assert field in error.value.message_dict
     assert activation.statuses.get().state == "pending"
-
-
-def test_a_school_still_pending_after_ten_minutes_is_escalated_once(school):
-    activation = ppms_activate(
-        scenario="shelter", title="t", source="operator", schools=[school], now=T0
-    )
-    assert ppms_escalate_pending(T0 + timedelta(minutes=9)) == []
-    [escalated] = ppms_escalate_pending(T0 + timedelta(minutes=10))
-    assert escalated.school == school
-    assert ppms_escalate_pending(T0 + timedelta(minutes=20)) == []
-    assert SchoolStatus.objects.get(activation=activation).escalated_at == T0 + timedelta(
-        minutes=10
-    )
 
 
 def test_after_the_end_of_alert_no_report_is_taken(school, operator, director):

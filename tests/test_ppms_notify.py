@@ -16,8 +16,9 @@ from core.models import Notification, Webhook, WebhookDelivery
 from core.outbox import dispatch_pending as dispatch_pending_events
 from core.webhooks import SIGNATURE_HEADER, sign
 from ppms.cap import activation_cap, cap_identifier
+from ppms.ladder import climb
 from ppms.models import ActivationEvent, PpmsWebhook
-from ppms.services import ppms_activate, ppms_alarm, ppms_escalate_pending, ppms_report
+from ppms.services import ppms_activate, ppms_alarm, ppms_report
 from ppms.tasks import escalate_pending_schools
 from tests.conftest import make_school, make_user
 from tests.ppms_helpers import end_of_alert
@@ -117,7 +118,7 @@ def test_an_escalation_is_an_update_naming_the_silent_schools(schema, school, mo
         by=director,
         now=T0 + timedelta(minutes=4),
     )
-    ppms_escalate_pending(T0 + timedelta(minutes=10))
+    climb(T0 + timedelta(minutes=10))
 
     root = valid_cap(schema, activation)
 
@@ -150,7 +151,7 @@ def test_the_end_of_alert_is_an_update_saying_all_clear(schema, school, operator
 def test_a_drill_is_an_exercise_from_its_first_message_to_its_last(schema, school, operator):
     activation = activate(school, scenario="shelter", drill=True, title="Exercice tempête")
     first = valid_cap(schema, activation)
-    ppms_escalate_pending(T0 + timedelta(minutes=10))
+    climb(T0 + timedelta(minutes=10))
     escalated = valid_cap(schema, activation)
     end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=30))
     ended = valid_cap(schema, activation)
@@ -242,10 +243,10 @@ def test_each_change_is_posted_once_whoever_dispatches(school, operator, receive
     receiver = receiver_factory()
     link_webhook(receiver)
     activation = activate(school, by=operator)
-    ppms_escalate_pending(T0 + timedelta(minutes=10))
+    climb(T0 + timedelta(minutes=10))
     end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=30))
 
-    assert dispatch_pending_events() == 3
+    assert dispatch_pending_events() == 5  # and the ladder's text and call steps
     assert dispatch_pending_events() == 0
     escalate_pending_schools()  # the beat task dispatches leftovers too
 
@@ -341,8 +342,8 @@ def test_an_escalation_mails_the_safety_services_and_reminds_the_directors_once(
 ):
     activate(school, morier)
 
-    ppms_escalate_pending(T0 + timedelta(minutes=10))
-    ppms_escalate_pending(T0 + timedelta(minutes=11))
+    climb(T0 + timedelta(minutes=10))
+    climb(T0 + timedelta(minutes=11))
     dispatch_pending_events()
     dispatch_pending_events()
 
@@ -363,7 +364,7 @@ def test_a_school_that_answered_is_neither_escalated_nor_reminded(
     activation = activate(school, morier)
     ppms_report(status=activation.statuses.get(school=school), report={"state": "safe"}, by=None)
 
-    ppms_escalate_pending(T0 + timedelta(minutes=10))
+    climb(T0 + timedelta(minutes=10))
     dispatch_pending_events()
 
     [services] = mail.outbox
@@ -374,7 +375,7 @@ def test_a_school_that_answered_is_neither_escalated_nor_reminded(
 def test_no_mail_rings_a_directors_phone_during_an_intrusion(school, directors_with_email):
     activate(school, scenario="intrusion", title="Intrusion")
 
-    ppms_escalate_pending(T0 + timedelta(minutes=10))
+    climb(T0 + timedelta(minutes=10))
     dispatch_pending_events()
 
     [services] = mail.outbox
@@ -385,7 +386,7 @@ def test_no_mail_rings_a_directors_phone_during_an_intrusion(school, directors_w
 def test_without_safety_addresses_only_the_directors_are_reminded(school, directors_with_email):
     activate(school, drill=True, scenario="shelter", title="Exercice")
 
-    ppms_escalate_pending(T0 + timedelta(minutes=10))
+    climb(T0 + timedelta(minutes=10))
     dispatch_pending_events()
 
     [reminder] = mail.outbox
@@ -397,7 +398,7 @@ def test_an_ended_activation_is_not_escalated(school, operator, directors_with_e
     activation = activate(school)
     end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=5))
 
-    assert ppms_escalate_pending(T0 + timedelta(minutes=10)) == []
+    assert climb(T0 + timedelta(minutes=10)) == []
     dispatch_pending_events()
 
     assert mail.outbox == []

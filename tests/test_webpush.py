@@ -107,7 +107,7 @@ def test_an_activation_reaches_the_directors_phone_encrypted_and_signed(
     phone = push_service()
     subscribe(director, phone)
 
-    ppms_activate(
+    activation = ppms_activate(
         scenario="evacuation",
         title="Crue du Cher",
         source="operator",
@@ -128,7 +128,8 @@ def test_an_activation_reaches_the_directors_phone_encrypted_and_signed(
     assert phone.headers[0]["Authorization"].startswith("vapid t=")
     assert phone.headers[0]["Urgency"] == "high"
     push = DevicePush.objects.get()
-    assert (push.status, push.about, push.user) == ("delivered", school.uai, director)
+    about = f"ppms:{activation.pk}:{school.uai}"
+    assert (push.status, push.about, push.user) == ("delivered", about, director)
 
 
 def test_an_intrusion_is_pushed_silent(school, director, push_service):

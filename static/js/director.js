@@ -536,6 +536,26 @@
     banner.hidden = false;
   }
 
+  // The school's first sign of life: its page showed the activation, in view (once per
+  // activation and page; the server keeps the first). The board shows it.
+  const seenSent = new Set();
+  function saySeen() {
+    const activation = page.activation;
+    if (!activation || activation.ended_at || seenSent.has(activation.id)) return;
+    if (document.visibilityState !== "visible") return;
+    seenSent.add(activation.id);
+    fetch(statusUrl(activation.id) + "seen/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    })
+      .then((response) => {
+        if (!response.ok && response.status !== 403) seenSent.delete(activation.id);
+      })
+      .catch(() => seenSent.delete(activation.id)); // offline: the next showing says it
+  }
+  document.addEventListener("visibilitychange", saySeen);
+
   // Show a state of the page: {activation, status, others} (state.json, or a live event).
   function apply(state, { ring = true } = {}) {
     const previous = page.activation;
@@ -562,6 +582,7 @@
       calm.hidden = false;
     }
     renderOthers(page.others);
+    saySeen();
     if (silentNow()) {
       silence();
     } else if (ring) {

@@ -98,7 +98,7 @@ self.addEventListener("fetch", (event) => {
 // --- Web Push: the CSU tells a phone even when the page is closed ---------------------
 //
 // The payload (ppms/notify.py): {title, body, tag, url, silent, event, activation,
-// school}. An intrusion's push is silent: no sound, no vibration, as the page is — a
+// school, receipt: {id, token}}. An intrusion's push is silent: no sound, no vibration, as the page is — a
 // phone that rings could betray people in hiding.
 self.addEventListener("push", (event) => {
   let message = {};
@@ -118,7 +118,19 @@ self.addEventListener("push", (event) => {
     data: { url: message.url || CONFIG.start, event: message.event || "" },
     lang: "fr",
   };
-  event.waitUntil(self.registration.showNotification(message.title || "CSU — PPMS", options));
+  // Shown, then said received (the push's own id and token: the board's "who was told
+  // how"); a receipt lost offline changes nothing for the director.
+  const receipt = message.receipt
+    ? fetch(CONFIG.received, {
+        method: "POST",
+        credentials: "omit",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(message.receipt),
+      }).catch(() => null)
+    : null;
+  event.waitUntil(
+    Promise.all([self.registration.showNotification(message.title || "CSU — PPMS", options), receipt]),
+  );
 });
 
 self.addEventListener("notificationclick", (event) => {

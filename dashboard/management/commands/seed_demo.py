@@ -332,7 +332,7 @@ def seed_sensors(communes, zones) -> list[Sensor]:
 
 def seed_schools(communes, zones) -> list[School]:
     schools = []
-    for spec in SCHOOLS:
+    for number, spec in enumerate(SCHOOLS, 1):
         school, _ = School.objects.update_or_create(
             uai=spec.uai,
             defaults={
@@ -343,6 +343,8 @@ def seed_schools(communes, zones) -> list[School]:
                 "longitude": spec.lon,
                 "pupils": spec.pupils,
                 "staff": spec.staff,
+                # ARCEP's numbers kept for fiction (02 61 91 xx xx): no one real is called.
+                "crisis_phones": f"02 61 91 {number:02d} 00",
             },
         )
         school.zones.set([zones[spec.commune, name] for name in spec.zones])
