@@ -59,7 +59,13 @@ def start(args):
 
 def test(args):
     install()
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ)
+    # Compiled bytecode is kept, under var/ rather than in __pycache__ directories of the
+    # tree: without it every process of a run (pytest, its workers, the web, ingest and
+    # Celery processes the tests start) compiles Django and the libraries again, seconds
+    # of CPU each.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", str(ROOT / "var" / "pycache"))
     result = subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT, env=env)
     sys.exit(result.returncode)
 
