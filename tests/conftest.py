@@ -68,6 +68,27 @@ def pytest_configure(config):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    _keep_apart_on_redis(os.environ.get("PYTEST_XDIST_WORKER", ""))
+
+
+def _keep_apart_on_redis(worker: str) -> None:
+    """Give this process names of its own on the Redis that other runs and workers share.
+
+    pytest-django gives each xdist worker its own test database, where primary keys
+    start again from 1; the channel layer's groups ("commune-1"…) and the cache's keys
+    (ATMO classes by sensor id, ingest workers' counters) would otherwise be shared by
+    the workers, and one worker's test would hear or read another's. The processes a test
+    starts (uvicorn, ingest, Celery) read the channel-layer prefix from the environment.
+    Run before anything builds the channel layer or the cache (both are made on first use).
+    """
+    if not settings.REDIS_URL:
+        return  # in-memory channel layer and local-memory cache: already per process
+    prefix = os.environ.get("CHANNEL_LAYER_PREFIX") or "asgi"
+    if worker:
+        prefix = f"{prefix}-{worker}"
+        os.environ["CHANNEL_LAYER_PREFIX"] = prefix
+        settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = prefix
+    settings.CACHES["default"]["KEY_PREFIX"] = f"tests-{prefix}"
 
 
 def pytest_runtest_setup(item):
