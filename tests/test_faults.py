@@ -154,6 +154,7 @@ def pm10(ts, value):
 
 @pytest.mark.postgres
 @pytest.mark.mqtt
+@pytest.mark.xdist_group("stack")  # one stack's processes at a time (conftest.py)
 def test_ingest_stores_through_a_redis_outage_and_the_alerts_catch_up_when_it_returns(
     broker, station, monkeypatch
 ):

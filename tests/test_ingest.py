@@ -169,6 +169,8 @@ def test_readings_published_over_mqtt_are_stored_by_the_worker(transactional_db,
 
 # --- Crashes, outages and scale-out (subprocess workers on PostgreSQL) -----------------
 
+STACK = pytest.mark.xdist_group("stack")  # one stack's processes at a time (conftest.py)
+
 
 @pytest.fixture
 def station(transactional_db, commune):
@@ -177,6 +179,7 @@ def station(transactional_db, commune):
 
 @pytest.mark.postgres
 @pytest.mark.mqtt
+@STACK
 def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(broker, station):
     total = 3000  # messages of 5 readings: 15,000 readings
     worker = start_worker(broker, "csu-ingest-crash")
@@ -202,6 +205,7 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(broker, station
 
 @pytest.mark.postgres
 @pytest.mark.mqtt
+@STACK
 def test_a_database_outage_delays_readings_but_loses_none(broker, station):
     proxy = CuttableProxy(int(connection.settings_dict["PORT"] or 5432))
     worker = start_worker(broker, "csu-ingest-outage", db_port=proxy.port)
@@ -223,6 +227,7 @@ def test_a_database_outage_delays_readings_but_loses_none(broker, station):
 
 @pytest.mark.postgres
 @pytest.mark.mqtt
+@STACK
 def test_two_workers_on_a_shared_subscription_store_each_reading_once(broker, station):
     workers = [start_worker(broker, f"csu-ingest-shared-{n}", group="csu") for n in (1, 2)]
     try:
