@@ -66,8 +66,32 @@ def test(args):
     # of CPU each.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.setdefault("PYTHONPYCACHEPREFIX", str(ROOT / "var" / "pycache"))
-    result = subprocess.run([str(PY), "-m", "pytest", *args], cwd=ROOT, env=env)
+    result = subprocess.run(
+        [str(PY), "-m", "pytest", *parallel_options(args), *args], cwd=ROOT, env=env
+    )
     sys.exit(result.returncode)
+
+
+# Arguments after which the run stays in one process: the caller chose the workers
+# (`-n 0` for none), or a debugger or the collection alone was asked for.
+SERIAL_ARGS = ("-n", "--numprocesses", "--dist", "--pdb", "--trace", "--co", "--collect-only")
+
+
+def parallel_options(args) -> list[str]:
+    """pytest-xdist's options: one worker per core, 4 at most, unless ``args`` say otherwise.
+
+    Each worker has a test database of its own. Tests that start the whole stack carry
+    ``xdist_group("stack")``; loadgroup runs them one at a time on one worker.
+    At most 4 workers: each holds PostgreSQL connections (100 in all on a developer's
+    machine) and the stack's tests start servers with pools of their own.
+    """
+    for arg in args:
+        name = arg.split("=", 1)[0]
+        if name in SERIAL_ARGS or "no:xdist" in arg or (arg.startswith("-n") and arg[2:]):
+            return []
+    if (os.cpu_count() or 1) < 2:
+        return []
+    return ["--numprocesses", "auto", "--maxprocesses", "4", "--dist", "loadgroup"]
 
 
 def lint(args):
