@@ -10,6 +10,7 @@ the other on one worker, so that two stacks never compete for the machine's core
 PostgreSQL connections at once.
 """
 
+import gc
 import os
 import shutil
 import socket
@@ -118,6 +119,17 @@ def pytest_collection_modifyitems(config, items):
         suffix = "@" + "_".join(sorted(groups))
         if groups and not item.nodeid.endswith(suffix) and isinstance(item._id, NodeId):
             item._id = NodeId.parse(item.nodeid + suffix)
+
+
+def pytest_collection_finish(session):
+    """Move what the collection left alive out of the garbage collector's sight.
+
+    Django's apps, the test modules, the API schema and its hypothesis strategies live
+    for the whole run; without this every full collection walks them again. Measured on
+    the fuzz and permissions-matrix tests: 11 % less CPU time (26.3 s against 29.6 s).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_runtest_setup(item):
