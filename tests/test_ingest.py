@@ -143,7 +143,13 @@ def test_a_senml_pack_is_stored(sensor):
 
 
 @pytest.mark.mqtt
-def test_readings_published_over_mqtt_are_stored_by_the_worker(transactional_db, broker, commune):
+def test_readings_published_over_mqtt_are_stored_by_the_worker(
+    transactional_db, broker, commune, monkeypatch
+):
+    # Not the live layer's pushing thread (as in test_faults): it lives on after the test
+    # with its database connection, and PostgreSQL then waited 5 s, in vain, to drop the
+    # test database at the end of the run.
+    monkeypatch.setattr("sensors.live.readings_coalescer.start", lambda: None)
     make_sensor(commune, "jlt-air-01")
     worker = IngestWorker(client_id="csu-ingest-test", url=broker.url_for("csu-ingest"))
     # The worker says it is connected as soon as it has sent its subscriptions; readings
