@@ -109,7 +109,10 @@ def pytest_collection_modifyitems(config, items):
     """
     if not getattr(config.option, "loadgroup", False):
         return
-    from _pytest.nodeid import NodeId
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest before 9.2, where xdist's own suffix works
+        return
 
     for item in items:
         groups = {
@@ -125,8 +128,9 @@ def pytest_collection_finish(session):
     """Move what the collection left alive out of the garbage collector's sight.
 
     Django's apps, the test modules, the API schema and its hypothesis strategies live
-    for the whole run; without this every full collection walks them again. Measured on
-    the fuzz and permissions-matrix tests: 11 % less CPU time (26.3 s against 29.6 s).
+    for the whole run; without this every full collection walks them again, and
+    schemathesis and hypothesis allocate enough to set off many. Measured on the whole
+    embedded suite (2 workers): 92 s of CPU time instead of 169 s, 80 s instead of 109 s.
     """
     gc.collect()
     gc.freeze()
