@@ -850,8 +850,8 @@ async def test_each_role_hears_on_the_websocket_only_what_it_may_see(
             else:  # unexpected: shown whole in the assertion
                 heard[role].add(json.dumps(event, sort_keys=True))
     # All at once, not in turn: on the Redis layer a consumer sometimes stops only when
-    # the timeout cancels it (its first cancellation is lost in redis-py's socket writes
-    # on Python 3.11), and the waits added up to 40-60 s.
+    # the timeout cancels it (redis-py's asyncio client loses its first cancellation on
+    # Python 3.11, not on 3.12), and the waits added up to 40-60 s.
     await asyncio.gather(
         *(socket.disconnect(timeout=TIMEOUT_S) for socket in [*refused, *sockets.values()])
     )
