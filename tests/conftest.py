@@ -2,8 +2,15 @@
 
 Tests marked ``postgres``, ``redis``, ``mqtt`` or ``browser`` skip when the service is
 missing on a developer's machine, and fail under ``CI=true``, where everything must run.
+
+``dev.py test`` runs the suite on pytest-xdist workers, each with a test database of its
+own. Tests that start the stack's processes (uvicorn, ingest or Celery workers, private
+servers) are marked ``xdist_group("stack")``: ``--dist loadgroup`` runs them one after
+the other on one worker, so that two stacks never compete for the machine's cores and
+PostgreSQL connections at once.
 """
 
+import gc
 import os
 import shutil
 import socket
@@ -69,6 +76,65 @@ def pytest_configure(config):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    _keep_apart_on_redis(os.environ.get("PYTEST_XDIST_WORKER", ""))
+
+
+def _keep_apart_on_redis(worker: str) -> None:
+    """Give this process names of its own on the Redis that other runs and workers share.
+
+    pytest-django gives each xdist worker its own test database, where primary keys
+    start again from 1; the channel layer's groups ("commune-1"…) and the cache's keys
+    (ATMO classes by sensor id, ingest workers' counters) would otherwise be shared by
+    the workers, and one worker's test would hear or read another's. The processes a test
+    starts (uvicorn, ingest, Celery) read the channel-layer prefix from the environment.
+    Run before anything builds the channel layer or the cache (both are made on first use).
+    """
+    if not settings.REDIS_URL:
+        return  # in-memory channel layer and local-memory cache: already per process
+    prefix = os.environ.get("CHANNEL_LAYER_PREFIX") or "asgi"
+    if worker:
+        prefix = f"{prefix}-{worker}"
+        os.environ["CHANNEL_LAYER_PREFIX"] = prefix
+        settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = prefix
+    settings.CACHES["default"]["KEY_PREFIX"] = f"tests-{prefix}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Put the ``xdist_group`` suffix on the node ids when pytest-xdist could not.
+
+    loadgroup learns a test's group from an ``@group`` suffix the worker appends to its
+    node id; pytest 9.2 keeps node ids in ``_id``, and xdist 3.8 still writes ``_nodeid``,
+    so the groups were silently ignored (pytest-dev/pytest-xdist#1386). Remove this once
+    xdist writes the suffix itself: the check below then leaves its ids alone.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest before 9.2, where xdist's own suffix works
+        return
+
+    for item in items:
+        groups = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(groups))
+        if groups and not item.nodeid.endswith(suffix) and isinstance(item._id, NodeId):
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
+def pytest_collection_finish(session):
+    """Move what the collection left alive out of the garbage collector's sight.
+
+    Django's apps, the test modules, the API schema and its hypothesis strategies live
+    for the whole run; without this every full collection walks them again, and
+    schemathesis and hypothesis allocate enough to set off many. Measured on the whole
+    embedded suite (2 workers): 92 s of CPU time instead of 169 s, 80 s instead of 109 s.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_runtest_setup(item):

@@ -95,9 +95,9 @@ def stop_worker(process):
 
 
 def start_celery_worker(queue: str) -> subprocess.Popen:
-    """A real Celery worker process consuming ``queue`` on REDIS_URL."""
+    """A real Celery worker process consuming ``queue`` on REDIS_URL; its log in ``output``."""
     env = dict(os.environ, DATABASE_URL=database_url(), CELERY_QUEUE=queue)
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -112,16 +112,26 @@ def start_celery_worker(queue: str) -> subprocess.Popen:
             "-Q",
             queue,
             "--loglevel",
-            "WARNING",
+            "INFO",  # its "ready" line
             "--without-mingle",
             "--without-gossip",
             "--without-heartbeat",
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        text=True,
     )
+    lines = []
+    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
+    process.output = lines
+    return process
+
+
+def celery_ready(worker: subprocess.Popen, timeout: float = 60) -> bool:
+    """Wait for the "ready" line of a worker from ``start_celery_worker``."""
+    return wait_until(lambda: any(" ready." in line for line in worker.output), timeout=timeout)
 
 
 def start_web(port: int, **extra_env) -> subprocess.Popen:

@@ -11,6 +11,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connections
 
 from ppms.services import ppms_activate
 from sensors.models import LatestReading
@@ -31,6 +32,7 @@ pytestmark = [
     pytest.mark.redis,
     pytest.mark.mqtt,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("stack"),  # one stack's processes at a time (conftest.py)
 ]
 
 CHROMIUM_ARGS = [
@@ -56,6 +58,12 @@ def browser(monkeypatch):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # With Playwright's event loop running in this thread, Django gave the test's ORM
+        # calls a database connection of their own (a running loop makes its connections
+        # context-local). Closed here, where that context is: left open, it kept the
+        # test database from being dropped at the end of the run (5 s wait, then a
+        # warning and the database left behind).
+        connections.close_all()
 
 
 @pytest.fixture

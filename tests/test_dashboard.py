@@ -2,12 +2,13 @@
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 
 from alerts.atmo import station_index
@@ -26,11 +27,15 @@ TILES = {"air", "water", "river", "watering", "traffic", "openings"}
 
 
 @pytest.fixture(autouse=True)
-def empty_cache():
-    """ATMO classes are cached per station: each test starts afresh."""
-    cache.clear()
-    yield
-    cache.clear()
+def empty_cache(monkeypatch):
+    """ATMO classes are cached per station: each test starts afresh.
+
+    Under a key prefix of its own rather than with ``cache.clear()``: on Redis that is a
+    FLUSHDB, which would also empty the channel layer and the cache of the other xdist
+    workers and test runs sharing the server.
+    """
+    backend = caches["default"]  # the backend itself: ``cache`` is a proxy to it
+    monkeypatch.setattr(backend, "key_prefix", f"{backend.key_prefix}-{uuid.uuid4().hex}")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ pytestmark = [
     pytest.mark.redis,
     pytest.mark.mqtt,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("stack"),  # one stack's processes at a time (conftest.py)
 ]
 
 

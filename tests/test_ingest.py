@@ -143,13 +143,24 @@ def test_a_senml_pack_is_stored(sensor):
 
 
 @pytest.mark.mqtt
-def test_readings_published_over_mqtt_are_stored_by_the_worker(transactional_db, broker, commune):
+def test_readings_published_over_mqtt_are_stored_by_the_worker(
+    transactional_db, broker, commune, monkeypatch
+):
+    # Not the live layer's pushing thread (as in test_faults): it lives on after the test
+    # with its database connection, and PostgreSQL then waited 5 s, in vain, to drop the
+    # test database at the end of the run.
+    monkeypatch.setattr("sensors.live.readings_coalescer.start", lambda: None)
     make_sensor(commune, "jlt-air-01")
     worker = IngestWorker(client_id="csu-ingest-test", url=broker.url_for("csu-ingest"))
+    # The worker says it is connected as soon as it has sent its subscriptions; readings
+    # published before the broker has them are dropped, so wait for its SUBACK too.
+    subscribed = threading.Event()
+    worker.client.on_subscribe = lambda *args: subscribed.set()
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:
         assert worker._connected.wait(10)
+        assert subscribed.wait(10)
         publish(broker.port, station_messages("jlt-air-01", 200))
         assert wait_until(lambda: Reading.objects.count() == 1000, timeout=30)
         publish(broker.port, [("csu/ghost/readings", b'{"values": {"pm25": 1}}')])
@@ -164,6 +175,8 @@ def test_readings_published_over_mqtt_are_stored_by_the_worker(transactional_db,
 
 # --- Crashes, outages and scale-out (subprocess workers on PostgreSQL) -----------------
 
+STACK = pytest.mark.xdist_group("stack")  # one stack's processes at a time (conftest.py)
+
 
 @pytest.fixture
 def station(transactional_db, commune):
@@ -172,6 +185,7 @@ def station(transactional_db, commune):
 
 @pytest.mark.postgres
 @pytest.mark.mqtt
+@STACK
 def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(broker, station):
     total = 3000  # messages of 5 readings: 15,000 readings
     worker = start_worker(broker, "csu-ingest-crash")
@@ -197,6 +211,7 @@ def test_a_worker_killed_mid_stream_loses_and_duplicates_nothing(broker, station
 
 @pytest.mark.postgres
 @pytest.mark.mqtt
+@STACK
 def test_a_database_outage_delays_readings_but_loses_none(broker, station):
     proxy = CuttableProxy(int(connection.settings_dict["PORT"] or 5432))
     worker = start_worker(broker, "csu-ingest-outage", db_port=proxy.port)
@@ -218,6 +233,7 @@ def test_a_database_outage_delays_readings_but_loses_none(broker, station):
 
 @pytest.mark.postgres
 @pytest.mark.mqtt
+@STACK
 def test_two_workers_on_a_shared_subscription_store_each_reading_once(broker, station):
     workers = [start_worker(broker, f"csu-ingest-shared-{n}", group="csu") for n in (1, 2)]
     try:

@@ -18,7 +18,12 @@ from django.db import connection
 from tests.brokers import free_port
 from tests.stack import start_web, stop, wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("stack"),  # one stack's processes at a time (conftest.py)
+]
 
 CONCURRENT = 20  # gentle: the PostgreSQL of a developer's machine allows 100 in all
 
