@@ -1,4 +1,4 @@
-"""The alerts API (CONTRACT.md section 2): alerts and operator actions, silences, rules.
+"""The alerts API (OpenAPI: /api/docs/): alerts and operator actions, silences, rules.
 
 Each user sees the alerts of the sensors of the communes they supervise
 (``Alert.objects.visible_to``): an alert outside them is a 404, and a director sees

@@ -46,7 +46,7 @@ def event_summary(event: AlertEvent) -> dict:
     }
 
 
-# The live event names of CONTRACT.md section 3.
+# The live event names (core/live.py).
 LIVE_EVENT = {
     EventKind.OPENED: "opened",
     EventKind.ACKNOWLEDGED: "acknowledged",

@@ -44,10 +44,9 @@ class AtmoRegulation:
 
 
 # Source: arrêté du 10 juillet 2020 relatif à l'indice de la qualité de l'air ambiant,
-# annex, in force on 1 January 2021; breakpoints as given in the project's DOMAIN.md,
-# 2026-11-23. Colours: Atmo France's published guide to the ATMO index (2020), written
-# here from memory of that guide — check them against its current edition before any
-# public display.
+# annex, in force on 1 January 2021 (its breakpoints, checked on 2026-11-23). Colours:
+# Atmo France's published guide to the ATMO index (2020), written here from memory of
+# that guide — check them against its current edition before any public display.
 #
 # Boundaries: the annex gives ranges such as 0-10, 10-20 for PM2.5, so a value on a
 # bound is named by both rows. We read each row as "up to and including" its upper

@@ -7,7 +7,7 @@
 Each input is a topic, a sensor kind, a content type, a reception time and a payload,
 fed to what the ingest worker calls: ``parse_topic()``, then ``parse_readings()``. The
 parser must answer every input: readings that hold (a known metric, a finite value in
-its range, a time within the window) and rejections with a reason of CONTRACT.md, and
+its range, a time within the window) and rejections with a reason of docs/mqtt.md, and
 never raise. Anything else is a crash: libFuzzer stops, writes the input to
 ``-artifact_prefix`` (crash-<sha1>) and exits non-zero; replay it with
 ``python bench/fuzz_parser.py <crash file>``.

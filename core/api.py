@@ -1,5 +1,5 @@
 """What every API view shares: bad input answered with a JSON 400 naming its fields
-(CONTRACT.md 2), and who may act.
+(documented in the OpenAPI schema), and who may act.
 
 DRF's limit/offset pagination would ignore ``?limit=abc`` and hand ``?limit=10**22`` to
 the database (a 500), and a request with too many form fields would get Django's HTML

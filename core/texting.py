@@ -90,6 +90,17 @@ def normalized(number: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def readable(number: str) -> str:
+    """A number as people read it: 02 61 91 01 00 in France, +44 20 … elsewhere."""
+    try:
+        parsed = phonenumbers.parse(number, "FR")
+    except phonenumbers.NumberParseException:
+        return number
+    national = phonenumbers.region_code_for_number(parsed) == "FR"
+    style = phonenumbers.PhoneNumberFormat
+    return phonenumbers.format_number(parsed, style.NATIONAL if national else style.INTERNATIONAL)
+
+
 def attempt(sms_id: int, *, final: bool) -> str:
     """Send once; return "sent", "retry", "failed" (after the last try) or "gone"."""
     sms = SmsMessage.objects.filter(pk=sms_id).first()

@@ -41,6 +41,13 @@ def new_keys() -> tuple[str, str]:
     return b64urlencode(private), b64urlencode(public)
 
 
+def body(push: DevicePush) -> str:
+    """What the device receives: the payload, and what its service worker acknowledges
+    receipt with (the push's id and token)."""
+    receipt = {"id": push.pk, "token": push.token}
+    return json.dumps(push.payload | {"receipt": receipt}, ensure_ascii=False)
+
+
 def attempt(push_id: int, *, final: bool) -> str:
     """Push once; return "delivered", "retry", "failed" (after the last try) or "gone"."""
     push = DevicePush.objects.select_related("subscription").filter(pk=push_id).first()
@@ -58,11 +65,7 @@ def attempt(push_id: int, *, final: bool) -> str:
     try:
         webpush(
             subscription.subscription_info(),
-            # With what the device's service worker acknowledges receipt with.
-            data=json.dumps(
-                push.payload | {"receipt": {"id": push.pk, "token": push.token}},
-                ensure_ascii=False,
-            ),
+            data=body(push),
             vapid_private_key=settings.WEBPUSH_VAPID_PRIVATE_KEY,
             vapid_claims={"sub": settings.WEBPUSH_CONTACT},
             ttl=TTL_S,

@@ -30,7 +30,7 @@ def broker_config(port: int) -> dict:
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
         "plugins": {
-            # Anonymous sessions lose their persistent state at once (NOTES.md): every
+            # amqtt drops an anonymous session's persistent state at once (measured): every
             # client must give a username, even on the embedded broker.
             "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False},
         },

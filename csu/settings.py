@@ -164,7 +164,7 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "csu.sqlite3",
-            # Measured here (NOTES.md): concurrent writers need WAL *and* IMMEDIATE
+            # Measured: concurrent writers need WAL *and* IMMEDIATE
             # transactions *and* a busy timeout.
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",
@@ -283,7 +283,7 @@ READINGS_RETENTION_DAYS = env_int("READINGS_RETENTION_DAYS", 30, minimum=1)
 # Hourly roll-ups outlive the readings they summarise (never shorter: they serve history).
 ROLLUP_RETENTION_DAYS = env_int("ROLLUP_RETENTION_DAYS", 400, minimum=READINGS_RETENTION_DAYS)
 READINGS_PARTITIONS_AHEAD_DAYS = env_int("READINGS_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
-# The audit trail of users' actions (DOMAIN.md: an audit log with a set retention).
+# The audit trail of users' actions (the CNIL asks for an audit log with a set retention).
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=1)
 # Notifications sent, with their webhook deliveries (the alerts' and activations' own
 # timelines are kept: this is the log of what went out).

@@ -5,7 +5,7 @@ from core.live import commune_group, directors_group, school_group
 from ppms.models import School
 from sensors.models import Commune
 
-# Close code for an anonymous connection (CONTRACT.md section 3).
+# Close code for an anonymous connection (the pages send it to the login page).
 CLOSE_UNAUTHENTICATED = 4401
 
 

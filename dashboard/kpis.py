@@ -31,7 +31,7 @@ from alerts.regulations import ATMO_2021
 from sensors.metrics import Kind, metric_for
 from sensors.models import LatestReading, Reading, Sensor
 
-# --- Regulatory figures, in one place (DOMAIN.md) ---------------------------------------
+# --- Regulatory figures, in one place ----------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The PPMS API (CONTRACT.md section 2): schools and their alarm, centres d'accueil with
+"""The PPMS API (OpenAPI: /api/docs/): schools and their alarm, centres d'accueil with
 their occupancy, PPMS activations with the schools' statuses, and the drills register.
 
 Schools: each user sees ``School.objects.visible_to`` (admins all, operators their
@@ -725,9 +725,9 @@ class ActivationViewSet(
         description=_(
             "Pour chaque école que vous voyez : la page du directeur vue (seen_at), les "
             "notifications poussées (push : none, pending, sent, received, failed ; devices), "
-            "les SMS aux numéros de crise (sms : none, no_number, withheld, pending, sent, "
-            "delivered, failed), l'appel demandé aux opérateurs, le signalement aux services, "
-            "le premier signe de vie."
+            "les SMS aux numéros de crise (sms : none, not_needed, no_number, withheld, "
+            "pending, sent, delivered, failed), l'appel demandé aux opérateurs, le "
+            "signalement aux services, le premier signe de vie."
         ),
         responses={200: ReachSerializer(many=True), 404: NOT_FOUND},
     )

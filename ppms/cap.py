@@ -2,7 +2,7 @@
 
 An activation's first message is an ``Alert``; each change the safety services act on
 (schools added, schools escalated for not answering, the end of alert) makes an
-``Update`` that references it, the last one saying ``AllClear`` (DOMAIN.md: the end of
+``Update`` that references it, the last one saying ``AllClear`` (CAP 1.2: the end of
 alert is an Update, ``Cancel`` is for a message sent in error). A drill is
 ``status=Exercise`` from its first message to its last.
 

@@ -311,7 +311,7 @@ class PpmsPlan(models.Model):
 
 
 class Drill(models.Model):
-    """A PPMS drill held by a school (at least two per school year: DOMAIN.md)."""
+    """A PPMS drill held by a school (at least two per school year: circular of 8 June 2023)."""
 
     school = models.ForeignKey(
         School, on_delete=models.CASCADE, related_name="drills", verbose_name=_("école")

@@ -11,7 +11,7 @@ Every change is told in the transaction that makes it, and sent once it commits:
   one address, one secret and one delivery log for alerts and PPMS alike;
 - by e-mail, for an escalation: the safety services (``PPMS_SAFETY_EMAILS``) and, as a
   reminder, the directors of the silent schools — except for an intrusion: a phone that
-  rings could betray people in hiding (DOMAIN.md), so they get no e-mail then;
+  rings could betray people in hiding (the SAIP app's lesson), so they get no e-mail then;
 - by Web Push, to every subscribed device of the concerned schools' directors: the
   start, schools added, the reminders of the escalation ladder (``ppms/ladder.py``), the
   end and a cancellation — silent (no sound, no vibration) for an intrusion, as their

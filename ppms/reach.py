@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core import texting
 from core.models import DevicePush, SmsMessage
 
 from .models import SchoolStatus
@@ -29,6 +30,7 @@ PUSH_LABELS = {
 }
 SMS_LABELS = {
     "none": gettext_lazy("pas encore"),
+    "not_needed": gettext_lazy("inutile (l'école a répondu)"),
     "no_number": gettext_lazy("aucun numéro"),
     "withheld": gettext_lazy("non (intrusion)"),
     "failed": gettext_lazy("SMS non remis"),
@@ -58,12 +60,20 @@ class Reach:
 
     @property
     def call(self) -> bool:
-        """The operators were asked to call the school, which has not answered since."""
-        return bool(self.status.call_asked_at) and self.status.state == "pending"
+        """The operators were asked to call the school, which has not answered since, and
+        the activation goes on."""
+        status = self.status
+        going_on = status.activation.ended_at is None
+        return bool(status.call_asked_at) and status.state == "pending" and going_on
 
     @property
     def phones(self) -> list[str]:
         return self.status.school.phones
+
+    @property
+    def phone_links(self) -> list[tuple[str, str]]:
+        """Each crisis number: (for a tel: link, as people read it)."""
+        return [(phone, texting.readable(phone)) for phone in self.phones]
 
     @property
     def push_label(self) -> str:
@@ -118,6 +128,8 @@ def reach_of(statuses_with_first_reply) -> dict[int, Reach]:
         school, activation = reach.status.school, reach.status.activation
         if reach.sms == "none" and reach.status.texted_at:
             reach.sms = "pending"  # asked, not yet handed to the gateway
+        elif reach.sms == "none" and reach.status.state != "pending":
+            reach.sms = "not_needed"  # the school answered before the ladder texted it
         elif reach.sms == "none" and not school.phones:
             reach.sms = "no_number"
         elif reach.sms == "none" and not school.may_text(activation.scenario):

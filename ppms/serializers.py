@@ -244,10 +244,19 @@ class ReachSerializer(serializers.Serializer):
     )
     devices = serializers.IntegerField(help_text=_("Appareils abonnés notifiés."))
     sms = serializers.ChoiceField(
-        choices=["none", "no_number", "withheld", "pending", "sent", "delivered", "failed"],
+        choices=[
+            "none",
+            "not_needed",
+            "no_number",
+            "withheld",
+            "pending",
+            "sent",
+            "delivered",
+            "failed",
+        ],
         help_text=_(
-            "SMS aux numéros de crise : pas encore, aucun numéro, non (intrusion), en cours, "
-            "envoyé, remis, non remis."
+            "SMS aux numéros de crise : pas encore, inutile (l'école a répondu), aucun "
+            "numéro, non (intrusion), en cours, envoyé, remis, non remis."
         ),
     )
     call_asked_at = UtcDateTimeField(source="status.call_asked_at", allow_null=True)

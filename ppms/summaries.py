@@ -13,7 +13,7 @@ def activation_summary(activation: Activation) -> dict:
         "title": activation.title,
         "source": activation.source,
         "drill": activation.drill,
-        "silent": activation.scenario == "intrusion",  # DOMAIN.md: never betray hidden people
+        "silent": activation.scenario == "intrusion",  # never betray hidden people
         "started_at": activation.started_at.isoformat(),
         "ended_at": activation.ended_at.isoformat() if activation.ended_at else None,
         "cancelled": activation.cancelled,

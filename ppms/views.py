@@ -1,7 +1,7 @@
 """The PPMS pages: the director's phone page (an installable PWA), the operators' live
 board, and the after-action report (HTML to print, French CSV).
 
-Writes go through the REST API (CONTRACT.md section 2) from the pages' scripts; these
+Writes go through the REST API (/api/docs/) from the pages' scripts; these
 views only render, and answer the few page-shaped reads the scripts need to catch up
 after a reconnect (``state.json`` for a director, the board's sections for operators).
 
@@ -58,7 +58,7 @@ BOARD_ORDER = {SchoolState.NEEDS_HELP: 0, SchoolState.PENDING: 1}
 # Ended activations stay listed on the board this long, with their report.
 RECENTLY_ENDED = timedelta(hours=12)
 EMERGENCY_NUMBERS = {
-    # DOMAIN.md: 17 (police) for an intrusion, 18 (pompiers) for major risks; 112 always.
+    # 17 (police) for an intrusion, 18 (pompiers) for major risks; 112 always.
     "intrusion": "17 · 112",
     "default": "18 · 112",
 }

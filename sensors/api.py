@@ -1,4 +1,4 @@
-"""The sensors API (CONTRACT.md section 2): sensors, their history, latest values, rejections.
+"""The sensors API (OpenAPI: /api/docs/): sensors, their history, latest values, rejections.
 
 Each user sees the sensors of the communes they supervise (``Sensor.objects.visible_to``);
 a sensor outside them is a 404. Every time is RFC 3339 in UTC.

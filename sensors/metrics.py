@@ -1,4 +1,4 @@
-"""The canonical metric registry of CONTRACT.md, in one place.
+"""The canonical metric registry, in one place (docs/mqtt.md lists it).
 
 Each kind of sensor has its metrics, each with a unit and a physically valid range;
 values outside the range are rejected, not stored. ``battery`` is valid for any kind.

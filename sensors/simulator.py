@@ -637,7 +637,7 @@ def _clamp(kind: str, name: str, value: float) -> float | int:
 
 
 def encode(at: datetime, values: dict) -> bytes:
-    """Encode a native JSON payload of CONTRACT.md, ``ts`` in local time with its offset."""
+    """Encode a native JSON payload (docs/mqtt.md), ``ts`` in local time with its offset."""
     ts = at.astimezone(PARIS).isoformat(timespec="milliseconds")
     return json.dumps({"ts": ts, "values": values}, separators=(",", ":")).encode()
 

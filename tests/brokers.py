@@ -1,6 +1,6 @@
 """Throwaway Mosquitto brokers for the tests, run with our production configuration.
 
-NOTES.md: no-loss tests must run against a broker with our config (raised queue
+No-loss tests must run against a broker with our config (raised queue
 limits), not the machine's default one. Only the port and the file paths change.
 """
 

@@ -8,10 +8,12 @@ cannot reach the operator dashboard.
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 from django.db import connections
+from rest_framework.test import APIClient
 
 from ppms.services import ppms_activate
 from sensors.models import LatestReading
@@ -50,7 +52,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def browser(monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the test's ORM calls are
-    # still plain synchronous code (NOTES.md).
+    # still plain synchronous code, which Django then refuses in an event loop's thread.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
@@ -208,6 +210,11 @@ def test_the_operator_activates_and_the_director_confirms_live_in_two_browsers(
     banner.wait_for(state="visible", timeout=15_000)
     assert banner.get_attribute("data-scenario") == "confinement"
     assert banner.get_attribute("data-silent") == "false"
+    # The page shown is the school's first sign of life, on the board at once.
+    board.wait_for_selector(
+        f'tr[data-school="{school.uai}"] [data-testid="reach"][data-seen="true"]',
+        timeout=15_000,
+    )
 
     # The director confirms with headcounts; the board changes without a reload.
     phone.fill('[data-testid="field-pupils_present"]', "180")
@@ -242,7 +249,8 @@ def activation(school, operator):
 def test_no_page_runs_into_the_csp(
     activation, browser, stack, django_user_model, director, sensor, real_password_hasher
 ):
-    """Every page works under the CSP: only our own scripts, no inline code, no CDN."""
+    """Every page works under the CSP: only our own scripts, no inline code, no CDN; the
+    wall holds on one screen with a PPMS under way."""
     make_user(django_user_model, "admin-csu", is_staff=True, is_superuser=True)
     real_password_hasher()
     pages = {
@@ -268,6 +276,18 @@ def test_no_page_runs_into_the_csp(
             page.wait_for_selector(ready, timeout=15_000)  # the page's own script ran
         assert blocked == [], f"{username}: {blocked}"
         page.close()
+
+    # The operations room's wall: the PPMS under way on one 16:9 screen, never a scroll.
+    wall = browser.new_context(
+        locale="fr-FR", timezone_id="Europe/Paris", viewport={"width": 1920, "height": 1080}
+    ).new_page()
+    log_in(wall, stack, "operateur")
+    wall.wait_for_load_state()
+    wall.goto(f"{stack}/dashboard/wall/")
+    wall.wait_for_selector('[data-testid="ppms-strip-activation"]', timeout=15_000)
+    heights = wall.evaluate("[document.documentElement.scrollHeight, window.innerHeight]")
+    assert heights[0] <= heights[1], f"the wall scrolls: {heights}"
+    assert wall.locator("#map").bounding_box()["height"] > 200
 
 
 def test_a_sustained_reading_is_proposed_validated_by_the_authority_and_cancelled_live(
@@ -348,3 +368,103 @@ def test_a_sustained_reading_is_proposed_validated_by_the_authority_and_cancelle
     ended.wait_for(state="visible", timeout=15_000)
     assert ended.get_attribute("data-cancelled") == "true"
     assert "erreur" in ended.inner_text()
+
+
+@pytest.mark.parametrize("scenario, silent", [("evacuation", False), ("intrusion", True)])
+def test_the_service_worker_shows_a_push_silent_for_an_intrusion_and_says_it_arrived(
+    browser, stack, director, operator, school, real_password_hasher, scenario, silent
+):
+    """A push delivered to the director's installed page in Chromium (the DevTools
+    protocol's ServiceWorker.deliverPushMessage, as a push service would): its service
+    worker shows the notification — without sound or vibration for an intrusion — and
+    tells the CSU it arrived, which the board shows."""
+    from core import webpush
+    from core.models import DevicePush, Notification, PushSubscription
+
+    real_password_hasher()
+    context = browser.new_context(
+        locale="fr-FR",
+        timezone_id="Europe/Paris",
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+    )
+    context.grant_permissions(["notifications"], origin=stack)
+    phone = context.new_page()
+    log_in(phone, stack, "directeur")
+    phone.wait_for_selector('[data-testid="calm-screen"]', timeout=15_000)
+    phone.evaluate("navigator.serviceWorker.ready.then(() => true)")
+
+    # Activated off Playwright's event loop, so the outbox's live push may run.
+    with ThreadPoolExecutor(1) as pool:
+        activation = pool.submit(
+            ppms_activate,
+            scenario=scenario,
+            title="Essai de notification",
+            source="operator",
+            schools=[school],
+        ).result()
+    # The push the outbox would send this phone, byte for byte (core/webpush.py).
+    message = Notification.objects.filter(event="activated").latest("pk").devices[0]
+    device = PushSubscription.objects.create(
+        user=director, endpoint="https://fcm.googleapis.com/fcm/send/x", p256dh="k", auth="a"
+    )
+    push = DevicePush.objects.create(
+        notification=Notification.objects.latest("pk"),
+        subscription=device,
+        user=director,
+        about=message["about"],
+        payload=message["payload"],
+        status="delivered",
+    )
+
+    cdp = context.new_cdp_session(phone)
+    registrations = []
+    cdp.on(
+        "ServiceWorker.workerRegistrationUpdated",
+        lambda event: registrations.extend(event["registrations"]),
+    )
+    cdp.send("ServiceWorker.enable")
+    for _ in range(50):
+        if registrations:
+            break
+        phone.wait_for_timeout(100)
+    [registration] = [r for r in registrations if not r.get("isDeleted")]
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": stack,
+            "registrationId": registration["registrationId"],
+            "data": webpush.body(push),
+        },
+    )
+
+    shown = []
+    for _ in range(150):
+        shown = phone.evaluate(
+            """() => navigator.serviceWorker.ready
+                .then((r) => r.getNotifications())
+                .then((all) => all.map((n) => ({
+                  title: n.title, body: n.body, tag: n.tag, silent: n.silent,
+                  vibrate: Array.from(n.vibrate || []), url: n.data && n.data.url,
+                })))"""
+        )
+        if shown:
+            break
+        phone.wait_for_timeout(100)
+    [notification] = shown
+    assert notification["title"].endswith(school.name)
+    assert notification["tag"] == f"csu-ppms-{activation.pk}"
+    assert notification["url"] == f"/ppms/school/{school.uai}/"
+    assert notification["silent"] is silent
+    assert (notification["vibrate"] == []) is silent
+    for _ in range(100):
+        push.refresh_from_db()
+        if push.received_at:
+            break
+        phone.wait_for_timeout(100)
+    assert push.received_at is not None, "the service worker did not say it arrived"
+    context.close()
+    api = APIClient()
+    api.force_authenticate(operator)
+    [reach] = api.get(f"/api/v1/ppms/activations/{activation.pk}/reach/").json()
+    assert reach["push"] == "received"

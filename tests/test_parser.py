@@ -1,4 +1,4 @@
-"""The payload judging of CONTRACT.md section 1, through parse_topic() and parse_readings().
+"""The payload judging of docs/mqtt.md, through parse_topic() and parse_readings().
 
 Pure tests: no database, no broker. Time is a fixed reception instant, NOW.
 """

@@ -2,8 +2,8 @@
 
 ``bench/fuzz_parser.py`` feeds any topic and any payload to ``parse_topic()`` and
 ``parse_readings()`` and checks every answer (readings that hold, or rejections with a
-reason of CONTRACT.md); here it runs a bounded, seeded number of inputs from the
-contract's examples. It complements the hypothesis tests of ``test_parser.py``: those
+reason of docs/mqtt.md); here it runs a bounded, seeded number of inputs from the
+payloads of docs/mqtt.md. It complements the hypothesis tests of ``test_parser.py``: those
 generate from what we think payloads look like, libFuzzer mutates towards the branches
 of the parser it has not reached yet (it found the SenML pack of base fields only).
 """

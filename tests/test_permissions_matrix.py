@@ -2,8 +2,8 @@
 
 The tables below are the document (issue #7): every page, API call and websocket needs
 a login; directors see only their own schools, operators only their communes, a
-métropole operator every commune, admins everything (SPEC.md, CONTRACT.md sections 2
-and 3). The roles, in the order of each row:
+métropole operator every commune, admins everything (the roles of the README), in the API
+and on the websocket. The roles, in the order of each row:
 
     anonymous · operator A (commune A) · operator B (commune B) · métropole (every
     commune) · director X (school X, commune A) · director Y (school Y, commune B) ·

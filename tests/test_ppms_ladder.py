@@ -363,3 +363,15 @@ def test_a_push_received_by_the_device_shows_on_the_board(school, director, oper
     api.force_authenticate(operator)
     [row] = api.get(f"/api/v1/ppms/activations/{activation.pk}/reach/").json()
     assert (row["push"], row["devices"]) == ("received", 1)
+
+
+def test_the_board_asks_to_call_a_silent_school_with_its_numbers(school, morier, operator, client):
+    activate(school, morier)
+    climb(T0 + timedelta(minutes=5))
+    client.force_login(operator)
+
+    board = client.get("/ppms/").content.decode()
+
+    assert board.count('data-testid="call"') == 2
+    assert '<a href="tel:+33261910100">02 61 91 01 00</a>' in board
+    assert "aucun numéro de crise" in board  # the Morier has none: say so

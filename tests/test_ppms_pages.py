@@ -535,7 +535,7 @@ def test_a_user_with_both_roles_keeps_the_dashboard_as_home(client, django_user_
     assert client.get("/")["Location"] == "/dashboard/"
 
 
-# --- The pages' payloads against the API (CONTRACT.md section 2) --------------------------
+# --- The pages' payloads against the API (its OpenAPI schema) -----------------------------
 
 
 def test_the_report_the_director_page_sends_is_recorded_once_even_when_replayed(

@@ -19,6 +19,7 @@ from alerts.models import Rule
 from alerts.signals import alert_opened
 from core import live
 from core.cache import forget_all
+from core.signals import delivery_changed
 from csu.celery import app
 from ppms import receivers as ppms_receivers
 from ppms.models import RuleTrigger
@@ -38,6 +39,7 @@ WIRING = [
     (sensor_state_changed, None, sensors_live.on_sensor_state_changed),
     (sensor_state_changed, None, alerts_receivers.on_sensor_state_changed),
     (alert_opened, None, ppms_receivers.on_alert_opened),
+    (delivery_changed, None, ppms_receivers.on_delivery_changed),
     *[
         (signal, model, forget_all)
         for model in (Sensor, Zone, Rule, RuleTrigger)

@@ -1,4 +1,4 @@
-"""Parse and judge the payload of one MQTT readings message (CONTRACT.md section 1).
+"""Parse and judge the payload of one MQTT readings message (docs/mqtt.md).
 
 Pure and database-free: the worker resolves the sensor from the topic, then hands the
 payload and the sensor's kind to ``parse_readings()``, which never raises on what a

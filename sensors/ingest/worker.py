@@ -130,6 +130,7 @@ class IngestWorker:
             client_id, url=url, persistent=True, manual_ack=True, default_username="csu-ingest"
         )
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -148,9 +149,18 @@ class IngestWorker:
             log.error("MQTT connection refused: %s", reason_code)
             return
         client.subscribe([(topic, 1) for topic in self.topics()])
+        log.info("connected to the broker, subscribing to %s", ", ".join(self.topics()))
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        # Connected for the readings only once the broker granted the subscriptions (its
+        # SUBACK): before, a message published is not yet routed to this worker.
+        refused = [code for code in reason_codes if code.is_failure]
+        if refused:
+            log.error("MQTT subscription refused: %s", ", ".join(map(str, refused)))
+            return
         self._connected.set()
         self.stats.connected = True
-        log.info("connected to the broker, subscribed to %s", ", ".join(self.topics()))
+        log.info("subscribed to %s", ", ".join(self.topics()))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         # Message ids of the old connection must not be acknowledged on the new one.

@@ -589,6 +589,8 @@ function onPpms(message) {
   const activation = message.activation;
   if (!activation) return;
   const status = message.status;
+  // Who was told how (the board's): nothing the strip or the console shows.
+  if (["seen", "reach", "call"].includes(message.event)) return;
   loadEscalationsSoon(); // the strip's counts follow every change
   if (message.event === "ended") {
     for (const [key, escalation] of escalations) {

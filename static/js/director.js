@@ -38,8 +38,8 @@
 // a lost answer carries the same client_id, so the server records it once.
 //
 // Silence: nothing here makes a sound or vibrates while any activation concerning the
-// school is an intrusion (activation.silent) — DOMAIN.md: hidden people must not be
-// betrayed. No system notification is ever shown.
+// school is an intrusion (activation.silent) — hidden people must not be betrayed
+// (the lesson of the state's SAIP app). No system notification is ever shown.
 (function () {
   "use strict";
 

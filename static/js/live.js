@@ -1,4 +1,4 @@
-// The /ws/live/ client (CONTRACT.md section 3): connect, reconnect with backoff, and
+// The /ws/live/ client (its messages: core/live.py): connect, reconnect with backoff, and
 // tell the page its connection state so it can show it and catch up after a reconnect.
 //
 //   connectLive({ url, onMessage, onState, onOpen })

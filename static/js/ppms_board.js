@@ -32,7 +32,7 @@
 //                        shelter-warning-<id>, btn-shelter-open-<id> ("Ouvrir" / "Fermer")
 //
 // Live: `proposal` events (proposed, decided) reload the sections, as do `ppms` events
-// of the operator's communes (CONTRACT.md section 3). A status or an
+// of the operator's communes (core/live.py). A status or an
 // escalation updates its row in place (state, counts, time to answer), re-sorts the rows
 // and recounts the totals; an activation (new, schools added, a school's alarm) reloads
 // the server-rendered sections; an end marks its section at once. After a reconnect the

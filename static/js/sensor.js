@@ -1,6 +1,6 @@
 /*
  * The sensor page: one Plotly chart per metric, from the readings API, kept live by
- * the websocket /ws/live/ (CONTRACT.md section 3). Self-contained on purpose: the
+ * the websocket /ws/live/ (core/live.py). Self-contained on purpose: the
  * dashboard has its own live script.
  *
  * Gaps: a line is broken (a null point, connectgaps false) where two consecutive
@@ -439,7 +439,7 @@ import { connectLive, liveUrl } from "./live.js";
         }
       },
       onOpen({ reconnected }) {
-        // What arrived while we were away comes from the API (CONTRACT.md section 3).
+        // What arrived while we were away comes from the readings API.
         if (reconnected) {
           if (view.range !== "custom") setPreset(view.range);
           showRange();

@@ -114,7 +114,9 @@ self.addEventListener("push", (event) => {
     renotify: !silent,
     requireInteraction: !silent,
     silent,
-    vibrate: silent ? [] : [400, 200, 400, 200, 800],
+    // A silent notification must not name a vibration, not even an empty one: the
+    // browser refuses it (TypeError) and shows nothing.
+    ...(silent ? {} : { vibrate: [400, 200, 400, 200, 800] }),
     data: { url: message.url || CONFIG.start, event: message.event || "" },
     lang: "fr",
   };

