@@ -1,6 +1,7 @@
 """What the benches share: a bench database, a broker with our config, publishers."""
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -179,6 +180,7 @@ def start_ingest(database_url: str, broker, **extra_env) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
@@ -222,6 +224,7 @@ def start_celery(
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 
@@ -300,6 +303,7 @@ def start_web(
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     if not wait_until(lambda: listening(port) or process.poll() is not None, timeout=60):
         process.kill()
@@ -309,17 +313,44 @@ def start_web(
     return process
 
 
-def stop_processes(processes) -> None:
-    """SIGTERM each process, then wait for it (SIGKILL after 20 s)."""
+def start_process(args, **kwargs) -> subprocess.Popen:
+    """Start ``args`` as the leader of a process group of its own: ``stop_processes``
+    then stops it with every process it started (uvicorn's workers, say)."""
+    return subprocess.Popen(args, start_new_session=True, **kwargs)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_processes(processes, grace: float = 20.0) -> None:
+    """SIGTERM each process and every process of its group (started by ``start_process``
+    or the ``start_*`` helpers), then SIGKILL whatever is left after ``grace`` seconds:
+    uvicorn's workers, for one, wait for their websockets to close on a SIGTERM."""
+    groups = []
     for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        pgid = process.pid  # each is the leader of its group (start_new_session)
+        groups.append((process, pgid))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process, pgid in groups:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(max(0.0, deadline - time.monotonic()))
+        if not wait_until(
+            lambda g=pgid: not _group_alive(g), max(0.0, deadline - time.monotonic())
+        ):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+        process.wait()
+        if not wait_until(lambda g=pgid: not _group_alive(g), 5):
+            print(f"processes of group {pgid} survived SIGKILL", file=sys.stderr)
 
 
 def children_of(pid: int) -> list[int]:

@@ -135,15 +135,34 @@ def send(
     ``loop``: an event loop owned by the calling thread, kept across sends so the
     channel layer's connections are reused.
     """
+    send_many([(group, payload, only_schools)], loop=loop)
+
+
+def send_many(
+    items: list[tuple[str, LiveMessage, list[int] | None]],
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> None:
+    """Send each ``(group, payload, only_schools)`` of ``items``, in order, in one hop to
+    the channel layer: an activation is dozens of groups, and each hop from a thread
+    without a loop of its own opens the layer's connections anew."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not items:
         return
-    message = {"type": MESSAGE_TYPE, "payload": payload}
-    if only_schools is not None:
-        message["only_schools"] = only_schools
+    messages = []
+    for group, payload, only_schools in items:
+        message = {"type": MESSAGE_TYPE, "payload": payload}
+        if only_schools is not None:
+            message["only_schools"] = only_schools
+        messages.append((group, message))
+
+    async def send_all():
+        for group, message in messages:
+            await layer.group_send(group, message)
+
     if _server_loop is not None and _server_loop.is_running():
-        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _server_loop)
+        asyncio.run_coroutine_threadsafe(send_all(), _server_loop)
     elif loop is not None:
-        loop.run_until_complete(layer.group_send(group, message))
+        loop.run_until_complete(send_all())
     else:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(send_all)()

@@ -9,7 +9,7 @@ unsent notifications — rows locked ``SKIP LOCKED`` and marked sent in the clai
 transaction, so two workers never take the same one — and fans each out: the live
 pushes at once, then one Celery task per e-mail, per webhook delivery (signed,
 retried with backoff, every attempt logged on its ``WebhookDelivery``), per device push
-(``DevicePush``) and per text message (``SmsMessage``). Each
+batch (``DevicePush``, ``webpush.BATCH`` at once) and per text message (``SmsMessage``). Each
 notification goes out once, whoever dispatches it: the task enqueued at the commit, or
 beat's periodic check, which sends what a lost task left behind.
 
@@ -120,12 +120,14 @@ def tell(
 # --- Sending ---------------------------------------------------------------------------
 
 
-def claim(now=None) -> list[Notification]:
+def claim(now=None, *, locked=None) -> list[Notification]:
     """Take the unsent notifications (at most BATCH); each is returned to one caller only.
 
     Their webhook deliveries, device pushes and text messages are written in the same
     transaction: ``delivery_ids``, ``push_ids`` and ``sms_ids`` on each notification
-    returned.
+    returned. ``locked(notifications)`` is called as soon as they are taken, before those
+    writes (a thousand device pushes take a while): a failure after it leaves them unsent,
+    to be sent again whole.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -135,6 +137,8 @@ def claim(now=None) -> list[Notification]:
             .prefetch_related("webhooks")
             .order_by("pk")[:BATCH]
         )
+        if locked is not None and notifications:
+            locked(notifications)
         deliveries = []
         for notification in notifications:
             notification.notified_at = now
@@ -193,23 +197,31 @@ def _device_pushes(notifications: list[Notification]) -> list[DevicePush]:
 def dispatch_pending() -> int:
     """Claim and send every unsent notification; return how many were handled."""
     handled = 0
-    while notifications := claim():
+    while notifications := claim(locked=send_live):
         for notification in notifications:
-            for item in notification.live:
-                try:
-                    live.send(item["group"], item["payload"], only_schools=item["only_schools"])
-                except Exception:
-                    log.exception("live push of notification %s failed", notification.pk)
             for email in notification.emails:
                 send_email.delay(email["subject"], email["body"], email["to"])
             for delivery_id in notification.delivery_ids:
                 deliver_webhook.delay(delivery_id)
-            for push_id in notification.push_ids:
-                push_to_device.delay(push_id)
+            for start in range(0, len(notification.push_ids), webpush.BATCH):
+                push_to_devices.delay(notification.push_ids[start : start + webpush.BATCH])
             for sms_id in notification.sms_ids:
                 send_sms.delay(sms_id)
         handled += len(notifications)
     return handled
+
+
+def send_live(notifications: list[Notification]) -> None:
+    """The live pushes of the notifications, first: the browsers hear at once."""
+    items = [
+        (item["group"], item["payload"], item["only_schools"])
+        for notification in notifications
+        for item in notification.live
+    ]
+    try:
+        live.send_many(items)
+    except Exception:
+        log.exception("live pushes of notifications %s failed", [n.pk for n in notifications])
 
 
 class WebhookNotDelivered(Exception):
@@ -255,11 +267,14 @@ class NotPushed(Exception):
     retry_jitter=False,
     max_retries=6,
 )
-def push_to_device(self, push_id: int) -> str:
-    outcome = webpush.attempt(push_id, final=self.request.retries >= self.max_retries)
-    if outcome == "retry":
-        raise NotPushed(push_id)
-    return outcome
+def push_to_devices(self, push_ids: list[int]) -> dict[int, str]:
+    """Push a batch; retried for those their push service did not take (the others are
+    no longer pending, and a retry leaves them be)."""
+    outcomes = webpush.attempt(push_ids, final=self.request.retries >= self.max_retries)
+    retry = [push_id for push_id, outcome in outcomes.items() if outcome == "retry"]
+    if retry:
+        raise NotPushed(retry)
+    return outcomes
 
 
 class NotTexted(Exception):

@@ -162,5 +162,5 @@ class ReceivedView(APIView):
         if push.received_at is None:
             push.received_at = timezone.now()
             push.save(update_fields=["received_at"])
-            delivery_changed.send(sender=DevicePush, about=push.about)
+            delivery_changed.send(sender=DevicePush, abouts=[push.about])
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,9 +1,9 @@
 """The signals of the bottom layer (connected in csu/apps.py).
 
-- ``delivery_changed(about=...)``: a device push or a text message changed state (taken
-  by its push service or gateway, received by the device, delivered, failed); ``about``
-  is what it was about (``DevicePush.about``, ``SmsMessage.about``), so that whoever
-  follows who was told how hears it at once.
+- ``delivery_changed(abouts=[...])``: device pushes or text messages changed state (taken
+  by their push service or gateway, received by the device, delivered, failed);
+  ``abouts`` is what they were about (``DevicePush.about``, ``SmsMessage.about``, each
+  once), so that whoever follows who was told how hears it at once.
 """
 
 from django.dispatch import Signal

@@ -4,14 +4,14 @@ send), and the retention of the audit trail and of the notifications sent."""
 from celery import shared_task
 
 from .models import AuditEntry, Notification
-from .outbox import deliver_webhook, dispatch, push_to_device, send_email, send_sms
+from .outbox import deliver_webhook, dispatch, push_to_devices, send_email, send_sms
 
 __all__ = [
     "deliver_webhook",
     "dispatch",
     "purge_audit_entries",
     "purge_notifications",
-    "push_to_device",
+    "push_to_devices",
     "send_email",
     "send_sms",
 ]

@@ -126,7 +126,7 @@ def attempt(sms_id: int, *, final: bool) -> str:
             sms.status = SmsMessage.Status.FAILED
     sms.save()
     if outcome != "retry":
-        delivery_changed.send(sender=SmsMessage, about=sms.about)
+        delivery_changed.send(sender=SmsMessage, abouts=[sms.about])
     return outcome
 
 
@@ -144,6 +144,6 @@ def receipt(*, reference: str = "", gateway_id: str = "", status: str, error: st
         messages.update(status=SmsMessage.Status.DELIVERED, delivered_at=timezone.now())
     else:
         messages.update(status=SmsMessage.Status.FAILED, last_error=error[:500])
-    for about in {about for _pk, about in matched}:
-        delivery_changed.send(sender=SmsMessage, about=about)
+    if matched:
+        delivery_changed.send(sender=SmsMessage, abouts=sorted({about for _pk, about in matched}))
     return bool(matched)

@@ -3,24 +3,32 @@ through pywebpush, which encrypts each message for its device.
 
 A device subscribes from a page (the director's, installed on a phone): its push
 service's address and keys are a ``PushSubscription``. The outbox (``core/outbox.py``)
-writes a ``DevicePush`` per device for each notification that asks for it, and a Celery
-task sends each, retried when the push service does not answer; a device its service
-says is gone (404, 410) is unsubscribed. No key set (``WEBPUSH_VAPID_*``): no push.
+writes a ``DevicePush`` per device for each notification that asks for it, and Celery
+tasks send them in batches (``BATCH``, concurrent requests over one HTTP session), the
+ones a push service did not take retried; a device its service says is gone (404, 410)
+is unsubscribed. No key set (``WEBPUSH_VAPID_*``): no push.
 """
 
+import asyncio
 import json
 
-import requests
+import aiohttp
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from py_vapid import Vapid, b64urlencode
-from pywebpush import WebPushException, webpush
+from pywebpush import WebPushException, webpush_async
 
-from .models import DevicePush
+from .bulk import save_fields
+from .models import DevicePush, PushSubscription
 from .signals import delivery_changed
 
 TIMEOUT_S = 10
+# Pushes one task sends (an activation's are split in such batches), and how many of
+# them are in flight at once.
+BATCH = 50
+CONCURRENCY = 50
 # What a push service keeps a message for a device that is off: a PPMS is urgent or moot.
 TTL_S = 3600
 GONE = (404, 410)
@@ -48,48 +56,79 @@ def body(push: DevicePush) -> str:
     return json.dumps(push.payload | {"receipt": receipt}, ensure_ascii=False)
 
 
-def attempt(push_id: int, *, final: bool) -> str:
-    """Push once; return "delivered", "retry", "failed" (after the last try) or "gone"."""
-    push = DevicePush.objects.select_related("subscription").filter(pk=push_id).first()
-    if push is None or push.status != DevicePush.Status.PENDING:
-        return "gone"
-    subscription = push.subscription
-    if subscription is None or not enabled():
-        push.status = DevicePush.Status.GONE if subscription is None else DevicePush.Status.FAILED
-        push.last_error = "" if subscription is None else "Web Push is not configured"
-        push.save(update_fields=["status", "last_error"])
-        delivery_changed.send(sender=DevicePush, about=push.about)
-        return "gone"
-    push.attempts += 1
-    outcome = "delivered"
-    try:
-        webpush(
-            subscription.subscription_info(),
-            data=body(push),
-            vapid_private_key=settings.WEBPUSH_VAPID_PRIVATE_KEY,
-            vapid_claims={"sub": settings.WEBPUSH_CONTACT},
-            ttl=TTL_S,
-            timeout=TIMEOUT_S,
-            headers={"Urgency": "high"},
+def attempt(push_ids: list[int], *, final: bool) -> dict[int, str]:
+    """Push each of ``push_ids`` once, all at once (one HTTP session, concurrent requests:
+    an activation pushes to every director's phone); return each one's outcome:
+    "delivered", "retry", "failed" (after the last try) or "gone"."""
+    pushes = list(
+        DevicePush.objects.select_related("subscription").filter(
+            pk__in=push_ids, status=DevicePush.Status.PENDING
         )
-    except WebPushException as exc:
-        push.last_error = str(exc)[:500]
-        if exc.status_code in GONE:
-            subscription.delete()
-            push.subscription = None
-            push.status, outcome = DevicePush.Status.GONE, "gone"
+    )
+    outcomes = dict.fromkeys(push_ids, "gone")  # not pending any more: nothing to do
+    sendable = []
+    for push in pushes:
+        if push.subscription is None or not enabled():
+            push.status = (
+                DevicePush.Status.GONE if push.subscription is None else DevicePush.Status.FAILED
+            )
+            push.last_error = "" if push.subscription is None else "Web Push is not configured"
         else:
-            outcome = "failed" if final else "retry"
-    except requests.RequestException as exc:
-        push.last_error = str(exc)[:500]
-        outcome = "failed" if final else "retry"
-    if outcome == "delivered":
-        now = timezone.now()
-        push.status, push.delivered_at, push.last_error = DevicePush.Status.DELIVERED, now, ""
-        type(subscription).objects.filter(pk=subscription.pk).update(last_pushed_at=now)
-    elif outcome == "failed":
-        push.status = DevicePush.Status.FAILED
-    push.save()
-    if outcome != "retry":
-        delivery_changed.send(sender=DevicePush, about=push.about)
-    return outcome
+            sendable.append(push)
+    errors = asyncio.run(_send_all(sendable)) if sendable else {}
+    now = timezone.now()
+    gone_subscriptions = []
+    for push in sendable:
+        push.attempts += 1
+        status_code, error = errors.get(push.pk, (None, ""))
+        if not error:
+            push.status, push.delivered_at, push.last_error = DevicePush.Status.DELIVERED, now, ""
+            outcomes[push.pk] = "delivered"
+            continue
+        push.last_error = error[:500]
+        if status_code in GONE:
+            gone_subscriptions.append(push.subscription_id)
+            push.status, outcomes[push.pk] = DevicePush.Status.GONE, "gone"
+        elif final:
+            push.status, outcomes[push.pk] = DevicePush.Status.FAILED, "failed"
+        else:
+            outcomes[push.pk] = "retry"
+    with transaction.atomic():
+        save_fields(pushes, ["status", "attempts", "last_error", "delivered_at"])
+        delivered = [push.subscription_id for push in sendable if outcomes[push.pk] == "delivered"]
+        PushSubscription.objects.filter(pk__in=delivered).update(last_pushed_at=now)
+        # Their pushes lose the subscription (SET_NULL): the device is gone.
+        PushSubscription.objects.filter(pk__in=gone_subscriptions).delete()
+    changed = sorted({push.about for push in pushes if outcomes[push.pk] != "retry"})
+    if changed:
+        delivery_changed.send(sender=DevicePush, abouts=changed)
+    return outcomes
+
+
+async def _send_all(pushes: list[DevicePush]) -> dict[int, tuple[int | None, str]]:
+    """Send the pushes concurrently; return (HTTP status, error) of each that failed."""
+    vapid = Vapid.from_string(private_key=settings.WEBPUSH_VAPID_PRIVATE_KEY)
+    gate = asyncio.Semaphore(CONCURRENCY)
+    errors: dict[int, tuple[int | None, str]] = {}
+
+    async def send(session, push):
+        async with gate:
+            try:
+                await webpush_async(
+                    push.subscription.subscription_info(),
+                    data=body(push),
+                    vapid_private_key=vapid,
+                    vapid_claims={"sub": settings.WEBPUSH_CONTACT},
+                    ttl=TTL_S,
+                    timeout=aiohttp.ClientTimeout(total=TIMEOUT_S),
+                    headers={"Urgency": "high"},
+                    aiohttp_session=session,
+                )
+            except WebPushException as exc:
+                errors[push.pk] = (exc.status_code, str(exc))
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: bad keys
+                errors[push.pk] = (None, f"{type(exc).__name__}: {exc}")
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(send(session, push) for push in pushes))
+    return errors

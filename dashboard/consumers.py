@@ -1,7 +1,7 @@
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from core.live import commune_group, directors_group, school_group
+from core.live import MESSAGE_TYPE, commune_group, directors_group, school_group
 from ppms.models import School
 from sensors.models import Commune
 
@@ -37,6 +37,16 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         for group in getattr(self, "groups_joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def dispatch(self, message):
+        # Channels closes the thread's stale database connections before every handler: a
+        # hop to the one thread of the process's sync work, taken in turn. A live event
+        # touches no database, and an activation sends one to thousands of pages at once
+        # (bench/ppms_fanout.py: that queue was the largest part of its fan-out).
+        if message["type"] == MESSAGE_TYPE:
+            await self.live_message(message)
+        else:
+            await super().dispatch(message)
 
     async def live_message(self, message):
         only = message.get("only_schools")

@@ -21,6 +21,8 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from core.bulk import save_fields
+
 from . import notify
 from .models import Activation, ActivationEventKind, EscalationStep, SchoolState, SchoolStatus
 
@@ -55,7 +57,7 @@ def start(activation: Activation, statuses: list[SchoolStatus], *, now) -> None:
     for status in statuses:
         status.ladder_step = first_later
         status.escalate_at = now + steps[first_later].after if first_later < len(steps) else None
-    SchoolStatus.objects.bulk_update(statuses, LADDER_FIELDS)
+    save_fields(statuses, LADDER_FIELDS)
 
 
 def climb(now=None) -> list[SchoolStatus]:
@@ -95,7 +97,7 @@ def climb(now=None) -> list[SchoolStatus]:
                     if index + 1 < len(steps)
                     else None
                 )
-            SchoolStatus.objects.bulk_update(due, LADDER_FIELDS)
+            save_fields(due, LADDER_FIELDS)
             climbed.update((status.pk, status) for status in due)
             due = [s for s in due if s.escalate_at is not None and s.escalate_at <= now]
     return list(climbed.values())

@@ -25,7 +25,7 @@ Each device push and text message is about one school of one activation
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Min, Prefetch
+from django.db.models import Min, Prefetch, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -96,27 +96,38 @@ def to_operators(activation: Activation, event: str, status: SchoolStatus) -> li
     return [outbox.push(live.commune_group(status.school.commune_id), message)]
 
 
-def tell_reach(about_key: str, event: str = "reach") -> None:
-    """Tell the operators of a school who was told how there, now (``about_key``: what a
-    push or a text was about; anything not about a PPMS activation is ignored)."""
-    try:
-        prefix, activation_id, uai = about_key.split(":")
-        activation_id = int(activation_id)
-    except ValueError:
+def tell_reach(abouts: list[str], event: str = "reach") -> None:
+    """Tell the operators of the schools who was told how there, now (``abouts``: what
+    pushes or texts were about, ``about()``; anything not about a PPMS activation is
+    ignored). One notification, however many schools: a batch of pushes is one."""
+    wanted: dict[int, set[str]] = {}
+    for about_key in abouts:
+        prefix, _, rest = about_key.partition(":")
+        activation_id, _, uai = rest.partition(":")
+        if prefix == "ppms" and activation_id.isdigit() and uai:
+            wanted.setdefault(int(activation_id), set()).add(uai)
+    if not wanted:
         return
-    if prefix != "ppms":
-        return
-    status = (
-        SchoolStatus.objects.filter(activation_id=activation_id, school__uai=uai)
+    matches = Q()
+    for activation_id, uais in wanted.items():
+        matches |= Q(activation_id=activation_id, school__uai__in=uais)
+    statuses = list(
+        SchoolStatus.objects.filter(matches)
         .select_related("school", "activation")
         .annotate(first_reply_at=Min("updates__at"))
-        .first()
+        .order_by("pk")
     )
-    if status is None:
-        return
-    reach = reach_of([status])[status.pk]
-    message = _message(status.activation, event, status) | {"reach": ReachSerializer(reach).data}
-    tell_live(event, [outbox.push(live.commune_group(status.school.commune_id), message)])
+    reaches = reach_of(statuses)
+    pushes = [
+        outbox.push(
+            live.commune_group(status.school.commune_id),
+            _message(status.activation, event, status)
+            | {"reach": ReachSerializer(reaches[status.pk]).data},
+        )
+        for status in statuses
+    ]
+    if pushes:
+        tell_live(event, pushes)
 
 
 def tell_proposal(proposal: Proposal, event: str) -> None:

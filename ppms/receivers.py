@@ -14,6 +14,6 @@ def on_alert_opened(sender, alert, **kwargs) -> None:
         log.warning("alert %s: PPMS %s %s", alert.pk, type(joined).__name__.lower(), joined.pk)
 
 
-def on_delivery_changed(sender, about: str, **kwargs) -> None:
-    """A push or a text of an activation to a school changed state: the board hears it."""
-    notify.tell_reach(about)
+def on_delivery_changed(sender, abouts: list[str], **kwargs) -> None:
+    """Pushes or texts of an activation to schools changed state: the board hears it."""
+    notify.tell_reach(abouts)

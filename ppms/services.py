@@ -162,7 +162,7 @@ def ppms_seen(*, status: SchoolStatus, now=None):
     the board (recorded once)."""
     now = now or timezone.now()
     if SchoolStatus.objects.filter(pk=status.pk, seen_at__isnull=True).update(seen_at=now):
-        notify.tell_reach(notify.about(status.activation, status.school), "seen")
+        notify.tell_reach([notify.about(status.activation, status.school)], "seen")
         return now
     return SchoolStatus.objects.values_list("seen_at", flat=True).get(pk=status.pk)
 

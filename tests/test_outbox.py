@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import time_machine
 from django.core import mail
 
-from core import outbox
-from core.models import Notification, Webhook, WebhookDelivery
+from core import outbox, webpush
+from core.models import DevicePush, Notification, PushSubscription, Webhook, WebhookDelivery
 from core.tasks import purge_notifications
 from tests.test_webhooks import Receiver
 
@@ -16,9 +16,7 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 def test_a_notification_goes_live_by_mail_and_to_its_webhooks_once(db, monkeypatch):
     pushed = []
-    monkeypatch.setattr(
-        outbox.live, "send", lambda group, payload, **kw: pushed.append((group, payload, kw))
-    )
+    monkeypatch.setattr(outbox.live, "send_many", lambda items, **kw: pushed.extend(items))
     receiver = Receiver([])
     try:
         hook = Webhook.objects.create(name="SDIS 37", url=receiver.url, secret="s")
@@ -40,13 +38,42 @@ def test_a_notification_goes_live_by_mail_and_to_its_webhooks_once(db, monkeypat
     finally:
         receiver.close()
 
-    assert pushed == [("directors-3", {"type": "ppms"}, {"only_schools": [7, 8]})]
+    assert pushed == [("directors-3", {"type": "ppms"}, [7, 8])]
     [email] = mail.outbox
     assert (email.subject, email.to) == ("Objet", ["codis@sdis37.example"])
     [delivery] = WebhookDelivery.objects.all()
     assert (delivery.webhook, delivery.status) == (hook, "delivered")
     assert delivery.notification == Notification.objects.get()
     assert delivery.payload["event"] == "activated" and "sent_at" in delivery.payload
+
+
+def test_the_live_pushes_go_out_before_the_device_pushes_are_written(
+    db, monkeypatch, settings, django_user_model
+):
+    # A thousand device pushes take a while to write: the browsers must not wait for them.
+    settings.WEBPUSH_VAPID_PRIVATE_KEY, settings.WEBPUSH_VAPID_PUBLIC_KEY = webpush.new_keys()
+    director = django_user_model.objects.create(username="director")
+    PushSubscription.objects.create(
+        user=director, endpoint="https://fcm.googleapis.com/fcm/send/x", p256dh="k", auth="a"
+    )
+    written_when_live = []
+    monkeypatch.setattr(
+        outbox.live,
+        "send_many",
+        lambda items, **kw: written_when_live.append(DevicePush.objects.count()),
+    )
+    monkeypatch.setattr(outbox.push_to_devices, "delay", lambda push_ids: None)
+    outbox.tell(
+        topic="ppms",
+        event="activated",
+        pushes=[outbox.push("commune-1", {"type": "ppms"})],
+        devices=[outbox.DeviceMessage(users=[director.pk], about="ppms:1:0370001A", payload={})],
+    )
+
+    outbox.dispatch_pending()
+
+    assert written_when_live == [0]
+    assert DevicePush.objects.count() == 1
 
 
 def test_a_webhook_switched_off_before_the_dispatch_gets_nothing(db):
