@@ -74,6 +74,8 @@ USER csu
 EXPOSE 8000
 
 # No HEALTHCHECK here: the same image runs ingest and Celery, which serve no HTTP;
-# docker-compose.yml checks web on /healthz.
+# docker-compose.yml checks web on /healthz. No per-message deflate on the websockets:
+# the live events are small, and compressing each for each page made an activation's
+# 2,000 pages wait (bench/ppms_fanout.py: p99 650-870 ms with it, 465-470 ms without).
 CMD ["uvicorn", "csu.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--workers", "2"]
+     "--proxy-headers", "--workers", "2", "--ws-per-message-deflate", "false"]

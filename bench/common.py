@@ -93,6 +93,27 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pgid: int | None = None, command: str | None = None) -> float:
+    """CPU time (user + system) of every live process of group ``pgid`` (one started by
+    ``start_process``), or whose command line starts with ``command`` (``postgres:``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if pgid is not None and int(fields[2]) != pgid:
+            continue
+        if command is not None and not cmdline(int(entry)).startswith(command):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def percentile(values, q: float) -> float:
     if not values:
         return float("nan")
@@ -192,9 +213,16 @@ def start_ingest(database_url: str, broker, **extra_env) -> subprocess.Popen:
 
 
 def start_celery(
-    database_url: str, redis_url: str, queue: str, log=subprocess.DEVNULL
+    database_url: str,
+    redis_url: str,
+    queue: str,
+    log=subprocess.DEVNULL,
+    *,
+    pool: str = "threads",
+    concurrency: int = 4,
 ) -> subprocess.Popen:
-    """A Celery worker process (threads) consuming ``queue`` on Redis, as in production.
+    """A Celery worker consuming ``queue`` on Redis: one process with a pool of threads, or
+    ``pool="prefork", concurrency=2`` as docker-compose runs it (processes, both cores).
 
     ``log``: where its output goes (a file to look for errors in, or nothing)."""
     env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, CELERY_QUEUE=queue)
@@ -207,9 +235,9 @@ def start_celery(
             "csu",
             "worker",
             "--pool",
-            "threads",
+            pool,
             "--concurrency",
-            "4",
+            str(concurrency),
             "-Q",
             queue,
             "-n",
@@ -298,6 +326,8 @@ def start_web(
             "off",
             "--workers",
             str(workers),
+            "--ws-per-message-deflate",  # as in production (Dockerfile)
+            "false",
         ],
         cwd=ROOT,
         env=env,

@@ -12,8 +12,9 @@ are subscribed to Web Push at a push service on loopback started by this script
 timestamps it. This script starts one activation concerning every school and measures,
 from the start of the call, the arrival of each page's `activated` event
 (``activation_*``) and of each decrypted push (``push_*``). As in production, the
-notification is sent by a Celery worker (the outbox, core/outbox.py) once the
-activation commits: the live events at once, one task per device push.
+notification is sent by a Celery worker (the outbox, core/outbox.py; 2 processes, as
+docker-compose runs it) once the activation commits: the live events at once, then the
+device pushes in batches (core/webpush.py).
 
 ``--profile DIR``: py-spy samples the web workers and the Celery worker while the
 activation goes out (their collapsed stacks in DIR), cProfile the activation's own
@@ -43,6 +44,7 @@ from common import (
     ROOT,
     bench_database_url,
     connect_websockets,
+    cpu_seconds,
     listening,
     percentile,
     prepare_database,
@@ -215,7 +217,9 @@ def top_of_stacks(path: Path, count: int = 12) -> list[tuple[str, float]]:
     return [(name, 100 * n / busy) for name, n in inclusive.most_common(count)] if busy else []
 
 
-async def run(port: int, keys: list[str], schools, profile_dir: Path | None, on_ready):
+async def run(port: int, keys: list[str], schools, profile_dir: Path | None, on_ready, on_done):
+    """Connect the pages, call ``on_ready()``, activate, wait for every page's event, call
+    ``on_done(started)`` (in a thread; the pushes), and only then close the pages."""
     from asgiref.sync import sync_to_async
 
     from ppms.services import ppms_activate
@@ -257,6 +261,7 @@ async def run(port: int, keys: list[str], schools, profile_dir: Path | None, on_
     for task in done:
         if task.exception() is not None:
             print(f"a client failed: {task.exception()!r}")
+    await asyncio.to_thread(on_done, started)
     for ws in sockets:
         await ws.close()
     return started, committed, [(t - started) * 1000 for t in arrivals], len(pending)
@@ -311,32 +316,52 @@ def main():
             sys.exit("the push endpoint did not start")
         web = start_web(database_url, port, workers=args.web_workers, REDIS_URL=redis_url)
         processes.append(web)
-        worker = start_celery(database_url, redis_url, queue)
+        worker = start_celery(database_url, redis_url, queue, pool="prefork", concurrency=2)
         processes.append(worker)
         wait_for_celery(queue)
         warm_up(schools[0], lambda: len(pushes_received(push_port)))
 
+        groups = {"web": web.pid, "celery": worker.pid, "push_service": endpoint.pid}
+        cpu_before = {}
+
         def sample():
+            cpu_before.update(
+                {name: cpu_seconds(pgid) for name, pgid in groups.items()},
+                postgres=cpu_seconds(command="postgres:"),
+                bench=sum(os.times()[:2]),
+            )
             # Once every page is connected: the profile is of the activation only.
             if args.profile:
                 samplers.append(Sampler(web.pid, args.profile / "web.txt"))
                 samplers.append(Sampler(worker.pid, args.profile / "celery.txt"))
                 time.sleep(2)  # py-spy attaches
 
+        finished = {}
+
+        def finish(started):
+            # Every push delivered, or none more for 10 s.
+            seen = {"n": -1, "at": time.monotonic()}
+
+            def pushes_settled():
+                n = len(first_pushes(pushes_received(push_port), started))
+                if n != seen["n"]:
+                    seen.update(n=n, at=time.monotonic())
+                return n >= args.devices or time.monotonic() - seen["at"] > 10
+
+            wait_until(pushes_settled, timeout=120, step=0.2)
+            finished["received"] = pushes_received(push_port)
+            finished["cpu"] = {name: cpu_seconds(pgid) for name, pgid in groups.items()}
+            finished["cpu"].update(
+                postgres=cpu_seconds(command="postgres:"), bench=sum(os.times()[:2])
+            )
+            for sampler in samplers:
+                sampler.stop()
+            samplers.clear()
+
         started, committed, latencies, timed_out = asyncio.run(
-            run(port, keys, schools, args.profile, sample)
+            run(port, keys, schools, args.profile, sample, finish)
         )
-        # Every push delivered, or none more for 10 s.
-        seen = {"n": -1, "at": time.monotonic()}
-
-        def pushes_settled():
-            n = len(first_pushes(pushes_received(push_port), started))
-            if n != seen["n"]:
-                seen.update(n=n, at=time.monotonic())
-            return n >= args.devices or time.monotonic() - seen["at"] > 10
-
-        wait_until(pushes_settled, timeout=120, step=0.2)
-        received = pushes_received(push_port)
+        received, cpu_after = finished["received"], finished["cpu"]
     finally:
         for sampler in samplers:
             sampler.stop()
@@ -363,6 +388,8 @@ def main():
         "notified": len(latencies),
         "missing": len(keys) - len(latencies),
         "timed_out": timed_out,
+        # CPU seconds each part spent from the activation to the last push.
+        "cpu_s": {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_after},
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
     if args.profile:

@@ -99,7 +99,12 @@ async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
     beat = start_beat()
     simulator = start_simulator(simulate) if simulate is not None else None
     config = uvicorn.Config(
-        "csu.asgi:application", host=host, port=port, lifespan="off", log_level="info"
+        "csu.asgi:application",
+        host=host,
+        port=port,
+        lifespan="off",
+        log_level="info",
+        ws_per_message_deflate=False,  # as in production (Dockerfile)
     )
     server = uvicorn.Server(config)  # it handles SIGINT and SIGTERM itself...
     # ...then raises the signal again once serve() returns: with these handlers restored

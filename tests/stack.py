@@ -158,6 +158,8 @@ def start_web(port: int, **extra_env) -> subprocess.Popen:
             "warning",
             "--lifespan",
             "off",
+            "--ws-per-message-deflate",  # as in production (Dockerfile)
+            "false",
         ],
         cwd=ROOT,
         env=env,

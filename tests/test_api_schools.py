@@ -41,7 +41,8 @@ def sent(monkeypatch):
     """The live events sent: (group, payload)."""
     events = []
     monkeypatch.setattr(
-        "core.live.send", lambda group, payload, **kw: events.append((group, payload))
+        "core.live.send_many",
+        lambda items, **kw: events.extend((group, payload) for group, payload, _ in items),
     )
     return events
 
