@@ -93,11 +93,10 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pgid: int | None = None, command: str | None = None) -> float:
-    """CPU time (user + system) of every live process of group ``pgid`` (one started by
-    ``start_process``), or whose command line starts with ``command`` (``postgres:``)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+def _processes(pgid: int | None = None, command: str | None = None) -> dict[int, str]:
+    """The processes of group ``pgid``, or whose command line starts with ``command``:
+    their state letter (R, S, Z…) by pid, read from /proc."""
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -105,13 +104,27 @@ def cpu_seconds(pgid: int | None = None, command: str | None = None) -> float:
             with open(f"/proc/{entry}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
-            continue
+            continue  # gone meanwhile
         if pgid is not None and int(fields[2]) != pgid:
             continue
         if command is not None and not cmdline(int(entry)).startswith(command):
             continue
+        found[int(entry)] = fields[0]
+    return found
+
+
+def cpu_seconds(pgid: int | None = None, command: str | None = None) -> float:
+    """CPU time (user + system) of every process of group ``pgid`` (one started by
+    ``start_process``), or whose command line starts with ``command`` (``postgres:``)."""
+    total = 0
+    for pid in _processes(pgid, command):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values, q: float) -> float:
@@ -194,14 +207,13 @@ def start_ingest(database_url: str, broker, **extra_env) -> subprocess.Popen:
         "PYTHONUNBUFFERED": "1",
         **extra_env,
     }
-    process = subprocess.Popen(
+    process = start_process(
         [sys.executable, "manage.py", "ingest", "--client-id", "bench-ingest"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,
     )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
@@ -226,7 +238,7 @@ def start_celery(
 
     ``log``: where its output goes (a file to look for errors in, or nothing)."""
     env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, CELERY_QUEUE=queue)
-    return subprocess.Popen(
+    return start_process(
         [
             sys.executable,
             "-m",
@@ -252,7 +264,6 @@ def start_celery(
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
 
 
@@ -310,7 +321,7 @@ def start_web(
         "WEB_DB_POOL_SIZE": "20",  # as docker-compose
         **extra_env,
     }
-    process = subprocess.Popen(
+    process = start_process(
         [
             sys.executable,
             "-m",
@@ -333,7 +344,6 @@ def start_web(
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
     if not wait_until(lambda: listening(port) or process.poll() is not None, timeout=60):
         process.kill()
@@ -350,13 +360,9 @@ def start_process(args, **kwargs) -> subprocess.Popen:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Whether a process of group ``pgid`` still runs (a zombie waiting for its reaper
+    does not)."""
+    return any(state != "Z" for state in _processes(pgid=pgid).values())
 
 
 def stop_processes(processes, grace: float = 20.0) -> None:
