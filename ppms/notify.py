@@ -118,13 +118,14 @@ def tell_reach(abouts: list[str], event: str = "reach") -> None:
         .order_by("pk")
     )
     reaches = reach_of(statuses)
+    # One serializer for them all: DRF builds its fields once, not once per school.
+    told = ReachSerializer([reaches[status.pk] for status in statuses], many=True).data
     pushes = [
         outbox.push(
             live.commune_group(status.school.commune_id),
-            _message(status.activation, event, status)
-            | {"reach": ReachSerializer(reaches[status.pk]).data},
+            _message(status.activation, event, status) | {"reach": reach},
         )
-        for status in statuses
+        for status, reach in zip(statuses, told, strict=True)
     ]
     if pushes:
         tell_live(event, pushes)
