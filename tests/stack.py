@@ -160,6 +160,10 @@ def start_web(port: int, **extra_env) -> subprocess.Popen:
             "off",
             "--ws-per-message-deflate",  # as in production (Dockerfile)
             "false",
+            # On SIGTERM uvicorn waits for every websocket to close: a browser page still
+            # open at teardown held it the whole 20 s of stop().
+            "--timeout-graceful-shutdown",
+            "2",
         ],
         cwd=ROOT,
         env=env,
