@@ -342,12 +342,11 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 def visible_statuses(user):
     """The school statuses ``user`` sees: those of the schools they see."""
-    statuses = SchoolStatus.objects.select_related("school", "updated_by").order_by(
-        "school__name", "school__uai"
+    return (
+        SchoolStatus.objects.visible_to(user)
+        .select_related("school", "updated_by")
+        .order_by("school__name", "school__uai")
     )
-    if is_admin(user):
-        return statuses
-    return statuses.filter(school__in=School.objects.visible_to(user))
 
 
 def activations_for(user, *, detail: bool = False):
@@ -788,7 +787,9 @@ class ActivationCapView(XMLDocumentView):
     def get(self, request, pk: int):
         if not watches_the_town(request.user):
             raise PermissionDenied(_("Réservé aux opérateurs et aux administrateurs."))
-        activation = get_object_or_404(for_cap(Activation.objects.visible_to(request.user)), pk=pk)
+        activation = get_object_or_404(
+            for_cap(Activation.objects.visible_to(request.user), request.user), pk=pk
+        )
         return Response(activation_cap(activation))
 
 

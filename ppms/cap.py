@@ -34,6 +34,7 @@ from core.cap import (
 )
 from core.feeds import FeedItem, api_url
 from core.roles import watches_the_town
+from sensors.models import Commune, Zone
 
 from .models import (
     Activation,
@@ -84,11 +85,20 @@ SCENARIO_TEXT = {
 }
 
 
-def for_cap(queryset):
-    """Load with ``queryset`` what the CAP messages of its activations read (four queries)."""
+def for_cap(queryset, user=None):
+    """Load with ``queryset`` what the CAP messages of its activations read (four queries).
+
+    ``user``: only what they may see of each activation, its schools and the zones of
+    their communes (an operator of one commune asking for an activation of several);
+    without, the whole activation, as the safety services' webhooks receive it.
+    """
     statuses = SchoolStatus.objects.select_related("school__commune").order_by("school__name")
+    zones = Zone.objects.order_by("name", "pk")
+    if user is not None:
+        statuses = statuses.visible_to(user)
+        zones = zones.filter(commune__in=Commune.objects.visible_to(user))
     return queryset.prefetch_related(
-        "zones",
+        Prefetch("zones", queryset=zones),
         Prefetch("statuses", queryset=statuses),
         Prefetch(
             "events",
@@ -124,7 +134,7 @@ def activation_feed_items(user) -> list[FeedItem]:
     if not watches_the_town(user):
         return []
     activations = for_cap(
-        Activation.objects.active().visible_to(user).order_by("-started_at", "-pk")
+        Activation.objects.active().visible_to(user).order_by("-started_at", "-pk"), user
     )[:FEED_LIMIT]
     items = []
     for activation in activations:
@@ -137,7 +147,8 @@ def activation_feed_items(user) -> list[FeedItem]:
                 link=api_url(f"ppms/activations/{activation.pk}/cap/"),
                 updated=cap_sent(activation),
                 summary=(
-                    f"{exercise}PPMS {SCENARIO_TEXT[activation.scenario]} · {_counts_text(counts)}"
+                    f"{exercise}PPMS {SCENARIO_TEXT[activation.scenario]} · "
+                    f"{sum(counts.values())} école(s) : {_counts_text(counts)}"
                 ),
             )
         )
@@ -321,8 +332,9 @@ def _counts_text(counts: dict[str, int]) -> str:
 
 
 def _school_names(activation: Activation, uais: list[str]) -> str:
+    """The schools named, of those loaded (a reader's copy names only what they see)."""
     names = {status.school.uai: status.school.name for status in activation.statuses.all()}
-    return ", ".join(f"{names.get(uai, uai)} ({uai})" for uai in uais)
+    return ", ".join(f"{names[uai]} ({uai})" for uai in uais if uai in names)
 
 
 def _communes(activation: Activation) -> str:

@@ -536,6 +536,14 @@ COUNTS = (
 )
 
 
+class SchoolStatusQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The statuses of the schools the user sees."""
+        if sees_every_commune(user):
+            return self
+        return self.filter(school__in=School.objects.visible_to(user))
+
+
 class SchoolStatus(models.Model):
     """A school's answer to an activation; every change is kept in StatusUpdate."""
 
@@ -581,6 +589,8 @@ class SchoolStatus(models.Model):
     escalated_at = models.DateTimeField(_("signalée aux services le"), null=True, blank=True)
     # The first time a director's page showed the activation.
     seen_at = models.DateTimeField(_("vu sur la page le"), null=True, blank=True)
+
+    objects = SchoolStatusQuerySet.as_manager()
 
     class Meta:
         ordering = ["school__name"]

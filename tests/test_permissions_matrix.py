@@ -264,6 +264,32 @@ def in_feed(response, cast) -> set[str]:
     }
 
 
+def feed_school_counts(response, cast) -> set[str]:
+    """Each activation entry of the Atom feed with the number of schools it counts."""
+    atom = "{http://www.w3.org/2005/Atom}"
+    feed = ET.fromstring(body_of(response))
+    counts = {}
+    for entry in feed.iter(f"{atom}entry"):
+        summary = entry.findtext(f"{atom}summary") or ""
+        counts[entry.findtext(f"{atom}title")] = summary.split(" école(s)")[0].split()[-1]
+    return {
+        f"activation {label}: {counts[title]}"
+        for label, title in cast.texts["activation"].items()
+        if title in counts
+    }
+
+
+def cap_school_count(response, cast) -> set[str]:
+    """The number of schools a CAP document's parameter ``schools`` gives."""
+    cap = "{urn:oasis:names:tc:emergency:cap:1.2}"
+    document = ET.fromstring(body_of(response))
+    return {
+        parameter.findtext(f"{cap}value")
+        for parameter in document.iter(f"{cap}parameter")
+        if parameter.findtext(f"{cap}valueName") == "schools"
+    }
+
+
 def in_kpis(response, cast) -> set[str]:
     return cast.labels("sensor", response.json()["sensors"])
 
@@ -474,6 +500,14 @@ MATRIX = [
     row("DELETE /api/v1/rules/{rule_spare}/", (401, 403, 403, 403, 403, 403, 204)),
     # CAP: one alert's document, and the feed of what each user sees.
     row("GET /api/v1/alerts/{alert_a}/cap/", (401, 200, 404, 200, 404, 404, 200)),
+    # Each activation's entry counts only the schools the reader sees.
+    row("GET /api/v1/cap/feed/", sees=feed_school_counts, expect=(
+        401,
+        {"activation A: 2", "activation AB: 1"},
+        {"activation B: 1", "activation AB: 1"},
+        {"activation A: 2", "activation B: 1", "activation AB: 2"},
+        NONE, NONE,
+        {"activation A: 2", "activation B: 1", "activation AB: 2"})),
     row("GET /api/v1/cap/feed/", sees=in_feed, expect=(
         401,
         {"alert A", "activation A", "activation AB"},
@@ -564,11 +598,14 @@ MATRIX = [
         body={"state": "safe"}, expect=(401, 201, 404, 201, 404, 404, 201)),
     row("POST /api/v1/ppms/activations/{activation_ab}/statuses/0370003C/",
         body={"state": "needs_help"}, expect=(401, 404, 201, 201, 404, 201, 201)),
-    row("GET /api/v1/ppms/activations/{activation_a}/cap/", (
-        401, 200, 404, 200, 403, 403, 200)),
-    # The CAP message is the activation's, as the safety services receive it: whole.
-    row("GET /api/v1/ppms/activations/{activation_ab}/cap/", (
-        401, 200, 200, 200, 403, 403, 200)),
+    # The CAP document names only the schools the reader sees (the safety services'
+    # copy, sent by webhook, is whole).
+    row("GET /api/v1/ppms/activations/{activation_a}/cap/", sees=shown("school"), expect=(
+        401, {"X", "W"}, 404, {"X", "W"}, 403, 403, {"X", "W"})),
+    row("GET /api/v1/ppms/activations/{activation_ab}/cap/", sees=shown("school"), expect=(
+        401, {"X"}, {"Y"}, {"X", "Y"}, 403, 403, {"X", "Y"})),
+    row("GET /api/v1/ppms/activations/{activation_ab}/cap/", sees=cap_school_count, expect=(
+        401, {"1"}, {"1"}, {"2"}, 403, 403, {"2"})),
     # The drills register: operators and admins, their communes' schools.
     row("GET /api/v1/ppms/drills/", sees=drill_register, expect=(
         401, {"X", "W"}, {"Y"}, ALL_SCHOOLS, 403, 403, ALL_SCHOOLS)),

@@ -15,9 +15,9 @@ from core.cap import CAP_NS, CAP_SCHEMA, cap_sender
 from core.models import Notification, Webhook, WebhookDelivery
 from core.outbox import dispatch_pending as dispatch_pending_events
 from core.webhooks import SIGNATURE_HEADER, sign
-from ppms.cap import activation_cap, cap_identifier
+from ppms.cap import activation_cap, cap_identifier, for_cap
 from ppms.ladder import climb
-from ppms.models import ActivationEvent, PpmsWebhook
+from ppms.models import Activation, ActivationEvent, PpmsWebhook
 from ppms.services import ppms_activate, ppms_alarm, ppms_report
 from ppms.tasks import escalate_pending_schools
 from tests.conftest import make_school, make_user
@@ -132,6 +132,28 @@ def test_an_escalation_is_an_update_naming_the_silent_schools(schema, school, mo
     description = cap(root, "cap:info/cap:description")
     assert "Sans réponse après 10 min : École du Morier (0370002B)." in description
     assert "2 école(s) concernée(s) : 1 en attente, 1 en sûreté." in description
+
+
+def test_an_operators_copy_of_an_escalation_names_only_the_schools_of_their_communes(
+    schema, school, other_commune, operator
+):
+    # The pen test's finding: an operator of one commune read another's schools in the CAP.
+    ballan = make_school(other_commune, "0370003C", name="École de Ballan")
+    activation = activate(school, ballan)
+    climb(T0 + timedelta(minutes=10))
+
+    mine = valid_cap(schema, for_cap(Activation.objects.filter(pk=activation.pk), operator).get())
+    whole = valid_cap(schema, for_cap(Activation.objects.filter(pk=activation.pk)).get())
+
+    assert "0370003C" not in ET.tostring(mine, encoding="unicode")
+    assert "Ballan" not in ET.tostring(mine, encoding="unicode")
+    assert "Sans réponse après 10 min : École 0370001A (0370001A)." in cap(
+        mine, "cap:info/cap:description"
+    )
+    assert len(caps(mine, "cap:info/cap:area/cap:circle")) == 1
+    # The safety services' copy (webhooks) is whole.
+    assert "École de Ballan (0370003C)" in cap(whole, "cap:info/cap:description")
+    assert len(caps(whole, "cap:info/cap:area/cap:circle")) == 2
 
 
 def test_the_end_of_alert_is_an_update_saying_all_clear(schema, school, operator):
