@@ -102,10 +102,12 @@ def _cell_fr(value, column: Column, zone: ZoneInfo) -> str:
         return "1" if value else "0"
     if isinstance(value, int | float):
         return _plain_number(value).replace(".", ",")
-    text = str(column.labels.get(value, value))
-    if text.startswith(FORMULA_STARTS):
-        text = "'" + text
-    return text
+    return neutralised(str(column.labels.get(value, value)))
+
+
+def neutralised(text: str) -> str:
+    """A text cell a spreadsheet will not run: one starting like a formula gets a quote."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _cell(value) -> str:
@@ -117,7 +119,7 @@ def _cell(value) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return _plain_number(value)
-    return str(value)
+    return neutralised(str(value))
 
 
 def _json_value(value):

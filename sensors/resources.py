@@ -5,17 +5,25 @@ separated by ``|``. Each row is validated with the model's ``full_clean`` so tha
 value is reported on its own line, and nothing is written while any line is wrong.
 """
 
+import tablib
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 from import_export.formats import base_formats
 
+from core.exports import FORMULA_STARTS, neutralised
+
 from .models import Commune, Sensor, Zone
 
 
 class CSV(base_formats.CSV):
-    """CSV separated by commas or, as French spreadsheets save it, by semicolons."""
+    """CSV separated by commas or, as French spreadsheets save it, by semicolons.
+
+    A text cell that a spreadsheet would run as a formula (CSV injection) is exported
+    with a quote before it (``core.exports.neutralised``; numbers, negative ones too, are
+    left as they are), and the import takes that quote off: an export re-imports as is.
+    """
 
     def create_dataset(self, in_stream, **kwargs):
         if isinstance(in_stream, bytes) and self.encoding:
@@ -23,7 +31,37 @@ class CSV(base_formats.CSV):
         header = in_stream.lstrip("\ufeff").split("\n", 1)[0]
         if "delimiter" not in kwargs and header.count(";") > header.count(","):
             kwargs["delimiter"] = ";"
-        return super().create_dataset(in_stream, **kwargs)
+        return _map_cells(super().create_dataset(in_stream, **kwargs), _unquoted)
+
+    def export_data(self, dataset, **kwargs):
+        return super().export_data(_map_cells(dataset, _quoted), **kwargs)
+
+
+def _map_cells(dataset: tablib.Dataset, change) -> tablib.Dataset:
+    mapped = tablib.Dataset(headers=dataset.headers)
+    for row in dataset:
+        mapped.append([change(cell) for cell in row])
+    return mapped
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def _quoted(cell):
+    if not isinstance(cell, str) or _is_number(cell):
+        return cell
+    return neutralised(cell)
+
+
+def _unquoted(cell):
+    if isinstance(cell, str) and cell.startswith("'") and cell[1:].startswith(FORMULA_STARTS):
+        return cell[1:]
+    return cell
 
 
 def normalize_insee_code(value) -> str:

@@ -1,5 +1,8 @@
 """The Django admin: every changelist opens, and sensors and schools import from CSV."""
 
+import csv
+import io
+
 import pytest
 import tablib
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -232,6 +235,33 @@ def test_it_exports_sensors_in_the_import_columns(admin_client, commune, flood_z
     assert lines[0] == SENSOR_HEADER
     # Zones come in name order: "Centre" before "Zone inondable du Cher".
     assert lines[1] == f"level-cher,Niveau,water,37122,Centre|{flood_zone.name},47.35,0.66,,60,1"
+
+
+def test_an_exported_formula_is_neutralised_and_reimports_as_it_was(admin_client, commune):
+    # A name a spreadsheet would run as a formula (CSV injection) gets a quote on export;
+    # the import takes it off, so the file goes back as it came out.
+    make_sensor(commune, "air-1", Kind.AIR, name='=HYPERLINK("http://evil.example","x")')
+    make_sensor(commune, "air-2", Kind.AIR, name="@SUM(1+1)")
+    Sensor.objects.filter(ref="air-2").update(longitude=-1.5)
+    url = reverse("admin:sensors_sensor_export")
+    form = admin_client.get(url).context["form"]
+    every_column = {name: "on" for name, field in form.fields.items() if field.initial is True}
+
+    exported = admin_client.post(url, {"format": "0", "resource": "0", **every_column})
+
+    text = exported.content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1][1] == '\'=HYPERLINK("http://evil.example","x")'
+    assert rows[2][1] == "'@SUM(1+1)"
+    assert rows[2][6] == "-1.5"  # a number is no formula
+    Sensor.objects.update(name="changed")
+
+    confirm(admin_client, "sensor", upload(admin_client, "sensor", *text.splitlines()))
+
+    assert dict(Sensor.objects.values_list("ref", "name")) == {
+        "air-1": '=HYPERLINK("http://evil.example","x")',
+        "air-2": "@SUM(1+1)",
+    }
 
 
 def test_a_staff_user_who_may_only_view_sensors_cannot_import_them(client, django_user_model):

@@ -367,6 +367,19 @@ def test_a_formula_in_a_text_cell_is_neutralised_in_csv_fr(api, operator, sensor
     assert rows(body(response), ";")[1][9] == '\'=HYPERLINK("http://example.com")'
 
 
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_formula_in_a_text_cell_is_neutralised_in_plain_csv_too(api, operator, sensor, start):
+    rule = make_rule(name=f"{start}cmd|' /C calc'!A0")
+    make_alert(rule, sensor, timezone.now(), first_value=-3.5)
+    api.force_login(operator)
+
+    response = api.get(ALERTS, {"format": "csv"})
+
+    header, row = rows(body(response), ",")
+    assert row[header.index("rule")] == f"'{start}cmd|' /C calc'!A0"
+    assert row[header.index("first_value")] == "-3.5"  # a number stays a number
+
+
 def test_the_alert_export_is_a_json_array(api, operator, sensor, rule):
     alert = make_alert(rule, sensor, timezone.now() - timedelta(hours=1), first_value=85.0)
     api.force_login(operator)
