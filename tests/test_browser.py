@@ -9,14 +9,15 @@ cannot reach the operator dashboard.
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connections
 from rest_framework.test import APIClient
 
 from ppms.services import ppms_activate
-from sensors.models import LatestReading
+from sensors.metrics import Kind
+from sensors.models import LatestReading, Reading
 from tests.alerting import make_rule
 from tests.conftest import CHROMIUM, make_sensor, make_user
 from tests.stack import (
@@ -174,6 +175,31 @@ def test_a_director_cannot_reach_the_operator_dashboard(
     assert "/dashboard/" not in page.url
     response = page.goto(f"{stack}/dashboard/")
     assert response.status == 403
+    page.close()
+
+
+def test_a_sensor_name_in_html_stays_text_in_the_charts(
+    browser, stack, operator, commune, real_password_hasher
+):
+    # Plotly reads a subset of HTML in trace names: a sensor named as a link became one.
+    hostile = '<a href="https://evil.example/">Air mairie</a>'
+    evil = make_sensor(commune, "jlt-air-evil", Kind.AIR, name=hostile)
+    other = make_sensor(commune, "jlt-air-02", Kind.AIR, name="Air école")  # a legend: two
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    Reading.objects.bulk_create(
+        Reading(sensor=sensor, metric="pm10", ts=now - timedelta(minutes=minutes), value=20)
+        for sensor in (evil, other)
+        for minutes in range(1, 30, 5)
+    )
+    real_password_hasher()
+    page = browser.new_page(locale="fr-FR", timezone_id="Europe/Paris")
+    log_in(page, stack, "operateur")
+    page.wait_for_load_state()
+    page.goto(f"{stack}/dashboard/")
+    page.wait_for_selector("#chart-pm10 .legend .legendtext", timeout=15_000)
+
+    assert page.locator("#chart-pm10 a").count() == 0
+    assert hostile in page.locator("#chart-pm10 .legend .legendtext").all_text_contents()
     page.close()
 
 

@@ -30,6 +30,7 @@
 
 import { connectLive, liveUrl } from "./live.js";
 import { createMap } from "./map.js";
+import { plotText } from "./plot_text.js";
 
 const T = {
   connection: {
@@ -1006,11 +1007,12 @@ function drawChart(chart) {
   const wall = config.wall;
   const traces = chart.traces.map((trace) => ({
     ...gapped(chart.series.get(trace.sensor) || { t: [], y: [], res: [] }),
-    name: trace.name,
+    name: plotText(trace.name),
     type: "scatter",
     mode: "lines",
     connectgaps: false,
-    hovertemplate: `%{y:.${chart.digits}f} ${chart.unit}<extra>${trace.name}</extra>`,
+    // The name through %{fullData.name}: written in the template, a "%{…}" in it would run.
+    hovertemplate: `%{y:.${chart.digits}f} ${chart.unit}<extra>%{fullData.name}</extra>`,
   }));
   const colour = wall ? "#e8eef5" : "#1b2733";
   const layout = {

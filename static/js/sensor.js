@@ -8,6 +8,7 @@
  * silent sensor shows as a hole, not as a straight line across the silence.
  */
 import { connectLive, liveUrl } from "./live.js";
+import { plotText } from "./plot_text.js";
 
 (function () {
   "use strict";
@@ -217,7 +218,7 @@ import { connectLive, liveUrl } from "./live.js";
       });
       annotations.push({
         xref: "paper", x: 1, xanchor: "right", yref: "y", y: line.value, yanchor: "bottom",
-        text: line.label, showarrow: false, font: { size: 11, color: line.colour },
+        text: plotText(line.label), showarrow: false, font: { size: 11, color: line.colour },
       });
     }
     return { shapes: shapes, annotations: annotations };
