@@ -1,8 +1,11 @@
 """``/healthz``: the state of the database, Redis, the MQTT broker and ingest.
 
-Open without login so that load balancers and Docker can probe it; it tells only "ok"
-or the kind of failure, never data. ``/healthz?service=web`` checks only what the web
-process itself needs (the database), so a stopped ingest never restarts the web.
+Open without login so that load balancers and Docker can probe it: to them it says only
+up or down (200 ``{"status": "ok"}`` or 503 ``{"status": "error"}``). Which service
+failed, and ingest's workers, lag and queue, are for monitoring: an admin's session or
+the bearer token ``METRICS_TOKEN``, as ``/metrics``. ``/healthz?service=web`` checks
+only what the web process itself needs (the database), so a stopped ingest never
+restarts the web.
 """
 
 import socket
@@ -15,6 +18,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
 from .ingest.stats import lag_seconds, live_snapshots
+from .prometheus import may_monitor
 
 # Messages older than this waiting in an ingest worker make the system unhealthy.
 INGEST_LAG_LIMIT_S = 30.0
@@ -86,7 +90,7 @@ def healthz(request):
         body["ingest"] = ingest_summary(snapshots)
         checks["ingest"] = body["ingest"]["status"]
     healthy = all(value in ("ok", "embedded") for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "error", "checks": checks, **body},
-        status=200 if healthy else 503,
-    )
+    answer = {"status": "ok" if healthy else "error"}
+    if may_monitor(request):
+        answer |= {"checks": checks, **body}
+    return JsonResponse(answer, status=200 if healthy else 503)

@@ -70,7 +70,8 @@ class IngestCollector:
         yield from (rejected, commit, depth, lag, connected)
 
 
-def _allowed(request) -> bool:
+def may_monitor(request) -> bool:
+    """An admin's session, or the monitoring system's bearer token (``METRICS_TOKEN``)."""
     if is_admin(request.user):
         return True
     token = settings.METRICS_TOKEN
@@ -79,7 +80,7 @@ def _allowed(request) -> bool:
 
 
 def metrics(request):
-    if not _allowed(request):
+    if not may_monitor(request):
         return HttpResponse("authentication required\n", status=401, content_type="text/plain")
     registry = CollectorRegistry()
     registry.register(IngestCollector())

@@ -8,18 +8,37 @@ from ppms.models import School
 from sensors.models import Commune, Sensor
 from tests.conftest import make_school, make_sensor
 
+TOKEN = "metrics-token-for-tests"
 
-def test_healthz_reports_each_service(client, db):
-    response = client.get("/healthz")
+
+@pytest.fixture
+def monitoring(client, settings):
+    """A monitoring system: the metrics token."""
+    settings.METRICS_TOKEN = TOKEN
+    return {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+
+
+def test_healthz_reports_each_service_to_monitoring(client, db, monitoring):
+    response = client.get("/healthz", **monitoring)
     body = response.json()
     assert set(body["checks"]) == {"database", "redis", "broker", "ingest"}
     assert body["checks"]["database"] == "ok"
     assert response.status_code == (200 if body["status"] == "ok" else 503)
 
 
-def test_healthz_says_503_when_the_broker_is_unreachable(client, db, settings):
+def test_healthz_tells_the_public_only_up_or_down(client, db, settings):
+    # The pen test: the public learnt which services ran, and ingest's lag and queue.
     settings.MQTT_URL = "mqtt://127.0.0.1:9"  # the discard port: nothing listens
-    response = client.get("/healthz")
+    settings.METRICS_TOKEN = TOKEN
+    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"}):
+        response = client.get("/healthz", **headers)
+        assert response.status_code == 503
+        assert response.json() == {"status": "error"}
+
+
+def test_healthz_says_503_when_the_broker_is_unreachable(client, db, settings, monitoring):
+    settings.MQTT_URL = "mqtt://127.0.0.1:9"  # the discard port: nothing listens
+    response = client.get("/healthz", **monitoring)
     assert response.status_code == 503
     assert response.json()["checks"]["broker"].startswith("error")
 

@@ -47,7 +47,8 @@ def test_metrics_show_every_live_workers_counters(admin_client):
     assert 'csu_ingest_commit_seconds_bucket{le="0.05",worker="csu-ingest-1"} 1.0' in text
 
 
-def test_healthz_summarises_ingest_and_flags_a_lagging_worker(client, db):
+def test_healthz_summarises_ingest_and_flags_a_lagging_worker(admin_client):
+    client = admin_client  # the details are for an admin or the metrics token
     published_worker("csu-ingest-1")
     body = client.get("/healthz").json()
     assert body["ingest"]["workers"] == 1
@@ -59,14 +60,16 @@ def test_healthz_summarises_ingest_and_flags_a_lagging_worker(client, db):
     assert response.json()["ingest"]["queue_depth"] == 42
 
 
-def test_healthz_says_the_broker_is_down_when_no_worker_is_connected(client, db):
+def test_healthz_says_the_broker_is_down_when_no_worker_is_connected(admin_client):
+    client = admin_client
     published_worker("csu-ingest-1", connected=False)
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == "error: no ingest worker connected"
 
 
-def test_the_web_probe_checks_only_what_the_web_needs(client, db, settings):
+def test_the_web_probe_checks_only_what_the_web_needs(admin_client, settings):
+    client = admin_client
     settings.MQTT_URL = "mqtt://127.0.0.1:9"
     response = client.get("/healthz?service=web")
     assert response.status_code == 200
