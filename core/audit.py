@@ -11,7 +11,7 @@ import json
 import logging
 import math
 
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import transaction
 from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext_lazy as _
@@ -72,7 +72,11 @@ class AuditMiddleware:
         # Taken before the view: signing out leaves an anonymous user on the request.
         user_before = request.user
         # Read now: the view's parser consumes the stream, and only a read body is kept.
-        body = request.body if request.content_type == "application/json" else None
+        try:
+            body = request.body if request.content_type == "application/json" else None
+        except RequestDataTooBig:
+            body = None  # the view answers it (the API: a JSON 400), and the line is kept
+
         response = self.get_response(request)
         user = request.user if request.user.is_authenticated else user_before
         if user.is_authenticated:
@@ -125,7 +129,7 @@ def _submitted(request, body) -> dict:
     if body is not None:
         try:
             data = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             return {"body": "(JSON invalide)"}
         return data if isinstance(data, dict) else {"body": data}
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):

@@ -8,7 +8,6 @@ network must not be one.
 
 import base64
 import binascii
-import hmac
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -25,6 +24,7 @@ from . import webpush
 from .models import DevicePush, PushSubscription
 from .openapi import BAD_INPUT_RESPONSE, NOT_FOUND_RESPONSE
 from .signals import delivery_changed
+from .tokens import same_secret
 
 
 def _decoded(value: str, length: int, field: str) -> str:
@@ -157,7 +157,7 @@ class ReceivedView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         push = DevicePush.objects.filter(pk=data["id"]).first()
-        if push is None or not hmac.compare_digest(push.token, data["token"]):
+        if push is None or not same_secret(data["token"], push.token):
             raise NotFound(_("Aucune notification ne correspond."))
         if push.received_at is None:
             push.received_at = timezone.now()

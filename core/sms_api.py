@@ -1,8 +1,6 @@
 """The SMS gateway's delivery receipts (core/texting.py): authenticated by the gateway's own
 bearer token (``SMS_GATEWAY_TOKEN``), not a user's session."""
 
-import hmac
-
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
@@ -14,6 +12,7 @@ from rest_framework.views import APIView
 
 from . import texting
 from .openapi import BAD_INPUT_RESPONSE, FORBIDDEN_RESPONSE, NOT_FOUND_RESPONSE
+from .tokens import same_secret
 
 
 class SmsReceiptSerializer(serializers.Serializer):
@@ -46,7 +45,7 @@ class ReceiptView(APIView):
     def post(self, request):
         token = settings.SMS_GATEWAY_TOKEN
         given = request.headers.get("Authorization", "")
-        if not token or not hmac.compare_digest(given, f"Bearer {token}"):
+        if not token or not same_secret(given, f"Bearer {token}"):
             raise PermissionDenied(_("Jeton de la passerelle SMS absent ou faux."))
         serializer = SmsReceiptSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -327,6 +327,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.JSONParser",  # a 400 for JSON nested too deep
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # drf-spectacular's, DRF's limit/offset and exception handler, each answering bad
     # input with a JSON 400 and documenting the 400/401/403/404 every view may answer.
     "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",

@@ -7,10 +7,11 @@ the admin, which stores only the hash. The ACL lets a device publish only under
 
 import base64
 import hashlib
-import hmac
 import secrets
 
 from django.conf import settings
+
+from core.tokens import same_secret
 
 ITERATIONS = 1000
 INGEST_USER = "csu-ingest"
@@ -34,7 +35,7 @@ def verify_password(password: str, encoded: str) -> bool:
     expected = hashlib.pbkdf2_hmac(
         "sha512", password.encode(), base64.b64decode(salt), int(iterations), 64
     )
-    return hmac.compare_digest(base64.b64encode(expected).decode(), digest)
+    return same_secret(digest, base64.b64encode(expected).decode())
 
 
 def service_users() -> dict[str, str]:

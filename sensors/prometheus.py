@@ -5,7 +5,6 @@ of the web process sees them all. Access: a staff session, or the bearer token
 ``METRICS_TOKEN`` for the Prometheus server.
 """
 
-import hmac
 import time
 
 from django.conf import settings
@@ -18,6 +17,7 @@ from prometheus_client.core import (
 )
 
 from core.roles import is_admin
+from core.tokens import same_secret
 
 from .ingest.stats import COMMIT_BUCKETS, lag_seconds, live_snapshots
 
@@ -76,7 +76,7 @@ def may_monitor(request) -> bool:
         return True
     token = settings.METRICS_TOKEN
     header = request.headers.get("Authorization", "")
-    return bool(token) and hmac.compare_digest(header, f"Bearer {token}")
+    return bool(token) and same_secret(header, f"Bearer {token}")
 
 
 def metrics(request):
