@@ -244,16 +244,14 @@ def _description(activation: Activation, kind: str, messages: list) -> str:
             f"{totals['pupils_injured']} blessé(s) ; adultes {totals['adults_missing']} "
             f"manquant(s), {totals['adults_injured']} blessé(s)."
         )
-    if kind == ActivationEventKind.ESCALATED:
-        event = _event_of(activation, messages[-1][2])
-        names = _school_names(activation, event.schools if event else [])
-        minutes = int((event.at - activation.started_at).total_seconds() // 60) if event else 0
+    event = _event_of(activation, messages[-1][2])
+    # Named only if the reader sees one of them (``_school_names``).
+    names = _school_names(activation, event.schools if event else [])
+    if kind == ActivationEventKind.ESCALATED and names:
+        minutes = int((event.at - activation.started_at).total_seconds() // 60)
         lines.append(f"Sans réponse après {minutes} min : {names}.")
-    elif kind == ActivationEventKind.EXTENDED:
-        event = _event_of(activation, messages[-1][2])
-        lines.append(
-            f"Écoles ajoutées : {_school_names(activation, event.schools if event else [])}."
-        )
+    elif kind == ActivationEventKind.EXTENDED and names:
+        lines.append(f"Écoles ajoutées : {names}.")
     if kind == ActivationEventKind.ENDED:
         ordered = (
             f", ordonnée par {activation.ended_on_order_of}" if activation.ended_on_order_of else ""

@@ -156,6 +156,25 @@ def test_an_operators_copy_of_an_escalation_names_only_the_schools_of_their_comm
     assert len(caps(whole, "cap:info/cap:area/cap:circle")) == 2
 
 
+def test_an_escalation_of_only_schools_the_reader_cannot_see_names_none(
+    schema, school, other_commune, operator, director
+):
+    ballan = make_school(other_commune, "0370003C", name="École de Ballan")
+    activation = activate(school, ballan)
+    ppms_report(
+        status=activation.statuses.get(school=school),
+        report={"state": "safe", "pupils_present": 180},
+        by=director,
+        now=T0 + timedelta(minutes=4),
+    )
+    climb(T0 + timedelta(minutes=10))
+
+    mine = valid_cap(schema, for_cap(Activation.objects.filter(pk=activation.pk), operator).get())
+
+    assert "Sans réponse" not in cap(mine, "cap:info/cap:description")
+    assert cap(mine, "cap:msgType") == "Update"
+
+
 def test_the_end_of_alert_is_an_update_saying_all_clear(schema, school, operator):
     activation = activate(school)
     end_of_alert(activation=activation, by=operator, now=T0 + timedelta(hours=2))
