@@ -26,6 +26,8 @@ def test_a_nul_byte_in_a_path_segment_is_a_404(db, operator):
 
     for path in ("/api/v1/sensors/ab%00cd/", "/sensors/ab%00cd/", "/ppms/school/0370%001A/"):
         assert api.get(path).status_code == 404, path
+    assert api.get("/api/v1/sensors/ab%00cd/").json() == {"detail": "Adresse inconnue."}
+    assert api.get("/api/v1/sensors/", {"commune": "37\x00122"}).status_code == 400
 
 
 def test_a_non_ascii_bearer_token_on_metrics_is_a_401(db, settings):
