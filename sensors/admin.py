@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -10,6 +12,7 @@ from django.utils.translation import ngettext
 from import_export.admin import ImportExportModelAdmin
 
 from core.cache import forget_all
+from core.roles import ADMINS, is_admin
 
 from .models import Commune, LatestReading, Operator, RejectedMessage, Sensor, Zone
 from .resources import CSV, SensorResource
@@ -221,8 +224,52 @@ User = get_user_model()
 
 
 class UserAdmin(DjangoUserAdmin):
+    """Users, with their communes. An admin configures the town but makes nobody more
+    than that, themselves included: only a superuser changes who is superuser, staff or
+    in the admins' group, a user's own permissions, or a superuser's account (its
+    password too). Every change is in the audit trail, as every admin write."""
+
     inlines = [*DjangoUserAdmin.inlines, OperatorInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "is_staff", "user_permissions"]
+            if obj is not None and is_admin(obj):
+                fields.append("groups")
+        return fields
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups" and not request.user.is_superuser:
+            kwargs["queryset"] = Group.objects.exclude(name=ADMINS)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+class GroupAdmin(DjangoGroupAdmin):
+    """The role groups are set by the code (``core.roles.ensure_role_groups``): an admin
+    sees them; only a superuser changes what a group may do."""
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
 
 
 admin.site.unregister(User)
 admin.site.register(User, UserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, GroupAdmin)
