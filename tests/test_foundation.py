@@ -142,7 +142,9 @@ def test_the_admins_group_may_change_sensors_but_not_readings(db):
 @pytest.mark.django_db(transaction=True)
 async def test_an_anonymous_websocket_is_closed_with_4401():
     communicator = WebsocketCommunicator(
-        application, "/ws/live/", headers=[(b"origin", b"http://localhost")]
+        application,
+        "/ws/live/",
+        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
     )
     connected, code = await communicator.connect()
     assert not connected

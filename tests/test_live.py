@@ -25,7 +25,7 @@ async def connect_as(client, username):
     communicator = WebsocketCommunicator(
         application,
         "/ws/live/",
-        headers=[(b"cookie", cookie), (b"origin", b"http://localhost")],
+        headers=[(b"cookie", cookie), (b"origin", b"http://localhost"), (b"host", b"localhost")],
     )
     connected, _ = await communicator.connect()
     assert connected

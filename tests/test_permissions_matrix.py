@@ -847,7 +847,7 @@ END = {"type": "end of the test"}
 
 async def socket_of(user):
     """A websocket logged in like a browser: ``user``'s session cookie (None: anonymous)."""
-    headers = [(b"origin", b"http://localhost")]
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
     if user is not None:
         client = APIClient()
         await sync_to_async(client.force_login)(user)
