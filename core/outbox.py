@@ -255,18 +255,22 @@ def deliver_webhook(self, delivery_id: int) -> str:
     return outcome
 
 
+# A push or a text message is retried 6 times, 2 s then doubling up to a minute: a phone
+# in a crisis is reached within minutes or the escalation ladder takes over.
+DEVICE_RETRIES = {
+    "bind": True,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "retry_jitter": False,
+    "max_retries": 6,
+}
+
+
 class NotPushed(Exception):
     pass
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=(NotPushed,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=False,
-    max_retries=6,
-)
+@shared_task(autoretry_for=(NotPushed,), **DEVICE_RETRIES)
 def push_to_devices(self, push_ids: list[int]) -> dict[int, str]:
     """Push a batch; retried for those their push service did not take (the others are
     no longer pending, and a retry leaves them be)."""
@@ -281,14 +285,7 @@ class NotTexted(Exception):
     pass
 
 
-@shared_task(
-    bind=True,
-    autoretry_for=(NotTexted,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    retry_jitter=False,
-    max_retries=6,
-)
+@shared_task(autoretry_for=(NotTexted,), **DEVICE_RETRIES)
 def send_sms(self, sms_id: int) -> str:
     outcome = texting.attempt(sms_id, final=self.request.retries >= self.max_retries)
     if outcome == "retry":
