@@ -1,9 +1,11 @@
-"""Record every write of a signed-in user in the audit trail (``core.models.AuditEntry``).
+"""Record every write of a signed-in user, and every failed sign-in, in the audit trail
+(``core.models.AuditEntry``).
 
 One middleware sees every unsafe request — API calls, the pages' forms, the Django
 admin, sign-in and sign-out — so no action can be added without its trail. Refused
 attempts are kept too (their status says so): an operator trying another commune's
-activation is worth knowing. Views may add what only they know (a previous value)
+activation is worth knowing, and so is a failed sign-in (kept under the username it
+tried, with no user). Views may add what only they know (a previous value)
 with ``annotate``. Secrets are never stored; free text is cut short.
 """
 
@@ -81,9 +83,12 @@ class AuditMiddleware:
         user = request.user if request.user.is_authenticated else user_before
         if user.is_authenticated:
             self.record(request, response, user, body)
+        elif _action_of(request.resolver_match) == "login":
+            self.record(request, response, None, body)  # a failed or slowed-down sign-in
         return response
 
     def record(self, request, response, user, body) -> None:
+        """Keep one line; ``user`` None for a sign-in that failed (the name it tried)."""
         from .models import AuditEntry
 
         match = request.resolver_match
@@ -98,7 +103,7 @@ class AuditMiddleware:
             with transaction.atomic():
                 AuditEntry.objects.create(
                     user=user,
-                    username=user.get_username(),
+                    username=user.get_username() if user else _claimed_username(request),
                     action=action,
                     method=request.method,
                     path=_storable(request.path)[:300],
@@ -109,6 +114,14 @@ class AuditMiddleware:
                 )
         except Exception:  # the action is done: losing its line must not turn it into a 500
             log.exception("audit entry lost: %s %s by %s", request.method, request.path, user)
+
+
+def _claimed_username(request) -> str:
+    try:
+        claimed = request.POST.get("username", "")
+    except (RequestDataTooBig, SuspiciousOperation, MultiPartParserError):
+        claimed = ""
+    return _storable(str(claimed))[:150]
 
 
 def _action_of(match) -> str:

@@ -19,7 +19,8 @@ class AuditEntryQuerySet(models.QuerySet):
 
 
 class AuditEntry(models.Model):
-    """One write request of a signed-in user (an operator's, a director's, an admin's)."""
+    """One write request of a signed-in user (an operator's, a director's, an admin's), or
+    a failed sign-in (no user: the username it tried)."""
 
     at = models.DateTimeField(_("date"), default=timezone.now, db_index=True)
     user = models.ForeignKey(

@@ -13,9 +13,12 @@ listens; reading this file tells who hears what:
 - a sensor, a zone or a rule changes (admin, API, import): every cache of the process is
   emptied (``core.cache.forget_all``); other processes follow within CONFIG_CACHE_S.
 - ``post_migrate``: the role groups get their permissions.
+- Django's ``user_login_failed`` and ``user_logged_in``: the sign-in throttle counts the
+  failures and forgets them on success (``core.signin``).
 """
 
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
 
@@ -29,6 +32,7 @@ class CsuConfig(AppConfig):
         from alerts.feeds import open_alert_items
         from alerts.models import Rule
         from alerts.signals import alert_opened
+        from core import signin
         from core.cache import forget_all
         from core.feeds import register_feed_provider
         from core.roles import ensure_role_groups
@@ -43,6 +47,8 @@ class CsuConfig(AppConfig):
         from sensors.signals import batch_committed, batch_writing, sensor_state_changed
 
         post_migrate.connect(ensure_role_groups, sender=self)
+        user_login_failed.connect(signin.on_login_failed, dispatch_uid="signin-failed")
+        user_logged_in.connect(signin.on_logged_in, dispatch_uid="signin-succeeded")
 
         batch_writing.connect(alerts_receivers.on_batch_writing, dispatch_uid="alerts-batch")
         batch_writing.connect(rollups.on_batch_writing, dispatch_uid="rollups-dirty-hours")

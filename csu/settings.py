@@ -7,7 +7,6 @@ code runs on PostgreSQL, Redis and Mosquitto.
 """
 
 import os
-from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -87,7 +86,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "import_export",
-    "axes",
     "channels",
     # The layers, bottom up: each app imports only the ones listed before it
     # (the import-linter contracts in pyproject.toml check it).
@@ -115,8 +113,8 @@ MIDDLEWARE = [
     "core.middleware.LoginRequiredMiddleware",
     "core.audit.AuditMiddleware",
     "core.middleware.NulByteMiddleware",
-    # Last, as django-axes asks: it turns a locked-out login into its answer.
-    "axes.middleware.AxesMiddleware",
+    # Turns a sign-in that must wait into its 429 (after the audit has recorded it).
+    "core.signin.SigninThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "csu.urls"
@@ -203,7 +201,11 @@ if REDIS_URL:
         }
     }
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CHANNEL_LAYER_PREFIX", "asgi"),
+        }
     }
     CELERY_BROKER_URL = REDIS_URL
     CELERY_TASK_ALWAYS_EAGER = False
@@ -306,16 +308,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
-    # First: refuses a login attempt for a username and address locked out.
-    "axes.backends.AxesStandaloneBackend",
+    # First: refuses, unchecked, an attempt that must wait (core/signin.py).
+    "core.signin.ThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Brute force: 5 failures for one username from one address lock it for 15 minutes.
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+# Failed sign-ins: a delay that grows, per address, per username and per known browser.
+SIGNIN_FREE_FAILURES = env_int("SIGNIN_FREE_FAILURES", 5, minimum=1)
+SIGNIN_FREE_FAILURES_PER_ADDRESS = env_int("SIGNIN_FREE_FAILURES_PER_ADDRESS", 20, minimum=1)
+SIGNIN_FIRST_DELAY_S = env_int("SIGNIN_FIRST_DELAY_S", 30, minimum=1)
+SIGNIN_MAX_DELAY_S = env_int("SIGNIN_MAX_DELAY_S", 15 * 60, minimum=1)
+SIGNIN_MEMORY_S = env_int("SIGNIN_MEMORY_S", 24 * 3600, minimum=60)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -438,7 +440,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
-        "axes": {"level": "WARNING"},
         "amqtt": {"level": "WARNING"},
         "transitions": {"level": "WARNING"},
         # One line per task is noise at 5 batches a second; failures still show.

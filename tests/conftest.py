@@ -232,6 +232,23 @@ def fresh_process_caches():
 
 
 @pytest.fixture(autouse=True)
+def no_signin_failures_carried_over():
+    """The sign-in throttle's counts (core/signin.py) live in the cache, not in the rolled
+    back database: forget them after each test, or one test's wrong passwords would slow
+    another's sign-in."""
+    yield
+    from django.core.cache import cache
+
+    if settings.REDIS_URL:
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=cache.make_key("signin:*")))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
 async def close_thread_connections():
     """Async tests reach the database from sync_to_async's thread: close it afterwards."""
     yield

@@ -176,17 +176,3 @@ def test_production_settings_pass_the_deployment_checks(tmp_path):
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_a_login_is_blocked_after_five_wrong_passwords(client, operator):
-    from django.urls import reverse
-
-    for _ in range(4):
-        response = client.post(reverse("login"), {"username": "operateur", "password": "nope"})
-        assert response.status_code == 200  # the form again, with its error
-    response = client.post(reverse("login"), {"username": "operateur", "password": "nope"})
-    assert response.status_code == 429  # the fifth failure locks
-    # Now even the right password is refused, for 15 minutes.
-    response = client.post(reverse("login"), {"username": "operateur", "password": "pw"})
-    assert response.status_code == 429
-    assert "Connexion bloquée" in response.content.decode()
