@@ -12,11 +12,13 @@ listens; reading this file tells who hears what:
   changed state; the PPMS board hears it (who was told how).
 - a sensor, a zone or a rule changes (admin, API, import): every cache of the process is
   emptied (``core.cache.forget_all``); other processes follow within CONFIG_CACHE_S.
+- a user is saved: a changed password or a deactivated account revokes the user's API
+  tokens (``core.access``).
 - ``post_migrate``: the role groups get their permissions.
 """
 
 from django.apps import AppConfig
-from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 
 
 class CsuConfig(AppConfig):
@@ -24,11 +26,14 @@ class CsuConfig(AppConfig):
     verbose_name = "CSU"
 
     def ready(self):
+        from django.contrib.auth import get_user_model
+
         from alerts import receivers as alerts_receivers
         from alerts import triggers
         from alerts.feeds import open_alert_items
         from alerts.models import Rule
         from alerts.signals import alert_opened
+        from core import access
         from core.cache import forget_all
         from core.feeds import register_feed_provider
         from core.roles import ensure_role_groups
@@ -42,7 +47,11 @@ class CsuConfig(AppConfig):
         from sensors.models import Sensor, Zone
         from sensors.signals import batch_committed, batch_writing, sensor_state_changed
 
+        User = get_user_model()
+
         post_migrate.connect(ensure_role_groups, sender=self)
+        pre_save.connect(access.remember_account, sender=User, dispatch_uid="access-before")
+        post_save.connect(access.on_account_saved, sender=User, dispatch_uid="access-saved")
 
         batch_writing.connect(alerts_receivers.on_batch_writing, dispatch_uid="alerts-batch")
         batch_writing.connect(rollups.on_batch_writing, dispatch_uid="rollups-dirty-hours")

@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.utils import timezone
 
 from alerts import receivers as alerts_receivers
 from alerts.models import Rule
 from alerts.signals import alert_opened
-from core import live
+from core import access, live
 from core.cache import forget_all
 from core.signals import delivery_changed
 from csu.celery import app
@@ -40,6 +41,8 @@ WIRING = [
     (sensor_state_changed, None, alerts_receivers.on_sensor_state_changed),
     (alert_opened, None, ppms_receivers.on_alert_opened),
     (delivery_changed, None, ppms_receivers.on_delivery_changed),
+    (pre_save, get_user_model(), access.remember_account),
+    (post_save, get_user_model(), access.on_account_saved),
     *[
         (signal, model, forget_all)
         for model in (Sensor, Zone, Rule, RuleTrigger)
