@@ -14,10 +14,14 @@ listens; reading this file tells who hears what:
   emptied (``core.cache.forget_all``); other processes follow within CONFIG_CACHE_S.
 - a user is saved: a changed password or a deactivated account revokes the user's API
   tokens (``core.access``).
+- what a user may see changes (the account, its groups, an operator's communes, a
+  school's directors, signing out, a deleted account): the user's websockets check again
+  and close if they must (``core.access``).
 - ``post_migrate``: the role groups get their permissions.
 """
 
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 
 
@@ -40,11 +44,11 @@ class CsuConfig(AppConfig):
         from core.signals import delivery_changed
         from ppms import receivers as ppms_receivers
         from ppms.cap import activation_feed_items
-        from ppms.models import RuleTrigger
+        from ppms.models import RuleTrigger, School
         from ppms.triggers import PpmsTriggers
         from sensors import live as sensors_live
         from sensors import rollups
-        from sensors.models import Sensor, Zone
+        from sensors.models import Operator, Sensor, Zone
         from sensors.signals import batch_committed, batch_writing, sensor_state_changed
 
         User = get_user_model()
@@ -52,6 +56,16 @@ class CsuConfig(AppConfig):
         post_migrate.connect(ensure_role_groups, sender=self)
         pre_save.connect(access.remember_account, sender=User, dispatch_uid="access-before")
         post_save.connect(access.on_account_saved, sender=User, dispatch_uid="access-saved")
+        post_delete.connect(access.on_account_deleted, sender=User, dispatch_uid="access-gone")
+        user_logged_out.connect(access.on_logged_out, dispatch_uid="access-logged-out")
+        for signal in (post_save, post_delete):
+            signal.connect(access.on_scope_saved, sender=Operator, dispatch_uid="access-operator")
+        for through in (User.groups.through, Operator.communes.through, School.directors.through):
+            m2m_changed.connect(
+                access.on_scope_m2m_changed,
+                sender=through,
+                dispatch_uid=f"access-{through.__name__}",
+            )
 
         batch_writing.connect(alerts_receivers.on_batch_writing, dispatch_uid="alerts-batch")
         batch_writing.connect(rollups.on_batch_writing, dispatch_uid="rollups-dirty-hours")
