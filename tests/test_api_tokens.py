@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from core import roles
@@ -128,12 +128,15 @@ def test_a_password_change_revokes_the_users_tokens(api, operator, other_operato
 
 
 def test_deactivating_an_account_revokes_its_tokens(operator):
-    api_token(operator)
+    token, _secret = ApiToken.issue(user=operator)
 
     operator.is_active = False
     operator.save()
 
     assert not ApiToken.objects.filter(user=operator).exists()
+    entry = AuditEntry.objects.get(action="api-token-revoke")
+    assert entry.username == "manage.py"  # no request: a command or a shell did it
+    assert entry.data == {"owner": "operateur", "prefix": token.prefix, "reason": "deactivated"}
 
 
 def test_signing_in_and_other_saves_keep_the_tokens(client, operator):
@@ -237,3 +240,12 @@ def test_the_command_creates_a_token_and_prints_it_once(api, operator, sensor):
     assert token.name == "SIG"
     entry = AuditEntry.objects.get(action="api-token-create")
     assert entry.user is None and entry.username == "manage.py"
+
+
+def test_the_command_refuses_an_unknown_or_inactive_user(django_user_model):
+    make_user(django_user_model, "parti", is_active=False)
+
+    for username in ("personne", "parti"):
+        with pytest.raises(CommandError):
+            call_command("api_token", username, stdout=io.StringIO())
+    assert not ApiToken.objects.exists()

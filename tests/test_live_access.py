@@ -118,6 +118,14 @@ async def test_a_new_password_closes_the_sockets_of_the_sessions_it_ends(operato
     assert await close_code(socket) == CLOSE_UNAUTHENTICATED
 
 
+async def test_deleting_the_account_closes_its_sockets(operator):
+    socket = await socket_of(operator)
+
+    await sync_to_async(operator.delete)()
+
+    assert await close_code(socket) == CLOSE_UNAUTHENTICATED
+
+
 async def test_a_change_that_takes_nothing_away_keeps_the_socket_open(
     operator, other_operator, commune
 ):
