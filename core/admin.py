@@ -1,14 +1,25 @@
 import json
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db.models import Count
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
+from .api_tokens import token_issue, tokens_revoke
 from .audit import action_label
-from .models import AuditEntry, DevicePush, Notification, SmsMessage, Webhook, WebhookDelivery
+from .models import (
+    ApiToken,
+    AuditEntry,
+    DevicePush,
+    Notification,
+    SmsMessage,
+    Webhook,
+    WebhookDelivery,
+)
 
 
 class ReadOnlyAdminMixin:
@@ -53,6 +64,68 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("action"), ordering="action")
     def action_display(self, entry):
         return action_label(entry.action)
+
+
+# --- API tokens --------------------------------------------------------------------------
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued here, shown once, listed by their first characters, and deleted
+    (revoked); never changed, and their secret is nowhere to read (only its hash is kept,
+    and never shown). Only a superuser issues one for a superuser."""
+
+    list_display = ("prefix_display", "user", "name", "created", "expires", "last_used")
+    list_filter = ("expires",)
+    search_fields = ("user__username", "name", "prefix")
+    list_select_related = ("user",)
+    date_hierarchy = "created"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("user", "name")
+        return ("user", "name", "prefix_display", "created", "expires", "last_used")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            users = get_user_model().objects.filter(is_active=True)
+            if not request.user.is_superuser:
+                users = users.filter(is_superuser=False)
+            kwargs["queryset"] = users.order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description=_("jeton"), ordering="prefix")
+    def prefix_display(self, token):
+        return f"{token.prefix}…"
+
+    def save_model(self, request, obj, form, change):
+        token, secret = token_issue(user=obj.user, name=obj.name)
+        obj.pk = token.pk
+        obj.refresh_from_db()
+        request._csu_api_token_secret = secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The secret is shown on this page only: no redirect, no message stored.
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Jeton d'API créé"),
+            "token": obj,
+            "secret": request._csu_api_token_secret,
+        }
+        return TemplateResponse(request, "admin/core/apitoken/issued.html", context)
+
+    def delete_model(self, request, obj):
+        tokens_revoke(tokens=ApiToken.objects.filter(pk=obj.pk), reason="admin")
+
+    def delete_queryset(self, request, queryset):
+        tokens_revoke(tokens=queryset, reason="admin")
 
 
 # --- Webhooks ----------------------------------------------------------------------------

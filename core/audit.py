@@ -7,11 +7,15 @@ attempts are kept too (their status says so): an operator trying another commune
 activation is worth knowing, and so is a failed sign-in (kept under the username it
 tried, with no user). Views may add what only they know (a previous value)
 with ``annotate``. Secrets are never stored; free text is cut short.
+
+What happens beside a request's own action (the tokens a password change revokes) or
+outside any request (a management command) is written by ``record``, one entry each.
 """
 
 import json
 import logging
 import math
+from contextvars import ContextVar
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import transaction
@@ -46,9 +50,15 @@ ACTION_LABELS = {
     "ppms-activation-report": _("Point de situation d'une école"),
     "ppms-drill-list": _("Exercice PPMS enregistré"),
     "admin": _("Administration"),
+    "api-token-create": _("Création d'un jeton d'API"),
+    "api-token-revoke": _("Révocation d'un jeton d'API"),
 }
 
 AUDIT_ATTRIBUTE = "_csu_audit"
+# Outside any request (a management command, a shell), ``record`` names this as the user.
+NO_REQUEST_USERNAME = "manage.py"
+# The write request under way, for ``record``.
+_request: ContextVar = ContextVar("csu_audit_request", default=None)
 
 
 def annotate(request, **details) -> None:
@@ -57,6 +67,29 @@ def annotate(request, **details) -> None:
     entry = getattr(request, AUDIT_ATTRIBUTE, None)
     if entry is not None:  # None: a safe method, or a view called without the middleware
         entry.update(details)
+
+
+def record(*, action: str, target: str = "", data: dict | None = None) -> None:
+    """Write an entry for ``action``, done now (status 200), by the user of the write request
+    under way, or by NO_REQUEST_USERNAME outside any. In the caller's transaction: an action
+    rolled back leaves no entry."""
+    from .models import AuditEntry
+
+    request = _request.get()
+    user = getattr(request, "user", None)
+    if user is not None and not user.is_authenticated:
+        user = None
+    AuditEntry.objects.create(
+        user=user,
+        username=user.get_username() if user else NO_REQUEST_USERNAME,
+        action=action,
+        method=request.method if request else "",
+        path=_storable(request.path)[:300] if request else "",
+        target=_storable(target)[:200],
+        status=200,
+        data=_sanitised(data or {}),
+        ip=(request.META.get("REMOTE_ADDR") or None) if request else None,
+    )
 
 
 def action_label(action: str) -> str:
@@ -79,7 +112,11 @@ class AuditMiddleware:
         except RequestDataTooBig:
             body = None  # the view answers it (the API: a JSON 400), and the line is kept
 
-        response = self.get_response(request)
+        current = _request.set(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            _request.reset(current)
         user = request.user if request.user.is_authenticated else user_before
         if user.is_authenticated:
             self.record(request, response, user, body)

@@ -2,19 +2,22 @@
 
 Groups: ``commune-<id>`` reaches the operators of a commune (and métropole operators,
 who join every commune's group); ``school-<id>`` the directors of a school;
-``directors-<commune id>`` every director of the commune's schools. Every message is one
-of the typed dicts below. Events of the alerts and the PPMS reach this module through
-the outbox (``core/outbox.py``, after their transaction commits); readings through
-``sensors/live.py``, which coalesces them.
+``directors-<commune id>`` every director of the commune's schools; ``user-<id>`` every
+socket of one user, told when what they may see changed (``send_access_changed``). Every
+message is one of the typed dicts below. Events of the alerts and the PPMS reach this
+module through the outbox (``core/outbox.py``, after their transaction commits);
+readings through ``sensors/live.py``, which coalesces them.
 """
 
 import asyncio
+import hashlib
 from typing import Literal, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 MESSAGE_TYPE = "live.message"  # handled by LiveConsumer.live_message
+ACCESS_TYPE = "access.changed"  # handled by LiveConsumer.access_changed
 
 
 class ReadingItem(TypedDict):
@@ -96,6 +99,20 @@ class ShelterEvent(TypedDict):
 LiveMessage = ReadingsEvent | SensorEvent | AlertEvent | PpmsEvent | ProposalEvent | ShelterEvent
 
 
+class AccessChanged(TypedDict):
+    """What a user may see changed (core/access.py): each socket checks again, and closes
+    if it must. ``ended_session``: the hash of the session key just signed out
+    (``session_hash``), whose sockets close at once."""
+
+    type: Literal["access.changed"]
+    ended_session: NotRequired[str]
+
+
+def session_hash(session_key: str) -> str:
+    """A signed-out session's name on the channel layer: not the key itself."""
+    return hashlib.sha256(session_key.encode()).hexdigest()
+
+
 def commune_group(commune_id: int) -> str:
     return f"commune-{commune_id}"
 
@@ -111,6 +128,11 @@ def directors_group(commune_id: int) -> str:
     An activation concerning hundreds of schools is then a few sends, not hundreds.
     """
     return f"directors-{commune_id}"
+
+
+def user_group(user_id: int) -> str:
+    """Every socket of one user."""
+    return f"user-{user_id}"
 
 
 # The embedded runner serves websockets and ingests in one process: the in-memory
@@ -146,15 +168,27 @@ def send_many(
     """Send each ``(group, payload, only_schools)`` of ``items``, in order, in one hop to
     the channel layer: an activation is dozens of groups, and each hop from a thread
     without a loop of its own opens the layer's connections anew."""
-    layer = get_channel_layer()
-    if layer is None or not items:
-        return
     messages = []
     for group, payload, only_schools in items:
         message = {"type": MESSAGE_TYPE, "payload": payload}
         if only_schools is not None:
             message["only_schools"] = only_schools
         messages.append((group, message))
+    _group_send(messages, loop=loop)
+
+
+def send_access_changed(user_ids, *, ended_session: str | None = None) -> None:
+    """Tell every socket of ``user_ids`` that what they may see changed."""
+    message: AccessChanged = {"type": ACCESS_TYPE}
+    if ended_session is not None:
+        message["ended_session"] = ended_session
+    _group_send([(user_group(user_id), message) for user_id in sorted(set(user_ids))])
+
+
+def _group_send(messages: list[tuple[str, dict]], *, loop=None) -> None:
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
 
     async def send_all():
         for group, message in messages:

@@ -1,6 +1,7 @@
 """The models of the bottom layer: the audit trail (who did what, and when, on every write,
-kept AUDIT_RETENTION_DAYS) and the notifications with their webhooks."""
+kept AUDIT_RETENTION_DAYS), the API tokens, and the notifications with their webhooks."""
 
+import hashlib
 import secrets
 from datetime import timedelta
 
@@ -54,6 +55,69 @@ class AuditEntry(models.Model):
     @property
     def refused(self) -> bool:
         return self.status >= 400
+
+
+# --- API tokens (core/api_tokens.py authenticates with them) ----------------------------
+
+
+def token_digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A key to the REST API for one user (an integrator's system, a script).
+
+    Only the SHA-256 of the secret is kept: the secret is shown once, when the token is
+    issued, and nobody can read it afterwards. Its first characters (``prefix``) name it
+    in lists. It expires after API_TOKEN_DAYS, and is deleted when its user's password
+    changes or the account is deactivated (core/api_tokens.py).
+    """
+
+    PREFIX_LENGTH = 8
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+        verbose_name=_("utilisateur"),
+    )
+    name = models.CharField(
+        _("usage"),
+        max_length=100,
+        blank=True,
+        help_text=_("Ce qui s'en sert, par exemple « SIG »."),
+    )
+    prefix = models.CharField(_("début du jeton"), max_length=PREFIX_LENGTH, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created = models.DateTimeField(_("créé le"), default=timezone.now, editable=False)
+    expires = models.DateTimeField(_("expire le"), editable=False)
+    last_used = models.DateTimeField(_("dernier usage"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+        verbose_name = _("jeton d'API")
+        verbose_name_plural = _("jetons d'API")
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.user})"
+
+    @classmethod
+    def issue(cls, *, user, name: str = "") -> tuple["ApiToken", str]:
+        """Create a token for ``user``; return it with its secret, never stored."""
+        secret = secrets.token_urlsafe(32)
+        now = timezone.now()
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            prefix=secret[: cls.PREFIX_LENGTH],
+            digest=token_digest(secret),
+            created=now,
+            expires=now + timedelta(days=settings.API_TOKEN_DAYS),
+        )
+        return token, secret
+
+    def is_expired(self, now=None) -> bool:
+        return (now or timezone.now()) >= self.expires
 
 
 # --- Notifications: the one outbox of the CSU (core/outbox.py) ---------------------------

@@ -10,6 +10,7 @@ HTML form, and so does ``core.api``'s pagination: ``?state=`` is "any state".
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny, IsAuthenticated
 
@@ -51,3 +52,21 @@ class AutoSchema(openapi.AutoSchema):
             if not parameter.get("required"):
                 parameter["allowEmptyValue"] = True
         return operation
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """The API tokens (core/api_tokens.py), under the name DRF's tokens had."""
+
+    target_class = "core.api_tokens.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": _(
+                "Jeton d'API : « Token <secret> ». Un administrateur le crée (et le voit une "
+                "seule fois) ; il expire après API_TOKEN_DAYS jours (90 par défaut)."
+            ),
+        }

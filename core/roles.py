@@ -32,7 +32,7 @@ LABELS = {
 VALIDATE_ACTIVATION = "ppms.validate_activation"
 
 # Admins may change the configuration of every CSU app; they do not edit readings.
-ADMIN_APPS = ("sensors", "alerts", "ppms", "auth", "authtoken", "core")
+ADMIN_APPS = ("sensors", "alerts", "ppms", "auth", "core")
 ADMIN_READ_ONLY_MODELS = ("reading", "latestreading", "rejectedmessage")
 # Nobody edits the trail: it is only written by the middleware and purged by retention.
 ADMIN_VIEW_ONLY_MODELS = ("auditentry",)

@@ -22,6 +22,7 @@ from django.contrib.auth.models import Group
 
 from core import roles
 from core.cache import forget_all
+from core.models import ApiToken
 from ppms.models import School
 from sensors.metrics import Kind
 from sensors.models import Commune, Operator, Sensor, Zone
@@ -194,6 +195,11 @@ def make_user(django_user_model, username, *, role=None, **fields):
     if role:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
+
+
+def api_token(user) -> str:
+    """The secret of a new API token of ``user`` (send it as ``Authorization: Token …``)."""
+    return ApiToken.issue(user=user)[1]
 
 
 @pytest.fixture

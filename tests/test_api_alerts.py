@@ -8,7 +8,6 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from drf_spectacular.drainage import GENERATOR_STATS
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from alerts import triggers
@@ -17,7 +16,7 @@ from alerts.payloads import alert_summary, event_summary
 from core.models import Notification, Webhook, WebhookDelivery
 from sensors.models import Zone
 from tests.alerting import T0, feed, make_rule
-from tests.conftest import make_sensor, make_user
+from tests.conftest import api_token, make_sensor, make_user
 
 ALERTS = "/api/v1/alerts/"
 SILENCES = "/api/v1/silences/"
@@ -121,8 +120,8 @@ def test_an_anonymous_caller_gets_401_on_every_endpoint(api, db, method, url):
 
 
 def test_a_token_authenticates_a_caller(api, operator, alert):
-    token = Token.objects.create(user=operator)
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token(operator)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     response = api.get(ALERTS)
 
@@ -131,8 +130,8 @@ def test_a_token_authenticates_a_caller(api, operator, alert):
 
 
 def test_a_token_lets_an_operator_act(api, operator, alert):
-    token = Token.objects.create(user=operator)
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token(operator)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     response = api.post(alert_url(alert, "acknowledge"), {}, format="json")
 

@@ -34,7 +34,6 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -51,7 +50,7 @@ from ppms.models import Drill, Shelter
 from ppms.services import ppms_activate
 from sensors.models import LatestReading, Reading, RejectedMessage, Zone
 from tests.alerting import feed, make_rule
-from tests.conftest import make_school, make_sensor, make_user
+from tests.conftest import api_token, make_school, make_sensor, make_user
 
 
 def generated_schema() -> dict:
@@ -278,8 +277,8 @@ def cast(wsgi_in_test_transaction, django_user_model, commune, other_commune, fl
         }
     )
     yield {
-        "admin": {"Authorization": f"Token {Token.objects.create(user=admin).key}"},
-        "director": {"Authorization": f"Token {Token.objects.create(user=director).key}"},
+        "admin": {"Authorization": f"Token {api_token(admin)}"},
+        "director": {"Authorization": f"Token {api_token(director)}"},
     }
     CAST_PATHS.clear()
 

@@ -10,14 +10,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core import roles
 from core.models import AuditEntry
 from ppms.models import Shelter
 from sensors.models import Zone
-from tests.conftest import make_school, make_user
+from tests.conftest import api_token, make_school, make_user
 
 SCHOOLS = "/api/v1/schools/"
 SHELTERS = "/api/v1/shelters/"
@@ -126,8 +125,8 @@ def test_an_anonymous_caller_gets_401_on_every_endpoint(api, school, method, url
 
 
 def test_a_token_authenticates_a_caller(api, operator, school):
-    token = Token.objects.create(user=operator)
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token(operator)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     response = api.get(SCHOOLS)
 

@@ -9,14 +9,13 @@ from django.urls import include, path
 from django.utils import timezone
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from sensors import api as sensors_api
 from sensors.metrics import Kind
 from sensors.models import LatestReading, Reading, RejectedMessage, Sensor, Zone
 from sensors.partitions import create_partition
-from tests.conftest import make_sensor, make_user
+from tests.conftest import api_token, make_sensor, make_user
 
 SENSORS = "/api/v1/sensors/"
 LATEST = "/api/v1/latest/"
@@ -73,8 +72,8 @@ def test_an_anonymous_caller_gets_401_on_every_endpoint(api, sensor, url):
 
 
 def test_a_token_authenticates_a_caller(api, operator, sensor):
-    token = Token.objects.create(user=operator)
-    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = api_token(operator)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
     response = api.get(SENSORS)
 

@@ -13,7 +13,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from alerts import feeds, triggers
@@ -25,7 +24,7 @@ from core.cap import CAP_NS, CAP_SCHEMA, cap_sender
 from core.feeds import FeedItem, cap_feed_view
 from sensors.metrics import Kind
 from sensors.models import Zone
-from tests.conftest import make_sensor
+from tests.conftest import api_token, make_sensor
 
 # The views have no URLs of their own yet: these stand for the project's /api/v1/.
 api_patterns = [
@@ -475,9 +474,9 @@ def test_the_feed_shows_nothing_of_another_commune(api, sensor, other_operator):
 
 def test_an_integrator_reads_the_feed_with_a_token(api, sensor, operator):
     alert = make_alert(sensor)
-    token = Token.objects.create(user=operator)
+    token = api_token(operator)
 
-    response = api.get(FEED, HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = api.get(FEED, HTTP_AUTHORIZATION=f"Token {token}")
 
     assert response.status_code == 200
     assert [e.findtext(f"{ATOM}id") for e in entries(response)] == [cap_identifier(alert)]

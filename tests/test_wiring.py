@@ -10,22 +10,24 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
 from django.db import connection
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.utils import timezone
 
 from alerts import receivers as alerts_receivers
 from alerts.models import Rule
 from alerts.signals import alert_opened
-from core import live
+from core import access, live
 from core.cache import forget_all
 from core.signals import delivery_changed
 from csu.celery import app
 from ppms import receivers as ppms_receivers
-from ppms.models import RuleTrigger
+from ppms.models import RuleTrigger, School
 from sensors import directory, rollups
 from sensors import live as sensors_live
-from sensors.models import Sensor, Zone
+from sensors.models import Operator, Sensor, Zone
 from sensors.signals import StoredReading, batch_committed, batch_writing, sensor_state_changed
 from tests.conftest import make_sensor, make_user
 
@@ -40,6 +42,20 @@ WIRING = [
     (sensor_state_changed, None, alerts_receivers.on_sensor_state_changed),
     (alert_opened, None, ppms_receivers.on_alert_opened),
     (delivery_changed, None, ppms_receivers.on_delivery_changed),
+    (pre_save, get_user_model(), access.remember_account),
+    (post_save, get_user_model(), access.on_account_saved),
+    (post_delete, get_user_model(), access.on_account_deleted),
+    (user_logged_out, None, access.on_logged_out),
+    (post_save, Operator, access.on_scope_saved),
+    (post_delete, Operator, access.on_scope_saved),
+    *[
+        (m2m_changed, through, access.on_scope_m2m_changed)
+        for through in (
+            get_user_model().groups.through,
+            Operator.communes.through,
+            School.directors.through,
+        )
+    ],
     *[
         (signal, model, forget_all)
         for model in (Sensor, Zone, Rule, RuleTrigger)

@@ -11,7 +11,8 @@
 //
 // "offline" means the browser says it has no network, the session expired (close code
 // 4401: no point retrying), or several attempts in a row failed; the client keeps
-// retrying in the last case, every 30 s at most.
+// retrying in the last case, every 30 s at most. Close code 4403 (what the user may see
+// changed) is a loss like any other: the socket reopens with the user's rights of now.
 //
 // Every message is also dispatched on window as a "csu-live" event (detail: the message),
 // and window.csuLive is set once a socket is asked for: the top bar's badge
