@@ -248,29 +248,53 @@ def test_two_workers_on_a_shared_subscription_store_each_reading_once(broker, st
 # --- Device credentials ---------------------------------------------------------------
 
 
-@pytest.mark.mqtt
-def test_the_generated_acl_lets_a_device_publish_only_its_own_topics(
-    transactional_db, tmp_path, commune, settings
-):
+def connack(port, username, password, client_id="probe"):
+    """Connect to the broker's ``port`` and return the CONNACK's reason code."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.username_pw_set(username, password)
+    codes = []
+    client.on_connect = lambda c, u, f, rc, p: codes.append(rc)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert wait_until(lambda: codes, timeout=5), "no CONNACK"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return codes[0]
+
+
+@pytest.fixture
+def generated_broker(transactional_db, tmp_path, commune, settings):
+    """A Mosquitto with our config and the files `manage.py mosquitto_auth` writes for a
+    device (jlt-air-01), another sensor without a password, ingest and the simulator."""
     require_mosquitto()
     own = make_sensor(commune, "jlt-air-01")
     own.set_mqtt_password("device-password-1")
     own.save()
     make_sensor(commune, "jlt-air-02")
     settings.MQTT_INGEST_PASSWORD = "ingest-password-1"
+    settings.MQTT_SIMULATOR_PASSWORD = "simulator-password-1"
     call_command("mosquitto_auth", "--output", str(tmp_path), stdout=io.StringIO())
     broker = Mosquitto(tmp_path, free_port(), auth=True).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.mark.mqtt
+def test_the_generated_acl_lets_a_device_publish_only_its_own_topics(generated_broker):
+    broker = generated_broker
     received = []
+    reader = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="reader")
+    reader.username_pw_set("csu-ingest", "ingest-password-1")
+    reader.on_message = lambda c, u, m: received.append(m.topic)
+    reader.connect("127.0.0.1", broker.port)
+    reader.subscribe("csu/#", qos=1)
+    reader.loop_start()
     try:
-        reader = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="reader")
-        reader.username_pw_set("csu-ingest", "ingest-password-1")
-        reader.on_message = lambda c, u, m: received.append(m.topic)
-        reader.connect("127.0.0.1", broker.port)
-        reader.subscribe("csu/#", qos=1)
-        reader.loop_start()
         time.sleep(0.5)
         publish(
-            broker.port,
+            broker.device_port,
             [("csu/jlt-air-01/readings", b"mine"), ("csu/jlt-air-02/readings", b"not mine")],
             username="jlt-air-01",
             password="device-password-1",
@@ -278,19 +302,76 @@ def test_the_generated_acl_lets_a_device_publish_only_its_own_topics(
         assert wait_until(lambda: "csu/jlt-air-01/readings" in received, timeout=5)
         time.sleep(0.5)
         assert "csu/jlt-air-02/readings" not in received
-
-        refused = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intruder")
-        refused.username_pw_set("jlt-air-01", "wrong-password")
-        codes = []
-        refused.on_connect = lambda c, u, f, rc, p: codes.append(rc)
-        refused.connect("127.0.0.1", broker.port)
-        refused.loop_start()
-        assert wait_until(lambda: codes, timeout=5)
-        refused.loop_stop()
-        assert codes[0].is_failure
-        reader.loop_stop()
     finally:
-        broker.stop()
+        reader.loop_stop()
+    assert connack(broker.device_port, "jlt-air-01", "wrong-password").is_failure
+
+
+@pytest.mark.mqtt
+def test_the_generated_files_let_only_ingest_on_the_services_listener(generated_broker):
+    broker = generated_broker
+
+    device = connack(broker.port, "jlt-air-01", "device-password-1")
+    simulator = connack(broker.port, "csu-simulator", "simulator-password-1")
+    ingest = connack(broker.port, "csu-ingest", "ingest-password-1")
+
+    assert device.is_failure and simulator.is_failure
+    assert not ingest.is_failure
+    # Where their client id is their username, the device and the simulator log in.
+    assert not connack(broker.device_port, "jlt-air-01", "device-password-1").is_failure
+    assert not connack(broker.device_port, "csu-simulator", "simulator-password-1").is_failure
+
+
+def test_a_sensor_whose_ref_has_the_services_prefix_gets_no_broker_login(
+    tmp_path, commune, settings
+):
+    # Created around the model's validation (a script, a raw import): its ref would be
+    # its client id on the devices' listeners, that of an ingest worker.
+    rogue = make_sensor(commune, "csu-ingest-csu-ingest-1")
+    rogue.set_mqtt_password("rogue-password")
+    rogue.save()
+    settings.MQTT_INGEST_PASSWORD = "ingest-password-1"
+
+    call_command("mosquitto_auth", "--output", str(tmp_path), stdout=io.StringIO())
+
+    users = {
+        name: [line.split(":")[0] for line in (tmp_path / name).read_text().splitlines()]
+        for name in ("passwords", "services")
+    }
+    assert users == {"passwords": ["csu-ingest"], "services": ["csu-ingest"]}
+
+
+@pytest.mark.mqtt
+def test_with_the_generated_files_ingest_stores_what_the_simulator_and_a_device_publish(
+    generated_broker, monkeypatch
+):
+    monkeypatch.setattr("sensors.live.readings_coalescer.start", lambda: None)
+    broker = generated_broker
+    Sensor.objects.filter(ref="jlt-air-02").update(active=False)  # the simulator skips it
+    worker = IngestWorker(
+        client_id="csu-ingest-csu-ingest-1",
+        url=broker.url_for("csu-ingest", "ingest-password-1"),
+        group="csu-ingest",
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert worker._connected.wait(10)
+        simulator = f"mqtt://csu-simulator:simulator-password-1@127.0.0.1:{broker.device_port}"
+        call_command("simulate", "--once", "--seed", "1", "--url", simulator, stdout=io.StringIO())
+        ts = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        publish(
+            broker.device_port,
+            [("csu/jlt-air-01/readings", json.dumps({"ts": ts, "values": {"pm25": 4.5}}))],
+            username="jlt-air-01",
+            password="device-password-1",
+        )
+        # The simulator's seven values of the air station, and the device's own.
+        assert wait_until(lambda: Reading.objects.count() == 8, timeout=15)
+    finally:
+        worker.stop()
+        thread.join(15)
+    assert not RejectedMessage.objects.exists()
 
 
 @pytest.mark.postgres
