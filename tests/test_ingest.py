@@ -10,8 +10,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Count
 from paho.mqtt.enums import CallbackAPIVersion
 
+from sensors.ingest.rates import DeviceRates
 from sensors.ingest.worker import Inbound, IngestWorker, judge
 from sensors.ingest.writer import write_batch
 from sensors.models import LatestReading, Reading, RejectedMessage, Sensor
@@ -168,6 +170,113 @@ def test_readings_published_over_mqtt_are_stored_by_the_worker(
     counters = worker.stats.snapshot()["counters"]
     assert counters["received"] == 201
     assert counters["stored"] == 1000
+
+
+# --- Per-device rate limit -------------------------------------------------------------
+
+
+def air_message(ref, ts, *, at=NOW, **values):
+    """A message of ``ref`` measured at ``ts`` that reached the worker at ``at``."""
+    return inbound(f"csu/{ref}/readings", {"ts": ts.isoformat(), "values": values}, received_at=at)
+
+
+def test_a_device_past_its_burst_is_rate_limited_until_its_rate_refills_the_bucket(sensor):
+    rates = DeviceRates(rate=10, burst=20)
+    # Four messages of 5 readings empty the bucket of 20; the next ones, at once, wait.
+    burst = [
+        air_message("jlt-air-01", NOW - timedelta(seconds=n), pm25=n, no2=n, o3=n, so2=n, pm10=n)
+        for n in range(6)
+    ]
+    # A second later, 10 readings are back in the bucket.
+    later = air_message(
+        "jlt-air-01", NOW - timedelta(seconds=10), at=NOW + timedelta(seconds=1), pm25=1
+    )
+
+    judged = judge([*burst, later], rates=rates)
+
+    assert len(judged.readings) == 4 * 5 + 1
+    [rejection] = judged.rejections
+    assert (rejection.reason, rejection.sensor_ref) == ("rate_limited", "jlt-air-01")
+    assert "2 messages" in rejection.detail
+    assert judged.rejected == {"rate_limited": 2}
+
+
+def test_a_device_over_its_rate_takes_nothing_from_another_devices_rate(commune, sensor):
+    make_sensor(commune, "jlt-air-02")
+    rates = DeviceRates(rate=1, burst=5)
+    flood = [air_message("jlt-air-01", NOW - timedelta(seconds=n), pm25=n) for n in range(50)]
+    calm = [air_message("jlt-air-02", NOW - timedelta(seconds=n), pm25=n) for n in range(5)]
+
+    judged = judge([*flood, *calm], rates=rates)
+
+    refs = dict(Sensor.objects.values_list("pk", "ref"))
+    stored = [refs[sensor_id] for sensor_id, *_ in judged.readings]
+    assert stored.count("jlt-air-01") == 5 and stored.count("jlt-air-02") == 5
+    assert judged.rejected == {"rate_limited": 45}
+
+
+def test_a_batch_judged_again_after_a_database_error_spends_the_rate_once(sensor):
+    rates = DeviceRates(rate=1, burst=10)
+    batch = [air_message("jlt-air-01", NOW - timedelta(seconds=n), pm25=n) for n in range(10)]
+
+    first = judge(batch, rates=rates)  # then the write fails: the worker judges again
+    again = judge(batch, rates=rates)
+    again.rates.commit()  # written this time
+    soon = NOW + timedelta(milliseconds=100)
+    after = judge(
+        [air_message("jlt-air-01", NOW - timedelta(seconds=30), at=soon, pm25=1)], rates=rates
+    )
+
+    assert len(first.readings) == len(again.readings) == 10
+    assert after.rejected == {"rate_limited": 1}
+
+
+@pytest.mark.mqtt
+@pytest.mark.postgres
+def test_a_device_over_its_rate_gets_rate_limited_rejections_and_nothing_else_is_lost(
+    transactional_db, broker, commune, settings, monkeypatch, client
+):
+    monkeypatch.setattr("sensors.live.readings_coalescer.start", lambda: None)
+    settings.INGEST_DEVICE_RATE, settings.INGEST_DEVICE_BURST = 100, 200
+    settings.METRICS_TOKEN = "metrics-token"
+    make_sensor(commune, "jlt-air-01")
+    make_sensor(commune, "jlt-air-02")
+    worker = IngestWorker(client_id="csu-ingest-rate", url=broker.url_for("csu-ingest"))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    flood = list(station_messages("jlt-air-01", 400))  # 2,000 readings at once
+    calm_messages = list(station_messages("jlt-air-02", 20))  # 100 readings
+    # The calm device's messages among the flood, as they would arrive.
+    stream = [*flood[:200], *calm_messages, *flood[200:]]
+    try:
+        assert worker._connected.wait(10)
+        publish(broker.port, stream)
+        assert wait_until(
+            lambda: worker.stats.snapshot()["counters"].get("messages_written") == len(stream),
+            timeout=30,
+        )
+    finally:
+        worker.stop()
+        thread.join(15)
+
+    stored = dict(
+        Reading.objects.values_list("sensor__ref")
+        .annotate(n=Count("*"))
+        .values_list("sensor__ref", "n")
+    )
+    limited = worker.stats.snapshot()["rejected"]["rate_limited"]
+    # Every calm reading is stored; every flood message is stored whole or rate_limited.
+    assert stored["jlt-air-02"] == 100
+    assert 200 <= stored["jlt-air-01"] < 2000
+    assert stored["jlt-air-01"] + 5 * limited == 2000
+    rows = RejectedMessage.objects.filter(reason="rate_limited")
+    assert set(rows.values_list("sensor_ref", flat=True)) == {"jlt-air-01"}
+    assert not RejectedMessage.objects.exclude(reason="rate_limited").exists()
+    metrics = client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token", secure=True)
+    expected = (
+        f'csu_ingest_rejected_total{{reason="rate_limited",worker="csu-ingest-rate"}} {limited}.0'
+    )
+    assert expected in metrics.content.decode()
 
 
 # --- Crashes, outages and scale-out (subprocess workers on PostgreSQL) -----------------
