@@ -66,8 +66,11 @@ def broker(tmp_path_factory):
         lines.write(f"{SIMULATOR}:{mqtt_auth.hash_password(SIMULATOR_PASSWORD)}\n")
     # The services' listener has its own file, as `manage.py mosquitto_auth` writes it:
     # the ingest account only.
-    services = mqtt_auth.password_file({}, {INGEST: mqtt_auth.hash_password(INGEST_PASSWORD)})
-    (tmp / "services").write_text(services)
+    accounts = {
+        INGEST: mqtt_auth.hash_password(INGEST_PASSWORD),
+        SIMULATOR: mqtt_auth.hash_password(SIMULATOR_PASSWORD),
+    }
+    (tmp / "services").write_text(mqtt_auth.services_password_file(accounts))
     # The ACL that `manage.py mosquitto_auth` writes.
     (tmp / "acl").write_text(mqtt_auth.ACL)
     ca, tls = throwaway_certificates(tmp / "certs")
@@ -402,7 +405,7 @@ def test_a_device_cannot_read_other_devices_topics(connect):
         (SIMULATOR, SIMULATOR_PASSWORD),
     ],
 )
-def test_the_services_listener_refuses_every_account_but_ingests(connect, username, password):
+def test_the_services_listener_refuses_devices_and_the_simulator(connect, username, password):
     # Valid credentials, on the listener where client ids are kept: refused, so no
     # device (nor the simulator) can choose an ingest worker's id there.
     assert connect(username, password, listener="services").refused
