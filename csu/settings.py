@@ -280,6 +280,14 @@ MQTT_CLIENT_ID = env("MQTT_CLIENT_ID")
 MQTT_INGEST_PASSWORD = env("MQTT_INGEST_PASSWORD")
 MQTT_SIMULATOR_PASSWORD = env("MQTT_SIMULATOR_PASSWORD")
 
+# Readings per second each device may send on average (0: no limit), and how many it may
+# send at once; beyond, its messages are rejected as rate_limited (sensors/ingest/rates.py).
+# Far above a town's sensors (a message a minute, a few a second at most) and the benches
+# (bench/ingest.py: ~400 readings/s per station at 20,000 readings/s over 50 stations); the
+# burst lets a device resend a backlog at once: 10 s of its rate, 20 payloads of 1,000.
+INGEST_DEVICE_RATE = env_int("INGEST_DEVICE_RATE", 2000)
+INGEST_DEVICE_BURST = env_int("INGEST_DEVICE_BURST", 20_000, minimum=1)
+
 # --- Readings -------------------------------------------------------------------------
 READINGS_RETENTION_DAYS = env_int("READINGS_RETENTION_DAYS", 30, minimum=1)
 # Hourly roll-ups outlive the readings they summarise (never shorter: they serve history).

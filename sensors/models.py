@@ -277,6 +277,7 @@ class RejectedMessage(models.Model):
         OUT_OF_RANGE = "out_of_range", _("Hors de la plage physique")
         BAD_TIMESTAMP = "bad_timestamp", _("Horodatage invalide")
         UNIT_MISMATCH = "unit_mismatch", _("Unité différente")
+        RATE_LIMITED = "rate_limited", _("Débit du capteur dépassé")
 
     PAYLOAD_LIMIT = 4096
 

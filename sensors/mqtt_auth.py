@@ -1,8 +1,11 @@
-"""Mosquitto's password file (PBKDF2-SHA512, ``$7$`` format) and ACL, from the database.
+"""Mosquitto's password files (PBKDF2-SHA512, ``$7$`` format) and ACL, from the database.
 
 Each sensor logs in to the broker with its ref as username; admins set its password in
 the admin, which stores only the hash. The ACL lets a device publish only under
-``csu/<its ref>/``; the ingest user reads everything under ``csu/``.
+``csu/<its ref>/``; the ingest user reads everything under ``csu/``. The devices'
+listeners read ``passwords`` (devices and service accounts); the services' listener,
+where client ids are kept, reads ``services``: the ingest account only, so no one else
+can connect there with an ingest worker's client id (deploy/mosquitto/mosquitto.conf).
 """
 
 import base64
@@ -12,6 +15,8 @@ import secrets
 from django.conf import settings
 
 from core.tokens import same_secret
+
+from .models import RESERVED_REF_PREFIX
 
 ITERATIONS = 1000
 INGEST_USER = "csu-ingest"
@@ -51,9 +56,21 @@ def service_users() -> dict[str, str]:
 
 
 def password_file(device_hashes: dict[str, str], service_hashes: dict[str, str]) -> str:
+    """The devices' listeners' file. A device whose ref has the services' prefix is left
+    out: its client id there, its ref, could be an ingest worker's."""
     lines = [f"{user}:{encoded}" for user, encoded in sorted(service_hashes.items())]
-    lines += [f"{ref}:{encoded}" for ref, encoded in sorted(device_hashes.items())]
+    lines += [
+        f"{ref}:{encoded}"
+        for ref, encoded in sorted(device_hashes.items())
+        if not ref.startswith(RESERVED_REF_PREFIX)
+    ]
     return "\n".join(lines) + "\n"
+
+
+def services_password_file(service_hashes: dict[str, str]) -> str:
+    """The services' listener's file: the ingest account alone keeps its client ids."""
+    lines = [f"{user}:{encoded}" for user, encoded in service_hashes.items() if user == INGEST_USER]
+    return "".join(f"{line}\n" for line in lines)
 
 
 ACL = f"""\

@@ -47,9 +47,9 @@ def wait_for_port(port: int, timeout: float = 10, process: subprocess.Popen | No
             time.sleep(0.05)
 
 
-def _substitute(text: str, pattern: str, replacement: str) -> str:
+def _substitute(text: str, pattern: str, replacement: str, *, lines: int = 1) -> str:
     text, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
-    assert count == 1, f"{CONF} should have exactly one line matching {pattern!r}"
+    assert count == lines, f"{CONF} should have {lines} line(s) matching {pattern!r}"
     return text
 
 
@@ -79,11 +79,14 @@ def broker_config_text(
 ) -> str:
     """Return our mosquitto.conf for a broker keeping its files in ``tmp``.
 
-    ``port`` is the services' listener (ingest, test publishers: client ids kept);
+    ``port`` is the services' listener (ingest, test publishers: client ids kept; with
+    ``auth``, the ingest account only, from ``tmp/services``);
     ``device_port`` the devices' plain one, where a client's id becomes its username;
     the TLS listener is kept on ``tls_port`` with ``tls``'s files, else left out.
     """
     text = CONF.read_text()
+    # Each listener has its own authentication lines (per_listener_settings).
+    listeners = len(re.findall(r"^listener ", text, flags=re.MULTILINE)) - (0 if tls else 1)
     text = _substitute(text, rf"^listener {SERVICES_LISTENER}$", f"listener {port} 127.0.0.1")
     text = _substitute(
         text, rf"^listener {DEVICES_LISTENER}$", f"listener {device_port or free_port()} 127.0.0.1"
@@ -96,12 +99,14 @@ def broker_config_text(
         text = _substitute(text, TLS_BLOCK, "")
     text = _substitute(text, r"^persistence_location .*$", f"persistence_location {tmp}/data/")
     if auth:
-        text = _substitute(text, r"^password_file .*$", f"password_file {tmp / 'passwords'}")
-        text = _substitute(text, r"^acl_file .*$", f"acl_file {tmp / 'acl'}")
+        # passwords (devices' listeners), services (services' listener) and acl, in tmp.
+        auth_file = r"^(password_file|acl_file) /mosquitto/auth/(\S+)$"
+        text = _substitute(text, auth_file, rf"\1 {tmp}/\2", lines=2 * listeners)
     else:
-        text = _substitute(text, r"^allow_anonymous false$", "allow_anonymous true")
-        text = _substitute(text, r"^password_file .*$", "")
-        text = _substitute(text, r"^acl_file .*$", "")
+        text = _substitute(
+            text, r"^allow_anonymous false$", "allow_anonymous true", lines=listeners
+        )
+        text = _substitute(text, r"^(password_file|acl_file) .*\n", "", lines=2 * listeners)
     if os.geteuid() == 0:
         # As root Mosquitto switches to the `mosquitto` user, who cannot enter pytest's
         # private temporary directory.

@@ -10,8 +10,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Count
 from paho.mqtt.enums import CallbackAPIVersion
 
+from sensors.ingest.rates import DeviceRates
 from sensors.ingest.worker import Inbound, IngestWorker, judge
 from sensors.ingest.writer import write_batch
 from sensors.models import LatestReading, Reading, RejectedMessage, Sensor
@@ -170,6 +172,113 @@ def test_readings_published_over_mqtt_are_stored_by_the_worker(
     assert counters["stored"] == 1000
 
 
+# --- Per-device rate limit -------------------------------------------------------------
+
+
+def air_message(ref, ts, *, at=NOW, **values):
+    """A message of ``ref`` measured at ``ts`` that reached the worker at ``at``."""
+    return inbound(f"csu/{ref}/readings", {"ts": ts.isoformat(), "values": values}, received_at=at)
+
+
+def test_a_device_past_its_burst_is_rate_limited_until_its_rate_refills_the_bucket(sensor):
+    rates = DeviceRates(rate=10, burst=20)
+    # Four messages of 5 readings empty the bucket of 20; the next ones, at once, wait.
+    burst = [
+        air_message("jlt-air-01", NOW - timedelta(seconds=n), pm25=n, no2=n, o3=n, so2=n, pm10=n)
+        for n in range(6)
+    ]
+    # A second later, 10 readings are back in the bucket.
+    later = air_message(
+        "jlt-air-01", NOW - timedelta(seconds=10), at=NOW + timedelta(seconds=1), pm25=1
+    )
+
+    judged = judge([*burst, later], rates=rates)
+
+    assert len(judged.readings) == 4 * 5 + 1
+    [rejection] = judged.rejections
+    assert (rejection.reason, rejection.sensor_ref) == ("rate_limited", "jlt-air-01")
+    assert "2 messages" in rejection.detail
+    assert judged.rejected == {"rate_limited": 2}
+
+
+def test_a_device_over_its_rate_takes_nothing_from_another_devices_rate(commune, sensor):
+    make_sensor(commune, "jlt-air-02")
+    rates = DeviceRates(rate=1, burst=5)
+    flood = [air_message("jlt-air-01", NOW - timedelta(seconds=n), pm25=n) for n in range(50)]
+    calm = [air_message("jlt-air-02", NOW - timedelta(seconds=n), pm25=n) for n in range(5)]
+
+    judged = judge([*flood, *calm], rates=rates)
+
+    refs = dict(Sensor.objects.values_list("pk", "ref"))
+    stored = [refs[sensor_id] for sensor_id, *_ in judged.readings]
+    assert stored.count("jlt-air-01") == 5 and stored.count("jlt-air-02") == 5
+    assert judged.rejected == {"rate_limited": 45}
+
+
+def test_a_batch_judged_again_after_a_database_error_spends_the_rate_once(sensor):
+    rates = DeviceRates(rate=1, burst=10)
+    batch = [air_message("jlt-air-01", NOW - timedelta(seconds=n), pm25=n) for n in range(10)]
+
+    first = judge(batch, rates=rates)  # then the write fails: the worker judges again
+    again = judge(batch, rates=rates)
+    again.rates.commit()  # written this time
+    soon = NOW + timedelta(milliseconds=100)
+    after = judge(
+        [air_message("jlt-air-01", NOW - timedelta(seconds=30), at=soon, pm25=1)], rates=rates
+    )
+
+    assert len(first.readings) == len(again.readings) == 10
+    assert after.rejected == {"rate_limited": 1}
+
+
+@pytest.mark.mqtt
+@pytest.mark.postgres
+def test_a_device_over_its_rate_gets_rate_limited_rejections_and_nothing_else_is_lost(
+    transactional_db, broker, commune, settings, monkeypatch, client
+):
+    monkeypatch.setattr("sensors.live.readings_coalescer.start", lambda: None)
+    settings.INGEST_DEVICE_RATE, settings.INGEST_DEVICE_BURST = 100, 200
+    settings.METRICS_TOKEN = "metrics-token"
+    make_sensor(commune, "jlt-air-01")
+    make_sensor(commune, "jlt-air-02")
+    worker = IngestWorker(client_id="csu-ingest-rate", url=broker.url_for("csu-ingest"))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    flood = list(station_messages("jlt-air-01", 400))  # 2,000 readings at once
+    calm_messages = list(station_messages("jlt-air-02", 20))  # 100 readings
+    # The calm device's messages among the flood, as they would arrive.
+    stream = [*flood[:200], *calm_messages, *flood[200:]]
+    try:
+        assert worker._connected.wait(10)
+        publish(broker.port, stream)
+        assert wait_until(
+            lambda: worker.stats.snapshot()["counters"].get("messages_written") == len(stream),
+            timeout=30,
+        )
+    finally:
+        worker.stop()
+        thread.join(15)
+
+    stored = dict(
+        Reading.objects.values_list("sensor__ref")
+        .annotate(n=Count("*"))
+        .values_list("sensor__ref", "n")
+    )
+    limited = worker.stats.snapshot()["rejected"]["rate_limited"]
+    # Every calm reading is stored; every flood message is stored whole or rate_limited.
+    assert stored["jlt-air-02"] == 100
+    assert 200 <= stored["jlt-air-01"] < 2000
+    assert stored["jlt-air-01"] + 5 * limited == 2000
+    rows = RejectedMessage.objects.filter(reason="rate_limited")
+    assert set(rows.values_list("sensor_ref", flat=True)) == {"jlt-air-01"}
+    assert not RejectedMessage.objects.exclude(reason="rate_limited").exists()
+    metrics = client.get("/metrics", HTTP_AUTHORIZATION="Bearer metrics-token", secure=True)
+    expected = (
+        f'csu_ingest_rejected_total{{reason="rate_limited",worker="csu-ingest-rate"}} {limited}.0'
+    )
+    assert expected in metrics.content.decode()
+
+
 # --- Crashes, outages and scale-out (subprocess workers on PostgreSQL) -----------------
 
 STACK = pytest.mark.xdist_group("stack")  # one stack's processes at a time (conftest.py)
@@ -248,29 +357,53 @@ def test_two_workers_on_a_shared_subscription_store_each_reading_once(broker, st
 # --- Device credentials ---------------------------------------------------------------
 
 
-@pytest.mark.mqtt
-def test_the_generated_acl_lets_a_device_publish_only_its_own_topics(
-    transactional_db, tmp_path, commune, settings
-):
+def connack(port, username, password, client_id="probe"):
+    """Connect to the broker's ``port`` and return the CONNACK's reason code."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    client.username_pw_set(username, password)
+    codes = []
+    client.on_connect = lambda c, u, f, rc, p: codes.append(rc)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        assert wait_until(lambda: codes, timeout=5), "no CONNACK"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return codes[0]
+
+
+@pytest.fixture
+def generated_broker(transactional_db, tmp_path, commune, settings):
+    """A Mosquitto with our config and the files `manage.py mosquitto_auth` writes for a
+    device (jlt-air-01), another sensor without a password, ingest and the simulator."""
     require_mosquitto()
     own = make_sensor(commune, "jlt-air-01")
     own.set_mqtt_password("device-password-1")
     own.save()
     make_sensor(commune, "jlt-air-02")
     settings.MQTT_INGEST_PASSWORD = "ingest-password-1"
+    settings.MQTT_SIMULATOR_PASSWORD = "simulator-password-1"
     call_command("mosquitto_auth", "--output", str(tmp_path), stdout=io.StringIO())
     broker = Mosquitto(tmp_path, free_port(), auth=True).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.mark.mqtt
+def test_the_generated_acl_lets_a_device_publish_only_its_own_topics(generated_broker):
+    broker = generated_broker
     received = []
+    reader = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="reader")
+    reader.username_pw_set("csu-ingest", "ingest-password-1")
+    reader.on_message = lambda c, u, m: received.append(m.topic)
+    reader.connect("127.0.0.1", broker.port)
+    reader.subscribe("csu/#", qos=1)
+    reader.loop_start()
     try:
-        reader = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="reader")
-        reader.username_pw_set("csu-ingest", "ingest-password-1")
-        reader.on_message = lambda c, u, m: received.append(m.topic)
-        reader.connect("127.0.0.1", broker.port)
-        reader.subscribe("csu/#", qos=1)
-        reader.loop_start()
         time.sleep(0.5)
         publish(
-            broker.port,
+            broker.device_port,
             [("csu/jlt-air-01/readings", b"mine"), ("csu/jlt-air-02/readings", b"not mine")],
             username="jlt-air-01",
             password="device-password-1",
@@ -278,19 +411,76 @@ def test_the_generated_acl_lets_a_device_publish_only_its_own_topics(
         assert wait_until(lambda: "csu/jlt-air-01/readings" in received, timeout=5)
         time.sleep(0.5)
         assert "csu/jlt-air-02/readings" not in received
-
-        refused = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="intruder")
-        refused.username_pw_set("jlt-air-01", "wrong-password")
-        codes = []
-        refused.on_connect = lambda c, u, f, rc, p: codes.append(rc)
-        refused.connect("127.0.0.1", broker.port)
-        refused.loop_start()
-        assert wait_until(lambda: codes, timeout=5)
-        refused.loop_stop()
-        assert codes[0].is_failure
-        reader.loop_stop()
     finally:
-        broker.stop()
+        reader.loop_stop()
+    assert connack(broker.device_port, "jlt-air-01", "wrong-password").is_failure
+
+
+@pytest.mark.mqtt
+def test_the_generated_files_let_only_ingest_on_the_services_listener(generated_broker):
+    broker = generated_broker
+
+    device = connack(broker.port, "jlt-air-01", "device-password-1")
+    simulator = connack(broker.port, "csu-simulator", "simulator-password-1")
+    ingest = connack(broker.port, "csu-ingest", "ingest-password-1")
+
+    assert device.is_failure and simulator.is_failure
+    assert not ingest.is_failure
+    # Where their client id is their username, the device and the simulator log in.
+    assert not connack(broker.device_port, "jlt-air-01", "device-password-1").is_failure
+    assert not connack(broker.device_port, "csu-simulator", "simulator-password-1").is_failure
+
+
+def test_a_sensor_whose_ref_has_the_services_prefix_gets_no_broker_login(
+    tmp_path, commune, settings
+):
+    # Created around the model's validation (a script, a raw import): its ref would be
+    # its client id on the devices' listeners, that of an ingest worker.
+    rogue = make_sensor(commune, "csu-ingest-csu-ingest-1")
+    rogue.set_mqtt_password("rogue-password")
+    rogue.save()
+    settings.MQTT_INGEST_PASSWORD = "ingest-password-1"
+
+    call_command("mosquitto_auth", "--output", str(tmp_path), stdout=io.StringIO())
+
+    users = {
+        name: [line.split(":")[0] for line in (tmp_path / name).read_text().splitlines()]
+        for name in ("passwords", "services")
+    }
+    assert users == {"passwords": ["csu-ingest"], "services": ["csu-ingest"]}
+
+
+@pytest.mark.mqtt
+def test_with_the_generated_files_ingest_stores_what_the_simulator_and_a_device_publish(
+    generated_broker, monkeypatch
+):
+    monkeypatch.setattr("sensors.live.readings_coalescer.start", lambda: None)
+    broker = generated_broker
+    Sensor.objects.filter(ref="jlt-air-02").update(active=False)  # the simulator skips it
+    worker = IngestWorker(
+        client_id="csu-ingest-csu-ingest-1",
+        url=broker.url_for("csu-ingest", "ingest-password-1"),
+        group="csu-ingest",
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert worker._connected.wait(10)
+        simulator = f"mqtt://csu-simulator:simulator-password-1@127.0.0.1:{broker.device_port}"
+        call_command("simulate", "--once", "--seed", "1", "--url", simulator, stdout=io.StringIO())
+        ts = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+        publish(
+            broker.device_port,
+            [("csu/jlt-air-01/readings", json.dumps({"ts": ts, "values": {"pm25": 4.5}}))],
+            username="jlt-air-01",
+            password="device-password-1",
+        )
+        # The simulator's seven values of the air station, and the device's own.
+        assert wait_until(lambda: Reading.objects.count() == 8, timeout=15)
+    finally:
+        worker.stop()
+        thread.join(15)
+    assert not RejectedMessage.objects.exists()
 
 
 @pytest.mark.postgres

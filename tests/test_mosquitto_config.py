@@ -38,6 +38,7 @@ from tests.conftest import IN_CI
 pytestmark = pytest.mark.mqtt
 
 INGEST, INGEST_PASSWORD = mqtt_auth.INGEST_USER, "ingest-secret"
+SIMULATOR, SIMULATOR_PASSWORD = mqtt_auth.SIMULATOR_USER, "simulator-secret"
 DEVICE, DEVICE_PASSWORD = "jlt-air-01", "device-secret"
 # A device whose password was set in the admin: hashed by the app, not mosquitto_passwd.
 ADMIN_SET_DEVICE, ADMIN_SET_PASSWORD = "jlt-water-01", "water-secret"
@@ -62,6 +63,14 @@ def broker(tmp_path_factory):
     subprocess.run([mosquitto_passwd, "-b", passwords, DEVICE, DEVICE_PASSWORD], check=True)
     with passwords.open("a") as lines:
         lines.write(f"{ADMIN_SET_DEVICE}:{mqtt_auth.hash_password(ADMIN_SET_PASSWORD)}\n")
+        lines.write(f"{SIMULATOR}:{mqtt_auth.hash_password(SIMULATOR_PASSWORD)}\n")
+    # The services' listener has its own file, as `manage.py mosquitto_auth` writes it:
+    # the ingest account only.
+    accounts = {
+        INGEST: mqtt_auth.hash_password(INGEST_PASSWORD),
+        SIMULATOR: mqtt_auth.hash_password(SIMULATOR_PASSWORD),
+    }
+    (tmp / "services").write_text(mqtt_auth.services_password_file(accounts))
     # The ACL that `manage.py mosquitto_auth` writes.
     (tmp / "acl").write_text(mqtt_auth.ACL)
     ca, tls = throwaway_certificates(tmp / "certs")
@@ -388,8 +397,29 @@ def test_a_device_cannot_read_other_devices_topics(connect):
     assert spied.payloads == []
 
 
-@pytest.mark.parametrize("listener", ["devices", "tls"])
-def test_a_device_using_an_ingest_workers_client_id_does_not_kick_it_off(connect, listener):
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        (DEVICE, DEVICE_PASSWORD),
+        (ADMIN_SET_DEVICE, ADMIN_SET_PASSWORD),
+        (SIMULATOR, SIMULATOR_PASSWORD),
+    ],
+)
+def test_the_services_listener_refuses_devices_and_the_simulator(connect, username, password):
+    # Valid credentials, on the listener where client ids are kept: refused, so no
+    # device (nor the simulator) can choose an ingest worker's id there.
+    assert connect(username, password, listener="services").refused
+
+
+@pytest.mark.parametrize("listener", ["devices", "tls", "services"])
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [(DEVICE, DEVICE_PASSWORD), (SIMULATOR, SIMULATOR_PASSWORD)],
+    ids=["device", "simulator"],
+)
+def test_no_other_client_can_take_an_ingest_workers_client_id(
+    connect, listener, username, password
+):
     inbox = Inbox()
     ingest = connect(
         INGEST, INGEST_PASSWORD, client_id=INGEST_WORKER_ID, clean_session=False, inbox=inbox
@@ -397,13 +427,66 @@ def test_a_device_using_an_ingest_workers_client_id_does_not_kick_it_off(connect
     # A group of its own: this persistent session stays in it after the test.
     ingest.subscribe("$share/csu-ingest-hijack/csu/+/readings")
 
-    intruder = connect(DEVICE, DEVICE_PASSWORD, listener=listener, client_id=INGEST_WORKER_ID)
-    intruder.publish(f"csu/{DEVICE}/readings", [b"ingest still listens"])
+    # A clean session too: had it taken the id, the worker's queued readings would be gone.
+    connect(username, password, listener=listener, client_id=INGEST_WORKER_ID)
+    device = connect(ADMIN_SET_DEVICE, ADMIN_SET_PASSWORD)
+    device.publish(f"csu/{ADMIN_SET_DEVICE}/readings", [b"ingest still listens"])
 
-    assert not intruder.refused
     assert [m.payload for m in inbox.wait_for(1)] == [b"ingest still listens"]
     assert not ingest.disconnected.is_set()
-    assert not intruder.disconnected.is_set()
+
+
+def mosquitto_version() -> tuple[int, ...]:
+    first = subprocess.run(
+        [find_program("mosquitto"), "-h"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()[0]
+    return tuple(int(part) for part in first.split()[-1].split("."))
+
+
+# Mosquitto before 2.0.13, on a listener with use_username_as_clientid, refuses a client
+# without a username only after taking its client id, and cleaning up the refused
+# connection then unlists the session that really has this id (src/context.c,
+# context__remove_from_by_id; fixed by "Fix client id not showing in log on failed
+# connections"). That session is orphaned: its queue is never delivered and, in a shared
+# group, it keeps taking its share of the readings for the 7 days it lives. Debian 12
+# ships 2.0.11; docker-compose.yml's eclipse-mosquitto:2.0 is past 2.0.13.
+ORPHANS_ON_ANONYMOUS_CONNECT = (
+    mosquitto_version() < (2, 0, 13) if find_program("mosquitto") else False
+)
+
+
+@pytest.mark.parametrize(
+    "listener",
+    [
+        pytest.param(
+            listener,
+            marks=pytest.mark.xfail(
+                listener != "services" and ORPHANS_ON_ANONYMOUS_CONNECT,
+                reason="Mosquitto < 2.0.13 orphans the session (see above)",
+                strict=True,
+            ),
+        )
+        for listener in ("devices", "tls", "services")
+    ],
+)
+def test_an_anonymous_client_using_an_ingest_workers_client_id_leaves_its_session_whole(
+    connect, listener
+):
+    # An id and a group of this test's own: a session orphaned here stays orphaned.
+    client_id, group = f"csu-ingest-anonymous-{listener}-1", f"csu-ingest-anonymous-{listener}"
+    ingest = connect(INGEST, INGEST_PASSWORD, client_id=client_id, clean_session=False)
+    ingest.subscribe(f"$share/{group}/csu/+/readings")
+
+    anonymous = connect(None, None, listener=listener, client_id=client_id)
+    ingest.close()  # the worker restarts (a deployment, a broker hiccup)
+    device = connect(ADMIN_SET_DEVICE, ADMIN_SET_PASSWORD)
+    device.publish(f"csu/{ADMIN_SET_DEVICE}/readings", [b"queued for the worker"])
+    inbox = Inbox()
+    back = connect(INGEST, INGEST_PASSWORD, client_id=client_id, clean_session=False, inbox=inbox)
+
+    assert anonymous.refused
+    assert back.session_present, "the worker's session was lost"
+    assert [m.payload for m in inbox.wait_for(1)] == [b"queued for the worker"]
 
 
 def test_a_device_using_another_devices_client_id_does_not_kick_it_off(connect):
@@ -436,11 +519,22 @@ def test_docker_compose_publishes_the_devices_listeners_and_not_the_services_one
     assert set(listeners) == {DEVICES_LISTENER, TLS_LISTENER, SERVICES_LISTENER}
     for device_port in (DEVICES_LISTENER, TLS_LISTENER):
         assert "use_username_as_clientid true" in listeners[device_port]
+        assert "password_file /mosquitto/auth/passwords" in listeners[device_port]
     assert not any("use_username_as_clientid" in o for o in listeners[SERVICES_LISTENER])
+    # The services' listener has its own users: the ingest account only.
+    assert "password_file /mosquitto/auth/services" in listeners[SERVICES_LISTENER]
+    assert "per_listener_settings true" in CONF.read_text().splitlines()
+    for options in listeners.values():
+        assert "allow_anonymous false" in options
+        assert "acl_file /mosquitto/auth/acl" in options
     assert sorted(mosquitto["ports"]) == sorted(
         f"{port}:{port}" for port in (DEVICES_LISTENER, TLS_LISTENER)
     )
-    [certs] = {o.split()[1].rsplit("/", 1)[0] for o in listeners[TLS_LISTENER] if "file " in o}
+    [certs] = {
+        o.split()[1].rsplit("/", 1)[0]
+        for o in listeners[TLS_LISTENER]
+        if o.startswith("certfile ") or o.startswith("keyfile ")
+    }
     assert f"./deploy/mosquitto/certs:{certs}:ro" in mosquitto["volumes"]
     # The services, and the broker's own healthcheck, use the services' listener.
     mqtt_url = compose["x-app"]["environment"]["MQTT_URL"]

@@ -83,9 +83,9 @@ def test_a_topic_outside_the_contract_is_not_ours(topic):
 
 
 def test_every_reason_the_parser_gives_is_a_rejected_message_reason():
-    # The two sensor-level reasons are the worker's: the parser never sees the sensor.
+    # The sensor-level reasons are the worker's: the parser never sees the sensor.
     model_reasons = set(RejectedMessage.Reason.values)
-    assert model_reasons - REASONS == {"unknown_sensor", "inactive_sensor"}
+    assert model_reasons - REASONS == {"unknown_sensor", "inactive_sensor", "rate_limited"}
     assert REASONS.issubset(model_reasons)
 
 

@@ -39,9 +39,9 @@ class IngestStats:
         with self._lock:
             self.counters["received"] += n
 
-    def rejected_for(self, reason: str) -> None:
+    def rejected_for(self, reason: str, count: int = 1) -> None:
         with self._lock:
-            self.rejected[reason] += 1
+            self.rejected[reason] += count
 
     def database_error(self) -> None:
         with self._lock:

@@ -11,7 +11,7 @@ rest (its in-flight window gives back-pressure).
 import logging
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +24,7 @@ from ..partitions import maintain_reading_partitions
 from ..signals import batch_committed, sensor_state_changed
 from .mqtt import make_client
 from .parser import parse_readings, parse_topic
+from .rates import BatchRates, DeviceRates
 from .stats import IngestStats
 from .writer import write_batch
 
@@ -47,6 +48,10 @@ class Judged:
     rejections: list = field(default_factory=list)
     seen: set = field(default_factory=set)
     states: dict = field(default_factory=dict)
+    # Rejected messages or readings by reason (a rate_limited row stands for several).
+    rejected: Counter = field(default_factory=Counter)
+    # The devices' rate buckets after this batch, to keep once it is committed.
+    rates: BatchRates | None = None
 
 
 def reject(msg: Inbound, reason: str, detail: str, ref: str = "", metric: str = ""):
@@ -61,11 +66,18 @@ def reject(msg: Inbound, reason: str, detail: str, ref: str = "", metric: str = 
     )
 
 
-def judge(messages: list[Inbound]) -> Judged:
-    """Sort a batch of messages into readings to store, rejections and state changes."""
+def judge(messages: list[Inbound], *, rates: DeviceRates | None = None) -> Judged:
+    """Sort a batch of messages into readings to store, rejections and state changes.
+
+    With ``rates``, a device's readings beyond its rate are rejected as ``rate_limited``:
+    one row per device and batch, its first message kept, the count in its detail.
+    """
     out = Judged()
     retention = timedelta(days=settings.READINGS_RETENTION_DAYS)
     Reason = RejectedMessage.Reason
+    if rates is not None:
+        out.rates = rates.batch()
+    limited: dict[int, list] = {}  # sensor id -> [its first rate_limited message, count]
     for msg in messages:
         parsed_topic = parse_topic(msg.topic)
         if parsed_topic is None:
@@ -89,6 +101,12 @@ def judge(messages: list[Inbound]) -> Judged:
                     reject(msg, Reason.MALFORMED, "status must be online or offline", ref)
                 )
             continue
+        if out.rates is not None and not out.rates.admits(sensor_id, msg.received_at.timestamp()):
+            if sensor_id in limited:
+                limited[sensor_id][1] += 1
+            else:
+                limited[sensor_id] = [reject(msg, Reason.RATE_LIMITED, "", ref), 1]
+            continue
         out.seen.add(sensor_id)
         result = parse_readings(
             msg.payload,
@@ -97,12 +115,23 @@ def judge(messages: list[Inbound]) -> Judged:
             content_type=msg.content_type,
             retention=retention,
         )
+        if out.rates is not None:
+            out.rates.spend(sensor_id, len(result.readings))
         for reading in result.readings:
             out.readings.append((sensor_id, reading.metric, reading.ts, reading.value))
         for rejection in result.rejections:
             out.rejections.append(
                 reject(msg, rejection.reason, rejection.detail, ref, rejection.metric)
             )
+    out.rejected.update(rejection.reason for rejection in out.rejections)
+    for rejection, count in limited.values():
+        rejection.detail = (
+            f"{count} message{'s' if count > 1 else ''} over the device's rate of "
+            f"{rates.rate:g} readings/s (burst {rates.burst:g}) in this batch; "
+            "the first one is kept here"
+        )
+        out.rejections.append(rejection)
+        out.rejected[Reason.RATE_LIMITED] += count
     return out
 
 
@@ -121,6 +150,11 @@ class IngestWorker:
         self.batch_size = batch_size
         self.batch_interval = batch_interval
         self.stats = IngestStats()
+        self.rates = None
+        if settings.INGEST_DEVICE_RATE:
+            self.rates = DeviceRates(
+                rate=settings.INGEST_DEVICE_RATE, burst=settings.INGEST_DEVICE_BURST
+            )
         self._queue: deque[Inbound] = deque()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -233,7 +267,7 @@ class IngestWorker:
         while True:
             try:
                 close_old_connections()
-                judged = judge(messages)
+                judged = judge(messages, rates=self.rates)
                 started = time.perf_counter()
                 result = write_batch(
                     judged.readings,
@@ -263,6 +297,8 @@ class IngestWorker:
                     # unacknowledged; the broker delivers them again to the next worker.
                     return 0
                 delay = min(delay * 2, 10.0)
+        if judged.rates is not None:
+            judged.rates.commit()
         self._acknowledge(messages)
         self.stats.batch(
             messages=len(messages),
@@ -270,8 +306,8 @@ class IngestWorker:
             duplicates=result.duplicates,
             seconds=elapsed,
         )
-        for rejection in judged.rejections:
-            self.stats.rejected_for(rejection.reason)
+        for reason, count in judged.rejected.items():
+            self.stats.rejected_for(reason, count)
         self.stats.publish(self.client_id)
         self._announce(result, judged)
         return len(messages)

@@ -18,7 +18,8 @@ def write_atomically(path: Path, text: str) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Write Mosquitto's password file and ACL from the sensors' MQTT passwords "
+        "Write Mosquitto's password files (passwords: the devices' listeners; services: "
+        "the services' listener, ingest only) and ACL from the sensors' MQTT passwords "
         "(set in the admin) and the service users' passwords (MQTT_INGEST_PASSWORD, "
         "MQTT_SIMULATOR_PASSWORD). Send SIGHUP to Mosquitto afterwards to reload them."
     )
@@ -36,11 +37,12 @@ class Command(BaseCommand):
         )
         services = mqtt_auth.service_users()
         write_atomically(out / "passwords", mqtt_auth.password_file(devices, services))
+        write_atomically(out / "services", mqtt_auth.services_password_file(services))
         write_atomically(out / "acl", mqtt_auth.ACL)
         without = Sensor.objects.filter(active=True, mqtt_password_hash="").count()
         self.stdout.write(
             f"wrote {out / 'passwords'} ({len(devices)} device(s), service users: "
-            f"{', '.join(sorted(services)) or 'none'}) and {out / 'acl'}"
+            f"{', '.join(sorted(services)) or 'none'}), {out / 'services'} and {out / 'acl'}"
         )
         if without:
             self.stdout.write(f"{without} active sensor(s) have no MQTT password yet")
