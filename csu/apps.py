@@ -19,7 +19,7 @@ listens; reading this file tells who hears what:
   and close if they must (``core.access``).
 - ``post_migrate``: the role groups get their permissions.
 - Django's ``user_login_failed`` and ``user_logged_in``: the sign-in throttle counts the
-  failures and forgets them on success (``core.signin``).
+  failures and forgets them on success (``core.signin_throttle``).
 """
 
 from django.apps import AppConfig
@@ -39,7 +39,7 @@ class CsuConfig(AppConfig):
         from alerts.feeds import open_alert_items
         from alerts.models import Rule
         from alerts.signals import alert_opened
-        from core import access, signin
+        from core import access, signin_throttle
         from core.cache import forget_all
         from core.feeds import register_feed_provider
         from core.roles import ensure_role_groups
@@ -56,8 +56,8 @@ class CsuConfig(AppConfig):
         User = get_user_model()
 
         post_migrate.connect(ensure_role_groups, sender=self)
-        user_login_failed.connect(signin.on_login_failed, dispatch_uid="signin-failed")
-        user_logged_in.connect(signin.on_logged_in, dispatch_uid="signin-succeeded")
+        user_login_failed.connect(signin_throttle.on_login_failed, dispatch_uid="signin-failed")
+        user_logged_in.connect(signin_throttle.on_logged_in, dispatch_uid="signin-succeeded")
         pre_save.connect(access.remember_account, sender=User, dispatch_uid="access-before")
         post_save.connect(access.on_account_saved, sender=User, dispatch_uid="access-saved")
         post_delete.connect(access.on_account_deleted, sender=User, dispatch_uid="access-gone")

@@ -113,7 +113,7 @@ MIDDLEWARE = [
     "core.audit.AuditMiddleware",
     "core.middleware.NulByteMiddleware",
     # Turns a sign-in that must wait into its 429 (after the audit has recorded it).
-    "core.signin.SigninThrottleMiddleware",
+    "core.signin_throttle.SigninThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "csu.urls"
@@ -315,8 +315,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
-    # First: refuses, unchecked, an attempt that must wait (core/signin.py).
-    "core.signin.ThrottleBackend",
+    # First: refuses, unchecked, an attempt that must wait (core/signin_throttle.py).
+    "core.signin_throttle.ThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Failed sign-ins: a delay that grows, per address, per username and per known browser.

@@ -239,7 +239,7 @@ def fresh_process_caches():
 
 @pytest.fixture(autouse=True)
 def no_signin_failures_carried_over():
-    """The sign-in throttle's counts (core/signin.py) live in the cache, not in the rolled
+    """The sign-in throttle's counts (core/signin_throttle.py) live in the cache, not in the rolled
     back database: forget them after each test, or one test's wrong passwords would slow
     another's sign-in."""
     yield

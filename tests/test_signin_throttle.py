@@ -1,5 +1,5 @@
 """Failed sign-ins slow the next attempts down, per address and per username, without
-ever locking the real user out (core/signin.py)."""
+ever locking the real user out (core/signin_throttle.py)."""
 
 import uuid
 from datetime import timedelta

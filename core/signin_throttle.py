@@ -46,7 +46,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 COOKIE = "csu_signin"
-COOKIE_SALT = "core.signin.known-browser"
+COOKIE_SALT = "core.signin_throttle.known-browser"
 COOKIE_MAX_AGE = 180 * 24 * 3600
 KEY = "signin"
 
