@@ -435,7 +435,7 @@ MATRIX = [
     row("GET /metrics", (401, 401, 401, 401, 401, 401, 200)),
     # The login page is public; a wrong password gets the form again (Django's form view
     # answers PUT like POST); logging out lands everyone on the login page. The roles try
-    # one username in turn: its fifth failure makes the next attempts wait (core/signin_throttle.py).
+    # one username in turn: its fifth failure makes the next ones wait (core/signin_throttle.py).
     row("GET /accounts/login/", (200, 200, 200, 200, 200, 200, 200)),
     row("POST /accounts/login/", body={"username": "operateur", "password": "faux"}, expect=(
         200, 200, 200, 200, 429, 429, 429)),
