@@ -88,6 +88,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "import_export",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "channels",
     # The layers, bottom up: each app imports only the ones listed before it
     # (the import-linter contracts in pyproject.toml check it).
@@ -109,10 +112,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Whether the session was verified by a second factor (request.user.is_verified()).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "core.middleware.LoginRequiredMiddleware",
+    "core.middleware.SecondFactorMiddleware",
     "core.audit.AuditMiddleware",
     "core.middleware.NulByteMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its answer.
@@ -316,6 +322,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimu
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+# Two-factor sign-in (core/twofactor.py): admins, operators and authorities must have an
+# authenticator app; directors may. Off only for a demo without phones: never in
+# production (a user who has an app is still asked for its code).
+CSU_SECOND_FACTOR_REQUIRED = env_bool("CSU_SECOND_FACTOR_REQUIRED", True)
+# The name an authenticator app shows beside the code.
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "CSU")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

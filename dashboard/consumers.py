@@ -1,12 +1,21 @@
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from core import twofactor
 from core.live import MESSAGE_TYPE, commune_group, directors_group, school_group
 from ppms.models import School
 from sensors.models import Commune
 
 # Close code for an anonymous connection (the pages send it to the login page).
 CLOSE_UNAUTHENTICATED = 4401
+# Signed in with a password alone by a user who must type their code or set up an app.
+CLOSE_SECOND_FACTOR_MISSING = 4403
+
+
+@database_sync_to_async
+def lacks_second_factor(user, session) -> bool:
+    verified = twofactor.session_device(user, session) is not None
+    return twofactor.missing_step(user, verified=verified) is not None
 
 
 @database_sync_to_async
@@ -28,6 +37,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if await lacks_second_factor(user, self.scope["session"]):
+            await self.close(code=CLOSE_SECOND_FACTOR_MISSING)
             return
         self.groups_joined, self.school_ids = await groups_for(user)
         for group in self.groups_joined:

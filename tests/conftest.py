@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from core import roles
+from core import roles, twofactor
 from core.cache import forget_all
 from ppms.models import School
 from sensors.metrics import Kind
@@ -194,6 +196,28 @@ def make_user(django_user_model, username, *, role=None, **fields):
     if role:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
+
+
+def sign_in(client, user):
+    """Log ``user`` in as the sign-in pages do: with a verified authenticator app when
+    their role requires one or they have one (a director may), else with the password
+    alone. ``client.force_login`` alone is a session still waiting for its second factor."""
+    client.force_login(user)
+    if twofactor.requires_second_factor(user) or TOTPDevice.objects.filter(user=user).exists():
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="tests")
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    user.__dict__.pop("_csu_roles", None)  # roles read here must not outlive a change
+    return client
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's, signed in with the second factor a superuser must have."""
+    return sign_in(client, admin_user)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from alerts.payloads import alert_summary, event_summary
 from core.models import Notification, Webhook, WebhookDelivery
 from sensors.models import Zone
 from tests.alerting import T0, feed, make_rule
-from tests.conftest import make_sensor, make_user
+from tests.conftest import make_sensor, make_user, sign_in
 
 ALERTS = "/api/v1/alerts/"
 SILENCES = "/api/v1/silences/"
@@ -39,7 +39,7 @@ def api():
 
 
 def as_user(api, user):
-    api.force_login(user)
+    sign_in(api, user)
     return api
 
 
