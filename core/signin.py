@@ -10,7 +10,7 @@ from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_lockout_response
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.views import LoginView
@@ -94,9 +94,8 @@ def code_step(request):
 
 
 def _locked_out(request, credentials):
-    twofactor.pending_clear(request.session)
-    if request.user.is_authenticated:
-        logout(request)
+    # The code step stays: every code sent during the lockout gets this answer, as every
+    # password does, and is counted like one.
     request.axes_locked_out = True  # AxesMiddleware answers with the same page
     return get_lockout_response(request, None, credentials)
 
