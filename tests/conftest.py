@@ -214,6 +214,27 @@ def sign_in(client, user):
     return client
 
 
+def app_code(device: TOTPDevice) -> str:
+    """The code ``device``'s authenticator app shows now."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():06d}"
+
+
+def log_in_with_the_form(client, user, password="pw", **extra):
+    """Sign in through the sign-in pages: the password, then, for a role that requires
+    it, the code of an authenticator app (one is set up for ``user`` here)."""
+    response = client.post(
+        "/accounts/login/", {"username": user.username, "password": password}, **extra
+    )
+    if twofactor.requires_second_factor(user):
+        device, _ = TOTPDevice.objects.get_or_create(user=user, defaults={"name": "tests"})
+        response = client.post("/accounts/code/", {"code": app_code(device)}, **extra)
+    user.__dict__.pop("_csu_roles", None)
+    return response
+
+
 @pytest.fixture
 def admin_client(client, admin_user):
     """pytest-django's, signed in with the second factor a superuser must have."""

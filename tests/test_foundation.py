@@ -6,7 +6,7 @@ from csu.asgi import application
 from dashboard.consumers import CLOSE_UNAUTHENTICATED
 from ppms.models import School
 from sensors.models import Commune, Sensor
-from tests.conftest import make_school, make_sensor, sign_in
+from tests.conftest import log_in_with_the_form, make_school, make_sensor, sign_in
 
 TOKEN = "metrics-token-for-tests"
 
@@ -75,9 +75,7 @@ def test_the_login_page_speaks_english_when_the_browser_asks(client, db):
 
 
 def test_a_user_logs_in_with_the_form_and_sees_the_home_page(client, operator, sensor):
-    response = client.post(
-        reverse("login"), {"username": "operateur", "password": "pw"}, follow=True
-    )
+    response = log_in_with_the_form(client, operator, follow=True)
     assert response.status_code == 200
     assert "1 capteur supervisé" in response.content.decode()
 

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from tests.alerting import feed, make_rule
-from tests.conftest import sign_in
+from tests.conftest import log_in_with_the_form, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 POST_FORM = re.compile(r"<form\b[^>]*method=\"post\"[^>]*>(.*?)</form>", re.S | re.I)
@@ -65,7 +65,7 @@ def test_the_pages_forms_refuse_a_post_without_the_csrf_token(operator, path):
 
 
 def test_pages_are_sent_with_the_protective_headers_and_cookies(client, operator):
-    client.post("/accounts/login/", {"username": "operateur", "password": "pw"})
+    log_in_with_the_form(client, operator)
 
     response = client.get("/dashboard/")
 
