@@ -126,7 +126,7 @@ def readable_secret(device: TOTPDevice) -> str:
 
 def qr_code_svg(device: TOTPDevice) -> str:
     """The device's otpauth:// address as an inline SVG QR code (no image file, no CDN)."""
-    return segno.make(device.config_url, error="m").svg_inline(scale=5, border=2)
+    return segno.make(device.config_url, error="m").svg_inline(scale=5, border=2, omitsize=True)
 
 
 def code_matches_new_device(device: TOTPDevice, code: str) -> bool:

@@ -750,7 +750,7 @@ class Command(BaseCommand):
         self.stdout.write(
             "Authenticator keys (the second factor of operators, authorities and admins): "
             "add each to an app (FreeOTP, Aegis, Google Authenticator…), or type "
-            "`oathtool --totp -b KEY` for the code:"
+            "`oathtool --totp -b 'KEY'` for the code:"
         )
         for username, key in keys:
             self.stdout.write(f"  {username:<{width}}  {key or '(unchanged)'}")
