@@ -34,6 +34,7 @@ class SignInView(LoginView):
 
     def form_valid(self, form):
         user = form.get_user()
+        twofactor.pending_clear(self.request.session)  # an earlier sign-in left unfinished
         if not user_has_device(user):
             return super().form_valid(form)
         twofactor.pending_set(self.request.session, user)

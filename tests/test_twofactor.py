@@ -12,6 +12,7 @@ from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authtoken.models import Token
 
 from core import roles, twofactor
 from core.models import AuditEntry
@@ -127,6 +128,15 @@ def test_a_user_with_an_app_signed_in_without_its_code_is_asked_for_it(client, o
     assert page["Location"] == f"{CODE}?next=%2Fdashboard%2F"
     assert api.status_code == 403
     assert api.json()["code"] == "second_factor_required"
+
+
+def test_a_program_with_an_api_token_is_not_asked_for_a_second_factor(operator, sensor):
+    """Tokens are created by an admin for programs: the second factor guards sessions."""
+    token = Token.objects.create(user=operator)
+
+    response = Client().get("/api/v1/sensors/", HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    assert response.status_code == 200
 
 
 # --- The throttle: a wrong code is a failed sign-in ---------------------------------------
