@@ -78,8 +78,11 @@ def verify_code(user, code: str) -> Device | None:
     code = "".join(code.split()).replace("-", "").lower()
     if not code or len(code) > 16:
         return None
+    # An app's code goes to the app, anything else to the recovery codes: a failure then
+    # counts in the throttle of the device it was meant for only.
+    model = TOTPDevice if code.isdigit() and len(code) <= 8 else StaticDevice
     with transaction.atomic():
-        for device in devices_for_user(user, for_verify=True):
+        for device in model.objects.devices_for_user(user).select_for_update():
             if device.verify_token(code):
                 return device
     return None
