@@ -26,6 +26,12 @@ The rules the project follows, as asserted here:
 - lists show only what is in scope: each list row asserts the objects listed, not only
   the status; a write refused changes nothing in the database, a write allowed does.
 
+Each role signs in as the sign-in pages let them: operators and admins with their
+second factor (tests.conftest.sign_in). Signed in with the password alone, operators,
+authorities and admins reach no page but the sign-in steps and no API call; directors,
+for whom the second factor is optional, reach theirs
+(``test_without_a_second_factor_only_directors_reach_pages_and_the_api``).
+
 A route added without its row makes ``test_every_route_has_its_row_in_the_matrix`` fail;
 a model added to the admin without its row, ``test_the_admin_role_opens_…``.
 """
