@@ -226,6 +226,17 @@ def test_the_setup_page_shows_the_qr_code_inline_and_the_secret(client, operator
     assert "Votre rôle exige un second facteur" in page
 
 
+def test_the_qr_code_scales_to_the_width_the_page_gives_it(client, operator):
+    """With a fixed size and no viewBox, CSS cut the code instead (seen on a phone)."""
+    client.force_login(operator)
+
+    _, page = set_up(client)
+
+    svg = re.search(r"<svg[^>]*>", page).group(0)
+    assert "viewBox=" in svg
+    assert "width=" not in svg
+
+
 def test_the_app_set_up_gives_recovery_codes_once(client, operator):
     client.force_login(operator)
     device, _ = set_up(client)
