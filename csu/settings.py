@@ -85,6 +85,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "import_export",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "channels",
     # The layers, bottom up: each app imports only the ones listed before it
     # (the import-linter contracts in pyproject.toml check it).
@@ -106,10 +109,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Whether the session was verified by a second factor (request.user.is_verified()).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "core.middleware.LoginRequiredMiddleware",
+    "core.middleware.SecondFactorMiddleware",
     "core.audit.AuditMiddleware",
     "core.middleware.NulByteMiddleware",
     # Turns a sign-in that must wait into its 429 (after the audit has recorded it).
@@ -325,6 +331,12 @@ SIGNIN_FREE_FAILURES_PER_ADDRESS = env_int("SIGNIN_FREE_FAILURES_PER_ADDRESS", 2
 SIGNIN_FIRST_DELAY_S = env_int("SIGNIN_FIRST_DELAY_S", 30, minimum=1)
 SIGNIN_MAX_DELAY_S = env_int("SIGNIN_MAX_DELAY_S", 15 * 60, minimum=1)
 SIGNIN_MEMORY_S = env_int("SIGNIN_MEMORY_S", 24 * 3600, minimum=60)
+# Two-factor sign-in (core/twofactor.py): admins, operators and authorities must have an
+# authenticator app; directors may. Off only for a demo without phones: never in
+# production (a user who has an app is still asked for its code).
+CSU_SECOND_FACTOR_REQUIRED = env_bool("CSU_SECOND_FACTOR_REQUIRED", True)
+# The name an authenticator app shows beside the code.
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "CSU")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

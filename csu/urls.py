@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from core import signin
 from dashboard import views as dashboard
 from dashboard.sensor_page import sensor_detail
 from ppms import views as ppms_views
@@ -29,9 +30,13 @@ urlpatterns = [
     path("ppms/activations/<int:pk>/rapport.csv", ppms_views.report_csv, name="ppms-report-csv"),
     path("healthz", health.healthz, name="healthz"),
     path("metrics", prometheus.metrics, name="metrics"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", signin.SignInView.as_view(), name="login"),
+    path("accounts/code/", signin.code_step, name="second-factor-code"),
+    path("accounts/double-authentification/", signin.second_factor, name="second-factor"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Before the admin's own: its sign-in would skip the second factor.
+    path("admin/login/", signin.admin_sign_in, name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its script as a file: the Content-Security-Policy allows no inline one.

@@ -1,6 +1,7 @@
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from core import twofactor
 from core.access import signed_in_user
 from core.live import (
     MESSAGE_TYPE,
@@ -19,6 +20,14 @@ CLOSE_UNAUTHENTICATED = 4401
 # What the user may see changed (a commune, a school, a role): the page reconnects, joins
 # what the user may see now, and fetches again.
 CLOSE_ACCESS_CHANGED = 4403
+# Signed in with a password alone by a user who must type their code or set up an app.
+CLOSE_SECOND_FACTOR_MISSING = 4428
+
+
+@database_sync_to_async
+def lacks_second_factor(user, session) -> bool:
+    verified = twofactor.session_device(user, session) is not None
+    return twofactor.missing_step(user, verified=verified) is not None
 
 
 @database_sync_to_async
@@ -44,6 +53,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if await lacks_second_factor(user, self.scope["session"]):
+            await self.close(code=CLOSE_SECOND_FACTOR_MISSING)
             return
         self.user_id = user.pk
         self.session_key = self.scope["session"].session_key
@@ -84,6 +96,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         user = await database_sync_to_async(signed_in_user)(self.user_id, self.scope["session"])
         if user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if await lacks_second_factor(user, self.scope["session"]):  # an admin reset it
+            await self.close(code=CLOSE_SECOND_FACTOR_MISSING)
             return
         groups, school_ids = await groups_for(user)
         if set(groups) != set(self.groups_joined) or school_ids != self.school_ids:

@@ -31,14 +31,31 @@ CHROMIUM_ARGS = [
 ]
 
 
-def manage(*args, env):
-    subprocess.run(
+def manage(*args, env) -> str:
+    return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
         check=True,
-        stdout=subprocess.DEVNULL,
-    )
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def app_keys(seed_output: str) -> dict[str, str]:
+    """The authenticator keys seed_demo printed, by username."""
+    keys = seed_output.split("Authenticator keys", 1)[-1].splitlines()[1:]
+    rows = [line.split() for line in keys if line.startswith("  ")]
+    return {fields[0]: "".join(fields[1:]) for fields in rows}
+
+
+def app_code(key: str) -> str:
+    """The code an authenticator app shows now for ``key`` (base32)."""
+    from base64 import b32decode
+
+    from django_otp.oath import totp
+
+    return f"{totp(b32decode(key)):06d}"
 
 
 def main():
@@ -49,7 +66,7 @@ def main():
     env.update(CSU_DATA_DIR=data, CSU_EMBEDDED_MQTT_PORT="18845")
     manage("migrate", "--noinput", "-v", "0", env=env)
     manage("collectstatic", "--noinput", "-v", "0", env=env)
-    manage("seed_demo", "--password", PASSWORD, env=env)
+    keys = app_keys(manage("seed_demo", "--password", PASSWORD, env=env))
     server = subprocess.Popen(
         [
             sys.executable,
@@ -67,13 +84,13 @@ def main():
     )
     try:
         time.sleep(90)  # readings flow, incidents unfold, alerts and a PPMS activation open
-        shoot(f"http://127.0.0.1:{PORT}")
+        shoot(f"http://127.0.0.1:{PORT}", keys)
     finally:
         server.terminate()
         server.wait(30)
 
 
-def shoot(base):
+def shoot(base, keys):
     from playwright.sync_api import sync_playwright
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -82,7 +99,7 @@ def shoot(base):
         operator = browser.new_page(
             locale="fr-FR", timezone_id="Europe/Paris", viewport={"width": 1600, "height": 1000}
         )
-        log_in(operator, base, "operateur")
+        log_in(operator, base, "operateur", keys["operateur"])
         operator.goto(f"{base}/dashboard/")
         operator.wait_for_selector('[data-testid="connection"][data-state="connected"]')
         operator.wait_for_timeout(8000)  # charts load, live points arrive
@@ -123,12 +140,17 @@ def flood_zone_director(base, page) -> str:
     return "directeur-0370890e"
 
 
-def log_in(page, base, username):
+def log_in(page, base, username, key=None):
+    """The password, then the code of the app whose key seed_demo printed, if any."""
     page.goto(f"{base}/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_load_state()
+    if key:
+        page.fill("#id_code", app_code(key))
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
 
 
 if __name__ == "__main__":

@@ -9,10 +9,14 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from import_export.admin import ImportExportModelAdmin
 
+from core.audit import annotate
 from core.cache import forget_all
 from core.roles import ADMINS, is_admin
+from core.twofactor import second_factor_reset
 
 from .models import Commune, LatestReading, Operator, RejectedMessage, Sensor, Zone
 from .resources import CSV, SensorResource
@@ -230,6 +234,37 @@ class UserAdmin(DjangoUserAdmin):
     password too). Every change is in the audit trail, as every admin write."""
 
     inlines = [*DjangoUserAdmin.inlines, OperatorInline]
+    actions = ["reset_second_factor"]
+
+    @admin.action(description=_("Réinitialiser la double authentification"), permissions=["change"])
+    def reset_second_factor(self, request, queryset):
+        """Delete the users' authenticator apps and recovery codes (a phone lost): they
+        sign in again with their password and, if their role requires it, set up a new
+        app. A superuser's only a superuser resets. In the audit trail with the names."""
+        if not request.user.is_superuser and queryset.filter(is_superuser=True).exists():
+            self.message_user(
+                request,
+                _(
+                    "Seul un superutilisateur réinitialise la double authentification "
+                    "d'un superutilisateur."
+                ),
+                messages.ERROR,
+            )
+            return
+        users = list(queryset)
+        for user in users:
+            second_factor_reset(user=user)
+        annotate(request, second_factor_reset=[user.get_username() for user in users])
+        self.message_user(
+            request,
+            ngettext(
+                "Double authentification réinitialisée pour %(count)d utilisateur.",
+                "Double authentification réinitialisée pour %(count)d utilisateurs.",
+                len(users),
+            )
+            % {"count": len(users)},
+            messages.SUCCESS,
+        )
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -273,3 +308,7 @@ admin.site.unregister(User)
 admin.site.register(User, UserAdmin)
 admin.site.unregister(Group)
 admin.site.register(Group, GroupAdmin)
+# Nobody reads a user's authenticator secret or recovery codes, superusers included: the
+# users' action resets a second factor (UserAdmin.reset_second_factor).
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(StaticDevice)

@@ -19,8 +19,10 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from core import roles
+from core import roles, twofactor
 from core.cache import forget_all
 from core.models import ApiToken
 from ppms.models import School
@@ -200,6 +202,49 @@ def make_user(django_user_model, username, *, role=None, **fields):
 def api_token(user) -> str:
     """The secret of a new API token of ``user`` (send it as ``Authorization: Token …``)."""
     return ApiToken.issue(user=user)[1]
+
+
+def sign_in(client, user):
+    """Log ``user`` in as the sign-in pages do: with a verified authenticator app when
+    their role requires one or they have one (a director may), else with the password
+    alone. ``client.force_login`` alone is a session still waiting for its second factor."""
+    client.force_login(user)
+    if twofactor.requires_second_factor(user) or TOTPDevice.objects.filter(user=user).exists():
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="tests")
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    user.__dict__.pop("_csu_roles", None)  # roles read here must not outlive a change
+    return client
+
+
+def app_code(device: TOTPDevice) -> str:
+    """The code ``device``'s authenticator app shows now."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():06d}"
+
+
+def log_in_with_the_form(client, user, password="pw", **extra):
+    """Sign in through the sign-in pages: the password, then, for a role that requires
+    it, the code of an authenticator app (one is set up for ``user`` here)."""
+    response = client.post(
+        "/accounts/login/", {"username": user.username, "password": password}, **extra
+    )
+    if twofactor.requires_second_factor(user):
+        device, _ = TOTPDevice.objects.get_or_create(user=user, defaults={"name": "tests"})
+        response = client.post("/accounts/code/", {"code": app_code(device)}, **extra)
+    user.__dict__.pop("_csu_roles", None)
+    return response
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's, signed in with the second factor a superuser must have."""
+    return sign_in(client, admin_user)
 
 
 @pytest.fixture

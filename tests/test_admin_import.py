@@ -14,7 +14,7 @@ from ppms.resources import SchoolResource
 from sensors.metrics import Kind
 from sensors.models import Commune, LatestReading, RejectedMessage, Sensor, Zone
 from sensors.resources import SensorResource
-from tests.conftest import make_school, make_sensor
+from tests.conftest import make_school, make_sensor, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -269,7 +269,7 @@ def test_a_staff_user_who_may_only_view_sensors_cannot_import_them(client, djang
 
     viewer = django_user_model.objects.create_user("viewer", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_sensor"))
-    client.force_login(viewer)
+    sign_in(client, viewer)
 
     assert client.get(reverse("admin:sensors_sensor_changelist")).status_code == 200
     assert client.get(reverse("admin:sensors_sensor_import")).status_code == 403
@@ -402,7 +402,7 @@ def test_the_admin_pages_show_rows(admin_client, sensor, flood_zone, school, adm
 
 
 def test_a_non_staff_user_is_sent_to_the_admin_login(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("operateur"))
+    sign_in(client, django_user_model.objects.create_user("operateur"))
 
     response = client.get(reverse("admin:sensors_sensor_changelist"))
 

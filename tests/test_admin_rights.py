@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from core import roles
 from core.models import AuditEntry
-from tests.conftest import make_user
+from tests.conftest import make_user, sign_in
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def change_form(client, user, **changes) -> dict:
 
 
 def test_an_admin_cannot_make_themselves_superuser_or_grant_themselves_rights(client, town_admin):
-    client.force_login(town_admin)
+    sign_in(client, town_admin)
     authorities = Group.objects.get(name=roles.AUTHORITIES)
 
     response = client.post(
@@ -65,7 +65,7 @@ def test_an_admin_cannot_make_themselves_superuser_or_grant_themselves_rights(cl
 
 def test_an_admin_cannot_make_someone_else_an_admin(client, town_admin, django_user_model):
     operator = make_user(django_user_model, "operateur", role=roles.OPERATORS)
-    client.force_login(town_admin)
+    sign_in(client, town_admin)
     admins = Group.objects.get(name=roles.ADMINS)
 
     client.post(
@@ -80,7 +80,7 @@ def test_an_admin_cannot_make_someone_else_an_admin(client, town_admin, django_u
 
 def test_an_admin_still_sets_the_role_of_a_town_user(client, town_admin, django_user_model):
     user = make_user(django_user_model, "nouveau")
-    client.force_login(town_admin)
+    sign_in(client, town_admin)
     directors = Group.objects.get(name=roles.DIRECTORS)
 
     client.post(
@@ -93,7 +93,7 @@ def test_an_admin_still_sets_the_role_of_a_town_user(client, town_admin, django_
 
 def test_an_admin_cannot_change_a_superuser_nor_the_groups(client, town_admin, django_user_model):
     root = make_user(django_user_model, "root", is_staff=True, is_superuser=True)
-    client.force_login(town_admin)
+    sign_in(client, town_admin)
 
     change = client.post(reverse("admin:auth_user_change", args=[root.pk]), {"username": "x"})
     password = client.post(

@@ -50,7 +50,7 @@ from ppms.models import Drill, Shelter
 from ppms.services import ppms_activate
 from sensors.models import LatestReading, Reading, RejectedMessage, Zone
 from tests.alerting import feed, make_rule
-from tests.conftest import api_token, make_school, make_sensor, make_user
+from tests.conftest import api_token, make_school, make_sensor, make_user, sign_in
 
 
 def generated_schema() -> dict:
@@ -288,7 +288,7 @@ def cast(wsgi_in_test_transaction, django_user_model, commune, other_commune, fl
 
 def test_the_fuzzed_schema_is_the_one_the_api_serves(db, django_user_model):
     api = APIClient()
-    api.force_login(make_user(django_user_model, "integrateur"))
+    sign_in(api, make_user(django_user_model, "integrateur"))
 
     response = api.get("/api/schema/", {"format": "json"})
 

@@ -23,7 +23,7 @@ from ppms.ladder import climb
 from ppms.models import Activation, ActivationEvent, Drill, SchoolStatus, StatusUpdate
 from ppms.services import ppms_activate
 from sensors.models import Zone
-from tests.conftest import make_school, make_user
+from tests.conftest import make_school, make_user, sign_in
 from tests.ppms_helpers import end_body, end_of_alert
 from tests.test_live import connect_as
 
@@ -52,7 +52,7 @@ def api():
 
 
 def as_user(api, user):
-    api.force_login(user)
+    sign_in(api, user)
     return api
 
 
@@ -724,7 +724,7 @@ async def test_the_operators_hear_a_schools_alarm_at_once(client, operator, dire
     board = await connect_as(client, "operateur")
 
     api = APIClient()
-    await sync_to_async(api.force_login)(director)
+    await sync_to_async(sign_in)(api, director)
     response = await sync_to_async(api.post)(alarm_url(), {"scenario": "shelter"})
 
     assert response.status_code == 200

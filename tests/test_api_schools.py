@@ -16,7 +16,7 @@ from core import roles
 from core.models import AuditEntry
 from ppms.models import Shelter
 from sensors.models import Zone
-from tests.conftest import api_token, make_school, make_user
+from tests.conftest import api_token, make_school, make_user, sign_in
 
 SCHOOLS = "/api/v1/schools/"
 SHELTERS = "/api/v1/shelters/"
@@ -59,7 +59,7 @@ def api():
 
 
 def as_user(api, user):
-    api.force_login(user)
+    sign_in(api, user)
     return api
 
 

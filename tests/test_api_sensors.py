@@ -15,7 +15,7 @@ from sensors import api as sensors_api
 from sensors.metrics import Kind
 from sensors.models import LatestReading, Reading, RejectedMessage, Sensor, Zone
 from sensors.partitions import create_partition
-from tests.conftest import api_token, make_sensor, make_user
+from tests.conftest import api_token, make_sensor, make_user, sign_in
 
 SENSORS = "/api/v1/sensors/"
 LATEST = "/api/v1/latest/"
@@ -51,7 +51,7 @@ def ballan_sensor(other_commune):
 
 
 def as_user(api, user):
-    api.force_login(user)
+    sign_in(api, user)
     return api
 
 

@@ -13,7 +13,7 @@ from core.models import AuditEntry
 from core.tasks import purge_audit_entries
 from ppms.services import ppms_activate
 from tests.alerting import feed, make_rule
-from tests.conftest import make_user
+from tests.conftest import make_user, sign_in
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -49,7 +49,7 @@ def csu_admin(django_user_model):
 
 
 def test_an_operators_acknowledgement_is_recorded_with_who_when_and_what(api, operator, alert):
-    api.force_login(operator)
+    sign_in(api, operator)
 
     with time_machine.travel(NOW, tick=False):
         response = api.post(
@@ -72,7 +72,7 @@ def test_an_operators_acknowledgement_is_recorded_with_who_when_and_what(api, op
 
 
 def test_a_refused_attempt_is_recorded_with_its_answer(api, other_operator, alert):
-    api.force_login(other_operator)
+    sign_in(api, other_operator)
 
     response = api.post(f"/api/v1/alerts/{alert.pk}/resolve/", {"comment": "x"}, format="json")
 
@@ -87,7 +87,7 @@ def test_a_refused_attempt_is_recorded_with_its_answer(api, other_operator, aler
 
 
 def test_a_directors_report_is_recorded(api, director, activation, school):
-    api.force_login(director)
+    sign_in(api, director)
 
     response = api.post(
         f"/api/v1/ppms/activations/{activation.pk}/statuses/{school.uai}/",
@@ -113,7 +113,7 @@ def test_signing_in_and_out_are_recorded_and_the_password_never_is(client, opera
 
 
 def test_reads_and_anonymous_requests_leave_no_line(api, operator, alert):
-    api.force_login(operator)
+    sign_in(api, operator)
     api.get("/api/v1/alerts/")
     APIClient().post(f"/api/v1/alerts/{alert.pk}/acknowledge/", {"comment": "x"}, format="json")
 
@@ -121,7 +121,7 @@ def test_reads_and_anonymous_requests_leave_no_line(api, operator, alert):
 
 
 def test_long_free_text_is_cut_and_secrets_are_dropped(api, operator, alert):
-    api.force_login(operator)
+    sign_in(api, operator)
 
     api.post(
         f"/api/v1/alerts/{alert.pk}/comments/",
@@ -146,7 +146,7 @@ def test_admins_read_the_trail_in_the_admin_and_cannot_change_it(
         target=f"pk={alert.pk}",
         status=200,
     )
-    client.force_login(csu_admin)
+    sign_in(client, csu_admin)
 
     listing = client.get("/admin/core/auditentry/")
     entry = AuditEntry.objects.get()
@@ -165,7 +165,7 @@ def test_admins_read_the_trail_in_the_admin_and_cannot_change_it(
 
 def test_operators_and_directors_cannot_read_the_trail(client, operator, director):
     for user in (operator, director):
-        client.force_login(user)
+        sign_in(client, user)
         response = client.get("/admin/core/auditentry/")
         assert response.status_code == 302
         assert response["Location"].startswith("/admin/login/")
@@ -173,7 +173,7 @@ def test_operators_and_directors_cannot_read_the_trail(client, operator, directo
 
 def test_admin_changes_are_recorded_too(client, csu_admin, commune):
     call_command("migrate", "csu", verbosity=0)
-    client.force_login(csu_admin)
+    sign_in(client, csu_admin)
 
     response = client.post(
         "/admin/ppms/school/add/",
@@ -226,7 +226,7 @@ def test_an_unreadable_form_keeps_the_views_json_answer_and_its_line(
 ):
     # Found by the API fuzzer: reading the form again for the trail raised, and Django's
     # HTML "Bad Request" page replaced the view's JSON 400.
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.generic(
         "POST", f"/api/v1/alerts/{alert.pk}/comments/", body, content_type=content_type
@@ -243,7 +243,7 @@ def test_a_nul_character_or_a_nan_in_the_data_does_not_lose_the_line(api, operat
     # Found by the API fuzzer: PostgreSQL refuses both in a JSON value (and a NUL in a
     # text), so the refused attempt went unrecorded and the failed insert broke the
     # surrounding transaction.
-    api.force_login(operator)
+    sign_in(api, operator)
     body = b'{"text": "a\\u0000b", "\\u0000level": NaN}'
 
     response = api.generic(

@@ -12,14 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connections
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
+from core import twofactor
 from ppms.services import ppms_activate
 from sensors.metrics import Kind
 from sensors.models import LatestReading, Reading
 from tests.alerting import make_rule
-from tests.conftest import CHROMIUM, make_sensor, make_user
+from tests.conftest import CHROMIUM, app_code, make_sensor, make_user
 from tests.stack import (
     publish,
     start_celery_worker,
@@ -101,10 +104,22 @@ def real_password_hasher(settings, django_user_model):
 
 
 def log_in(page, base, username):
+    """Sign in as a person does: the password, then, for a role that requires it, the
+    code of an authenticator app (one is set up for the user here)."""
+    user = get_user_model().objects.get(username=username)
+    device = None
+    if twofactor.requires_second_factor(user):
+        device, _ = TOTPDevice.objects.get_or_create(user=user, defaults={"name": "navigateur"})
+        # A code is accepted once: a second sign-in within its 30 s may type it again.
+        TOTPDevice.objects.filter(pk=device.pk).update(last_t=-1)
     page.goto(f"{base}/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", "pw")
     page.click("button[type=submit]")
+    if device is not None:
+        page.wait_for_url(f"{base}/accounts/code/**", wait_until="domcontentloaded")
+        page.fill("#id_code", app_code(device))
+        page.click("button[type=submit]")
 
 
 def test_an_operator_sees_a_reading_and_its_alert_live_and_acknowledges_it(

@@ -24,7 +24,7 @@ from core.cap import CAP_NS, CAP_SCHEMA, cap_sender
 from core.feeds import FeedItem, cap_feed_view
 from sensors.metrics import Kind
 from sensors.models import Zone
-from tests.conftest import api_token, make_sensor
+from tests.conftest import api_token, make_sensor, sign_in
 
 # The views have no URLs of their own yet: these stand for the project's /api/v1/.
 api_patterns = [
@@ -402,7 +402,7 @@ def test_a_sensor_without_zones_is_described_by_its_commune(schema, sensor):
 
 def test_an_operator_of_the_commune_gets_the_cap_document(schema, api, sensor, operator):
     alert = make_alert(sensor)
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(f"/api/v1/alerts/{alert.pk}/cap/", HTTP_ACCEPT="application/xml")
 
@@ -414,7 +414,7 @@ def test_an_operator_of_the_commune_gets_the_cap_document(schema, api, sensor, o
 
 def test_an_operator_of_another_commune_gets_404_for_the_cap_document(api, sensor, other_operator):
     alert = make_alert(sensor)
-    api.force_login(other_operator)
+    sign_in(api, other_operator)
 
     response = api.get(f"/api/v1/alerts/{alert.pk}/cap/")
 
@@ -442,7 +442,7 @@ def test_the_feed_lists_the_open_alerts_an_operator_may_see(api, commune, sensor
     acknowledged.acknowledge(by=operator, now=T0 + timedelta(minutes=30))
     resolved = make_alert(make_sensor(commune, ref="jlt-air-03"))
     resolved.resolve(by=operator, now=T0 + timedelta(minutes=40))
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(FEED)
 
@@ -464,7 +464,7 @@ def test_the_feed_lists_the_open_alerts_an_operator_may_see(api, commune, sensor
 
 def test_the_feed_shows_nothing_of_another_commune(api, sensor, other_operator):
     make_alert(sensor)
-    api.force_login(other_operator)
+    sign_in(api, other_operator)
 
     response = api.get(FEED)
 
@@ -497,7 +497,7 @@ def test_a_registered_provider_adds_its_items_to_the_feed(api, operator, monkeyp
     monkeypatch.setattr(core_feeds, "FEED_PROVIDERS", list(core_feeds.FEED_PROVIDERS))
     core_feeds.register_feed_provider(activations)
     core_feeds.register_feed_provider(activations)  # registering twice adds it once
-    api.force_login(operator)
+    sign_in(api, operator)
 
     found = entries(api.get(FEED))
 

@@ -17,7 +17,7 @@ from sensors.metrics import Kind
 from sensors.models import Reading
 from sensors.partitions import create_partition
 from tests.alerting import make_rule
-from tests.conftest import make_sensor, make_user
+from tests.conftest import make_sensor, make_user, sign_in
 
 READINGS = "/api/v1/sensors/jlt-air-01/readings/export/"
 ALERTS = "/api/v1/alerts/export/"
@@ -72,7 +72,7 @@ def test_csv_fr_starts_with_the_bom_and_uses_semicolons_commas_and_paris_times(
 ):
     partitions_for(WINTER, SUMMER)
     add_readings(sensor, "pm25", [(WINTER, 12.5), (SUMMER, 7.25)])
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         READINGS,
@@ -92,7 +92,7 @@ def test_csv_fr_starts_with_the_bom_and_uses_semicolons_commas_and_paris_times(
 def test_csv_fr_never_writes_numbers_in_scientific_notation(api, operator, sensor):
     start = recent_hour()
     add_readings(sensor, "pm25", [(start, 0.00001), (start + timedelta(minutes=1), 1500.0)])
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         READINGS, {"metric": "pm25", "bucket": "raw", "format": "csv-fr", **the_window(start)}
@@ -105,7 +105,7 @@ def test_csv_fr_never_writes_numbers_in_scientific_notation(api, operator, senso
 def test_csv_uses_commas_dots_and_rfc3339_utc_times_without_bom(api, operator, sensor):
     partitions_for(WINTER, SUMMER)
     add_readings(sensor, "pm25", [(WINTER, 12.5), (SUMMER, 7.25)])
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         READINGS,
@@ -121,7 +121,7 @@ def test_csv_uses_commas_dots_and_rfc3339_utc_times_without_bom(api, operator, s
 def test_json_is_an_array_of_the_points(api, operator, sensor):
     start = recent_hour()
     add_readings(sensor, "no2", [(start, 41.0), (start + timedelta(minutes=1), 42.5)])
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         READINGS, {"metric": "no2", "bucket": "raw", "format": "json", **the_window(start)}
@@ -135,7 +135,7 @@ def test_json_is_an_array_of_the_points(api, operator, sensor):
 
 
 def test_an_empty_json_export_is_an_empty_array(api, operator, sensor):
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(READINGS, {"metric": "no2", "format": "json"})
 
@@ -146,7 +146,7 @@ def test_the_readings_export_honours_from_to_and_bucket(api, operator, sensor):
     start = recent_hour()
     # Every 10 minutes over 3 hours: 6 readings an hour, values 0…17.
     add_readings(sensor, "pm10", [(start + timedelta(minutes=10 * i), float(i)) for i in range(18)])
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         READINGS,
@@ -169,7 +169,7 @@ def test_the_readings_export_honours_from_to_and_bucket(api, operator, sensor):
 def test_the_raw_export_excludes_the_end_of_the_range(api, operator, sensor):
     start = recent_hour()
     add_readings(sensor, "pm10", [(start + timedelta(minutes=i), float(i)) for i in range(5)])
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         READINGS,
@@ -186,7 +186,7 @@ def test_the_raw_export_excludes_the_end_of_the_range(api, operator, sensor):
 
 
 def test_the_export_format_defaults_to_csv_fr(api, operator, sensor):
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(READINGS, {"metric": "pm25"})
 
@@ -194,7 +194,7 @@ def test_the_export_format_defaults_to_csv_fr(api, operator, sensor):
 
 
 def test_an_export_is_an_attachment_with_a_sensible_filename(api, operator, sensor):
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         READINGS,
@@ -210,7 +210,7 @@ def test_an_export_is_an_attachment_with_a_sensible_filename(api, operator, sens
 def test_an_operator_of_another_commune_gets_404_on_the_readings_export(
     api, other_operator, sensor
 ):
-    api.force_login(other_operator)
+    sign_in(api, other_operator)
 
     response = api.get(READINGS, {"metric": "pm25", "format": "csv"})
 
@@ -224,7 +224,7 @@ def test_an_anonymous_caller_gets_401_on_the_exports(api, sensor, url):
 
 @pytest.mark.parametrize("url", [READINGS + "?metric=pm25", ALERTS])
 def test_an_unknown_format_is_a_400_naming_the_field(api, operator, sensor, url):
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(url, {"format": "xlsx"})
 
@@ -235,7 +235,7 @@ def test_an_unknown_format_is_a_400_naming_the_field(api, operator, sensor, url)
 
 
 def test_bad_readings_export_parameters_are_a_400_per_field(api, operator, sensor):
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(READINGS, {"metric": "ph", "from": "hier", "bucket": "2h"})
 
@@ -247,7 +247,7 @@ def test_a_raw_export_beyond_the_cap_is_a_400(api, operator, sensor, monkeypatch
     monkeypatch.setattr(exports, "MAX_ROWS", 3)
     start = recent_hour()
     add_readings(sensor, "pm25", [(start + timedelta(minutes=i), 1.0) for i in range(4)])
-    api.force_login(operator)
+    sign_in(api, operator)
     params = {"metric": "pm25", "bucket": "raw", "format": "csv", "from": z(start)}
 
     refused = api.get(READINGS, {**params, "to": z(start + timedelta(minutes=4))})
@@ -261,7 +261,7 @@ def test_a_raw_export_beyond_the_cap_is_a_400(api, operator, sensor, monkeypatch
 
 def test_a_bucketed_export_of_too_many_buckets_is_a_400(api, operator, sensor, monkeypatch):
     monkeypatch.setattr(exports, "MAX_ROWS", 100)
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(READINGS, {"metric": "pm25", "bucket": "1m", "format": "csv"})
 
@@ -271,7 +271,7 @@ def test_a_bucketed_export_of_too_many_buckets_is_a_400(api, operator, sensor, m
 
 def test_an_export_may_hold_more_points_than_the_readings_api(api, operator, sensor):
     # 1-minute buckets over 30 days: 43,200, beyond the API's 10,000 but within the cap.
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         READINGS,
@@ -315,7 +315,7 @@ def test_the_alert_export_has_the_columns_of_an_after_action_report(
         resolved_by=someone,
         resolved_at=SUMMER,
     )
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         ALERTS, {"from": "2026-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "format": "csv"}
@@ -340,7 +340,7 @@ def test_the_alert_export_in_csv_fr_shows_french_labels_and_paris_times(
     api, operator, sensor, rule
 ):
     make_alert(rule, sensor, WINTER, state="resolved", resolved_at=SUMMER, peak_value=120.25)
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         ALERTS, {"from": "2026-01-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "format": "csv-fr"}
@@ -360,7 +360,7 @@ def test_the_alert_export_in_csv_fr_shows_french_labels_and_paris_times(
 def test_a_formula_in_a_text_cell_is_neutralised_in_csv_fr(api, operator, sensor):
     rule = make_rule(name='=HYPERLINK("http://example.com")')
     make_alert(rule, sensor, timezone.now())
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(ALERTS, {"format": "csv-fr"})
 
@@ -371,7 +371,7 @@ def test_a_formula_in_a_text_cell_is_neutralised_in_csv_fr(api, operator, sensor
 def test_a_formula_in_a_text_cell_is_neutralised_in_plain_csv_too(api, operator, sensor, start):
     rule = make_rule(name=f"{start}cmd|' /C calc'!A0")
     make_alert(rule, sensor, timezone.now(), first_value=-3.5)
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(ALERTS, {"format": "csv"})
 
@@ -382,7 +382,7 @@ def test_a_formula_in_a_text_cell_is_neutralised_in_plain_csv_too(api, operator,
 
 def test_the_alert_export_is_a_json_array(api, operator, sensor, rule):
     alert = make_alert(rule, sensor, timezone.now() - timedelta(hours=1), first_value=85.0)
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(ALERTS, {"format": "json"})
 
@@ -421,7 +421,7 @@ def test_the_alert_export_holds_the_alerts_active_during_the_period(api, operato
         resolved_at=start + timedelta(hours=6),
     )
     make_alert(rule, sensor, start + timedelta(days=1, hours=1), title="après")
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         ALERTS, {"from": z(start), "to": z(start + timedelta(days=1)), "format": "json"}
@@ -441,7 +441,7 @@ def test_the_alert_export_filters_by_state(api, operator, sensor, rule):
         resolved_at=now - timedelta(hours=2),
     )
     make_alert(rule, sensor, now - timedelta(hours=1), title="open")
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(ALERTS, {"state": "resolved", "format": "json"})
 
@@ -456,9 +456,9 @@ def test_the_alert_export_holds_only_the_alerts_the_user_may_see(
     make_alert(rule, sensor, now - timedelta(hours=1), title="mine")
     make_alert(rule, ballan, now - timedelta(hours=1), title="Ballan")
 
-    api.force_login(operator)
+    sign_in(api, operator)
     mine = json.loads(body(api.get(ALERTS, {"format": "json"})))
-    api.force_login(director)
+    sign_in(api, director)
     directors = json.loads(body(api.get(ALERTS, {"format": "json"})))
 
     assert [item["title"] for item in mine] == ["mine"]
@@ -470,7 +470,7 @@ def test_an_alert_export_beyond_the_cap_is_a_400(api, operator, sensor, rule, mo
     now = timezone.now()
     make_alert(rule, sensor, now - timedelta(hours=3), state="resolved", resolved_at=now)
     make_alert(rule, sensor, now - timedelta(hours=1))
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(ALERTS, {"format": "csv"})
 
@@ -479,7 +479,7 @@ def test_an_alert_export_beyond_the_cap_is_a_400(api, operator, sensor, rule, mo
 
 
 def test_an_alert_export_whose_start_follows_its_end_is_a_400(api, operator):
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(
         ALERTS, {"from": "2026-11-02T00:00:00Z", "to": "2026-11-01T00:00:00Z", "format": "csv"}
@@ -499,7 +499,7 @@ async def test_an_export_streams_in_chunks_under_asgi(async_client, operator, se
     await sync_to_async(add_readings)(
         sensor, "pm25", [(start + timedelta(minutes=i), float(i)) for i in range(35)]
     )
-    await async_client.aforce_login(operator)
+    await sync_to_async(sign_in)(async_client, operator)
 
     response = await async_client.get(
         READINGS, {"metric": "pm25", "bucket": "raw", "format": "csv", **the_window(start)}
@@ -517,7 +517,7 @@ def test_the_alert_export_filters_by_sensor_and_names_the_file_after_it(
     other = make_sensor(sensor.commune, ref="jlt-air-02")
     make_alert(rule, sensor, timezone.now() - timedelta(hours=1), title="mine")
     make_alert(rule, other, timezone.now() - timedelta(hours=1), title="neighbour")
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get(ALERTS, {"sensor": "jlt-air-01", "format": "json"})
     refused = api.get(ALERTS, {"sensor": 'x"; y', "format": "json"})

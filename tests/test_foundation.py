@@ -6,7 +6,7 @@ from csu.asgi import application
 from dashboard.consumers import CLOSE_UNAUTHENTICATED
 from ppms.models import School
 from sensors.models import Commune, Sensor
-from tests.conftest import make_school, make_sensor
+from tests.conftest import log_in_with_the_form, make_school, make_sensor, sign_in
 
 TOKEN = "metrics-token-for-tests"
 
@@ -56,7 +56,7 @@ def test_the_api_answers_401_to_anonymous_callers(client, db):
 
 
 def test_the_api_schema_is_served_to_a_logged_in_user(client, operator):
-    client.force_login(operator)
+    sign_in(client, operator)
     response = client.get("/api/schema/")
     assert response.status_code == 200
 
@@ -75,9 +75,7 @@ def test_the_login_page_speaks_english_when_the_browser_asks(client, db):
 
 
 def test_a_user_logs_in_with_the_form_and_sees_the_home_page(client, operator, sensor):
-    response = client.post(
-        reverse("login"), {"username": "operateur", "password": "pw"}, follow=True
-    )
+    response = log_in_with_the_form(client, operator, follow=True)
     assert response.status_code == 200
     assert "1 capteur supervisé" in response.content.decode()
 
@@ -120,7 +118,7 @@ def test_an_operator_profile_without_the_operator_role_sees_nothing(django_user_
 
 def test_the_director_home_page_lists_their_school_only(client, director, school, commune):
     make_school(commune, "0370009Z", name="École voisine")
-    client.force_login(director)
+    sign_in(client, director)
     page = client.get("/", follow=True).content.decode()  # their PPMS page
     assert school.name in page
     assert "École voisine" not in page

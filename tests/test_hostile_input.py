@@ -3,13 +3,14 @@
 from rest_framework.test import APIClient
 
 from core.models import AuditEntry
+from tests.conftest import sign_in
 
 ACTIVATIONS = "/api/v1/ppms/activations/"
 
 
 def test_a_json_body_nested_50000_levels_deep_is_a_json_400(db, operator):
     api = APIClient()
-    api.force_login(operator)
+    sign_in(api, operator)
     body = "[" * 50_000 + "]" * 50_000
 
     response = api.generic("POST", ACTIVATIONS, body, content_type="application/json")
@@ -22,7 +23,7 @@ def test_a_json_body_nested_50000_levels_deep_is_a_json_400(db, operator):
 
 def test_a_nul_byte_in_a_path_segment_is_a_404(db, operator):
     api = APIClient()
-    api.force_login(operator)
+    sign_in(api, operator)
 
     for path in ("/api/v1/sensors/ab%00cd/", "/sensors/ab%00cd/", "/ppms/school/0370%001A/"):
         assert api.get(path).status_code == 404, path
@@ -40,7 +41,7 @@ def test_a_non_ascii_bearer_token_on_metrics_is_a_401(db, settings):
 
 def test_a_json_body_over_the_limit_is_a_json_400(db, operator, settings):
     api = APIClient()
-    api.force_login(operator)
+    sign_in(api, operator)
     body = '{"title": "' + "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10) + '"}'
 
     response = api.generic("POST", ACTIVATIONS, body, content_type="application/json")

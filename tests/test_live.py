@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from csu.asgi import application
 from sensors.live import ReadingsCoalescer
 from sensors.signals import StoredReading
-from tests.conftest import make_sensor
+from tests.conftest import make_sensor, sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -20,7 +20,7 @@ T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 async def connect_as(client, username):
     """A websocket logged in like a browser: the session cookie of ``username``."""
     user = await sync_to_async(get_user_model().objects.get)(username=username)
-    await sync_to_async(client.force_login)(user)
+    await sync_to_async(sign_in)(client, user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     communicator = WebsocketCommunicator(
         application,

@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from sensors.ingest.stats import WORKERS_KEY, IngestStats
+from tests.conftest import sign_in
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +31,7 @@ def published_worker(name="csu-ingest-1", *, lagging_for=0.0, connected=True):
 
 def test_metrics_require_a_staff_session_or_the_token(client, operator, settings, db):
     assert client.get("/metrics").status_code == 401
-    client.force_login(operator)
+    sign_in(client, operator)
     assert client.get("/metrics").status_code == 401
     settings.METRICS_TOKEN = "s3cret-token"
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401

@@ -26,6 +26,12 @@ The rules the project follows, as asserted here:
 - lists show only what is in scope: each list row asserts the objects listed, not only
   the status; a write refused changes nothing in the database, a write allowed does.
 
+Each role signs in as the sign-in pages let them: operators and admins with their
+second factor (tests.conftest.sign_in). Signed in with the password alone, operators,
+authorities and admins reach no page but the sign-in steps and no API call; directors,
+for whom the second factor is optional, reach theirs
+(``test_without_a_second_factor_only_directors_reach_pages_and_the_api``).
+
 A route added without its row makes ``test_every_route_has_its_row_in_the_matrix`` fail;
 a model added to the admin without its row, ``test_the_admin_role_opens_…``.
 """
@@ -47,6 +53,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
@@ -60,10 +67,10 @@ from dashboard.consumers import CLOSE_UNAUTHENTICATED
 from ppms.models import Proposal, School, Shelter
 from ppms.services import ppms_activate, ppms_report
 from sensors.live import ReadingsCoalescer
-from sensors.models import LatestReading, RejectedMessage
+from sensors.models import LatestReading, Operator, RejectedMessage
 from sensors.signals import StoredReading
 from tests.alerting import make_rule
-from tests.conftest import make_school, make_sensor, make_user
+from tests.conftest import make_school, make_sensor, make_user, sign_in
 
 OPERATOR_A_DEVICE = "https://fcm.googleapis.com/fcm/send/operator-a"
 ROLES = ("anonymous", "operator A", "operator B", "métropole", "director X", "director Y", "admin")
@@ -118,7 +125,7 @@ def clients(users):
         client = APIClient()
         client.raise_request_exception = False
         if user is not None:
-            client.force_login(user)
+            sign_in(client, user)
         logged_in[role] = client
     return logged_in
 
@@ -343,6 +350,7 @@ class Redirect:
 
 
 LOGIN = Redirect("/accounts/login/")
+HOME = Redirect("/")
 DASHBOARD = Redirect("/dashboard/")
 SCHOOL_PAGE = Redirect("/ppms/ecole/")
 HEALTHZ = Redirect("/healthz")
@@ -441,6 +449,15 @@ MATRIX = [
         200, 200, 200, 200, 429, 429, 429)),
     row("PUT /accounts/login/", body={"username": "operateur", "password": "faux"}, expect=(
         200, 200, 200, 200, 200, 200, 200)),  # no form data in a PUT: nothing is tried
+    # The second factor's code step (core/signin.py): without a password accepted, back
+    # to the login page; signed in with nothing left to verify, on to the start page.
+    row("GET /accounts/code/", (LOGIN, HOME, HOME, HOME, HOME, HOME, HOME)),
+    row("POST /accounts/code/", body={"code": "000000"}, expect=(
+        LOGIN, HOME, HOME, HOME, HOME, HOME, HOME)),
+    # Setting up an authenticator app, or with one renewing the recovery codes.
+    row("GET /accounts/double-authentification/", (LOGIN, 200, 200, 200, 200, 200, 200)),
+    row("POST /accounts/double-authentification/", body={"action": "recovery"}, expect=(
+        LOGIN, 200, 200, 200, 200, 200, 200)),
     row("POST /accounts/logout/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, LOGIN)),
     # The language switch is on every page, the login page included (templates/base.html):
     # public by design, it only sets the language cookie.
@@ -661,12 +678,12 @@ def outcome(response, row: Row, cast: Cast):
     return response.status_code
 
 
-def answer(client, row: Row, cast: Cast):
+def answer(client, row: Row, cast: Cast, judge=outcome):
     """Send the row's request as one role, in a savepoint rolled back afterwards."""
     with transaction.atomic():
         before = database_state() if row.writes else None
         response = send(client, row, cast)
-        result = outcome(response, row, cast)
+        result = judge(response, row, cast)
         if row.writes:
             changed = database_state() != before
             if changed != (200 <= response.status_code < 300):
@@ -682,6 +699,94 @@ def test_each_role_gets_its_expected_answer(row, cast, clients):
     actual = {role: answer(clients[role], row, cast) for role in ROLES}
 
     assert actual == dict(zip(ROLES, row.expect, strict=True))
+
+
+# --- Without a second factor -------------------------------------------------------------
+
+# Operators, authorities and admins signed in with their password alone (Django's
+# force_login: no device verified the session) reach no page but these, and no API call:
+# pages send them to set up an authenticator app, the API answers 403 and writes nothing.
+# Directors may have no second factor: they get the matrix's answers.
+SETUP = Redirect("/accounts/double-authentification/")
+REFUSED = "403: second factor required"
+OPEN_WITHOUT_SECOND_FACTOR = {
+    # Public by design (the browser fetches them without a session).
+    "GET /ppms/sw.js",
+    "GET /ppms/manifest.webmanifest",
+    # Signing in and out, the language, and the second factor's own steps.
+    "GET /accounts/login/",
+    "POST /accounts/login/",
+    "PUT /accounts/login/",
+    "GET /accounts/code/",
+    "POST /accounts/code/",
+    "GET /accounts/double-authentification/",
+    "POST /accounts/double-authentification/",
+    "POST /accounts/logout/",
+    "POST /i18n/setlang/",
+}
+WITHOUT_SECOND_FACTOR = (
+    "operator A",
+    "métropole",
+    "authority",
+    "admin",
+    "director X",
+    "director Y",
+)
+LIKE = {"authority": "operator A"}  # an operator of commune A who also validates
+
+
+@pytest.fixture
+def authority(django_user_model, commune):
+    user = make_user(django_user_model, "autorite", role=roles.OPERATORS)
+    user.groups.add(Group.objects.get_or_create(name=roles.AUTHORITIES)[0])
+    Operator.objects.create(user=user).communes.add(commune)
+    return user
+
+
+@pytest.fixture
+def password_only(users, authority):
+    """One client per role, signed in with the password alone (no device)."""
+    clients = {}
+    for role in WITHOUT_SECOND_FACTOR:
+        client = APIClient()
+        client.raise_request_exception = False
+        client.force_login(authority if role == "authority" else users[role])
+        clients[role] = client
+    return clients
+
+
+def refused_for_second_factor(response, row: Row, cast: Cast):
+    if response.status_code == 403 and row.path.startswith("/api/"):
+        refusal = response.json().get("code")
+        return REFUSED if refusal == "second_factor_required" else 403
+    return outcome(response, row, cast)
+
+
+def expected_without_second_factor(row: Row, role: str):
+    expected = row.expect[ROLES.index(LIKE.get(role, role))]
+    if role.startswith("director") or row.request in OPEN_WITHOUT_SECOND_FACTOR:
+        return expected
+    return REFUSED if row.path.startswith("/api/") else SETUP
+
+
+@pytest.mark.parametrize("row", MATRIX, ids=[r.request for r in MATRIX])
+def test_without_a_second_factor_only_directors_reach_pages_and_the_api(row, cast, password_only):
+    actual = {
+        role: answer(password_only[role], row, cast, judge=refused_for_second_factor)
+        for role in WITHOUT_SECOND_FACTOR
+    }
+
+    assert actual == {role: expected_without_second_factor(row, role) for role in actual}
+
+
+def test_without_a_second_factor_no_admin_page_opens(users):
+    client = APIClient()
+    client.force_login(users["admin"])
+
+    for path in ("/admin/", "/admin/auth/user/", "/admin/sensors/sensor/add/"):
+        assert outcome(client.get(path), Row(f"GET {path}", ()), None) == Redirect(
+            "/accounts/double-authentification/"
+        ), path
 
 
 # --- Every route has its row --------------------------------------------------------------
@@ -802,7 +907,8 @@ def test_the_admin_site_turns_away_everyone_but_staff_on_every_route(users, clie
         assert resolve(path).route == route, path
         for role in ROLES[:-1]:
             if route == "admin/login/":
-                expect = 200  # the admin's login form, public like the site's
+                # The site's sign-in, with its second factor: the admin's has none.
+                expect = "a login page" if role == "anonymous" else LOGIN
             elif role == "anonymous":
                 expect = "a login page"
             elif route == "admin/logout/":
@@ -848,7 +954,7 @@ async def socket_of(user):
     headers = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
     if user is not None:
         client = APIClient()
-        await sync_to_async(client.force_login)(user)
+        await sync_to_async(sign_in)(client, user)
         headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
     communicator = WebsocketCommunicator(application, "/ws/live/", headers=headers)
     return communicator, await communicator.connect(timeout=TIMEOUT_S)

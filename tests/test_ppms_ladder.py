@@ -17,7 +17,7 @@ from core.outbox import dispatch_pending
 from ppms.ladder import climb
 from ppms.models import ActivationEvent, EscalationStep, SchoolStatus
 from ppms.services import ppms_activate, ppms_cancel, ppms_report
-from tests.conftest import make_school
+from tests.conftest import make_school, sign_in
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Paris
 RECEIPTS = "/api/v1/sms/receipts/"
@@ -241,7 +241,7 @@ def test_a_gateway_down_is_retried_then_the_board_says_sms_not_delivered(
     messages = SmsMessage.objects.all()
     assert {(sms.status, sms.attempts) for sms in messages} == {("failed", 7)}
     assert "503" in messages[0].last_error
-    client.force_login(operator)
+    sign_in(client, operator)
     board = client.get("/ppms/").content.decode()
     assert "SMS non remis" in board
     reach = APIClient()
@@ -368,7 +368,7 @@ def test_a_push_received_by_the_device_shows_on_the_board(school, director, oper
 def test_the_board_asks_to_call_a_silent_school_with_its_numbers(school, morier, operator, client):
     activate(school, morier)
     climb(T0 + timedelta(minutes=5))
-    client.force_login(operator)
+    sign_in(client, operator)
 
     board = client.get("/ppms/").content.decode()
 

@@ -15,7 +15,7 @@ from django.conf import settings
 from core import roles
 from ppms.models import PpmsPlan, SchoolStatus
 from ppms.services import ppms_activate, ppms_report
-from tests.conftest import make_school, make_user
+from tests.conftest import make_school, make_user, sign_in
 from tests.ppms_helpers import end_of_alert
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -77,7 +77,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(client, school):
 
 
 def test_a_director_is_sent_from_the_home_page_to_their_ppms_page(client, director):
-    client.force_login(director)
+    sign_in(client, director)
 
     response = client.get("/")
 
@@ -86,7 +86,7 @@ def test_a_director_is_sent_from_the_home_page_to_their_ppms_page(client, direct
 
 
 def test_a_director_sees_a_calm_page_when_nothing_is_under_way(client, director, school):
-    client.force_login(director)
+    sign_in(client, director)
 
     response = client.get(DIRECTOR_PAGE)
 
@@ -102,21 +102,21 @@ def test_a_director_sees_a_calm_page_when_nothing_is_under_way(client, director,
 
 
 def test_a_director_sees_their_own_school_by_its_code(client, director, school):
-    client.force_login(director)
+    sign_in(client, director)
 
     assert client.get(f"/ppms/school/{school.uai}/").status_code == 200
 
 
 def test_a_director_gets_a_404_for_a_school_they_do_not_direct(client, director, commune):
     other = make_school(commune, "0370002B")
-    client.force_login(director)
+    sign_in(client, director)
 
     assert client.get(f"/ppms/school/{other.uai}/").status_code == 404
     assert client.get(f"/ppms/school/{other.uai}/state.json").status_code == 404
 
 
 def test_an_operator_gets_a_404_on_a_director_page(client, operator, school):
-    client.force_login(operator)
+    sign_in(client, operator)
 
     assert client.get(DIRECTOR_PAGE).status_code == 404
     assert client.get(f"/ppms/school/{school.uai}/").status_code == 404
@@ -129,7 +129,7 @@ def test_a_director_of_several_schools_chooses_among_their_own_only(
     second.directors.add(director)
     make_school(commune, "0370003C", name="École d'à côté")
     activate([second])
-    client.force_login(director)
+    sign_in(client, director)
 
     response = client.get(DIRECTOR_PAGE)
 
@@ -147,7 +147,7 @@ def test_the_page_shows_the_banner_and_the_plan_of_the_school_for_that_posture(
     client, director, school, shelter_plan
 ):
     activation = activate([school])
-    client.force_login(director)
+    sign_in(client, director)
 
     response = client.get(DIRECTOR_PAGE)
 
@@ -186,7 +186,7 @@ def test_the_page_shows_the_banner_and_the_plan_of_the_school_for_that_posture(
 
 def test_an_intrusion_is_marked_silent_in_the_page_and_its_data(client, director, school):
     activate([school], scenario="intrusion", title="Intrusion signalée")
-    client.force_login(director)
+    sign_in(client, director)
 
     response = client.get(DIRECTOR_PAGE)
 
@@ -203,7 +203,7 @@ def test_an_earlier_intrusion_keeps_the_page_silent_while_a_flood_is_shown(
 ):
     activate([school], scenario="intrusion", title="Intrusion")
     activate([school], scenario="evacuation", title="Crue du Cher", now=T0 + timedelta(minutes=5))
-    client.force_login(director)
+    sign_in(client, director)
 
     data = page_data(client.get(DIRECTOR_PAGE))
 
@@ -214,7 +214,7 @@ def test_an_earlier_intrusion_keeps_the_page_silent_while_a_flood_is_shown(
 def test_the_page_prefills_the_last_counts_the_school_gave(client, director, school):
     activation = activate([school])
     report(activation, school, minutes=3, by=director, pupils_present=180, needs="De l'eau")
-    client.force_login(director)
+    sign_in(client, director)
 
     html = client.get(DIRECTOR_PAGE).content.decode()
 
@@ -226,7 +226,7 @@ def test_the_page_prefills_the_last_counts_the_school_gave(client, director, sch
 def test_an_ended_activation_leaves_the_page_calm(client, director, operator, school):
     activation = activate([school])
     end_of_alert(activation=activation, by=operator, now=T0 + timedelta(minutes=30))
-    client.force_login(director)
+    sign_in(client, director)
 
     response = client.get(DIRECTOR_PAGE)
 
@@ -238,7 +238,7 @@ def test_the_state_json_gives_the_current_activation_and_the_school_status(
     client, director, school
 ):
     activation = activate([school], scenario="confinement")
-    client.force_login(director)
+    sign_in(client, director)
 
     response = client.get(f"/ppms/school/{school.uai}/state.json")
 
@@ -289,7 +289,7 @@ def test_the_service_worker_changes_version_when_the_shell_changes(client, monke
 
 
 def test_the_director_page_links_its_manifest_and_icons(client, director):
-    client.force_login(director)
+    sign_in(client, director)
 
     html = client.get(DIRECTOR_PAGE).content.decode()
 
@@ -309,7 +309,7 @@ def test_the_icons_exist_as_png_files():
 def test_operators_see_the_board_with_each_concerned_school(client, operator, school, commune):
     second = make_school(commune, "0370002B", name="École du Morier", pupils=120)
     activation = activate([school, second])
-    client.force_login(operator)
+    sign_in(client, operator)
 
     response = client.get(BOARD)
 
@@ -324,13 +324,13 @@ def test_operators_see_the_board_with_each_concerned_school(client, operator, sc
 
 
 def test_staff_see_the_board(client, staff, school):
-    client.force_login(staff)
+    sign_in(client, staff)
 
     assert client.get(BOARD).status_code == 200
 
 
 def test_a_director_is_refused_the_board_and_its_sections(client, director, school):
-    client.force_login(director)
+    sign_in(client, director)
 
     assert client.get(BOARD).status_code == 403
     assert client.get("/ppms/sections/").status_code == 403
@@ -340,7 +340,7 @@ def test_an_operator_does_not_see_the_activations_of_another_commune(
     client, other_operator, school
 ):
     activate([school])
-    client.force_login(other_operator)
+    sign_in(client, other_operator)
 
     html = client.get(BOARD).content.decode()
 
@@ -357,7 +357,7 @@ def test_the_board_lists_schools_needing_help_first_then_pending_then_the_others
     activation = activate([safe, pending, helpless])
     report(activation, safe, minutes=2, pupils_present=95)
     report(activation, helpless, minutes=4, state="needs_help", pupils_present=70)
-    client.force_login(operator)
+    sign_in(client, operator)
 
     html = client.get(BOARD).content.decode()
 
@@ -373,7 +373,7 @@ def test_the_board_lists_schools_needing_help_first_then_pending_then_the_others
 
 def test_the_board_shows_an_intrusion_as_silent(client, operator, school):
     activate([school], scenario="intrusion", title="Intrusion")
-    client.force_login(operator)
+    sign_in(client, operator)
 
     html = client.get(BOARD).content.decode()
 
@@ -384,7 +384,7 @@ def test_the_board_sections_render_the_active_activations_for_the_live_refresh(
     client, operator, school
 ):
     activation = activate([school])
-    client.force_login(operator)
+    sign_in(client, operator)
 
     response = client.get("/ppms/sections/")
 
@@ -393,7 +393,7 @@ def test_the_board_sections_render_the_active_activations_for_the_live_refresh(
 
 
 def test_the_nav_links_the_board_for_operators(client, operator):
-    client.force_login(operator)
+    sign_in(client, operator)
 
     html = client.get("/dashboard/").content.decode()
 
@@ -426,7 +426,7 @@ def finished(operator, director, school, commune):
 def test_the_report_gives_each_school_time_to_answer_and_the_time_until_all_safe(
     client, operator, finished
 ):
-    client.force_login(operator)
+    sign_in(client, operator)
 
     response = client.get(f"/ppms/activations/{finished.pk}/rapport/")
 
@@ -444,7 +444,7 @@ def test_the_report_gives_each_school_time_to_answer_and_the_time_until_all_safe
 
 
 def test_the_report_is_printable(client, operator, finished):
-    client.force_login(operator)
+    sign_in(client, operator)
 
     html = client.get(f"/ppms/activations/{finished.pk}/rapport/").content.decode()
     css = (Path(settings.BASE_DIR) / "static" / "css" / "ppms.css").read_text()
@@ -454,7 +454,7 @@ def test_the_report_is_printable(client, operator, finished):
 
 
 def test_the_report_csv_is_a_french_spreadsheet_file(client, operator, finished):
-    client.force_login(operator)
+    sign_in(client, operator)
 
     response = client.get(f"/ppms/activations/{finished.pk}/rapport.csv")
 
@@ -484,14 +484,14 @@ def test_the_report_csv_is_a_french_spreadsheet_file(client, operator, finished)
 
 
 def test_a_director_cannot_read_the_report(client, director, finished):
-    client.force_login(director)
+    sign_in(client, director)
 
     assert client.get(f"/ppms/activations/{finished.pk}/rapport/").status_code == 403
     assert client.get(f"/ppms/activations/{finished.pk}/rapport.csv").status_code == 403
 
 
 def test_an_operator_of_another_commune_gets_a_404_for_the_report(client, other_operator, finished):
-    client.force_login(other_operator)
+    sign_in(client, other_operator)
 
     assert client.get(f"/ppms/activations/{finished.pk}/rapport/").status_code == 404
 
@@ -509,7 +509,7 @@ def test_no_ppms_page_loads_a_script_or_a_style_from_another_site(
         (operator, f"/ppms/activations/{activation.pk}/rapport/"),
     ]
     for user, url in pages:
-        client.force_login(user)
+        sign_in(client, user)
         html = client.get(url).content.decode()
         for tag in re.findall(r"<(?:script|link)\b[^>]*>", html):
             assert not re.search(r'(?:src|href)="(?:https?:)?//', tag), (url, tag)
@@ -530,7 +530,7 @@ def test_the_scripts_parse(path):
 def test_a_user_with_both_roles_keeps_the_dashboard_as_home(client, django_user_model, school):
     user = make_user(django_user_model, "les-deux", role=roles.OPERATORS)
     school.directors.add(user)
-    client.force_login(user)
+    sign_in(client, user)
 
     assert client.get("/")["Location"] == "/dashboard/"
 
@@ -542,7 +542,7 @@ def test_the_report_the_director_page_sends_is_recorded_once_even_when_replayed(
     client, director, school
 ):
     activation = activate([school])
-    client.force_login(director)
+    sign_in(client, director)
     url = get_page_data(client)["urls"]["status"].replace("{id}", str(activation.pk))
     body = {  # what static/js/director.js sends
         "state": "safe",
@@ -568,7 +568,7 @@ def test_the_report_the_director_page_sends_is_recorded_once_even_when_replayed(
 
 def test_a_refused_report_answers_a_message_per_field_for_the_page(client, director, school):
     activation = activate([school])
-    client.force_login(director)
+    sign_in(client, director)
     url = f"/api/v1/ppms/activations/{activation.pk}/statuses/{school.uai}/"
 
     response = client.post(
@@ -581,7 +581,7 @@ def test_a_refused_report_answers_a_message_per_field_for_the_page(client, direc
 
 def test_the_activation_the_board_sends_starts_one(client, operator, school, flood_zone):
     school.zones.add(flood_zone)
-    client.force_login(operator)
+    sign_in(client, operator)
     body = {  # what static/js/ppms_board.js sends
         "scenario": "evacuation",
         "title": "",

@@ -34,7 +34,7 @@ from ppms.proposals import (
 )
 from ppms.services import ppms_activate, ppms_cancel
 from tests.alerting import feed, make_rule
-from tests.conftest import make_school, make_sensor, make_user
+from tests.conftest import make_school, make_sensor, make_user, sign_in
 from tests.test_webhooks import Receiver
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -448,7 +448,7 @@ def test_a_proposal_at_night_says_the_schools_are_closed(
 ):
     proposal = propose(fed, flood_zone, gauges)
     api.force_authenticate(operator)
-    client.force_login(operator)
+    sign_in(client, operator)
     sunday_night = datetime(2026, 11, 22, 2, 0, tzinfo=UTC)  # 03:00 in Paris
 
     with time_machine.travel(sunday_night, tick=False):

@@ -23,6 +23,7 @@ from sensors.rollups import (
     rollup_recent,
 )
 from sensors.signals import batch_committed
+from tests.conftest import sign_in
 
 # Mid-hour, recent: PostgreSQL has partitions for the last 30 days and the next 7 only.
 NOW = floor_hour(datetime.now(UTC)) + timedelta(minutes=20)
@@ -32,7 +33,7 @@ THIS_HOUR = floor_hour(NOW)
 @pytest.fixture
 def api(operator):
     client = APIClient()
-    client.force_login(operator)
+    sign_in(client, operator)
     return client
 
 

@@ -1,10 +1,12 @@
 import io
+from base64 import b32encode
 from itertools import pairwise
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.roles import ADMINS, DIRECTORS, OPERATORS
 from ppms.models import School, Shelter
@@ -229,3 +231,33 @@ def test_it_prints_the_demo_usernames_and_a_summary():
         assert f"directeur-{uai.lower()}" in output
     assert "Demo town ready: 3 communes" in output
     assert "60 sensors" in output
+
+
+def printed_key(output: str, username: str) -> str:
+    """The authenticator key printed for ``username`` (after the users' table)."""
+    keys = output.split("Authenticator keys")[1]
+    for line in keys.splitlines():
+        fields = line.split()
+        if fields and fields[0] == username:
+            return "".join(fields[1:])
+    raise AssertionError(f"no key printed for {username}")
+
+
+def test_the_accounts_that_need_a_second_factor_get_an_app_key_it_prints():
+    """The demo stays usable with the second factor required: each key goes into an app."""
+    output = seed_with_password()
+
+    for username in ("operateur", "autorite", "operateur-metropole", "admin"):
+        device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+        assert printed_key(output, username) == b32encode(device.bin_key).decode()
+    assert not TOTPDevice.objects.filter(user__groups__name=DIRECTORS).exists()
+
+
+def test_a_key_is_printed_again_only_with_a_new_password():
+    seed_with_password()
+    key = TOTPDevice.objects.get(user__username="operateur").key
+
+    output = seed()
+
+    assert TOTPDevice.objects.get(user__username="operateur").key == key
+    assert "(unchanged)" in output.split("Authenticator keys")[1]

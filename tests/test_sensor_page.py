@@ -10,7 +10,7 @@ from django.utils import timezone
 from alerts.models import Alert
 from sensors.models import LatestReading, RejectedMessage
 from tests.alerting import make_rule
-from tests.conftest import make_sensor, make_user
+from tests.conftest import make_sensor, make_user, sign_in
 
 URL = "/sensors/jlt-air-01/"
 
@@ -38,7 +38,7 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(client, sensor):
 
 
 def test_an_operator_of_the_sensor_commune_sees_the_page(client, operator, sensor):
-    client.force_login(operator)
+    sign_in(client, operator)
 
     response = client.get(URL)
 
@@ -47,25 +47,25 @@ def test_an_operator_of_the_sensor_commune_sees_the_page(client, operator, senso
 
 
 def test_a_metropole_operator_sees_the_page(client, metropole_operator, sensor):
-    client.force_login(metropole_operator)
+    sign_in(client, metropole_operator)
 
     assert client.get(URL).status_code == 200
 
 
 def test_an_operator_of_another_commune_gets_404(client, other_operator, sensor):
-    client.force_login(other_operator)
+    sign_in(client, other_operator)
 
     assert client.get(URL).status_code == 404
 
 
 def test_a_director_gets_404(client, director, sensor):
-    client.force_login(director)
+    sign_in(client, director)
 
     assert client.get(URL).status_code == 404
 
 
 def test_an_unknown_sensor_is_a_404(client, operator):
-    client.force_login(operator)
+    sign_in(client, operator)
 
     assert client.get("/sensors/nope/").status_code == 404
 
@@ -81,7 +81,7 @@ def test_staff_sees_the_last_rejections_of_the_sensor(client, staff, sensor):
     RejectedMessage.objects.create(
         topic="csu/bal-air-01/readings", sensor_ref="bal-air-01", reason="malformed", detail="x"
     )
-    client.force_login(staff)
+    sign_in(client, staff)
 
     html = client.get(URL).content.decode()
 
@@ -96,7 +96,7 @@ def test_an_operator_does_not_see_the_rejections(client, operator, sensor):
     RejectedMessage.objects.create(
         topic="csu/jlt-air-01/readings", sensor_ref="jlt-air-01", reason="malformed", detail="oops"
     )
-    client.force_login(operator)
+    sign_in(client, operator)
 
     html = client.get(URL).content.decode()
 
@@ -121,7 +121,7 @@ def test_the_thresholds_of_the_applicable_rules_are_in_the_page_data(
     make_rule(name="Ailleurs", threshold=10).communes.add(other_commune)
     make_rule(name="Eau", sensor_kind="water", metric="ph", threshold=9)
     make_rule(name="Hors ligne", kind="offline", metric="", threshold=None, sensor_kind="")
-    client.force_login(operator)
+    sign_in(client, operator)
 
     data = page_data(client.get(URL))
 
@@ -144,7 +144,7 @@ def test_the_page_data_has_the_metrics_their_last_values_and_the_api_addresses(
 ):
     now = timezone.now().replace(microsecond=0)
     LatestReading.objects.create(sensor=sensor, metric="pm25", ts=now, value=12.5)
-    client.force_login(operator)
+    sign_in(client, operator)
 
     data = page_data(client.get(URL))
 
@@ -160,7 +160,7 @@ def test_the_page_data_has_the_metrics_their_last_values_and_the_api_addresses(
 
 
 def test_the_page_loads_no_script_or_stylesheet_from_another_site(client, operator, sensor):
-    client.force_login(operator)
+    sign_in(client, operator)
 
     html = client.get(URL).content.decode()
 
@@ -174,7 +174,7 @@ def test_the_page_loads_no_script_or_stylesheet_from_another_site(client, operat
 
 
 def test_the_page_has_stable_hooks_for_browser_tests(client, operator, sensor):
-    client.force_login(operator)
+    sign_in(client, operator)
 
     html = client.get(URL).content.decode()
 
@@ -207,7 +207,7 @@ def test_the_alert_history_lists_the_latest_50_alerts_of_the_sensor(client, oper
         rule=rule, sensor=sensor, metric="pm10", severity="critical", title="Alerte en cours"
     )
     Alert.objects.create(rule=rule, sensor=other, metric="pm10", severity="info", title="Voisin")
-    client.force_login(operator)
+    sign_in(client, operator)
 
     html = client.get(URL).content.decode()
     history = html[html.index('data-testid="alert-history"') :]
@@ -234,7 +234,7 @@ def test_the_page_takes_a_constant_number_of_queries(
             state="resolved",
             resolved_at=timezone.now(),
         )
-    client.force_login(operator)
+    sign_in(client, operator)
 
     with django_assert_max_num_queries(10):
         assert client.get(URL).status_code == 200

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from tests.alerting import feed, make_rule
+from tests.conftest import log_in_with_the_form, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 POST_FORM = re.compile(r"<form\b[^>]*method=\"post\"[^>]*>(.*?)</form>", re.S | re.I)
@@ -34,7 +35,7 @@ def test_every_post_form_of_the_templates_carries_a_csrf_token():
 
 def test_a_signed_in_write_without_the_csrf_token_is_refused_and_changes_nothing(operator, alert):
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(operator)
+    sign_in(browser, operator)
     url = f"/api/v1/alerts/{alert.pk}/acknowledge/"
 
     refused = browser.post(url, {"comment": "vu"}, content_type="application/json")
@@ -58,13 +59,13 @@ def test_a_signed_in_write_without_the_csrf_token_is_refused_and_changes_nothing
 @pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/logout/", "/i18n/setlang/"])
 def test_the_pages_forms_refuse_a_post_without_the_csrf_token(operator, path):
     browser = Client(enforce_csrf_checks=True)
-    browser.force_login(operator)
+    sign_in(browser, operator)
 
     assert browser.post(path, {"username": "operateur", "password": "pw"}).status_code == 403
 
 
 def test_pages_are_sent_with_the_protective_headers_and_cookies(client, operator):
-    client.post("/accounts/login/", {"username": "operateur", "password": "pw"})
+    log_in_with_the_form(client, operator)
 
     response = client.get("/dashboard/")
 

@@ -29,7 +29,7 @@ from sensors import directory, rollups
 from sensors import live as sensors_live
 from sensors.models import Operator, Sensor, Zone
 from sensors.signals import StoredReading, batch_committed, batch_writing, sensor_state_changed
-from tests.conftest import make_sensor, make_user
+from tests.conftest import make_sensor, make_user, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -195,7 +195,7 @@ def test_a_change_in_the_admin_reaches_another_process_within_its_ttl(
 ):
     sensor = make_sensor(commune, "jlt-air-01")
     admin = make_user(django_user_model, "admin", is_staff=True, is_superuser=True)
-    client.force_login(admin)
+    sign_in(client, admin)
     assert other_process("jlt-air-01") == str(commune.pk)  # read, and kept
 
     response = client.post(

@@ -10,15 +10,17 @@
 //                                   after a loss, when the page must refetch what it missed
 //
 // "offline" means the browser says it has no network, the session expired (close code
-// 4401: no point retrying), or several attempts in a row failed; the client keeps
-// retrying in the last case, every 30 s at most. Close code 4403 (what the user may see
-// changed) is a loss like any other: the socket reopens with the user's rights of now.
+// 4401: no point retrying) or lost its second factor (4428: an admin reset it), or
+// several attempts in a row failed; the client keeps retrying in the last case, every
+// 30 s at most. Close code 4403 (what the user may see changed) is a loss like any
+// other: the socket reopens with the user's rights of now.
 //
 // Every message is also dispatched on window as a "csu-live" event (detail: the message),
 // and window.csuLive is set once a socket is asked for: the top bar's badge
 // (static/js/topbar.js) listens to the page's socket rather than opening its own.
 
 const CLOSE_UNAUTHENTICATED = 4401;
+const CLOSE_SECOND_FACTOR_MISSING = 4428;
 const FIRST_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
 const ATTEMPTS_BEFORE_OFFLINE = 4;
@@ -61,7 +63,7 @@ export function connectLive({ url, onMessage, onState = () => {}, onOpen = () =>
     });
     socket.addEventListener("close", (event) => {
       socket = null;
-      if (event.code === CLOSE_UNAUTHENTICATED) {
+      if (event.code === CLOSE_UNAUTHENTICATED || event.code === CLOSE_SECOND_FACTOR_MISSING) {
         stopped = true;
         setState("offline", "unauthenticated");
         return;

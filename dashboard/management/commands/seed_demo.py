@@ -12,8 +12,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django_otp import user_has_device
 
 from alerts.models import Rule
+from core import twofactor
 from core.roles import ADMINS, AUTHORITIES, DIRECTORS, OPERATORS
 from ppms.models import RuleTrigger, School, Shelter
 from sensors.metrics import Kind
@@ -384,6 +386,24 @@ def seed_user(username: str, *, group: Group, password: str | None, **fields):
     return user, new_password
 
 
+def seed_app_keys(users) -> list[tuple[str, str | None]]:
+    """Give the demo users whose role requires a second factor an authenticator app, with
+    a new key when their password is set now; return (username, key set or None) rows."""
+    keys = []
+    for username, _, new_password in users:
+        user = get_user_model().objects.get(username=username)
+        if not twofactor.requires_second_factor(user):
+            continue
+        key = None
+        if new_password is not None or not user_has_device(user):
+            twofactor.second_factor_reset(user=user)
+            device = twofactor.new_device(user)
+            device.save()
+            key = twofactor.readable_secret(device)
+        keys.append((username, key))
+    return keys
+
+
 def seed_users(communes, schools, *, password: str | None) -> list[tuple[str, str, str | None]]:
     """Create the demo accounts; return (username, role, password set or None) rows."""
     groups = {
@@ -706,9 +726,11 @@ class Command(BaseCommand):
             schools = seed_schools(communes, zones)
             shelters = seed_shelters(communes)
             users = seed_users(communes, schools, password=password)
+            keys = seed_app_keys(users)
             rules = seed_rules(zones)
 
         self.print_users(users)
+        self.print_app_keys(keys)
         main = communes[MAIN_COMMUNE]
         main_schools = [school for school in schools if school.commune_id == main.pk]
         pupils = sum(school.pupils for school in main_schools)
@@ -720,6 +742,18 @@ class Command(BaseCommand):
                 f"{len(shelters)} shelters, {len(rules)} alert rules"
             )
         )
+
+    def print_app_keys(self, keys):
+        if not keys:
+            return
+        width = max(len(username) for username, _ in keys)
+        self.stdout.write(
+            "Authenticator keys (the second factor of operators, authorities and admins): "
+            "add each to an app (FreeOTP, Aegis, Google Authenticator…), or type "
+            "`oathtool --totp -b 'KEY'` for the code:"
+        )
+        for username, key in keys:
+            self.stdout.write(f"  {username:<{width}}  {key or '(unchanged)'}")
 
     def print_users(self, users):
         width = max(len(username) for username, _, _ in users)
