@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from core import roles
 from core.models import ApiToken, AuditEntry
-from tests.conftest import api_token, make_user
+from tests.conftest import api_token, make_user, sign_in
 
 SENSORS = "/api/v1/sensors/"
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
@@ -32,7 +32,7 @@ def admin_user(django_user_model):
 
 @pytest.fixture
 def admin_web(client, admin_user):
-    client.force_login(admin_user)
+    sign_in(client, admin_user)
     return client
 
 
@@ -142,7 +142,7 @@ def test_deactivating_an_account_revokes_its_tokens(operator):
 def test_signing_in_and_other_saves_keep_the_tokens(client, operator):
     api_token(operator)
 
-    client.force_login(operator)  # saves last_login
+    sign_in(client, operator)  # saves last_login
     operator.first_name = "Camille"
     operator.save()
 

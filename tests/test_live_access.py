@@ -15,6 +15,7 @@ from core import roles
 from csu.asgi import application
 from dashboard.consumers import CLOSE_ACCESS_CHANGED, CLOSE_UNAUTHENTICATED
 from sensors.models import Operator
+from tests.conftest import sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
@@ -24,7 +25,7 @@ WITHIN_S = 5
 async def socket_of(user, client=None):
     """A websocket of ``user``, logged in like a browser (``client``'s session, or a new one)."""
     client = client or APIClient()
-    await sync_to_async(client.force_login)(user)
+    await sync_to_async(sign_in)(client, user)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
     communicator = WebsocketCommunicator(
         application,

@@ -27,6 +27,8 @@ def sign_in(client, username, password, address=TOWN_HALL):
 
 
 def signed_in(response) -> bool:
+    """The password was accepted: on to the start page, or to the code step of the second
+    factor for a role that has one."""
     return response.status_code == 302
 
 
@@ -140,14 +142,14 @@ def test_a_forged_known_browser_cookie_is_ignored(director, now):
     assert sign_in(forger, "directeur", "pw").status_code == 429
 
 
-def test_a_success_forgets_the_usernames_failures(client, operator, now):
+def test_a_success_forgets_the_usernames_failures(client, director, now):
     for _ in range(4):
-        sign_in(client, "operateur", "nope")
-    assert signed_in(sign_in(client, "operateur", "pw"))
+        sign_in(client, "directeur", "nope")
+    assert signed_in(sign_in(client, "directeur", "pw"))
     client.post(reverse("logout"))
 
     for _ in range(4):
-        assert sign_in(Client(), "operateur", "nope", address=ATTACKER).status_code == 200
+        assert sign_in(Client(), "directeur", "nope", address=ATTACKER).status_code == 200
 
 
 # --- Behind a reverse proxy: the address is the proxy's word only if it is trusted ---------

@@ -12,13 +12,12 @@ from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 
 from core import roles, twofactor
 from core.models import AuditEntry
 from csu.asgi import application
 from dashboard.consumers import CLOSE_SECOND_FACTOR_MISSING
-from tests.conftest import make_user, sign_in
+from tests.conftest import api_token, make_user, sign_in
 
 LOGIN = "/accounts/login/"
 CODE = "/accounts/code/"
@@ -132,9 +131,9 @@ def test_a_user_with_an_app_signed_in_without_its_code_is_asked_for_it(client, o
 
 def test_a_program_with_an_api_token_is_not_asked_for_a_second_factor(operator, sensor):
     """Tokens are created by an admin for programs: the second factor guards sessions."""
-    token = Token.objects.create(user=operator)
+    secret = api_token(operator)
 
-    response = Client().get("/api/v1/sensors/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = Client().get("/api/v1/sensors/", HTTP_AUTHORIZATION=f"Token {secret}")
 
     assert response.status_code == 200
 
