@@ -29,6 +29,7 @@ from core.fast import ORJSONRenderer, fetch_rows
 from core.fields import query_params, rfc3339
 from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
 from core.roles import sees_every_commune
+from core.throttling import ExportRateThrottle
 
 from .filters import RejectionFilter, SensorFilter
 from .history import BUCKETS, readings_bucketed, readings_raw
@@ -70,9 +71,7 @@ class ReadingsExportQuerySerializer(ReadingsQuerySerializer):
         query["bucket"] = attrs.get("bucket") or default_bucket(span)
         if query["bucket"] != "raw":
             exports.ensure_within_cap(
-                int(span / BUCKETS[query["bucket"]]),
-                field_name="bucket",
-                hint=_("Ou un créneau plus long."),
+                int(span / BUCKETS[query["bucket"]]), hint=_("Ou un créneau plus long.")
             )
         query["format"] = attrs["format"]
         return query
@@ -143,7 +142,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         summary=_("Exporter l'historique d'une grandeur d'un capteur (CSV ou JSON)"),
         parameters=[ReadingsExportQuerySerializer],
-        responses={**EXPORTED_FILE, 400: BAD_INPUT},
+        responses={**EXPORTED_FILE, 400: BAD_INPUT, 413: exports.TOO_LARGE},
     )
     @action(
         detail=True,
@@ -153,6 +152,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
         # ?format= names the file format here; errors are answered in JSON.
         renderer_classes=[JSONRenderer],
         content_negotiation_class=exports.ExportNegotiation,
+        throttle_classes=[ExportRateThrottle],
     )
     def readings_export(self, request, ref=None):
         sensor = self.get_object()
@@ -162,8 +162,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
         if bucket == "raw":
             pairs = readings_raw(sensor, metric, start, end)
             exports.ensure_within_cap(
-                pairs[: exports.MAX_ROWS + 1].count(),
-                field_name="bucket",
+                pairs[: exports.max_rows() + 1].count(),
                 hint=_("Ou un créneau : bucket=1m, 5m, 1h ou 1d."),
             )
             columns = [

@@ -14,6 +14,7 @@ import gc
 import os
 import shutil
 import socket
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
@@ -229,6 +230,20 @@ def fresh_process_caches():
     """What a process keeps of sensors and rules (core/cache.py) never outlives a test:
     a rolled-back test sends no signal to forget it."""
     forget_all()
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_counts(monkeypatch):
+    """The API's rate counts (core/throttling.py) start at zero in every test.
+
+    They are kept in the cache under the user's id, which the next test (a rolled-back
+    database) or the next run (a new test database) gives again, while Redis keeps them.
+    """
+    from core.throttling import WriteRateThrottle
+
+    monkeypatch.setattr(
+        WriteRateThrottle, "cache_format", f"throttle-{uuid.uuid4().hex}_%(scope)s_%(ident)s"
+    )
 
 
 @pytest.fixture(autouse=True)
