@@ -22,7 +22,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from core import exports
-from core.api import OperatorsAct
+from core.api import ID_REGEX, OperatorsAct
 from core.fields import ChoiceParam, Rfc3339Field, query_params
 from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
 from core.openapi import FORBIDDEN_RESPONSE as FORBIDDEN
@@ -138,7 +138,7 @@ ALERT_EXPORT = [
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AlertFilter
     permission_classes = [IsAuthenticated, OperatorsAct]
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
 
     def get_queryset(self):
         alerts = (
@@ -329,7 +329,7 @@ class SilenceViewSet(
     filterset_class = SilenceFilter
     permission_classes = [IsAuthenticated, OperatorsAct]
     serializer_class = SilenceSerializer
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
 
     def get_queryset(self):
         return (
@@ -397,7 +397,7 @@ class RuleInUse(APIException):
 class RuleViewSet(viewsets.ModelViewSet):
     permission_classes = [IsAuthenticated, IsCsuAdmin]
     serializer_class = RuleSerializer
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):

@@ -20,6 +20,8 @@ from .roles import watches_the_town
 
 # Up to 19 digits: int() refuses more than 4,300, and the database's integers stop at 2**63.
 INTEGER_RE = re.compile(r"\A-?[0-9]{1,19}\Z")
+# A viewset's numeric id in its URLs (lookup_value_regex): longer is a 404, not a 500.
+ID_REGEX = r"[0-9]{1,19}"
 MAX_LIMIT = 1000
 
 

@@ -135,6 +135,7 @@ MIDDLEWARE = [
     "core.middleware.LoginRequiredMiddleware",
     "core.audit.AuditMiddleware",
     "core.middleware.NulByteMiddleware",
+    "core.middleware.ContentLengthMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -357,6 +358,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: DRF's browsable API answered text/html with a 500 on every filtered list
+    # (its filter form's template is django-filter's, not installed); /api/docs/ documents.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "core.api.JSONParser",  # a 400 for JSON nested too deep
         "rest_framework.parsers.FormParser",

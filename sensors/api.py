@@ -21,7 +21,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from core import exports
@@ -193,7 +192,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
 
 class LatestView(APIView):
     # The town's every latest value: thousands of rows, the hottest read of the dashboard.
-    renderer_classes = [ORJSONRenderer, *api_settings.DEFAULT_RENDERER_CLASSES[1:]]
+    renderer_classes = [ORJSONRenderer]
 
     @extend_schema(
         summary=_("Dernière valeur de chaque grandeur des capteurs visibles"),
