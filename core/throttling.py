@@ -10,18 +10,22 @@ DRF's own throttles read a list of timestamps and write it back, so two processe
 answering one user at once each write their own list and forget the other's request: a
 script calling in parallel went several times over the rate. Here each request
 increments a counter of the current period (Redis ``INCR``, atomic), at the cost of a
-fixed window: up to twice the rate across the turn of a period, never more.
+fixed window: up to twice the rate across the turn of a period, never more. With the
+cache out of reach (Redis down), calls go through uncounted rather than fail.
 
 Anonymous calls are not counted: every API view refuses them (401) before the throttle,
 but the SMS gateway's receipts and the phones' push acknowledgements, which check a
 secret and come in bursts in a crisis from one address (the gateway, a school's network).
 """
 
+import logging
 import math
 
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
+
+log = logging.getLogger(__name__)
 
 
 class WriteRateThrottle(UserRateThrottle):
@@ -51,14 +55,24 @@ class WriteRateThrottle(UserRateThrottle):
         self.now = self.timer()
         period = int(self.now // self.duration)
         self.period_ends = (period + 1) * self.duration
-        key = f"{key}_{period}"
+        try:
+            return self.count(f"{key}_{period}") <= self.num_requests
+        except Exception:  # the cache away (Redis down)
+            # An operator's action in a crisis must not fail for want of a counter: the
+            # call goes through, as it would with no limit.
+            log.warning("rate limit not counted: the cache is out of reach", exc_info=True)
+            return True
+
+    def count(self, key: str) -> int:
+        """Add one to ``key``'s count and return it."""
         # Kept a period longer than it lasts: a late request of the period still finds it.
         if self.cache.add(key, 1, timeout=2 * self.duration):
-            return True
+            return 1
         try:
-            return self.cache.incr(key) <= self.num_requests
+            return self.cache.incr(key)
         except ValueError:  # expired between the two calls
-            return self.cache.add(key, 1, timeout=2 * self.duration) or True
+            self.cache.add(key, 1, timeout=2 * self.duration)
+            return 1
 
     def wait(self):
         return max(1, math.ceil(self.period_ends - self.now))
