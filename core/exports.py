@@ -10,6 +10,10 @@
 Callers describe their columns and give rows of plain Python values (str, int, float,
 datetime, None); this module only formats. The response streams: under ASGI a plain
 generator would be buffered whole by Django, so it is served through an async wrapper.
+
+An export holds at most ``EXPORT_MAX_ROWS`` rows: callers count first
+(``ensure_within_cap``), and a larger one is refused with a 413 naming the limit, never
+cut short.
 """
 
 import csv

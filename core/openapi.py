@@ -20,6 +20,12 @@ NOT_FOUND = _("Inconnu, ou hors de votre périmètre.")
 BAD_INPUT = _("Paramètre invalide : un message par champ.")
 UNSUPPORTED_BODY = _("Corps d'un type non pris en charge : JSON attendu (ou formulaire).")
 THROTTLED = _("Trop de requêtes : réessayez après le délai de l'en-tête Retry-After.")
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": _("Secondes à attendre avant de réessayer."),
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 
 # The same answers, for the views that name them in their own extend_schema.
 FORBIDDEN_RESPONSE = OpenApiResponse(description=FORBIDDEN)
@@ -48,7 +54,7 @@ class AutoSchema(openapi.AutoSchema):
         if "requestBody" in operation:
             responses.setdefault("415", {"description": UNSUPPORTED_BODY})
         if any(_counts(throttle, method) for throttle in self.view.get_throttles()):
-            responses.setdefault("429", {"description": THROTTLED})
+            responses.setdefault("429", {"description": THROTTLED, "headers": RETRY_AFTER})
         operation["responses"] = dict(sorted(responses.items()))
 
         for parameter in query:

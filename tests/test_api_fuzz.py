@@ -249,8 +249,8 @@ def cast(
     operator,
 ):
     """A commune with something behind every endpoint; the callers' token headers."""
-    # The fuzzer calls like the runaway script the rate limits stop (tests/
-    # test_api_throttling.py): lifted, so that every case reaches the view.
+    # The fuzzer calls like the runaway script the rate limits stop: lifted, so that every
+    # case reaches the view (tests/test_api_throttling.py tests the limits).
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"write": None, "export": None},
