@@ -22,12 +22,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from core import exports
-from core.api import OperatorsAct
+from core.api import ID_REGEX, OperatorsAct
 from core.fields import ChoiceParam, Rfc3339Field, query_params
 from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
 from core.openapi import FORBIDDEN_RESPONSE as FORBIDDEN
 from core.openapi import NOT_FOUND_RESPONSE as NOT_FOUND
 from core.roles import is_admin, is_operator, sees_every_commune
+from core.throttling import ExportRateThrottle
 from sensors.api import EXPORTED_FILE
 from sensors.models import Commune, Sensor
 
@@ -137,7 +138,7 @@ ALERT_EXPORT = [
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AlertFilter
     permission_classes = [IsAuthenticated, OperatorsAct]
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
 
     def get_queryset(self):
         alerts = (
@@ -156,7 +157,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         summary=_("Exporter les alertes visibles d'une période (CSV ou JSON)"),
         parameters=[AlertExportQuerySerializer],
-        responses={**EXPORTED_FILE, 400: BAD_INPUT},
+        responses={**EXPORTED_FILE, 400: BAD_INPUT, 413: exports.TOO_LARGE},
     )
     @action(
         detail=False,
@@ -165,6 +166,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         # ?format= names the file format here; errors are answered in JSON.
         renderer_classes=[JSONRenderer],
         content_negotiation_class=exports.ExportNegotiation,
+        throttle_classes=[ExportRateThrottle],
     )
     def export(self, request):
         params = query_params(AlertExportQuerySerializer, request)
@@ -179,7 +181,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
                 alerts = alerts.filter(**{name: params[name]})
         if "sensor" in params:
             alerts = alerts.filter(sensor__ref=params["sensor"])
-        exports.ensure_within_cap(alerts[: exports.MAX_ROWS + 1].count(), field_name="from")
+        exports.ensure_within_cap(alerts[: exports.max_rows() + 1].count())
         rows = alerts.values_list(*(lookup for _column, lookup in ALERT_EXPORT))
         name = "_".join(
             filter(
@@ -327,7 +329,7 @@ class SilenceViewSet(
     filterset_class = SilenceFilter
     permission_classes = [IsAuthenticated, OperatorsAct]
     serializer_class = SilenceSerializer
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
 
     def get_queryset(self):
         return (
@@ -395,7 +397,7 @@ class RuleInUse(APIException):
 class RuleViewSet(viewsets.ModelViewSet):
     permission_classes = [IsAuthenticated, IsCsuAdmin]
     serializer_class = RuleSerializer
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):

@@ -7,18 +7,21 @@ error page: all are answered here instead. A page holds at most 1,000 items. An 
 value counts as absent, as DRF reads every query string like an HTML form.
 """
 
+import math
 import re
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.utils.translation import gettext_lazy as _
 from rest_framework import pagination, parsers
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import APIException, ParseError, Throttled, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from .roles import watches_the_town
 
 # Up to 19 digits: int() refuses more than 4,300, and the database's integers stop at 2**63.
 INTEGER_RE = re.compile(r"\A-?[0-9]{1,19}\Z")
+# A viewset's numeric id in its URLs (lookup_value_regex): longer is a 404, not a 500.
+ID_REGEX = r"[0-9]{1,19}"
 MAX_LIMIT = 1000
 
 
@@ -61,14 +64,40 @@ class JSONParser(parsers.JSONParser):
             raise ParseError(_("JSON invalide : trop de niveaux d'imbrication.")) from None
 
 
+class TooManyRequests(Throttled):
+    """DRF's 429, in our words; DRF's exception handler adds ``Retry-After``."""
+
+    def __init__(self, wait: float):
+        wait = max(1, math.ceil(wait))
+        super().__init__(detail=_("Trop de requêtes : réessayez dans %(wait)s s.") % {"wait": wait})
+        self.wait = wait
+
+
+class TooLarge(APIException):
+    """413: what was asked (an export) is over its limit, which the answer names."""
+
+    status_code = 413
+    default_code = "too_large"
+
+    def __init__(self, detail, *, limit: int):
+        super().__init__(detail)
+        self.limit = limit
+
+
 def exception_handler(exc, context):
-    """DRF's, with a JSON 400 for a body over Django's limits (fields, files, size)."""
+    """DRF's, with a JSON 400 for a body over Django's limits (fields, files, size), our
+    429's words, and the limit of a 413 under ``limit``."""
     # Imported here: rest_framework.views reads the API settings, which name this module.
     from rest_framework import views
 
     if isinstance(exc, TooManyFieldsSent | TooManyFilesSent | RequestDataTooBig):
         exc = ParseError(_("Requête trop volumineuse : trop de champs, de fichiers ou d'octets."))
-    return views.exception_handler(exc, context)
+    if isinstance(exc, Throttled) and not isinstance(exc, TooManyRequests):
+        exc = TooManyRequests(exc.wait or 1)
+    response = views.exception_handler(exc, context)
+    if isinstance(exc, TooLarge) and response is not None:
+        response.data["limit"] = exc.limit
+    return response
 
 
 class OperatorsAct(BasePermission):

@@ -111,6 +111,8 @@ class AuditMiddleware:
             body = request.body if request.content_type == "application/json" else None
         except RequestDataTooBig:
             body = None  # the view answers it (the API: a JSON 400), and the line is kept
+        except ValueError:
+            body = None  # a Content-Length that is not a number: core.middleware answers it
 
         current = _request.set(request)
         try:

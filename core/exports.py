@@ -10,6 +10,10 @@
 Callers describe their columns and give rows of plain Python values (str, int, float,
 datetime, None); this module only formats. The response streams: under ASGI a plain
 generator would be buffered whole by Django, so it is served through an async wrapper.
+
+An export holds at most ``EXPORT_MAX_ROWS`` rows: callers count first
+(``ensure_within_cap``), and a larger one is refused with a 413 naming the limit, never
+cut short.
 """
 
 import csv
@@ -26,15 +30,14 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext_lazy as _
-from rest_framework.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from core.api import TooLarge
 from core.fields import ChoiceParam, rfc3339
 
 CSV_FR, CSV, JSON = "csv-fr", "csv", "json"
 FORMATS = (CSV_FR, CSV, JSON)
-# Beyond this many rows an export is refused: a spreadsheet holds about a million.
-MAX_ROWS = 500_000
 BOM = "\ufeff"
 # Rows formatted per chunk sent to the client.
 CHUNK_ROWS = 2000
@@ -72,14 +75,36 @@ class ExportNegotiation(DefaultContentNegotiation):
         return renderer, renderer.media_type
 
 
-def ensure_within_cap(count: int, *, field_name: str, hint: str = "") -> None:
-    """Refuse (400) an export of more than ``MAX_ROWS`` rows, with a message on ``field_name``."""
-    if count <= MAX_ROWS:
-        return
-    message = _("Plus de %(max)s lignes à exporter : choisissez une période plus courte.") % {
-        "max": f"{MAX_ROWS:,}".replace(",", "\u202f")
-    }
-    raise ValidationError({field_name: [f"{message} {hint}".strip()]})
+TOO_LARGE = OpenApiResponse(
+    {
+        "type": "object",
+        "properties": {"detail": {"type": "string"}, "limit": {"type": "integer"}},
+        "required": ["detail", "limit"],
+    },
+    description=_("Export refusé : plus de lignes que la limite (EXPORT_MAX_ROWS), nommée."),
+)
+
+
+def max_rows() -> int:
+    """The most rows an export holds (``EXPORT_MAX_ROWS``)."""
+    return settings.EXPORT_MAX_ROWS
+
+
+def too_large_message(limit: int) -> str:
+    return _(
+        "Export refusé : plus de %(max)s lignes, la limite d'un export. "
+        "Choisissez une période plus courte."
+    ) % {"max": f"{limit:,}".replace(",", "\u202f")}
+
+
+def ensure_within_cap(count: int, *, hint: str = "") -> None:
+    """Refuse (413, naming the limit) an export of more than ``max_rows()`` rows.
+
+    ``count`` need not be exact beyond the limit: count at most ``max_rows() + 1``.
+    """
+    limit = max_rows()
+    if count > limit:
+        raise TooLarge(f"{too_large_message(limit)} {hint}".strip(), limit=limit)
 
 
 # --- Cells ------------------------------------------------------------------------------

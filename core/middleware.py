@@ -84,7 +84,26 @@ class NulByteMiddleware:
         return self.get_response(request)
 
 
+class ContentLengthMiddleware:
+    """A Content-Length that is not a number is a 400: Django reads the body by it and
+    raised a ValueError (a 500). uvicorn refuses such a request itself; this answers it
+    behind any other server, and after the audit middleware, which keeps the attempt."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if not (length.strip().isascii() and length.strip().isdigit()):
+            return _refusal(request, 400, _("En-tête Content-Length invalide."))
+        return self.get_response(request)
+
+
+def is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
 def _refusal(request, status: int, message: str) -> HttpResponse:
-    if request.path.startswith("/api/"):
+    if is_api(request):
         return JsonResponse({"detail": message}, status=status)
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")

@@ -3,7 +3,8 @@
 Documented here from how every view works, so that no view can forget one: 401 for an
 anonymous call; 403 when the view's permissions are narrower than "signed in"; 404 when
 the path names an object; 400 when there is a query string or a body to validate; 415
-for a body of a type DRF does not parse (it parses JSON and forms). An empty optional
+for a body of a type DRF does not parse (it parses JSON and forms); 429 when a rate limit
+counts the call (``core.throttling``: writes, exports). An empty optional
 query parameter counts as absent (``allowEmptyValue``): DRF reads a query string like an
 HTML form, and so does ``core.api``'s pagination: ``?state=`` is "any state".
 """
@@ -19,6 +20,13 @@ FORBIDDEN = _("Réservé à d'autres rôles, ou hors de votre périmètre.")
 NOT_FOUND = _("Inconnu, ou hors de votre périmètre.")
 BAD_INPUT = _("Paramètre invalide : un message par champ.")
 UNSUPPORTED_BODY = _("Corps d'un type non pris en charge : JSON attendu (ou formulaire).")
+THROTTLED = _("Trop de requêtes : réessayez après le délai de l'en-tête Retry-After.")
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": _("Secondes à attendre avant de réessayer."),
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 
 # The same answers, for the views that name them in their own extend_schema.
 FORBIDDEN_RESPONSE = OpenApiResponse(description=FORBIDDEN)
@@ -46,6 +54,8 @@ class AutoSchema(openapi.AutoSchema):
             responses.setdefault("400", {"description": BAD_INPUT})
         if "requestBody" in operation:
             responses.setdefault("415", {"description": UNSUPPORTED_BODY})
+        if any(_counts(throttle, method) for throttle in self.view.get_throttles()):
+            responses.setdefault("429", {"description": THROTTLED, "headers": RETRY_AFTER})
         operation["responses"] = dict(sorted(responses.items()))
 
         for parameter in query:
@@ -70,3 +80,8 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
                 "seule fois) ; il expire après API_TOKEN_DAYS jours (90 par défaut)."
             ),
         }
+
+
+def _counts(throttle, method: str) -> bool:
+    counts = getattr(throttle, "counts", None)  # core.throttling's say which methods count
+    return counts(method.upper()) if counts else True

@@ -7,6 +7,7 @@ code runs on PostgreSQL, Redis and Mosquitto.
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -43,6 +44,25 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     if number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
     return number
+
+
+RATE_RE = re.compile(r"\A[1-9][0-9]{0,8}/(s|sec|second|m|min|minute|h|hour|d|day)\Z")
+
+
+def env_rate(name: str, default: str | None) -> str | None:
+    """A DRF throttle rate, ``120/min`` (per s, min, h or day), or ``off``: no limit."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    value = value.strip()
+    if value.lower() == "off":
+        return None
+    if not RATE_RE.match(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a number of requests per s, min, h or day (120/min), or off, "
+            f"not {value!r}"
+        )
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -118,6 +138,7 @@ MIDDLEWARE = [
     "core.middleware.SecondFactorMiddleware",
     "core.audit.AuditMiddleware",
     "core.middleware.NulByteMiddleware",
+    "core.middleware.ContentLengthMiddleware",
     # Turns a sign-in that must wait into its 429 (after the audit has recorded it).
     "core.signin_throttle.SigninThrottleMiddleware",
 ]
@@ -344,6 +365,15 @@ SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
 # Days an API token lasts (core.models.ApiToken); a new one is issued to replace it.
 API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90, minimum=1)
 
+# Rate limits of the API per signed-in user (core/throttling.py): writes, and exports.
+# Far above what a person does (an operator's busiest minute in a crisis: a click a
+# second), far below a runaway script.
+API_WRITE_RATE = env_rate("API_WRITE_RATE", "120/min")
+API_EXPORT_RATE = env_rate("API_EXPORT_RATE", "30/min")
+# An export of more rows is refused (413, naming the limit): a spreadsheet holds about
+# a million.
+EXPORT_MAX_ROWS = env_int("EXPORT_MAX_ROWS", 500_000, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes anonymous calls 401, not 403.
@@ -351,6 +381,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: DRF's browsable API answered text/html with a 500 on every filtered list
+    # (its filter form's template is django-filter's, not installed); /api/docs/ documents.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "core.api.JSONParser",  # a 400 for JSON nested too deep
         "rest_framework.parsers.FormParser",
@@ -363,6 +396,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["core.filters.ListFilterBackend"],
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "PAGE_SIZE": 100,
+    # Exports name their own (core.throttling.ExportRateThrottle).
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.WriteRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"write": API_WRITE_RATE, "export": API_EXPORT_RATE},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CSU API",

@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core import signin
+from core.schema_view import DocsView, SchemaView
 from dashboard import views as dashboard
 from dashboard.sensor_page import sensor_detail
 from ppms import views as ppms_views
@@ -38,11 +38,17 @@ urlpatterns = [
     # Before the admin's own: its sign-in would skip the second factor.
     path("admin/login/", signin.admin_sign_in, name="admin-login"),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     # The split view serves its script as a file: the Content-Security-Policy allows no inline one.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", DocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("sensors.api_urls")),
     path("api/v1/", include("alerts.api_urls")),
     path("api/v1/", include("ppms.api_urls")),
     path("api/v1/", include("core.api_urls")),
 ]
+
+# JSON under /api/, Django's pages elsewhere.
+handler400 = "core.errors.bad_request"
+handler403 = "core.errors.permission_denied"
+handler404 = "core.errors.not_found"
+handler500 = "core.errors.server_error"

@@ -38,7 +38,7 @@ from rest_framework.response import Response
 
 from alerts.serializers import ActionErrorSerializer
 from core import audit, live, outbox
-from core.api import OperatorsAct, OperatorsOnly
+from core.api import ID_REGEX, OperatorsAct, OperatorsOnly
 from core.cap import CAP_MEDIA_TYPE
 from core.feeds import CapRenderer, XMLDocumentView
 from core.fields import query_params
@@ -263,7 +263,7 @@ class ShelterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filterset_class = ShelterFilter
     permission_classes = [IsAuthenticated, OperatorsAct]
     serializer_class = ShelterSerializer
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
 
     def get_queryset(self):
         return (
@@ -469,7 +469,7 @@ class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [IsAuthenticated, OperatorsOnly]
     serializer_class = ProposalSerializer
     filterset_class = ProposalFilter
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
 
     def get_queryset(self):
         return Proposal.objects.visible_to(self.request.user).order_by("-created_at", "-pk")
@@ -574,7 +574,7 @@ class ActivationViewSet(
 ):
     filterset_class = ActivationFilter
     permission_classes = [IsAuthenticated, OperatorsAct]
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_regex = ID_REGEX
 
     def get_queryset(self):
         return activations_for(self.request.user)

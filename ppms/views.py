@@ -801,6 +801,10 @@ def report_rows(section: Section, events: list[Event]):
 @never_cache
 def report_csv(request, pk):
     section, events = report_for(request.user, pk)
+    limit = exports.max_rows()
+    if len(events) + len(section.rows) > limit:  # report_rows: one per event, one per school
+        context = {"message": exports.too_large_message(limit), "activation": section.activation}
+        return render(request, "ppms/report_too_large.html", context, status=413)
     return exports.export_response(
         request,
         columns=report_columns(),

@@ -21,7 +21,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAdminUser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from core import exports
@@ -29,6 +28,7 @@ from core.fast import ORJSONRenderer, fetch_rows
 from core.fields import query_params, rfc3339
 from core.openapi import BAD_INPUT_RESPONSE as BAD_INPUT
 from core.roles import sees_every_commune
+from core.throttling import ExportRateThrottle
 
 from .filters import RejectionFilter, SensorFilter
 from .history import BUCKETS, readings_bucketed, readings_raw
@@ -70,9 +70,7 @@ class ReadingsExportQuerySerializer(ReadingsQuerySerializer):
         query["bucket"] = attrs.get("bucket") or default_bucket(span)
         if query["bucket"] != "raw":
             exports.ensure_within_cap(
-                int(span / BUCKETS[query["bucket"]]),
-                field_name="bucket",
-                hint=_("Ou un créneau plus long."),
+                int(span / BUCKETS[query["bucket"]]), hint=_("Ou un créneau plus long.")
             )
         query["format"] = attrs["format"]
         return query
@@ -143,7 +141,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(
         summary=_("Exporter l'historique d'une grandeur d'un capteur (CSV ou JSON)"),
         parameters=[ReadingsExportQuerySerializer],
-        responses={**EXPORTED_FILE, 400: BAD_INPUT},
+        responses={**EXPORTED_FILE, 400: BAD_INPUT, 413: exports.TOO_LARGE},
     )
     @action(
         detail=True,
@@ -153,6 +151,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
         # ?format= names the file format here; errors are answered in JSON.
         renderer_classes=[JSONRenderer],
         content_negotiation_class=exports.ExportNegotiation,
+        throttle_classes=[ExportRateThrottle],
     )
     def readings_export(self, request, ref=None):
         sensor = self.get_object()
@@ -162,8 +161,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
         if bucket == "raw":
             pairs = readings_raw(sensor, metric, start, end)
             exports.ensure_within_cap(
-                pairs[: exports.MAX_ROWS + 1].count(),
-                field_name="bucket",
+                pairs[: exports.max_rows() + 1].count(),
                 hint=_("Ou un créneau : bucket=1m, 5m, 1h ou 1d."),
             )
             columns = [
@@ -194,7 +192,7 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
 
 class LatestView(APIView):
     # The town's every latest value: thousands of rows, the hottest read of the dashboard.
-    renderer_classes = [ORJSONRenderer, *api_settings.DEFAULT_RENDERER_CLASSES[1:]]
+    renderer_classes = [ORJSONRenderer]
 
     @extend_schema(
         summary=_("Dernière valeur de chaque grandeur des capteurs visibles"),

@@ -14,6 +14,7 @@ import gc
 import os
 import shutil
 import socket
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
@@ -283,20 +284,20 @@ def fresh_process_caches():
 
 
 @pytest.fixture(autouse=True)
-def no_signin_failures_carried_over():
-    """The sign-in throttle's counts (core/signin_throttle.py) live in the cache, not in the rolled
-    back database: forget them after each test, or one test's wrong passwords would slow
-    another's sign-in."""
-    yield
-    from django.core.cache import cache
+def fresh_throttle_counts(monkeypatch):
+    """The API's rate counts (core/throttling.py) and the sign-in throttle's failures
+    (core/signin_throttle.py) start at zero in every test.
 
-    if settings.REDIS_URL:
-        client = cache._cache.get_client(write=True)
-        keys = list(client.scan_iter(match=cache.make_key("signin:*")))
-        if keys:
-            client.delete(*keys)
-    else:
-        cache.clear()
+    They are kept in the cache under a user's id, a username or an address, which the next
+    test (a rolled-back database) or the next run (a new test database) gives again, while
+    Redis keeps them.
+    """
+    from core import signin_throttle
+    from core.throttling import WriteRateThrottle
+
+    fresh = uuid.uuid4().hex
+    monkeypatch.setattr(WriteRateThrottle, "cache_format", f"throttle-{fresh}_%(scope)s_%(ident)s")
+    monkeypatch.setattr(signin_throttle, "KEY", f"signin-{fresh}")
 
 
 @pytest.fixture(autouse=True)

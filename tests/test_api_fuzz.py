@@ -18,10 +18,19 @@ is repeatable.
 
 The schema is generated in-process by drf-spectacular at collection time, when the
 database is out of reach; a test checks that ``/api/schema/`` serves this very document.
+
+Then what schemathesis leaves alone: hostile path parameters (huge, negative and
+non-numeric ids, unicode, NUL and percent-encoded bytes, 10,000 characters, path
+traversal) in every route that has one — the API's from its schema, the pages' from the
+URL resolver — and hostile headers (Authorization, Content-Type, Content-Length, Accept,
+Accept-Language, If-None-Match, X-Forwarded-*, Origin, cookies, a header of a megabyte)
+on every API operation, by token and by session with CSRF checks, and on every page,
+CAP document and feed: never a 5xx, and under /api/ every 4xx in JSON.
 """
 
 import json
 import os
+import re
 from datetime import timedelta
 
 import pytest
@@ -29,6 +38,9 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.test import Client
+from django.urls import URLResolver, get_resolver, resolve
+from django.urls.resolvers import RoutePattern
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
@@ -46,9 +58,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from alerts.models import Silence
-from ppms.models import Drill, Shelter
+from ppms.models import Activation, Drill, School, Shelter
 from ppms.services import ppms_activate
-from sensors.models import LatestReading, Reading, RejectedMessage, Zone
+from sensors.models import LatestReading, Reading, RejectedMessage, Sensor, Zone
 from tests.alerting import feed, make_rule
 from tests.conftest import api_token, make_school, make_sensor, make_user, sign_in
 
@@ -226,8 +238,22 @@ def wsgi_in_test_transaction(db):
 
 
 @pytest.fixture
-def cast(wsgi_in_test_transaction, django_user_model, commune, other_commune, flood_zone, operator):
+def cast(
+    wsgi_in_test_transaction,
+    settings,
+    django_user_model,
+    commune,
+    other_commune,
+    flood_zone,
+    operator,
+):
     """A commune with something behind every endpoint; the callers' token headers."""
+    # The fuzzer calls like the runaway script the rate limits stop: lifted, so that every
+    # case reaches the view (tests/test_api_throttling.py tests the limits).
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"write": None, "export": None},
+    }
     now = timezone.now()
     sensor = make_sensor(commune)
     sensor.zones.add(flood_zone)
@@ -310,3 +336,258 @@ def test_no_input_breaks_the_api_for_an_admin(case, cast, role):
 @director_schema.parametrize()
 def test_no_input_breaks_the_api_for_a_director(case, cast, role):
     case.call_and_validate(headers=cast[role], checks=checks_for(case))
+
+
+# --- Path parameters and headers ----------------------------------------------------------
+#
+# schemathesis generates path parameters that match their schema, and sends the headers
+# it needs. Here every route with a path parameter — the API's from its schema, the
+# pages' from the URL resolver — is called with hostile values in each parameter (the
+# others the cast's, so that the value reaches the lookup), and every API operation, page,
+# CAP document and feed with hostile headers. Nothing may answer 5xx; the API answers
+# 4xx in JSON.
+
+PATH_VALUES = [
+    "9" * 30,  # beyond any integer column
+    str(2**63),  # one past PostgreSQL's bigint
+    "-1",
+    "-" + "9" * 25,
+    "0",
+    "abc",
+    "1.5",
+    "1e3",
+    "été",
+    "%C3%A9t%C3%A9",
+    "%F0%9F%98%80",
+    "%FF%FE",  # bytes that are not UTF-8
+    "%00",
+    "ab%00cd",
+    "%0D%0A",
+    "x" * 10_000,
+    "9" * 10_000,
+    "..",
+    "%2e%2e",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%2F",
+    "%5C..%5C",
+    "%",
+    "%zz",
+    "%20",
+    "%3Cscript%3E",
+    "'%22",
+    "{id}",
+]
+
+
+def latin1(text: str) -> str:
+    """``text`` as a WSGI server hands over a header it received in UTF-8."""
+    return text.encode().decode("latin-1")
+
+
+# name → (headers as WSGI environ keys, content type, body). None: the request's own.
+HEADERS = {
+    "authorization-non-ascii": ({"HTTP_AUTHORIZATION": latin1("Token jéton-😀")}, None, None),
+    "authorization-token-alone": ({"HTTP_AUTHORIZATION": "Token"}, None, None),
+    "authorization-token-three-words": ({"HTTP_AUTHORIZATION": "Token a b"}, None, None),
+    "authorization-bearer": ({"HTTP_AUTHORIZATION": "Bearer abc.def.ghi"}, None, None),
+    "authorization-basic-garbage": ({"HTTP_AUTHORIZATION": "Basic %%%==="}, None, None),
+    "authorization-control-characters": ({"HTTP_AUTHORIZATION": "Token \x01\x7f"}, None, None),
+    "authorization-huge": ({"HTTP_AUTHORIZATION": "Token " + "x" * 100_000}, None, None),
+    "huge-header": ({"HTTP_X_PADDING": "a" * 1_000_000}, None, None),
+    "cookie-garbage": (
+        {"HTTP_COOKIE": latin1('sessionid="é\\"; csrftoken=') + "x" * 5_000},
+        None,
+        None,
+    ),
+    "content-type-unknown-charset": ({}, "application/json; charset=klingon", "{}"),
+    "content-type-multipart-without-boundary": ({}, "multipart/form-data", "x"),
+    "content-type-multipart-huge-boundary": (
+        {},
+        "multipart/form-data; boundary=" + "-" * 5_000,
+        "garbage",
+    ),
+    "content-type-text": ({}, "text/plain", "hello"),
+    "content-type-garbage": ({}, latin1("é/ü; ;;="), "{}"),
+    "content-type-empty": ({}, "", "{}"),
+    "json-not-utf8": ({}, "application/json", b"\xff\xfe\xfd"),
+    "json-utf16-declared": ({}, "application/json; charset=utf-16", "{}"),
+    "form-garbage": ({}, "application/x-www-form-urlencoded", "%zz=%%&a=%FF"),
+    "content-length-garbage": ({"CONTENT_LENGTH": "abc"}, None, None),
+    "content-length-negative": ({"CONTENT_LENGTH": "-1"}, None, None),
+    "accept-html": ({"HTTP_ACCEPT": "text/html"}, None, None),
+    "accept-xml": ({"HTTP_ACCEPT": "application/xml"}, None, None),
+    "accept-garbage": ({"HTTP_ACCEPT": "*/*;q=abc, text/html;q=, ;;"}, None, None),
+    "accept-non-ascii": ({"HTTP_ACCEPT": latin1("é/é")}, None, None),
+    "accept-language-garbage": (
+        {"HTTP_ACCEPT_LANGUAGE": latin1("xx-ÿÿ;q=2, *;q=abc, ,,;;q==")},
+        None,
+        None,
+    ),
+    "accept-language-huge": ({"HTTP_ACCEPT_LANGUAGE": "fr," * 5_000}, None, None),
+    "if-none-match-garbage": ({"HTTP_IF_NONE_MATCH": '"abc", W/", *, ' + "x" * 5_000}, None, None),
+    "if-modified-since-garbage": (
+        {"HTTP_IF_MODIFIED_SINCE": "Mon, 99 Foo 99999 99:99:99 GMT"},
+        None,
+        None,
+    ),
+    "x-forwarded-for-garbage": (
+        {"HTTP_X_FORWARDED_FOR": latin1("999.999.999.999, ::::, é, ") + "1," * 1_000},
+        None,
+        None,
+    ),
+    "x-forwarded-proto-and-host-garbage": (
+        {"HTTP_X_FORWARDED_PROTO": "javascript", "HTTP_X_FORWARDED_HOST": "evil:99999"},
+        None,
+        None,
+    ),
+    "origin-null": ({"HTTP_ORIGIN": "null"}, None, None),
+    "origin-garbage": ({"HTTP_ORIGIN": latin1("http://[::1"), "HTTP_REFERER": "é://"}, None, None),
+    "origin-huge": ({"HTTP_ORIGIN": "https://" + "x" * 10_000}, None, None),
+}
+
+
+def api_operations() -> list[tuple[str, str]]:
+    """(method, path) of every operation of the API's schema."""
+    return [
+        (method.upper(), path)
+        for path, operations in SCHEMA_DOCUMENT["paths"].items()
+        for method in operations
+    ]
+
+
+def resolver_routes(patterns=None, prefix=""):
+    """(route, pattern) of every URL the resolver holds, ``api/v1/^alerts/(?P<pk>…``."""
+    for pattern in get_resolver().url_patterns if patterns is None else patterns:
+        if isinstance(pattern, URLResolver):
+            yield from resolver_routes(pattern.url_patterns, prefix + str(pattern.pattern))
+        else:
+            yield prefix + str(pattern.pattern), pattern
+
+
+def page_routes() -> list[str]:
+    """The pages' routes as the URL resolver holds them (``<int:pk>``…), the admin aside."""
+    return [
+        "/" + route
+        for route, pattern in resolver_routes()
+        if isinstance(pattern.pattern, RoutePattern) and not route.startswith(("admin/", "api/v1/"))
+    ]
+
+
+def test_the_schema_holds_every_api_route_the_resolver_has():
+    """So that taking the API's routes from the schema leaves none out of the fuzzing."""
+    sample = {"id": "1", "uai": "0370001A", "ref": "jlt-air-01"}
+    in_schema = {resolve(filled(route, sample)).url_name for _method, route in api_operations()}
+
+    in_resolver = {
+        pattern.name for route, pattern in resolver_routes() if route.startswith("api/v1/")
+    }
+
+    assert in_resolver - in_schema == set()
+
+
+PARAMETER = re.compile(r"\{(\w+)\}|<(?:\w+:)?(\w+)>")
+
+
+def parameters_of(route: str) -> list[str]:
+    return [a or b for a, b in PARAMETER.findall(route)]
+
+
+def filled(route: str, values: dict[str, str]) -> str:
+    """``route`` with its parameters taken from ``values`` (1 for one not there)."""
+    return PARAMETER.sub(lambda m: values.get(m.group(1) or m.group(2), "1"), route)
+
+
+@pytest.fixture
+def pages_cast(cast, commune, operator):
+    """The pages' path parameters naming the cast's objects, and the operator's session."""
+    sensor = Sensor.objects.get(ref="jlt-air-01")
+    school = School.objects.get(uai="0370001A")
+    activation = Activation.objects.get(statuses__school=school)
+    client = Client()
+    client.force_login(operator)
+    return client, {"ref": sensor.ref, "uai": school.uai, "pk": str(activation.pk)}
+
+
+def body_for(method: str) -> dict:
+    if method in ("GET", "DELETE"):
+        return {}
+    return {"data": "{}", "content_type": "application/json"}
+
+
+def assert_clear_answer(response, method: str, path: str, what: str) -> None:
+    where = f"{method} {path[:120]} ({what})"
+    assert response.status_code < 500, f"{where}: {response.status_code}"
+    if not path.startswith("/api/") or response.status_code < 400:
+        return
+    content_type = response.get("Content-Type", "")
+    assert content_type.startswith("application/json"), f"{where}: {content_type!r}"
+    body = json.loads(response.content)
+    assert isinstance(body, dict) and body, f"{where}: {body!r}"
+
+
+@pytest.mark.parametrize("value", PATH_VALUES, ids=lambda value: value[:20])
+def test_no_path_parameter_breaks_the_api(cast, value):
+    api = APIClient()
+    sent = 0
+    for method, route in api_operations():
+        cast_values = cast_path_parameters(route)
+        for name in parameters_of(route):
+            path = filled(route, {**cast_values, name: value})
+            response = api.generic(method, path, **body_for(method), **env(cast["admin"]))
+            assert_clear_answer(response, method, path, f"{name}={value[:20]}")
+            sent += 1
+    assert sent >= 30  # every operation with a path parameter, each of them
+
+
+@pytest.mark.parametrize("value", PATH_VALUES, ids=lambda value: value[:20])
+def test_no_path_parameter_breaks_the_pages(pages_cast, value):
+    client, cast_values = pages_cast
+    routes = [route for route in page_routes() if parameters_of(route)]
+    for route in routes:
+        for name in parameters_of(route):
+            path = filled(route, {**cast_values, name: value})
+            assert_clear_answer(client.get(path), "GET", path, f"{name}={value[:20]}")
+    assert len(routes) >= 4
+
+
+@pytest.mark.parametrize("case", HEADERS)
+def test_no_header_breaks_the_api(cast, case):
+    headers, content_type, data = HEADERS[case]
+    api = APIClient()
+    for method, route in api_operations():
+        path = filled(route, cast_path_parameters(route))
+        request = body_for(method)
+        if content_type is not None:
+            request = {"data": data, "content_type": content_type}
+        response = api.generic(method, path, **request, **{**env(cast["admin"]), **headers})
+        assert_clear_answer(response, method, path, case)
+
+
+@pytest.mark.parametrize("case", HEADERS)
+def test_no_header_breaks_a_session_with_csrf_checks(cast, operator, case):
+    """Signed in by session, where DRF checks the CSRF token and the Origin of writes."""
+    headers, content_type, data = HEADERS[case]
+    api = APIClient(enforce_csrf_checks=True)
+    api.force_login(operator)
+    for method, route in api_operations():
+        path = filled(route, cast_path_parameters(route))
+        request = body_for(method)
+        if content_type is not None:
+            request = {"data": data, "content_type": content_type}
+        assert_clear_answer(api.generic(method, path, **request, **headers), method, path, case)
+
+
+@pytest.mark.parametrize("case", HEADERS)
+def test_no_header_breaks_the_pages(pages_cast, case):
+    client, cast_values = pages_cast
+    headers, content_type, data = HEADERS[case]
+    for route in page_routes():
+        path = filled(route, cast_values)
+        assert_clear_answer(client.get(path, **headers), "GET", path, case)
+        request = {"data": data or "", "content_type": content_type or "text/plain"}
+        assert_clear_answer(client.generic("POST", path, **request, **headers), "POST", path, case)
+
+
+def env(headers: dict[str, str]) -> dict[str, str]:
+    """Headers as WSGI environ keys: Authorization → HTTP_AUTHORIZATION."""
+    return {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}

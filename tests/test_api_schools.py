@@ -794,7 +794,7 @@ def test_the_schema_documents_the_ppms_api_without_warnings():
         "/api/v1/shelters/{id}/open/",
     }
     opening = schema["paths"]["/api/v1/shelters/{id}/open/"]["post"]
-    assert set(opening["responses"]) == {"200", "400", "401", "403", "404", "415"}
+    assert set(opening["responses"]) == {"200", "400", "401", "403", "404", "415", "429"}
     body = opening["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert body.endswith("/ShelterOpen")
     assert schema["components"]["schemas"]["ShelterOpen"]["required"] == ["open"]

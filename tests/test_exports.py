@@ -243,8 +243,10 @@ def test_bad_readings_export_parameters_are_a_400_per_field(api, operator, senso
     assert set(response.json()) == {"metric", "from", "bucket"}
 
 
-def test_a_raw_export_beyond_the_cap_is_a_400(api, operator, sensor, monkeypatch):
-    monkeypatch.setattr(exports, "MAX_ROWS", 3)
+def test_a_raw_export_over_the_limit_is_a_413_naming_it_and_one_at_the_limit_a_200(
+    api, operator, sensor, settings
+):
+    settings.EXPORT_MAX_ROWS = 3
     start = recent_hour()
     add_readings(sensor, "pm25", [(start + timedelta(minutes=i), 1.0) for i in range(4)])
     sign_in(api, operator)
@@ -253,20 +255,45 @@ def test_a_raw_export_beyond_the_cap_is_a_400(api, operator, sensor, monkeypatch
     refused = api.get(READINGS, {**params, "to": z(start + timedelta(minutes=4))})
     accepted = api.get(READINGS, {**params, "to": z(start + timedelta(minutes=3))})
 
-    assert refused.status_code == 400
-    assert "Plus de 3 lignes" in refused.json()["bucket"][0]
+    assert refused.status_code == 413
+    assert refused["Content-Type"] == "application/json"
+    assert refused.json() == {
+        "detail": "Export refusé : plus de 3 lignes, la limite d'un export. Choisissez une "
+        "période plus courte. Ou un créneau : bucket=1m, 5m, 1h ou 1d.",
+        "limit": 3,
+    }
     assert accepted.status_code == 200
-    assert len(body(accepted).splitlines()) == 4
+    assert len(body(accepted).splitlines()) == 4  # the header and 3 rows: none cut off
 
 
-def test_a_bucketed_export_of_too_many_buckets_is_a_400(api, operator, sensor, monkeypatch):
-    monkeypatch.setattr(exports, "MAX_ROWS", 100)
+def test_the_limit_is_written_the_french_way(api, operator, sensor, settings):
+    settings.EXPORT_MAX_ROWS = 1500
+    start = recent_hour()
+    add_readings(sensor, "pm25", [(start + timedelta(seconds=i), 1.0) for i in range(1501)])
     sign_in(api, operator)
 
-    response = api.get(READINGS, {"metric": "pm25", "bucket": "1m", "format": "csv"})
+    response = api.get(
+        READINGS, {"metric": "pm25", "bucket": "raw", **the_window(start), "format": "csv"}
+    )
 
-    assert response.status_code == 400
-    assert "bucket" in response.json()
+    assert response.status_code == 413
+    assert "plus de 1\u202f500 lignes" in response.json()["detail"]
+    assert response.json()["limit"] == 1500
+
+
+def test_a_bucketed_export_of_more_buckets_than_the_limit_is_a_413(api, operator, sensor, settings):
+    settings.EXPORT_MAX_ROWS = 60
+    sign_in(api, operator)
+    start = recent_hour()
+    params = {"metric": "pm25", "bucket": "1m", "format": "csv", "from": z(start)}
+
+    refused = api.get(READINGS, {**params, "to": z(start + timedelta(minutes=61))})
+    accepted = api.get(READINGS, {**params, "to": z(start + timedelta(minutes=60))})
+
+    assert refused.status_code == 413
+    assert refused.json()["limit"] == 60
+    assert "plus de 60 lignes" in refused.json()["detail"]
+    assert accepted.status_code == 200
 
 
 def test_an_export_may_hold_more_points_than_the_readings_api(api, operator, sensor):
@@ -465,17 +492,24 @@ def test_the_alert_export_holds_only_the_alerts_the_user_may_see(
     assert directors == []
 
 
-def test_an_alert_export_beyond_the_cap_is_a_400(api, operator, sensor, rule, monkeypatch):
-    monkeypatch.setattr(exports, "MAX_ROWS", 1)
+def test_an_alert_export_over_the_limit_is_a_413_naming_it_and_one_at_the_limit_a_200(
+    api, operator, sensor, rule, settings
+):
     now = timezone.now()
     make_alert(rule, sensor, now - timedelta(hours=3), state="resolved", resolved_at=now)
     make_alert(rule, sensor, now - timedelta(hours=1))
     sign_in(api, operator)
 
-    response = api.get(ALERTS, {"format": "csv"})
+    settings.EXPORT_MAX_ROWS = 1
+    refused = api.get(ALERTS, {"format": "csv"})
+    settings.EXPORT_MAX_ROWS = 2
+    accepted = api.get(ALERTS, {"format": "json"})
 
-    assert response.status_code == 400
-    assert "Plus de 1 lignes" in response.json()["from"][0]
+    assert refused.status_code == 413
+    assert refused.json()["limit"] == 1
+    assert "plus de 1 lignes, la limite d'un export" in refused.json()["detail"]
+    assert accepted.status_code == 200
+    assert len(json.loads(body(accepted))) == 2
 
 
 def test_an_alert_export_whose_start_follows_its_end_is_a_400(api, operator):

@@ -48,3 +48,62 @@ def test_a_json_body_over_the_limit_is_a_json_400(db, operator, settings):
 
     assert response.status_code == 400
     assert "volumineuse" in response.json()["detail"]
+
+
+def test_an_api_path_no_route_matches_is_a_json_404(db, operator):
+    api = APIClient()
+    api.force_login(operator)
+
+    for path in ("/api/v1/alerts/abc/", "/api/v1/schools/%F0%9F%98%80/", "/api/v1/nothing/"):
+        response = api.get(path)
+
+        assert response.status_code == 404, path
+        assert response.json() == {"detail": "Adresse inconnue."}, path
+    assert api.get("/nothing/")["Content-Type"].startswith("text/html")  # the pages: HTML
+
+
+def test_an_id_of_ten_thousand_digits_is_a_json_404(db, operator):
+    api = APIClient()
+    api.force_login(operator)
+
+    for path in ("/api/v1/alerts/", "/api/v1/ppms/activations/", "/api/v1/rules/"):
+        response = api.get(path + "9" * 10_000 + "/")
+
+        assert response.status_code == 404, path
+        assert response.json() == {"detail": "Adresse inconnue."}, path
+
+
+def test_a_content_length_that_is_not_a_number_is_a_json_400_and_audited(db, operator):
+    api = APIClient()
+    api.force_login(operator)
+
+    response = api.generic(
+        "POST", ACTIVATIONS, "{}", content_type="application/json", CONTENT_LENGTH="abc"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "En-tête Content-Length invalide."}
+    assert AuditEntry.objects.get().status == 400
+
+
+def test_an_api_list_asked_for_in_html_is_answered_in_json(db, operator):
+    api = APIClient()
+    api.force_login(operator)
+
+    response = api.get("/api/v1/alerts/", HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 406
+    assert "detail" in response.json()
+    assert api.get("/api/v1/alerts/", HTTP_ACCEPT="text/html, */*;q=0.8").status_code == 200
+
+
+def test_the_schema_and_the_docs_refuse_in_json(db, operator):
+    api = APIClient()
+    refused = api.get("/api/schema/", HTTP_AUTHORIZATION="Token nope")
+    api.force_login(operator)
+    posted = api.post("/api/docs/", {})
+
+    assert refused.status_code == 401
+    assert "detail" in refused.json()
+    assert posted.status_code == 405
+    assert "detail" in posted.json()

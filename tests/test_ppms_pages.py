@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -481,6 +482,26 @@ def test_the_report_csv_is_a_french_spreadsheet_file(client, operator, finished)
     assert end[5] == "20" and end[-1] == "operateur"
     summary = [r for r in rows if r[1].startswith("Bilan")]
     assert [(r[3], r[5]) for r in summary] == [("0370001A", "2,5"), ("0370002B", "4")]
+
+
+def test_a_report_csv_over_the_export_limit_is_a_413_page_naming_it(
+    client, operator, finished, settings
+):
+    client.force_login(operator)
+    url = f"/ppms/activations/{finished.pk}/rapport.csv"
+    rows = len(b"".join(client.get(url).streaming_content).decode().splitlines()) - 1
+
+    settings.EXPORT_MAX_ROWS = rows
+    accepted = client.get(url)
+    settings.EXPORT_MAX_ROWS = rows - 1
+    refused = client.get(url)
+
+    assert accepted.status_code == 200
+    assert refused.status_code == 413
+    assert refused["Content-Type"] == "text/html; charset=utf-8"
+    html = unescape(refused.content.decode())
+    assert f"plus de {rows - 1} lignes, la limite d'un export" in html
+    assert f'href="/ppms/activations/{finished.pk}/rapport/"' in html  # the report itself
 
 
 def test_a_director_cannot_read_the_report(client, director, finished):

@@ -6,13 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = (ROOT / "csu" / "settings.py").read_text()
 APPS = ("core", "sensors", "alerts", "ppms", "dashboard", "csu")
 
 
 def variables_read_by_the_settings() -> set[str]:
-    return set(re.findall(r"env(?:_bool|_int|_list)?\(\s*[\"']([A-Z][A-Z0-9_]+)[\"']", SETTINGS))
+    return set(
+        re.findall(r"env(?:_bool|_int|_list|_rate)?\(\s*[\"']([A-Z][A-Z0-9_]+)[\"']", SETTINGS)
+    )
 
 
 def test_every_variable_the_settings_read_is_in_the_readmes_table():
@@ -76,3 +80,22 @@ def test_production_refuses_the_insecure_default_key_even_when_given_explicitly(
 
 def test_the_embedded_default_runs_without_a_key(tmp_path):
     assert run_settings(tmp_path, CSU_DATA_DIR=str(tmp_path)).returncode == 0
+
+
+@pytest.mark.parametrize("rate", ["120", "abc/min", "0/min", "-5/min", "12/week", "1e3/min"])
+def test_a_rate_that_is_not_requests_per_period_is_refused(tmp_path, rate):
+    result = run_settings(tmp_path, CSU_DATA_DIR=str(tmp_path), API_WRITE_RATE=rate)
+
+    assert result.returncode != 0
+    assert "API_WRITE_RATE must be a number of requests per s, min, h or day" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "rate"), [("", "120/min"), ("600/hour", "600/hour"), ("OFF", None)]
+)
+def test_a_rate_is_requests_per_period_or_off(monkeypatch, value, rate):
+    from csu.settings import env_rate
+
+    monkeypatch.setenv("API_WRITE_RATE", value)
+
+    assert env_rate("API_WRITE_RATE", "120/min") == rate
