@@ -34,7 +34,9 @@ from ``X-Forwarded-For`` only when the connection comes from an address listed i
 is ignored, so a client cannot pick a fresh address for each attempt.
 """
 
+import functools
 import ipaddress
+import logging
 import math
 import secrets
 import time
@@ -44,6 +46,8 @@ from django.core import signing
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+
+log = logging.getLogger(__name__)
 
 COOKIE = "csu_signin"
 COOKIE_SALT = "core.signin_throttle.known-browser"
@@ -102,6 +106,25 @@ def delay_after(failures: int, free: int) -> float:
     return float(min(settings.SIGNIN_FIRST_DELAY_S * 2**doublings, settings.SIGNIN_MAX_DELAY_S))
 
 
+def unless_the_cache_is_away(default):
+    """Answer ``default`` when the cache cannot be reached (Redis down): signing in in a
+    crisis must not fail for want of a counter, as if there were no throttle."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def tolerant(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except Exception:
+                log.warning("sign-in throttle skipped: the cache is out of reach", exc_info=True)
+                return default
+
+        return tolerant
+
+    return decorate
+
+
+@unless_the_cache_is_away(0)
 def wait_for(request, username) -> int:
     """Whole seconds before an attempt to sign in as ``username`` from ``request`` is
     checked (0: now)."""
@@ -115,6 +138,7 @@ def wait_for(request, username) -> int:
     return math.ceil(longest) if longest > 0 else 0
 
 
+@unless_the_cache_is_away(None)
 def count_failure(request, username) -> None:
     memory = settings.SIGNIN_MEMORY_S
     for key, _ in subjects(request, username):
@@ -126,6 +150,7 @@ def count_failure(request, username) -> None:
     request.signin_wait = wait_for(request, username)
 
 
+@unless_the_cache_is_away(None)
 def forget(request, username) -> None:
     """Forget the failures of ``username`` (and of this browser for it): it signed in."""
     cache.delete_many(

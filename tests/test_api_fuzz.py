@@ -504,7 +504,7 @@ def pages_cast(cast, commune, operator):
     school = School.objects.get(uai="0370001A")
     activation = Activation.objects.get(statuses__school=school)
     client = Client()
-    client.force_login(operator)
+    sign_in(client, operator)
     return client, {"ref": sensor.ref, "uai": school.uai, "pk": str(activation.pk)}
 
 
@@ -568,7 +568,7 @@ def test_no_header_breaks_a_session_with_csrf_checks(cast, operator, case):
     """Signed in by session, where DRF checks the CSRF token and the Origin of writes."""
     headers, content_type, data = HEADERS[case]
     api = APIClient(enforce_csrf_checks=True)
-    api.force_login(operator)
+    sign_in(api, operator)
     for method, route in api_operations():
         path = filled(route, cast_path_parameters(route))
         request = body_for(method)

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient, APIRequestFactory
 from core.models import AuditEntry
 from core.throttling import WriteRateThrottle
 from tests.alerting import feed, make_rule
+from tests.conftest import sign_in
 
 ALERTS = "/api/v1/alerts/"
 UNSUBSCRIBE = "/api/v1/push/unsubscribe/"
@@ -32,7 +33,7 @@ def rates(settings, **scopes):
 
 def signed_in(user) -> APIClient:
     api = APIClient()
-    api.force_login(user)
+    sign_in(api, user)
     return api
 
 

@@ -52,7 +52,7 @@ def test_a_json_body_over_the_limit_is_a_json_400(db, operator, settings):
 
 def test_an_api_path_no_route_matches_is_a_json_404(db, operator):
     api = APIClient()
-    api.force_login(operator)
+    sign_in(api, operator)
 
     for path in ("/api/v1/alerts/abc/", "/api/v1/schools/%F0%9F%98%80/", "/api/v1/nothing/"):
         response = api.get(path)
@@ -64,7 +64,7 @@ def test_an_api_path_no_route_matches_is_a_json_404(db, operator):
 
 def test_an_id_of_ten_thousand_digits_is_a_json_404(db, operator):
     api = APIClient()
-    api.force_login(operator)
+    sign_in(api, operator)
 
     for path in ("/api/v1/alerts/", "/api/v1/ppms/activations/", "/api/v1/rules/"):
         response = api.get(path + "9" * 10_000 + "/")
@@ -75,7 +75,7 @@ def test_an_id_of_ten_thousand_digits_is_a_json_404(db, operator):
 
 def test_a_content_length_that_is_not_a_number_is_a_json_400_and_audited(db, operator):
     api = APIClient()
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.generic(
         "POST", ACTIVATIONS, "{}", content_type="application/json", CONTENT_LENGTH="abc"
@@ -88,7 +88,7 @@ def test_a_content_length_that_is_not_a_number_is_a_json_400_and_audited(db, ope
 
 def test_an_api_list_asked_for_in_html_is_answered_in_json(db, operator):
     api = APIClient()
-    api.force_login(operator)
+    sign_in(api, operator)
 
     response = api.get("/api/v1/alerts/", HTTP_ACCEPT="text/html")
 
@@ -100,7 +100,7 @@ def test_an_api_list_asked_for_in_html_is_answered_in_json(db, operator):
 def test_the_schema_and_the_docs_refuse_in_json(db, operator):
     api = APIClient()
     refused = api.get("/api/schema/", HTTP_AUTHORIZATION="Token nope")
-    api.force_login(operator)
+    sign_in(api, operator)
     posted = api.post("/api/docs/", {})
 
     assert refused.status_code == 401

@@ -487,7 +487,7 @@ def test_the_report_csv_is_a_french_spreadsheet_file(client, operator, finished)
 def test_a_report_csv_over_the_export_limit_is_a_413_page_naming_it(
     client, operator, finished, settings
 ):
-    client.force_login(operator)
+    sign_in(client, operator)
     url = f"/ppms/activations/{finished.pk}/rapport.csv"
     rows = len(b"".join(client.get(url).streaming_content).decode().splitlines()) - 1
 

@@ -215,3 +215,16 @@ def test_a_failed_sign_in_is_in_the_audit_trail_without_its_password(operator, n
     assert (entry.user, entry.username, entry.action) == (None, "operateur", "login")
     assert (entry.status, entry.ip) == (200, ATTACKER)
     assert "secret-guess" not in str(entry.data)
+
+
+def test_with_the_cache_out_of_reach_sign_in_still_works(settings, director):
+    # Redis down (bench/faults.py stops it): a director must still sign in in a crisis.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        }
+    }
+
+    assert sign_in(Client(), "directeur", "nope").status_code == 200
+    assert signed_in(sign_in(Client(), "directeur", "pw"))
