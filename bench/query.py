@@ -38,6 +38,7 @@ from common import (
     percentile,
     prepare_database,
     print_result,
+    session_key_for,
     setup_django,
 )
 
@@ -363,7 +364,8 @@ def api_client():
     # The test client's host; a production-like environment may also redirect to HTTPS.
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     client = APIClient()
-    client.force_login(get_user_model().objects.get(username=OPERATOR))
+    operator = get_user_model().objects.get(username=OPERATOR)
+    client.cookies[settings.SESSION_COOKIE_NAME] = session_key_for(operator)
     return client
 
 

@@ -10,8 +10,6 @@
   must (dashboard/consumers.py).
 """
 
-from functools import partial
-
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
@@ -30,8 +28,11 @@ def tell(user_ids, *, ended_session: str | None = None) -> None:
     logged, and never undoes the change)."""
     user_ids = sorted({pk for pk in user_ids if pk is not None})
     if user_ids:
-        send = partial(live.send_access_changed, user_ids, ended_session=ended_session)
-        transaction.on_commit(send, robust=True)
+
+        def send_access_changed():  # a function, not a partial: Django logs its __qualname__
+            live.send_access_changed(user_ids, ended_session=ended_session)
+
+        transaction.on_commit(send_access_changed, robust=True)
 
 
 def remember_account(sender, instance, raw=False, update_fields=None, **kwargs) -> None:

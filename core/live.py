@@ -11,6 +11,7 @@ readings through ``sensors/live.py``, which coalesces them.
 
 import asyncio
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, NotRequired, TypedDict
 
 from asgiref.sync import async_to_sync
@@ -198,5 +199,18 @@ def _group_send(messages: list[tuple[str, dict]], *, loop=None) -> None:
         asyncio.run_coroutine_threadsafe(send_all(), _server_loop)
     elif loop is not None:
         loop.run_until_complete(send_all())
+    elif _loop_running_here():
+        # Sync code called in a thread whose own event loop runs (a sync API that drives
+        # one, as Playwright's does): async_to_sync refuses that thread, so use another.
+        with ThreadPoolExecutor(max_workers=1) as other:
+            other.submit(async_to_sync(send_all)).result()
     else:
         async_to_sync(send_all)()
+
+
+def _loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

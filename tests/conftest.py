@@ -210,15 +210,24 @@ def sign_in(client, user):
     their role requires one or they have one (a director may), else with the password
     alone. ``client.force_login`` alone is a session still waiting for its second factor."""
     client.force_login(user)
+    device = verified_device(user)
+    if device:
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device
+        session.save()
+    user.__dict__.pop("_csu_roles", None)  # roles read here must not outlive a change
+    return client
+
+
+def verified_device(user) -> str | None:
+    """What a session signed in with ``user``'s authenticator app holds (its id), for a
+    role that requires one or a user who has one; else None."""
     if twofactor.requires_second_factor(user) or TOTPDevice.objects.filter(user=user).exists():
         device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
         if device is None:
             device = TOTPDevice.objects.create(user=user, name="tests")
-        session = client.session
-        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-        session.save()
-    user.__dict__.pop("_csu_roles", None)  # roles read here must not outlive a change
-    return client
+        return device.persistent_id
+    return None
 
 
 def app_code(device: TOTPDevice) -> str:

@@ -776,7 +776,11 @@ def test_without_a_second_factor_only_directors_reach_pages_and_the_api(row, cas
         for role in WITHOUT_SECOND_FACTOR
     }
 
-    assert actual == {role: expected_without_second_factor(row, role) for role in actual}
+    expected = {role: expected_without_second_factor(row, role) for role in actual}
+    if row.request == "POST /accounts/login/":
+        # One username tried by each role in turn: its fifth failure makes the next wait.
+        expected = {role: 200 if n < 4 else 429 for n, role in enumerate(WITHOUT_SECOND_FACTOR)}
+    assert actual == expected
 
 
 def test_without_a_second_factor_no_admin_page_opens(users):

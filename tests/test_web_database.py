@@ -14,8 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
+from django_otp import DEVICE_ID_SESSION_KEY
 
 from tests.brokers import free_port
+from tests.conftest import verified_device
 from tests.stack import start_web, stop, wait_until
 
 pytestmark = [
@@ -33,6 +35,7 @@ def session_of(user) -> str:
     session["_auth_user_id"] = str(user.pk)
     session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
     session["_auth_user_hash"] = user.get_session_auth_hash()
+    session[DEVICE_ID_SESSION_KEY] = verified_device(user)
     session.create()
     return session.session_key
 
