@@ -27,7 +27,8 @@ class Metric:
     label: str
     # State metrics take only their bounds (0 or 1); booleans count as 1/0.
     is_state: bool = False
-    # Other spellings of the unit a SenML record may carry.
+    # Other spellings of the unit a SenML record may carry; units that differ are
+    # converted when sensors/units.py knows both, and rejected otherwise.
     unit_aliases: tuple[str, ...] = ()
 
     def accepts_unit(self, unit: str) -> bool:
@@ -46,7 +47,7 @@ def _pollutant(name: str, label: str) -> Metric:
     return Metric(name, _UG[0], 0, 2000, label, unit_aliases=_UG[1])
 
 
-BATTERY = Metric("battery", "%", 0, 100, "Batterie")
+BATTERY = Metric("battery", "%", 0, 100, "Batterie", unit_aliases=("%EL",))
 
 REGISTRY: dict[str, dict[str, Metric]] = {
     Kind.AIR: {

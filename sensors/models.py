@@ -278,6 +278,7 @@ class RejectedMessage(models.Model):
         BAD_TIMESTAMP = "bad_timestamp", _("Horodatage invalide")
         UNIT_MISMATCH = "unit_mismatch", _("Unité différente")
         RATE_LIMITED = "rate_limited", _("Débit du capteur dépassé")
+        UNSUPPORTED_VERSION = "unsupported_version", _("Version SenML non prise en charge")
 
     PAYLOAD_LIMIT = 4096
 

@@ -4,7 +4,8 @@ Pure and database-free: the worker resolves the sensor from the topic, then hand
 payload and the sensor's kind to ``parse_readings()``, which never raises on what a
 device sends. A message that cannot be read at all gets one rejection; otherwise each
 reading is judged alone, and the first failing check names its reason, in this order:
-unknown_metric, bad_timestamp, unit_mismatch, not_a_number, out_of_range. A field of
+unknown_metric, bad_timestamp, unit_mismatch, not_a_number, out_of_range (checked in
+the metric's unit, after converting a SenML value sent in another one). A field of
 the wrong JSON type fails the check of that field (a name that is not a string is an
 unknown metric, a time that is not a number a bad timestamp, and so on).
 """
@@ -18,6 +19,7 @@ from functools import lru_cache
 
 from core.fields import parse_rfc3339
 from sensors.metrics import Metric, metrics_of
+from sensors.units import convert, converter
 
 TOPIC_RE = re.compile(r"\Acsu/([a-z0-9][a-z0-9-]{0,62})/(readings|status)\Z")
 
@@ -34,12 +36,24 @@ NOT_A_NUMBER = "not_a_number"
 OUT_OF_RANGE = "out_of_range"
 BAD_TIMESTAMP = "bad_timestamp"
 UNIT_MISMATCH = "unit_mismatch"
+UNSUPPORTED_VERSION = "unsupported_version"
 REASONS = frozenset(
-    {TOO_LARGE, MALFORMED, UNKNOWN_METRIC, NOT_A_NUMBER, OUT_OF_RANGE, BAD_TIMESTAMP, UNIT_MISMATCH}
+    {
+        TOO_LARGE,
+        MALFORMED,
+        UNKNOWN_METRIC,
+        NOT_A_NUMBER,
+        OUT_OF_RANGE,
+        BAD_TIMESTAMP,
+        UNIT_MISMATCH,
+        UNSUPPORTED_VERSION,
+    }
 )
 
 # RFC 8428 section 4.5.3: a resolved time below 2**28 is relative to now.
 SENML_RELATIVE_LIMIT = 2**28
+# RFC 8428 section 4.4: the version this parser understands, and the default of "bver".
+SENML_VERSION = 10
 # Native "ts" numbers above this are milliseconds (10^11 s is in the year 5138).
 MILLISECONDS_ABOVE = 10**11
 
@@ -48,6 +62,8 @@ _SENML_BASE_KEYS = frozenset({"bn", "bt", "bu", "bv", "bs", "bver"})
 _SENML_RECORD_KEYS = frozenset({"n", "u", "v", "vs", "vb", "vd", "s", "t", "ut"})
 _SENML_KEYS = _SENML_BASE_KEYS | _SENML_RECORD_KEYS
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Delivered again on every new subscription: stamping it would store it again each time.
+_RETAINED_WITHOUT_TIME = "a retained message without an absolute time: its instant is unknown"
 _CLIP = 40
 
 
@@ -85,8 +101,13 @@ def parse_readings(
     content_type: str | None = None,
     retention: timedelta = timedelta(days=30),
     max_future: timedelta = timedelta(minutes=5),
+    retained: bool = False,
 ) -> ParseResult:
-    """Judge every reading of one readings message from a sensor of ``kind``."""
+    """Judge every reading of one readings message from a sensor of ``kind``.
+
+    ``retained``: the broker delivered a retained message on a new subscription; its
+    readings without an absolute time are rejected, not stamped with this delivery.
+    """
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
     if len(payload) > MAX_PAYLOAD_BYTES:
@@ -126,7 +147,7 @@ def parse_readings(
     else:
         return _whole(MALFORMED, "payload is neither a JSON object nor an array")
 
-    judge = _Judge(kind, received_at, retention, max_future)
+    judge = _Judge(kind, received_at, retention, max_future, retained)
     if senml:
         _judge_senml(items, judge)
     else:
@@ -151,7 +172,7 @@ def _judge_native(items: list[dict], judge: "_Judge", *, single: bool) -> None:
             )
             judge.reject(MALFORMED, problem if single else f"item {index}: {problem}")
             continue
-        ts = judge.native_time(item["ts"]) if "ts" in item else judge.received_at
+        ts = judge.native_time(item["ts"]) if "ts" in item else judge.delivery_time()
         for name, raw in values.items():
             judge.reading(name, ts, _value(raw), None)
 
@@ -164,6 +185,16 @@ def _judge_senml(records: list[dict], judge: "_Judge") -> None:
                 # RFC 8428 section 4.4: a pack with a must-understand field we do not
                 # understand must not be processed at all.
                 judge.whole(MALFORMED, f"unsupported SenML field {_show(key)}")
+                return
+        if "bver" in record:
+            version = record["bver"]
+            if type(version) is not int:
+                judge.whole(MALFORMED, f"SenML version {_show(version)} is not an integer")
+                return
+            if version > SENML_VERSION:
+                # Section 4.4: a later version may change what the fields mean.
+                detail = f"SenML version {_show(version)}, above the {SENML_VERSION} understood"
+                judge.whole(UNSUPPORTED_VERSION, detail)
                 return
         if not _SENML_RECORD_KEYS.isdisjoint(record):
             count += 1
@@ -197,12 +228,16 @@ def _judge_senml(records: list[dict], judge: "_Judge") -> None:
         if type(name) is not str or type(base_name) is not str:
             judge.reject(UNKNOWN_METRIC, f"record {index}: the name is not a string")
             continue
-        metric = (base_name + name).rpartition(":")[2]
+        # The name's last segment: after "urn:dev:…:" or an address such as "device/".
+        full = base_name + name
+        metric = full[max(full.rfind(":"), full.rfind("/")) + 1 :]
 
         ts = judge.senml_time(base_time, record.get("t", 0))
         unit = record.get("u", base_unit)  # "u": null counts as no unit
 
-        if "v" in record:
+        if "v" in record and type(record["v"]) is bool:
+            value = record["v"]  # a state metric takes it; a numeric one rejects it
+        elif "v" in record:
             value = _value(record["v"])
             if base_value != 0 and type(value) is float:
                 base = _value(base_value)
@@ -212,9 +247,7 @@ def _judge_senml(records: list[dict], judge: "_Judge") -> None:
                     value = f"base value {_show(base_value)} is not a number"
         elif "vb" in record:
             raw = record["vb"]
-            value = (
-                (1.0 if raw else 0.0) if type(raw) is bool else f"vb {_show(raw)} is not a boolean"
-            )
+            value = raw if type(raw) is bool else f"vb {_show(raw)} is not a boolean"
         elif "vs" in record:
             value = f"string value {_show(record['vs'])} is not a number"
         elif "vd" in record:
@@ -234,6 +267,7 @@ class _Judge:
         "_metrics",
         "_now_ts",
         "_rejections",
+        "_retained",
         "_whole",
         "hi",
         "lo",
@@ -241,9 +275,15 @@ class _Judge:
     )
 
     def __init__(
-        self, kind: str, received_at: datetime, retention: timedelta, max_future: timedelta
+        self,
+        kind: str,
+        received_at: datetime,
+        retention: timedelta,
+        max_future: timedelta,
+        retained: bool = False,
     ):
         self.received_at = received_at.astimezone(UTC)
+        self._retained = retained
         self.lo = _shift(self.received_at, -retention)
         self.hi = _shift(self.received_at, max_future)
         self._now_ts = self.received_at.timestamp()
@@ -266,21 +306,45 @@ class _Judge:
     def reject(self, reason: str, detail: str, metric: str = "") -> None:
         self._rejections.append(Rejection(reason, detail, metric))
 
-    def reading(self, name: str, ts: datetime | str, value: float | str, unit: object) -> None:
+    def reading(
+        self, name: str, ts: datetime | str, value: float | bool | str, unit: object
+    ) -> None:
         """Keep one reading, or reject it with the first check it fails."""
         metric = self._metrics.get(name)
         if metric is None:
             self.reject(UNKNOWN_METRIC, f"no metric {_show(name)} for this kind", _clip(name))
-        elif type(ts) is str:
+            return
+        if type(ts) is str:
             self.reject(BAD_TIMESTAMP, ts, name)
-        elif unit is not None and not (type(unit) is str and metric.accepts_unit(unit)):
-            self.reject(UNIT_MISMATCH, f"unit {_show(unit)}, expected {metric.unit}", name)
-        elif type(value) is str:
+            return
+        conversion = None
+        if unit is not None and not (type(unit) is str and metric.accepts_unit(unit)):
+            conversion = converter(unit, metric.unit) if type(unit) is str else None
+            if conversion is None:
+                detail = f"unit {_show(unit)} cannot be converted to {metric.unit}"
+                self.reject(UNIT_MISMATCH, detail, name)
+                return
+        if type(value) is str:
             self.reject(NOT_A_NUMBER, value, name)
-        elif not metric.in_range(value):
+            return
+        if type(value) is bool:
+            if not metric.is_state:
+                detail = f"boolean {_show(value)} for a metric in {metric.unit}"
+                self.reject(NOT_A_NUMBER, detail, name)
+                return
+            value = 1.0 if value else 0.0
+        elif conversion is not None:
+            value = convert(value, conversion)
+        if not metric.in_range(value):
             self.reject(OUT_OF_RANGE, _range_detail(metric, value), name)
         else:
             self._by_key[name, ts] = ParsedReading(name, ts, value)
+
+    def delivery_time(self) -> datetime | str:
+        """The instant of a reading sent without one: its delivery, unless retained."""
+        if self._retained:
+            return _RETAINED_WITHOUT_TIME
+        return self.received_at
 
     def native_time(self, raw: object) -> datetime | str:
         """The instant of a native "ts", or why it is not acceptable."""
@@ -305,8 +369,11 @@ class _Judge:
         total = base + offset  # type: ignore[operator]
         if type(total) is float and not math.isfinite(total):
             return f"SenML time {_show(total)} is not a number"
-        origin = self.received_at if total < SENML_RELATIVE_LIMIT else _EPOCH
-        return self._after(origin, total, total)
+        if total >= SENML_RELATIVE_LIMIT:
+            return self._after(_EPOCH, total, total)
+        if self._retained:
+            return _RETAINED_WITHOUT_TIME
+        return self._after(self.received_at, total, total)
 
     def _after(
         self, origin: datetime, amount: float, raw: object, *, milliseconds: bool = False

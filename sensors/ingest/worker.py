@@ -40,6 +40,8 @@ class Inbound:
     content_type: str | None
     received_at: datetime
     generation: int
+    # Set by the broker on a retained message sent because of a new subscription.
+    retained: bool = False
 
 
 @dataclass
@@ -114,6 +116,7 @@ def judge(messages: list[Inbound], *, rates: DeviceRates | None = None) -> Judge
             received_at=msg.received_at,
             content_type=msg.content_type,
             retention=retention,
+            retained=msg.retained,
         )
         if out.rates is not None:
             out.rates.spend(sensor_id, len(result.readings))
@@ -218,6 +221,7 @@ class IngestWorker:
                 content_type,
                 datetime.now(UTC),
                 self._generation,
+                bool(msg.retain),
             )
         )
         self.stats.received()
