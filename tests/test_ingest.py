@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count
 from paho.mqtt.enums import CallbackAPIVersion
+from senml import SenMLDocument, SenMLMeasurement
 
 from sensors.ingest.rates import DeviceRates
 from sensors.ingest.worker import Inbound, IngestWorker, judge
@@ -352,6 +353,68 @@ def test_two_workers_on_a_shared_subscription_store_each_reading_once(broker, st
     for output in outputs:
         counters = output.strip().splitlines()[-1]
         assert "'received': 0" not in counters and "'received'" in counters, output
+
+
+# --- SenML through the broker (a `manage.py ingest` process on PostgreSQL) -------------
+
+
+def publish_one(port, topic, payload, *, retain=False):
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(topic, json.dumps(payload), qos=1, retain=retain).wait_for_publish(30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.mqtt
+@STACK
+def test_a_senml_pack_in_kelvins_is_stored_in_celsius_and_its_bad_record_rejected(broker, station):
+    worker = start_worker(broker, "csu-ingest-senml")
+    try:
+        bt = int(time.time()) - 60
+        pack = SenMLDocument(
+            [
+                SenMLMeasurement(name="temperature", unit="K", value=294.65),
+                SenMLMeasurement(name="pm25", unit="S/m", value=12),
+            ],
+            base=SenMLMeasurement(name="jlt-air-01/", time=bt),
+        ).to_json()
+        publish_one(broker.port, "csu/jlt-air-01/readings", pack)
+        assert wait_until(lambda: RejectedMessage.objects.exists(), timeout=30)
+    finally:
+        stop_worker(worker)
+    reading = Reading.objects.get()
+    assert (reading.metric, reading.value, reading.ts.timestamp()) == ("temperature", 21.5, bt)
+    rejection = RejectedMessage.objects.get()
+    assert (rejection.reason, rejection.metric) == ("unit_mismatch", "pm25")
+    assert "S/m" in rejection.detail and "µg/m³" in rejection.detail
+
+
+@pytest.mark.postgres
+@pytest.mark.mqtt
+@STACK
+def test_a_retained_reading_without_a_time_is_stored_once_not_on_each_reconnection(broker, station):
+    topic = "csu/jlt-air-01/readings"
+    worker = start_worker(broker, "csu-ingest-retained")
+    try:
+        publish_one(broker.port, topic, [{"n": "pm25", "v": 7}], retain=True)
+        assert wait_until(lambda: Reading.objects.count() == 1, timeout=30)
+    finally:
+        stop_worker(worker)
+    for delivered in (1, 2):  # each new subscription gets the retained message again
+        worker = start_worker(broker, "csu-ingest-retained")
+        try:
+            assert wait_until(lambda n=delivered: RejectedMessage.objects.count() == n, timeout=30)
+        finally:
+            stop_worker(worker)
+    assert Reading.objects.count() == 1
+    reasons = set(RejectedMessage.objects.values_list("reason", "metric"))
+    assert reasons == {("bad_timestamp", "pm25")}
+    assert "retained" in RejectedMessage.objects.first().detail
 
 
 # --- Device credentials ---------------------------------------------------------------
