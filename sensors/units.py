@@ -7,7 +7,7 @@ another unit costs a multiplication and an addition, and pint is loaded only whe
 device first sends one. Readings already in their metric's unit never come here.
 """
 
-from functools import lru_cache
+from functools import cache
 
 # A unit as a device may spell it (SenML's registered symbols, RFC 8428 section 12.1,
 # and common ASCII spellings) -> pint's name for it. Percentages are left out on
@@ -54,11 +54,16 @@ PINT_UNITS: dict[str, str] = {
 }
 
 
-@lru_cache(maxsize=256)
 def converter(source: str, target: str) -> tuple[float, float] | None:
     """Return (scale, offset) turning a value in ``source`` into ``target``, or None."""
     if source not in PINT_UNITS or target not in PINT_UNITS:
-        return None
+        return None  # kept out of the cache: a device may send any string
+    return pair_converter(source, target)
+
+
+@cache  # at most len(PINT_UNITS) ** 2 pairs
+def pair_converter(source: str, target: str) -> tuple[float, float] | None:
+    """Measure the conversion between two units of the table through pint."""
     import pint  # half a second to load: on the first conversion only
 
     registry = _registry()
@@ -76,7 +81,7 @@ def convert(value: float, scale_offset: tuple[float, float]) -> float:
     return round(value * scale + offset, 9)
 
 
-@lru_cache(maxsize=1)
+@cache
 def _registry():
     import pint
 

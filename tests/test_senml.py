@@ -11,7 +11,7 @@ from senml import SenMLDocument, SenMLMeasurement
 
 from sensors.ingest.parser import parse_readings
 from sensors.metrics import Kind
-from sensors.units import converter
+from sensors.units import PINT_UNITS, pair_converter
 
 NOW = datetime(2025, 11, 23, 8, 0, tzinfo=UTC)
 NOW_EPOCH = 1763884800  # NOW, in seconds since the epoch
@@ -190,10 +190,22 @@ def test_the_range_is_checked_after_the_conversion():
 
 
 def test_a_converter_is_made_once_per_pair_of_units():
-    converter.cache_clear()
+    pair_converter.cache_clear()
     parse(pack(*(record("temperature", 290 + i, "K", time=-i) for i in range(50))))
-    info = converter.cache_info()
+    info = pair_converter.cache_info()
     assert (info.misses, info.hits) == (1, 49)
+
+
+def test_readings_in_their_metrics_unit_or_an_unknown_one_never_reach_pint():
+    pair_converter.cache_clear()
+    parse([{"n": "pm25", "u": "ug/m3", "v": 1}, {"n": "pm10", "u": "x", "v": 1}])
+    parse_readings(b'{"values": {"pm25": 1}}', kind=Kind.AIR, received_at=NOW)
+    assert pair_converter.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize("unit", sorted(PINT_UNITS))
+def test_every_unit_of_the_table_is_one_pint_understands(unit):
+    assert pair_converter(unit, unit) == (1.0, 0.0)
 
 
 def test_a_unit_pint_does_not_know_is_a_mismatch_not_a_crash():
