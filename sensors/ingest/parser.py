@@ -310,35 +310,43 @@ class _Judge:
         self, name: str, ts: datetime | str, value: float | bool | str, unit: object
     ) -> None:
         """Keep one reading, or reject it with the first check it fails."""
+        # The common case (no unit or the metric's own, a float) takes one branch each.
         metric = self._metrics.get(name)
         if metric is None:
             self.reject(UNKNOWN_METRIC, f"no metric {_show(name)} for this kind", _clip(name))
-            return
-        if type(ts) is str:
+        elif type(ts) is str:
             self.reject(BAD_TIMESTAMP, ts, name)
-            return
-        conversion = None
-        if unit is not None and not (type(unit) is str and metric.accepts_unit(unit)):
-            conversion = converter(unit, metric.unit) if type(unit) is str else None
-            if conversion is None:
-                detail = f"unit {_show(unit)} cannot be converted to {metric.unit}"
-                self.reject(UNIT_MISMATCH, detail, name)
-                return
-        if type(value) is str:
-            self.reject(NOT_A_NUMBER, value, name)
-            return
-        if type(value) is bool:
-            if not metric.is_state:
-                detail = f"boolean {_show(value)} for a metric in {metric.unit}"
-                self.reject(NOT_A_NUMBER, detail, name)
-                return
-            value = 1.0 if value else 0.0
-        elif conversion is not None:
-            value = convert(value, conversion)
-        if not metric.in_range(value):
+        elif unit is not None and not (type(unit) is str and metric.accepts_unit(unit)):
+            self._converted(metric, ts, value, unit)
+        elif type(value) is not float:
+            self._not_a_float(metric, ts, value)
+        elif not metric.in_range(value):
             self.reject(OUT_OF_RANGE, _range_detail(metric, value), name)
         else:
             self._by_key[name, ts] = ParsedReading(name, ts, value)
+
+    def _converted(
+        self, metric: Metric, ts: datetime, value: float | bool | str, unit: object
+    ) -> None:
+        """A reading sent in another unit than its metric's: converted, or rejected."""
+        conversion = converter(unit, metric.unit) if type(unit) is str else None
+        if conversion is None:
+            detail = f"unit {_show(unit)} cannot be converted to {metric.unit}"
+            self.reject(UNIT_MISMATCH, detail, metric.name)
+        elif type(value) is float:
+            self.reading(metric.name, ts, convert(value, conversion), None)
+        else:
+            self._not_a_float(metric, ts, value)
+
+    def _not_a_float(self, metric: Metric, ts: datetime, value: bool | str) -> None:
+        """A string is why the value is not a number; a boolean is a state's 1 or 0."""
+        if type(value) is str:
+            self.reject(NOT_A_NUMBER, value, metric.name)
+        elif not metric.is_state:
+            detail = f"boolean {_show(value)} for a metric in {metric.unit}"
+            self.reject(NOT_A_NUMBER, detail, metric.name)
+        else:
+            self.reading(metric.name, ts, 1.0 if value else 0.0, None)
 
     def delivery_time(self) -> datetime | str:
         """The instant of a reading sent without one: its delivery, unless retained."""
