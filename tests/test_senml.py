@@ -172,9 +172,14 @@ def test_the_senml_battery_level_is_a_percentage():
     assert values(parse(pack(record("battery", 87, "%EL")))) == {"battery": 87.0}
 
 
-def test_a_relative_humidity_is_not_a_battery_level():
-    result = parse(pack(record("battery", 87, "%RH")))
-    assert reasons(result) == [("unit_mismatch", "battery")]
+def test_a_relative_humidity_is_not_a_battery_level_nor_the_reverse():
+    result = parse(pack(record("battery", 87, "%RH"), record("humidity", 50, "%EL")))
+    assert reasons(result) == [("unit_mismatch", "battery"), ("unit_mismatch", "humidity")]
+
+
+def test_units_of_the_same_dimension_convert_even_across_metrics():
+    result = parse(pack(record("chlorine", 2000, "ug/m3")), kind=Kind.WATER)
+    assert values(result) == {"chlorine": pytest.approx(0.002)}  # 1 mg/L is 10^6 µg/m³
 
 
 def test_an_incompatible_unit_is_a_mismatch_naming_both_units():
