@@ -76,9 +76,9 @@ def pair_converter(source: str, target: str) -> tuple[float, float] | None:
 
 
 def convert(value: float, scale_offset: tuple[float, float]) -> float:
-    """Apply a converter, rounded so that 293.15 K is 20 °C and not 19.999999999999977."""
+    """Apply a converter, to 12 significant digits: 293.15 K is 20 °C, not 19.999999999999977."""
     scale, offset = scale_offset
-    return round(value * scale + offset, 9)
+    return float(f"{value * scale + offset:.12g}")
 
 
 @cache

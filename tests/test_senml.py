@@ -189,6 +189,11 @@ def test_an_incompatible_unit_is_a_mismatch_naming_both_units():
     assert "K" in result.rejections[1].detail and "µg/m³" in result.rejections[1].detail
 
 
+def test_a_converted_value_keeps_12_significant_digits_without_float_noise():
+    result = parse(pack(record("temperature", 293.15, "K"), record("pm25", 0.0000123, "mg/m3")))
+    assert values(result) == {"temperature": 20.0, "pm25": 0.0123}
+
+
 def test_the_range_is_checked_after_the_conversion():
     result = parse(pack(record("temperature", 400, "K"), record("humidity", 10, "%RH")))
     assert reasons(result) == [("out_of_range", "temperature")]
