@@ -96,38 +96,34 @@ def feed_updated(items: list[FeedItem]) -> datetime:
 
 def atom_feed(items: list[FeedItem]) -> bytes:
     """Write ``items`` as an Atom feed, each entry embedding its CAP alert."""
-    # Atom as the default namespace, written by hand: ElementTree's ``default_namespace``
-    # refuses unqualified attributes (``href``, ``rel``), which Atom's are.
+    # Atom as the default namespace, declared by hand (its elements then go unqualified):
+    # ElementTree's ``default_namespace`` refuses unqualified attributes, which Atom's are.
     feed = ET.Element("feed", {"xmlns": ATOM_NS, "xml:lang": "fr"})
     _text(feed, "title", FEED_TITLE)
     _text(feed, "subtitle", FEED_SUBTITLE)
-    ET.SubElement(feed, _atom("link"), rel="alternate", href=public_url(""))
-    ET.SubElement(feed, _atom("link"), rel="self", href=api_url("cap/feed/"))
+    ET.SubElement(feed, "link", rel="alternate", href=public_url(""))
+    ET.SubElement(feed, "link", rel="self", href=api_url("cap/feed/"))
     _text(feed, "id", api_url("cap/feed/"))
     _text(feed, "updated", cap_datetime(feed_updated(items)))
-    author = ET.SubElement(feed, _atom("author"))
+    author = ET.SubElement(feed, "author")
     _text(author, "name", "Centre de supervision urbaine")
     for item in items:
-        entry = ET.SubElement(feed, _atom("entry"))
+        entry = ET.SubElement(feed, "entry")
         _text(entry, "title", item.title)
-        ET.SubElement(entry, _atom("link"), rel="alternate", type=CAP_MEDIA_TYPE, href=item.link)
+        ET.SubElement(entry, "link", rel="alternate", type=CAP_MEDIA_TYPE, href=item.link)
         _text(entry, "id", item.id)
         # Written like the CAP message's own ``sent``.
         _text(entry, "updated", cap_datetime(item.updated))
         if item.summary:
             _text(entry, "summary", item.summary)
         if item.content:
-            content = ET.SubElement(entry, _atom("content"), type="text/xml")
+            content = ET.SubElement(entry, "content", type="text/xml")
             content.append(ET.fromstring(item.content))
     return ET.tostring(feed, encoding="UTF-8", xml_declaration=True)
 
 
-def _atom(name: str) -> str:
-    return name  # in the default namespace the root declares
-
-
 def _text(parent: ET.Element, name: str, text: str) -> ET.Element:
-    element = ET.SubElement(parent, _atom(name))
+    element = ET.SubElement(parent, name)
     element.text = text
     return element
 
