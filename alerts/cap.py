@@ -20,10 +20,12 @@ from django.db.models import Prefetch
 from core.cap import (
     CAP_NS,
     CIRCLE_RADIUS_KM,
+    add_geocode,
     cap_datetime,
     cap_sender,
     decimal,
     deg,
+    expires,
     headline,
     host,
     local,
@@ -121,6 +123,8 @@ def _info_element(alert) -> ET.Element:
     sub(info, "severity", _severity(alert))
     sub(info, "certainty", "Observed")
     sub(info, "onset", cap_datetime(alert.opened_at))
+    ended = alert.resolved_at if resolved else None
+    sub(info, "expires", expires(_message_times(alert)[-1], ended))
     sub(info, "senderName", f"Centre de supervision urbaine ({sensor.commune.name})")
     sub(info, "headline", headline(alert.title))
     sub(info, "description", _description(alert))
@@ -221,6 +225,8 @@ def _area_element(sensor) -> ET.Element:
     if not polygons:
         centre = f"{deg(sensor.latitude)},{deg(sensor.longitude)}"
         sub(area, "circle", f"{centre} {CIRCLE_RADIUS_KM}")
+    if sensor.commune.insee_code:
+        add_geocode(area, "INSEE", sensor.commune.insee_code)
     return area
 
 

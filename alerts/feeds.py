@@ -1,21 +1,28 @@
-"""The alerts in CAP: one alert's CAP document, and the open alerts' entries of the CAP
-Atom feed (``core/feeds.py``; the provider is registered by ``csu/apps.py``)."""
+"""The alerts in CAP: one alert's CAP document, and the alerts' entries of the CAP Atom
+feed (``core/feeds.py``; the provider is registered by ``csu/apps.py``)."""
 
+from django.db.models import Q
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
-from core.cap import CAP_MEDIA_TYPE
+from core.cap import CAP_MEDIA_TYPE, feed_keep
 from core.feeds import FEED_LIMIT, CapRenderer, FeedItem, XMLDocumentView, api_url
 
 from .cap import alert_cap, cap_identifier, cap_sent, for_cap
-from .models import Alert
+from .models import Alert, AlertState
 
 
 def open_alert_items(user) -> list[FeedItem]:
-    """The open alerts ``user`` may see, most recent first."""
-    alerts = for_cap(Alert.objects.open().visible_to(user).order_by("-opened_at"))
+    """The open alerts ``user`` may see, and those resolved within the feed's keep."""
+    recent = Q(resolved_at__gte=timezone.now() - feed_keep())
+    alerts = for_cap(
+        Alert.objects.visible_to(user)
+        .filter(~Q(state=AlertState.RESOLVED) | recent)
+        .order_by("-opened_at")
+    )
     return [
         FeedItem(
             id=cap_identifier(alert),
@@ -26,6 +33,7 @@ def open_alert_items(user) -> list[FeedItem]:
                 f"{alert.get_severity_display()} · {alert.get_state_display()} · "
                 f"capteur {alert.sensor.ref} · {alert.rule.name}"
             ),
+            content=alert_cap(alert),
         )
         for alert in alerts[:FEED_LIMIT]
     ]

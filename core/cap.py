@@ -7,7 +7,7 @@ schema ``schema/CAP-v1.2.xsd`` is OASIS's, vendored for the tests.
 """
 
 import xml.etree.ElementTree as ET
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -18,6 +18,12 @@ CAP_SCHEMA = Path(__file__).parent / "schema" / "CAP-v1.2.xsd"
 CAP_MEDIA_TYPE = "application/cap+xml"
 HEADLINE_MAX = 160  # CAP: "SHOULD be less than 160 characters"
 CIRCLE_RADIUS_KM = 0.1
+# An ongoing subject has no known end: its message expires this long after its latest
+# change, so a reader never drops a live alert early; the feed (``core/feeds.py``) is
+# what tells a reader an item is still current.
+ONGOING_EXPIRY = timedelta(days=7)
+# Written ``cap:`` wherever a CAP alert sits inside another document (the Atom feed).
+ET.register_namespace("cap", CAP_NS)
 
 
 def cap_sender() -> str:
@@ -65,6 +71,23 @@ def host() -> str:
 def cap_datetime(moment: datetime) -> str:
     """Format as CAP wants: local time with its offset, whole seconds, never "Z"."""
     return timezone.localtime(moment).replace(microsecond=0).isoformat()
+
+
+def feed_keep() -> timedelta:
+    """How long an ended subject's last message stays in the feed."""
+    return timedelta(hours=settings.CAP_FEED_KEEP_HOURS)
+
+
+def expires(sent: datetime, ended: datetime | None) -> str:
+    """The ``expires`` of a message: when it leaves the feed once ended, else a week on."""
+    return cap_datetime(ended + feed_keep() if ended else sent + ONGOING_EXPIRY)
+
+
+def add_geocode(area: ET.Element, name: str, value: str) -> None:
+    """Add a ``geocode`` (INSEE code of a commune, UAI of a school) to ``area``."""
+    geocode = sub(area, "geocode")
+    sub(geocode, "valueName", name)
+    sub(geocode, "value", value)
 
 
 def local(moment: datetime) -> str:

@@ -1,23 +1,34 @@
 """The CAP Atom feed: an index of the CAP messages under way, and the views of CAP documents.
 
 The feed is an index of current CAP messages, the usual shape of CAP feeds: each entry
-is one message, its id the message's identifier, its link the CAP document. A subject
+is one message, its id the message's identifier, its link the CAP document (typed
+``application/cap+xml``) and its content the CAP alert itself, so readers that parse
+CAP from the feed (as they do from public CAP feeds) need no second request. A subject
 that changes gets a new identifier, so readers see a new entry and the superseded one
-drops out.
+drops out. An ended subject keeps its last message (AllClear, or Cancel for a PPMS
+activation sent in error) for ``CAP_FEED_KEEP_HOURS`` before it leaves, so a reader that
+polls hears of the end.
 
 The apps add their entries without this module knowing them: the wiring
 (``csu/apps.py``) registers each app's provider, ``(user) -> list[FeedItem]``: the open
-alerts (``alerts/feeds.py``), the PPMS activations (``ppms/cap.py``).
+and recently resolved alerts (``alerts/feeds.py``), the PPMS activations
+(``ppms/cap.py``).
+
+Each answer carries an ``ETag`` (a digest of the body, which differs with who asks) and
+a ``Last-Modified`` (the latest message); ``If-None-Match`` with the current ETag gets a
+304. ``If-Modified-Since`` alone is not answered with a 304: an item leaving the feed
+changes it without a newer message, so only the ETag tells that for sure.
 """
 
+import hashlib
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
-from django.utils import timezone, translation
-from django.utils.feedgenerator import Atom1Feed
-from django.utils.html import escape
+from django.utils import translation
+from django.utils.http import http_date, parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -26,11 +37,15 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .cap import CAP_MEDIA_TYPE
+from .cap import CAP_MEDIA_TYPE, cap_datetime
 
+ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_MEDIA_TYPE = "application/atom+xml"
 FEED_LIMIT = 200  # per provider
+FEED_TITLE = "CSU — alertes et PPMS en cours"
 FEED_SUBTITLE = "Messages CAP 1.2 en cours du centre de supervision urbaine."
+# The ``updated`` of a feed without entries: a fixed date, so its ETag stays the same.
+EMPTY_FEED_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,7 @@ class FeedItem:
     link: str  # the address of the CAP document
     updated: datetime  # the message's ``sent``
     summary: str = ""
+    content: bytes = b""  # the CAP document itself, embedded in the entry
 
 
 FeedProvider = Callable[..., list[FeedItem]]  # (user) -> the items that user may see
@@ -55,36 +71,65 @@ def register_feed_provider(provider: FeedProvider) -> FeedProvider:
     return provider
 
 
+def public_url(path: str) -> str:
+    """The public address of a path of the CSU (links must work outside it)."""
+    return f"{settings.CSU_PUBLIC_URL.rstrip('/')}/{path}"
+
+
 def api_url(path: str) -> str:
-    """The public address of an API path (links must work outside the CSU)."""
-    return f"{settings.CSU_PUBLIC_URL.rstrip('/')}/api/v1/{path}"
+    """The public address of an API path."""
+    return public_url(f"api/v1/{path}")
 
 
-def atom_feed(user) -> bytes:
-    """Build the Atom feed of everything the providers give ``user``, newest first."""
+def feed_items(user) -> list[FeedItem]:
+    """Everything the providers give ``user``, newest first."""
     with translation.override("fr"):
         items = [item for provider in FEED_PROVIDERS for item in provider(user)]
-    items.sort(key=lambda item: item.updated, reverse=True)
-    feed = Atom1Feed(
-        title="CSU — alertes et PPMS en cours",
-        link=f"{settings.CSU_PUBLIC_URL.rstrip('/')}/",
-        description=FEED_SUBTITLE,
-        subtitle=FEED_SUBTITLE,  # what Atom1Feed writes; ``description`` is for RSS
-        feed_url=api_url("cap/feed/"),
-        feed_guid=api_url("cap/feed/"),
-        language="fr",
-        author_name="Centre de supervision urbaine",
-    )
+    items.sort(key=lambda item: (item.updated, item.id), reverse=True)
+    return items
+
+
+def feed_updated(items: list[FeedItem]) -> datetime:
+    """The feed's ``updated``: its latest message."""
+    return max((item.updated for item in items), default=EMPTY_FEED_UPDATED)
+
+
+def atom_feed(items: list[FeedItem]) -> bytes:
+    """Write ``items`` as an Atom feed, each entry embedding its CAP alert."""
+    # Atom as the default namespace, declared by hand (its elements then go unqualified):
+    # ElementTree's ``default_namespace`` refuses unqualified attributes, which Atom's are.
+    feed = ET.Element("feed", {"xmlns": ATOM_NS, "xml:lang": "fr"})
+    _text(feed, "title", FEED_TITLE)
+    _text(feed, "subtitle", FEED_SUBTITLE)
+    ET.SubElement(feed, "link", rel="alternate", href=public_url(""))
+    ET.SubElement(feed, "link", rel="self", href=api_url("cap/feed/"))
+    _text(feed, "id", api_url("cap/feed/"))
+    _text(feed, "updated", cap_datetime(feed_updated(items)))
+    author = ET.SubElement(feed, "author")
+    _text(author, "name", "Centre de supervision urbaine")
     for item in items:
-        feed.add_item(
-            title=item.title,
-            link=item.link,
-            description=escape(item.summary),  # Atom1Feed declares the summary HTML
-            unique_id=item.id,
-            # Written like the CAP message's own ``sent``.
-            updateddate=timezone.localtime(item.updated).replace(microsecond=0),
-        )
-    return feed.writeString("utf-8").encode("utf-8")
+        entry = ET.SubElement(feed, "entry")
+        _text(entry, "title", item.title)
+        ET.SubElement(entry, "link", rel="alternate", type=CAP_MEDIA_TYPE, href=item.link)
+        _text(entry, "id", item.id)
+        # Written like the CAP message's own ``sent``.
+        _text(entry, "updated", cap_datetime(item.updated))
+        if item.summary:
+            _text(entry, "summary", item.summary)
+        if item.content:
+            content = ET.SubElement(entry, "content", type="text/xml")
+            content.append(ET.fromstring(item.content))
+    return ET.tostring(feed, encoding="UTF-8", xml_declaration=True)
+
+
+def _text(parent: ET.Element, name: str, text: str) -> ET.Element:
+    element = ET.SubElement(parent, name)
+    element.text = text
+    return element
+
+
+def etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 # --- Views -------------------------------------------------------------------------------
@@ -137,13 +182,28 @@ class CapFeedView(XMLDocumentView):
         summary="Atom feed of the current CAP messages (open alerts, PPMS activations)",
         description=(
             "One entry per current CAP message the user may see: its id is the message's "
-            "identifier, its link the CAP document."
+            "identifier, its link the CAP document, its content the CAP alert. Ended alerts "
+            "and activations stay CAP_FEED_KEEP_HOURS with their last message. ETag and "
+            "If-None-Match: 304 when unchanged."
         ),
         responses={(200, ATOM_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR)},
         tags=["alerts"],
     )
     def get(self, request):
-        return Response(atom_feed(request.user))
+        items = feed_items(request.user)
+        body = atom_feed(items)
+        tag = etag(body)
+        headers = {
+            "ETag": tag,
+            "Last-Modified": http_date(feed_updated(items).timestamp()),
+            # Per user: shared caches must not hand one reader's feed to another.
+            "Cache-Control": "private, no-cache",
+            "Vary": "Authorization, Cookie",
+        }
+        wanted = parse_etags(request.headers.get("If-None-Match", ""))
+        if tag in wanted or "*" in wanted:
+            return Response(status=304, headers=headers)
+        return Response(body, headers=headers)
 
 
 cap_feed_view = CapFeedView.as_view()

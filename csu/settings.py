@@ -532,6 +532,9 @@ SMS_GATEWAY_URL = env("SMS_GATEWAY_URL")
 SMS_GATEWAY_TOKEN = env("SMS_GATEWAY_TOKEN")
 # The sender of the CAP messages (default csu@<first ALLOWED_HOSTS entry>).
 CSU_CAP_SENDER = env("CSU_CAP_SENDER")
+# How long an ended alert or activation stays in the CAP feed, with its last message
+# (AllClear or Cancel), so aggregators that poll hear of the end before the item leaves.
+CAP_FEED_KEEP_HOURS = env_int("CAP_FEED_KEEP_HOURS", 24, minimum=1)
 # A slippy-map tile URL ({z}/{x}/{y}) drawn under the dashboard's map; none: no tiles.
 CSU_MAP_TILE_URL = env("CSU_MAP_TILE_URL")
 HEALTHZ_TIMEOUT_S = 2.0

@@ -5,6 +5,7 @@ from django.urls import include, path
 from core import signin
 from core.schema_view import DocsView, SchemaView
 from dashboard import views as dashboard
+from dashboard.alert_page import alert_detail
 from dashboard.sensor_page import sensor_detail
 from ppms import views as ppms_views
 from sensors import health, prometheus
@@ -15,6 +16,7 @@ urlpatterns = [
     path("dashboard/wall/", dashboard.wall, name="dashboard-wall"),
     path("dashboard/kpis.json", dashboard.kpis_json, name="dashboard-kpis"),
     path("sensors/<slug:ref>/", sensor_detail, name="sensor-detail"),
+    path("alerts/<int:pk>/", alert_detail, name="alert-page"),
     path("ppms/", ppms_views.board, name="ppms-board"),
     path("ppms/sections/", ppms_views.board_sections, name="ppms-board-sections"),
     path("ppms/ecole/", ppms_views.director_home, name="ppms-director"),
@@ -26,6 +28,7 @@ urlpatterns = [
     ),
     path("ppms/sw.js", ppms_views.service_worker, name="ppms-sw"),
     path("ppms/manifest.webmanifest", ppms_views.manifest, name="ppms-manifest"),
+    path("ppms/activations/<int:pk>/", ppms_views.activation_board, name="ppms-activation"),
     path("ppms/activations/<int:pk>/rapport/", ppms_views.report, name="ppms-report"),
     path("ppms/activations/<int:pk>/rapport.csv", ppms_views.report_csv, name="ppms-report-csv"),
     path("healthz", health.healthz, name="healthz"),

@@ -17,22 +17,25 @@ the alerts' messages so both read alike; the postures' responses and instruction
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
 from core.cap import (
     CAP_NS,
     CIRCLE_RADIUS_KM,
+    add_geocode,
     cap_datetime,
     cap_sender,
     deg,
+    expires,
+    feed_keep,
     headline,
     host,
     outer_rings,
     sub,
     tag,
 )
-from core.feeds import FeedItem, api_url
+from core.feeds import FeedItem, api_url, public_url
 from core.roles import watches_the_town
 from sensors.models import Commune, Zone
 
@@ -130,11 +133,13 @@ def activation_cap(
 
 
 def activation_feed_items(user) -> list[FeedItem]:
-    """The active activations ``user`` supervises, for the CAP feed (operators and admins)."""
+    """The activations ``user`` supervises under way or ended within the feed's keep, for
+    the CAP feed (operators and admins)."""
     if not watches_the_town(user):
         return []
+    current = Q(ended_at__isnull=True) | Q(ended_at__gte=timezone.now() - feed_keep())
     activations = for_cap(
-        Activation.objects.active().visible_to(user).order_by("-started_at", "-pk"), user
+        Activation.objects.filter(current).visible_to(user).order_by("-started_at", "-pk"), user
     )[:FEED_LIMIT]
     items = []
     for activation in activations:
@@ -150,6 +155,7 @@ def activation_feed_items(user) -> list[FeedItem]:
                     f"{exercise}PPMS {SCENARIO_TEXT[activation.scenario]} · "
                     f"{sum(counts.values())} école(s) : {_counts_text(counts)}"
                 ),
+                content=activation_cap(activation),
             )
         )
     return items
@@ -205,6 +211,8 @@ def _info_element(activation: Activation, kind: str, messages: list) -> ET.Eleme
     sub(info, "severity", "Extreme" if intrusion else "Severe")
     sub(info, "certainty", "Observed")
     sub(info, "onset", cap_datetime(activation.started_at))
+    sent = messages[-1][1]
+    sub(info, "expires", expires(sent, sent if ended else None))
     sub(info, "senderName", f"Centre de supervision urbaine ({_communes(activation)})")
     sub(info, "headline", headline(exercise + activation.title))
     sub(info, "description", _description(activation, kind, messages))
@@ -217,7 +225,7 @@ def _info_element(activation: Activation, kind: str, messages: list) -> ET.Eleme
         if not intrusion:
             instruction += NOT_FETCHING
     sub(info, "instruction", ("EXERCICE. " if activation.drill else "") + instruction)
-    sub(info, "web", api_url(f"ppms/activations/{activation.pk}/"))
+    sub(info, "web", public_url(f"ppms/activations/{activation.pk}/"))
     for name, value in _parameters(activation):
         parameter = sub(info, "parameter")
         sub(parameter, "valueName", name)
@@ -292,6 +300,11 @@ def _area_element(activation: Activation) -> ET.Element:
     for school in schools:
         centre = f"{deg(school.latitude)},{deg(school.longitude)}"
         sub(area, "circle", f"{centre} {CIRCLE_RADIUS_KM}")
+    communes = {school.commune.insee_code for school in schools if school.commune.insee_code}
+    for code in sorted(communes):
+        add_geocode(area, "INSEE", code)
+    for school in schools:
+        add_geocode(area, "UAI", school.uai)
     return area
 
 

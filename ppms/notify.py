@@ -359,7 +359,10 @@ def escalation_emails(activation: Activation, event: ActivationEvent) -> list[ou
         )
         .order_by("school__name")
     )
-    url = f"{settings.CSU_PUBLIC_URL.rstrip('/')}/"
+    public = settings.CSU_PUBLIC_URL.rstrip("/")
+    # The services' copy opens the activation on the board (where the CAP <web> points);
+    # a director's, their school's page, where they answer.
+    board = public + reverse("ppms-activation", args=[activation.pk])
     exercise = "[EXERCICE] " if activation.drill else ""
     minutes = minutes_since_start(activation, event.at)
     emails = []
@@ -374,7 +377,7 @@ def escalation_emails(activation: Activation, event: ActivationEvent) -> list[ou
                 for status in statuses
             ),
             "",
-            url,
+            board,
         ]
         subject = (
             f"[CSU] {exercise}PPMS : {len(statuses)} école(s) sans réponse — {activation.title}"
@@ -397,7 +400,7 @@ def escalation_emails(activation: Activation, event: ActivationEvent) -> list[ou
             "Le CSU n'a pas encore reçu la situation de l'école. Indiquez-la dès que "
             "possible : en sûreté ou besoin d'aide, avec les effectifs.",
             "",
-            url,
+            public + reverse("ppms-director-school", args=[status.school.uai]),
         ]
         subject = f"[CSU] {exercise}PPMS : indiquez la situation de {status.school.name}"
         emails.append(outbox.Email(subject=subject, body="\n".join(lines), to=recipients))

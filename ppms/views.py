@@ -547,6 +547,17 @@ def pending_proposals(user) -> list[dict]:
 
 
 @never_cache
+def activation_board(request, pk):
+    """An activation's own address (its CAP messages' ``<web>``): the board while it is
+    under way or just ended, its report after; 404 to who may not see it."""
+    require_supervisor(request.user)
+    activation = get_object_or_404(Activation.objects.visible_to(request.user), pk=pk)
+    if activation.ended_at and activation.ended_at < timezone.now() - RECENTLY_ENDED:
+        return report(request, pk)
+    return board(request)
+
+
+@never_cache
 def board(request):
     require_supervisor(request.user)
     communes = Commune.objects.visible_to(request.user)

@@ -754,7 +754,7 @@ def test_the_cap_document_is_for_operators_only(api, director, other_operator, a
     assert denied["Content-Type"] == "application/json"
 
 
-def test_the_feed_lists_the_active_activations_an_operator_supervises(
+def test_the_feed_lists_the_activations_an_operator_supervises_the_ended_one_with_its_end(
     api, operator, other_operator, director, activation, school
 ):
     over = ppms_activate(scenario="shelter", title="Finie", source="operator", schools=[school])
@@ -769,11 +769,16 @@ def test_the_feed_lists_the_active_activations_an_operator_supervises(
             for entry in root.findall(f"{ATOM}entry")
         ]
 
+    # The ended one stays CAP_FEED_KEEP_HOURS with its AllClear (tests/test_cap_feed.py).
     assert ids(operator) == [
+        (
+            f"urn:csu:localhost:ppms:{over.pk}:2",
+            f"http://localhost:8000/api/v1/ppms/activations/{over.pk}/cap/",
+        ),
         (
             f"urn:csu:localhost:ppms:{activation.pk}:1",
             f"http://localhost:8000/api/v1/ppms/activations/{activation.pk}/cap/",
-        )
+        ),
     ]
     assert ids(other_operator) == []
     assert ids(director) == []

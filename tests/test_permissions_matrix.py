@@ -412,6 +412,9 @@ MATRIX = [
     # A sensor's page: 404 outside the perimeter, like an unknown sensor.
     row("GET /sensors/jlt-air-01/", (LOGIN, 200, 404, 200, 404, 404, 200)),
     row("GET /sensors/bal-air-01/", (LOGIN, 404, 200, 200, 404, 404, 200)),
+    # An alert's page (CAP <web>, e-mails): 404 outside the perimeter, like the API.
+    row("GET /alerts/{alert_a}/", (LOGIN, 200, 404, 200, 404, 404, 200)),
+    row("GET /alerts/{alert_b}/", (LOGIN, 404, 200, 200, 404, 404, 200)),
     # The PPMS board: operators and admins, the activations of their communes' schools.
     row("GET /ppms/", sees=shown("activation"), expect=(
         LOGIN, {"A", "AB"}, {"B", "AB"}, {"A", "B", "AB"}, 403, 403, {"A", "B", "AB"})),
@@ -430,6 +433,11 @@ MATRIX = [
     # without a session (ppms/views.py); they hold no data.
     row("GET /ppms/sw.js", (200, 200, 200, 200, 200, 200, 200)),
     row("GET /ppms/manifest.webmanifest", (200, 200, 200, 200, 200, 200, 200)),
+    # An activation's address (CAP <web>): the board, 404 to who does not see it.
+    row("GET /ppms/activations/{activation_a}/", sees=shown("activation"), expect=(
+        LOGIN, {"A", "AB"}, 404, {"A", "B", "AB"}, 403, 403, {"A", "B", "AB"})),
+    row("GET /ppms/activations/{activation_b}/", sees=shown("activation"), expect=(
+        LOGIN, 404, {"B", "AB"}, {"A", "B", "AB"}, 403, 403, {"A", "B", "AB"})),
     # The after-action report: only the schools the reader sees.
     row("GET /ppms/activations/{activation_a}/rapport/", sees=shown("school"), expect=(
         LOGIN, {"X", "W"}, 404, {"X", "W"}, 403, 403, {"X", "W"})),

@@ -20,7 +20,7 @@ from ppms.ladder import climb
 from ppms.models import Activation, ActivationEvent, PpmsWebhook
 from ppms.services import ppms_activate, ppms_alarm, ppms_report
 from ppms.tasks import escalate_pending_schools
-from tests.conftest import make_school, make_user
+from tests.conftest import make_school, make_user, sign_in
 from tests.ppms_helpers import end_of_alert
 from tests.test_webhooks import Receiver
 
@@ -396,6 +396,29 @@ def test_an_escalation_mails_the_safety_services_and_reminds_the_directors_once(
     assert "- École du Morier (0370002B), Joué-lès-Tours" in services.body
     assert reminder.to == ["ce.0370001A@ac-orleans-tours.example", "adjointe@example.org"]
     assert reminder.subject == "[CSU] PPMS : indiquez la situation de École 0370001A"
+
+
+@override_settings(PPMS_SAFETY_EMAILS=SAFETY)
+def test_the_escalation_mails_link_to_the_activation_and_to_the_school_page(
+    client, school, directors_with_email, operator, other_operator
+):
+    activation = activate(school)
+    climb(T0 + timedelta(minutes=10))
+    dispatch_pending_events()
+    services, reminder = mail.outbox
+    board = services.body.splitlines()[-1]
+    school_page = reminder.body.splitlines()[-1]
+
+    assert board == f"http://localhost:8000/ppms/activations/{activation.pk}/"
+    assert school_page == "http://localhost:8000/ppms/school/0370001A/"
+    path = board.removeprefix("http://localhost:8000")
+    assert sign_in(client, operator).get(path).status_code == 200
+    client.logout()
+    assert sign_in(client, other_operator).get(path).status_code == 404
+    client.logout()
+    director, _deputy = directors_with_email
+    page = sign_in(client, director).get(school_page.removeprefix("http://localhost:8000"))
+    assert page.status_code == 200
 
 
 @override_settings(PPMS_SAFETY_EMAILS=SAFETY)
