@@ -114,6 +114,7 @@ class LiveSocketGate:
                 scope,
                 user=token.user if token else AnonymousUser(),
                 api_token_id=token.pk if token else None,
+                api_token_expires=token.expires if token else None,
             )
             return await self.application(scope, receive, send)
         if same_origin(scope):

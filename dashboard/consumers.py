@@ -1,5 +1,8 @@
+import asyncio
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
 
 from core import twofactor
 from core.access import signed_in_user
@@ -78,6 +81,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined, self.school_ids = await groups_for(user)
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        if self.by_token:  # an expired token is refused: so is its open socket
+            left = (self.scope["api_token_expires"] - timezone.now()).total_seconds()
+            self.expiry = asyncio.get_running_loop().call_later(
+                max(left, 0), lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))
+            )
         offered = self.scope.get("subprotocols") or ()
         await self.accept(TOKEN_PROTOCOL if self.by_token and TOKEN_PROTOCOL in offered else None)
 
@@ -87,6 +95,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=code)
 
     async def disconnect(self, code):
+        if hasattr(self, "expiry"):
+            self.expiry.cancel()
         if hasattr(self, "user_id"):
             await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
         for group in getattr(self, "groups_joined", ()):

@@ -4,11 +4,13 @@ still needs a page of this site. A refused socket is accepted, then closed with 
 
 import asyncio
 import json
+from datetime import timedelta
 
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core import live
@@ -158,6 +160,18 @@ async def test_revoking_another_token_of_the_user_keeps_the_socket_open(operator
 
     assert await communicator.receive_nothing(timeout=1)
     await communicator.disconnect()
+
+
+async def test_a_socket_opened_with_a_token_about_to_expire_closes_when_it_does(operator):
+    token, secret = await sync_to_async(ApiToken.issue)(user=operator)
+    await sync_to_async(ApiToken.objects.filter(pk=token.pk).update)(
+        expires=timezone.now() + timedelta(seconds=1)
+    )
+    communicator = socket([(b"authorization", f"Token {secret}".encode())])
+    connected, _ = await communicator.connect(timeout=20)
+
+    assert connected
+    assert await closed_with(communicator) == CLOSE_UNAUTHENTICATED
 
 
 async def test_a_new_password_closes_the_sockets_of_the_users_tokens(operator):
