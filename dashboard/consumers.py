@@ -89,6 +89,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         offered = self.scope.get("subprotocols") or ()
         await self.accept(TOKEN_PROTOCOL if self.by_token and TOKEN_PROTOCOL in offered else None)
 
+    async def close(self, code=None, reason=None):
+        if hasattr(self, "expiry"):  # closed once: the expiry must not close it again
+            self.expiry.cancel()
+        await super().close(code=code, reason=reason)
+
     async def refuse(self, code: int):
         """Close with ``code`` after the handshake: a refused one is a bare HTTP 403."""
         await self.accept()
