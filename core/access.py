@@ -3,6 +3,8 @@
 - A new password or a deactivated account revokes the user's API tokens. The account
   as it was is read before each save that may change it (``remember_account``) and
   compared after (``on_account_saved``).
+- A deleted API token is told to its user's websockets too: a program's socket opened
+  with it checks its token again (``core.api_tokens.token_user``) and closes.
 - Whatever may change what a user sees — the account (password, active, staff,
   superuser), its groups, an operator's communes, a director's schools, signing out —
   is told to the user's websockets after the commit (``core.live.send_access_changed``);
@@ -63,6 +65,12 @@ def on_account_saved(sender, instance, created=False, raw=False, **kwargs) -> No
 
 def on_account_deleted(sender, instance, **kwargs) -> None:
     tell([instance.pk])
+
+
+def on_token_deleted(sender, instance, **kwargs) -> None:
+    """post_delete of an API token (revoked, or deleted by an admin): its websockets,
+    told through the user's group, find it gone and close."""
+    tell([instance.user_id])
 
 
 def on_logged_out(sender, request, user, **kwargs) -> None:

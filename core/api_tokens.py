@@ -45,13 +45,37 @@ class ApiTokenAuthentication(BaseAuthentication):
             raise AuthenticationFailed(EXPIRED)
         if not token.user.is_active:
             raise AuthenticationFailed(INACTIVE)
-        if token.last_used is None or now - token.last_used >= LAST_USED_PRECISION:
-            ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+        _mark_used(token, now)
         return token.user, token
 
     def authenticate_header(self, request):
         # A 401, not a 403, for a call without credentials.
         return self.keyword
+
+
+def _mark_used(token: ApiToken, now) -> None:
+    if token.last_used is None or now - token.last_used >= LAST_USED_PRECISION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used=now)
+
+
+def token_usable(secret: str) -> ApiToken | None:
+    """The token of ``secret`` (its user with it) if it may be used now, else None: the
+    websocket's check, where a refusal says no more than "unauthenticated"."""
+    now = timezone.now()
+    token = ApiToken.objects.select_related("user").filter(digest=token_digest(secret)).first()
+    if token is None or token.is_expired(now) or not token.user.is_active:
+        return None
+    _mark_used(token, now)
+    return token
+
+
+def token_user(token_id: int):
+    """The user of token ``token_id`` if it is still usable (not revoked, not expired, its
+    user active), else None: an open websocket's check again."""
+    token = ApiToken.objects.select_related("user").filter(pk=token_id).first()
+    if token is None or token.is_expired(timezone.now()) or not token.user.is_active:
+        return None
+    return token.user
 
 
 def token_issue(*, user, name: str = "") -> tuple[ApiToken, str]:

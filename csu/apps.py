@@ -42,6 +42,7 @@ class CsuConfig(AppConfig):
         from core import access, signin_throttle
         from core.cache import forget_all
         from core.feeds import register_feed_provider
+        from core.models import ApiToken
         from core.roles import ensure_role_groups
         from core.signals import delivery_changed
         from ppms import receivers as ppms_receivers
@@ -61,6 +62,7 @@ class CsuConfig(AppConfig):
         pre_save.connect(access.remember_account, sender=User, dispatch_uid="access-before")
         post_save.connect(access.on_account_saved, sender=User, dispatch_uid="access-saved")
         post_delete.connect(access.on_account_deleted, sender=User, dispatch_uid="access-gone")
+        post_delete.connect(access.on_token_deleted, sender=ApiToken, dispatch_uid="access-token")
         user_logged_out.connect(access.on_logged_out, dispatch_uid="access-logged-out")
         for signal in (post_save, post_delete):
             signal.connect(access.on_scope_saved, sender=Operator, dispatch_uid="access-operator")

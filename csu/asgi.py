@@ -10,15 +10,14 @@ from django.core.asgi import get_asgi_application
 # Django must be set up before the consumers (and their models) are imported.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from core.websocket import SameOriginValidator  # noqa: E402
+from core.websocket import LiveSocketGate  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": LiveSocketGate(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -1,8 +1,12 @@
+import asyncio
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
 
 from core import twofactor
 from core.access import signed_in_user
+from core.api_tokens import token_user
 from core.live import (
     MESSAGE_TYPE,
     commune_group,
@@ -11,17 +15,25 @@ from core.live import (
     session_hash,
     user_group,
 )
+from core.websocket import (
+    CLOSE_FORBIDDEN,
+    CLOSE_SECOND_FACTOR_MISSING,
+    CLOSE_UNAUTHENTICATED,
+    TOKEN_PROTOCOL,
+)
 from ppms.models import School
 from sensors.models import Commune
 
-# Close code for an anonymous connection, and for a socket whose session ended (signed
-# out, a new password, the account deactivated): the pages send it to the login page.
-CLOSE_UNAUTHENTICATED = 4401
-# What the user may see changed (a commune, a school, a role): the page reconnects, joins
-# what the user may see now, and fetches again.
-CLOSE_ACCESS_CHANGED = 4403
-# Signed in with a password alone by a user who must type their code or set up an app.
-CLOSE_SECOND_FACTOR_MISSING = 4428
+# The close codes are core/websocket.py's (docs/websocket.md); on an open socket, 4403
+# says that what the user may see changed.
+CLOSE_ACCESS_CHANGED = CLOSE_FORBIDDEN
+__all__ = [
+    "CLOSE_ACCESS_CHANGED",
+    "CLOSE_FORBIDDEN",
+    "CLOSE_SECOND_FACTOR_MISSING",
+    "CLOSE_UNAUTHENTICATED",
+    "LiveConsumer",
+]
 
 
 @database_sync_to_async
@@ -43,29 +55,53 @@ def groups_for(user) -> tuple[list[str], set[int]]:
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
-    """Push live readings, alerts and PPMS events to the browsers that may see them.
+    """Push live readings, alerts and PPMS events to the browsers and programs that may
+    see them (who may connect: core/websocket.py).
 
     Each socket also joins its user's group, where core/access.py tells it that what the
-    user may see changed: it then checks again, and closes if it must.
+    user may see changed, or that a token was revoked: it then checks again (its token,
+    or its session), and closes if it must.
     """
 
     async def connect(self):
         user = self.scope.get("user")
+        # Set by core.websocket.LiveSocketGate for a program; a browser has a session.
+        self.by_token = "api_token_id" in self.scope
+        self.token_id = self.scope.get("api_token_id")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self.refuse(CLOSE_UNAUTHENTICATED)
             return
-        if await lacks_second_factor(user, self.scope["session"]):
-            await self.close(code=CLOSE_SECOND_FACTOR_MISSING)
+        # A token is the second factor's equal: only an admin-issued secret opens it.
+        if not self.by_token and await lacks_second_factor(user, self.scope["session"]):
+            await self.refuse(CLOSE_SECOND_FACTOR_MISSING)
             return
         self.user_id = user.pk
-        self.session_key = self.scope["session"].session_key
+        self.session_key = None if self.by_token else self.scope["session"].session_key
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         self.groups_joined, self.school_ids = await groups_for(user)
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
+        if self.by_token:  # an expired token is refused: so is its open socket
+            left = (self.scope["api_token_expires"] - timezone.now()).total_seconds()
+            self.expiry = asyncio.get_running_loop().call_later(
+                max(left, 0), lambda: asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))
+            )
+        offered = self.scope.get("subprotocols") or ()
+        await self.accept(TOKEN_PROTOCOL if self.by_token and TOKEN_PROTOCOL in offered else None)
+
+    async def close(self, code=None, reason=None):
+        if hasattr(self, "expiry"):  # closed once: the expiry must not close it again
+            self.expiry.cancel()
+        await super().close(code=code, reason=reason)
+
+    async def refuse(self, code: int):
+        """Close with ``code`` after the handshake: a refused one is a bare HTTP 403."""
         await self.accept()
+        await self.close(code=code)
 
     async def disconnect(self, code):
+        if hasattr(self, "expiry"):
+            self.expiry.cancel()
         if hasattr(self, "user_id"):
             await self.channel_layer.group_discard(user_group(self.user_id), self.channel_name)
         for group in getattr(self, "groups_joined", ()):
@@ -93,11 +129,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             if self.session_key and ended == session_hash(self.session_key):
                 await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        user = await database_sync_to_async(signed_in_user)(self.user_id, self.scope["session"])
+        if self.by_token:  # revoked, expired, or its user deactivated?
+            user = await database_sync_to_async(token_user)(self.token_id)
+        else:
+            user = await database_sync_to_async(signed_in_user)(self.user_id, self.scope["session"])
         if user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if await lacks_second_factor(user, self.scope["session"]):  # an admin reset it
+        if not self.by_token and await lacks_second_factor(user, self.scope["session"]):
+            # an admin reset it
             await self.close(code=CLOSE_SECOND_FACTOR_MISSING)
             return
         groups, school_ids = await groups_for(user)

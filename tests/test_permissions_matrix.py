@@ -969,7 +969,12 @@ async def socket_of(user):
         await sync_to_async(sign_in)(client, user)
         headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
     communicator = WebsocketCommunicator(application, "/ws/live/", headers=headers)
-    return communicator, await communicator.connect(timeout=TIMEOUT_S)
+    connected, _ = await communicator.connect(timeout=TIMEOUT_S)
+    if user is None:  # refused: accepted, then closed at once with its code
+        closed = await communicator.receive_output(timeout=TIMEOUT_S)
+        assert closed["type"] == "websocket.close", closed
+        return communicator, (False, closed["code"])
+    return communicator, (connected, None)
 
 
 def send_end(communes) -> None:
