@@ -93,8 +93,15 @@ def test_csv_fr_starts_with_the_bom_and_uses_semicolons_commas_and_paris_times(
     raw = b"".join(response.streaming_content)
     assert raw.startswith(b"\xef\xbb\xbf")
     text = raw.decode("utf-8")
-    assert text.splitlines()[1:] == ["15/01/2026 08:00:00;12,5", "15/07/2026 08:00:00;7,25"]
-    assert rows(text, ";")[0] == ["Horodatage (heure de Paris)", "Valeur (µg/m³)"]
+    assert text.splitlines()[1:] == [
+        "15/01/2026 08:00:00;12,5;2026-01-15T08:00:00+01:00",
+        "15/07/2026 08:00:00;7,25;2026-07-15T08:00:00+02:00",
+    ]
+    assert rows(text, ";")[0] == [
+        "Horodatage (heure de Paris)",
+        "Valeur (µg/m³)",
+        "Horodatage (heure de Paris) — ISO 8601",
+    ]
 
 
 def test_csv_fr_never_writes_numbers_in_scientific_notation(api, operator, sensor):
@@ -413,6 +420,12 @@ def test_the_alert_export_in_csv_fr_shows_french_labels_and_paris_times(
     assert row[2:6] == ["15/01/2026 08:00:00", "15/07/2026 08:00:00", "Résolue", "Avertissement"]
     assert row[12] == "120,25"
     assert row[13] == ""  # nobody acknowledged
+    assert row[-3:] == ["2026-01-15T08:00:00+01:00", "2026-07-15T08:00:00+02:00", ""]
+    assert rows(text, ";")[0][-3:] == [
+        "Ouverte le (heure de Paris) — ISO 8601",
+        "Résolue le (heure de Paris) — ISO 8601",
+        "Acquittée le (heure de Paris) — ISO 8601",
+    ]
     assert response["Content-Disposition"] == (
         'attachment; filename="alertes_20260101-0100_20261201-0100.csv"'
     )
