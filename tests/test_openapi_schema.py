@@ -62,7 +62,7 @@ def test_a_refusal_without_a_field_is_an_error_and_a_bad_input_names_its_fields(
 
 def test_a_path_parameter_has_one_type_wherever_it_names_the_same_identifier():
     types = defaultdict(set)
-    for name, operation in operations(schema()):
+    for _name, operation in operations(schema()):
         for parameter in operation.get("parameters", []):
             if parameter["in"] == "path":
                 key = json.dumps(parameter["schema"], sort_keys=True)
