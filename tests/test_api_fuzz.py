@@ -75,15 +75,19 @@ SCHEMA_DOCUMENT = generated_schema()
 WSGI_APP = get_wsgi_application()
 
 # The cast of the running test's path parameters, by path prefix (see ``cast``).
-CAST_PATHS: dict[str, dict[str, str | int]] = {}
+CAST_PATHS: dict[str, dict[str, str]] = {}
 
 
-def cast_path_parameters(path: str) -> dict[str, str | int]:
+def cast_path_parameters(path: str) -> dict[str, str]:
     """The path parameters of ``path`` that name an object of the current cast."""
     for prefix, parameters in CAST_PATHS.items():
         if path.startswith(prefix):
             return parameters
     return {}
+
+
+def typed(name: str, value: str) -> str | int:
+    return int(value) if name == "id" else value
 
 
 def on_the_cast(context, case):
@@ -100,8 +104,11 @@ def on_the_cast(context, case):
     def choose(chosen: bool):
         if chosen:
             # Assigned, not updated in place: schemathesis then judges the case anew, so
-            # the cast's values have the schema's types (an ``id`` is an integer).
-            case.path_parameters = {name: cast.get(name, value) for name, value in generated}
+            # the cast's values take the schema's types (an ``id`` is an integer).
+            case.path_parameters = {
+                name: typed(name, cast[name]) if name in cast else value
+                for name, value in generated
+            }
         return case
 
     return st.booleans().map(choose)
@@ -293,13 +300,13 @@ def cast(
 
     CAST_PATHS.update(
         {
-            "/api/v1/alerts/{id}": {"id": alert.pk},
-            "/api/v1/ppms/activations/{id}": {"id": activation.pk, "uai": school.uai},
-            "/api/v1/rules/{id}": {"id": rule.pk},
+            "/api/v1/alerts/{id}": {"id": str(alert.pk)},
+            "/api/v1/ppms/activations/{id}": {"id": str(activation.pk), "uai": school.uai},
+            "/api/v1/rules/{id}": {"id": str(rule.pk)},
             "/api/v1/schools/{uai}": {"uai": school.uai},
             "/api/v1/sensors/{ref}": {"ref": sensor.ref},
-            "/api/v1/shelters/{id}": {"id": shelter.pk},
-            "/api/v1/silences/{id}": {"id": silence.pk},
+            "/api/v1/shelters/{id}": {"id": str(shelter.pk)},
+            "/api/v1/silences/{id}": {"id": str(silence.pk)},
         }
     )
     yield {
@@ -530,7 +537,7 @@ def test_no_path_parameter_breaks_the_api(cast, value):
     api = APIClient()
     sent = 0
     for method, route in api_operations():
-        cast_values = {name: str(v) for name, v in cast_path_parameters(route).items()}
+        cast_values = cast_path_parameters(route)
         for name in parameters_of(route):
             path = filled(route, {**cast_values, name: value})
             response = api.generic(method, path, **body_for(method), **env(cast["admin"]))
