@@ -108,8 +108,8 @@ ALERT_EXPORT = [
     # (column, the value's lookup)
     (exports.Column("id", _("N°")), "id"),
     (exports.Column("title", _("Titre")), "title"),
-    (exports.Column("opened_at", _("Ouverte le (heure de Paris)")), "opened_at"),
-    (exports.Column("resolved_at", _("Résolue le (heure de Paris)")), "resolved_at"),
+    (exports.Column("opened_at", _("Ouverte le (heure de Paris)"), time=True), "opened_at"),
+    (exports.Column("resolved_at", _("Résolue le (heure de Paris)"), time=True), "resolved_at"),
     (exports.Column("state", _("État"), dict(AlertState.choices)), "state"),
     (exports.Column("severity", _("Gravité"), dict(Severity.choices)), "severity"),
     (exports.Column("sensor", _("Capteur")), "sensor__ref"),
@@ -120,7 +120,10 @@ ALERT_EXPORT = [
     (exports.Column("last_value", _("Dernière valeur")), "last_value"),
     (exports.Column("peak_value", _("Valeur extrême")), "peak_value"),
     (exports.Column("acknowledged_by", _("Acquittée par")), _username("acknowledged_by")),
-    (exports.Column("acknowledged_at", _("Acquittée le (heure de Paris)")), "acknowledged_at"),
+    (
+        exports.Column("acknowledged_at", _("Acquittée le (heure de Paris)"), time=True),
+        "acknowledged_at",
+    ),
     (exports.Column("resolved_by", _("Résolue par")), _username("resolved_by")),
 ]
 

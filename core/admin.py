@@ -136,9 +136,14 @@ class WebhookAdmin(admin.ModelAdmin):
     list_display = ("name", "url", "active", "deliveries_link")
     list_filter = ("active",)
     search_fields = ("name", "url")
+    readonly_fields = ("standard_secret",)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(delivery_count=Count("deliveries"))
+
+    @admin.display(description=_("secret Standard Webhooks (à donner au destinataire)"))
+    def standard_secret(self, webhook):
+        return webhook.standard_secret if webhook.pk else ""
 
     @admin.display(description=_("envois"), ordering="delivery_count")
     def deliveries_link(self, webhook):

@@ -16,7 +16,7 @@ from rest_framework import pagination, parsers
 from rest_framework.exceptions import APIException, ParseError, Throttled, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from .roles import watches_the_town
+from .roles import is_director, watches_the_town
 
 # Up to 19 digits: int() refuses more than 4,300, and the database's integers stop at 2**63.
 INTEGER_RE = re.compile(r"\A-?[0-9]{1,19}\Z")
@@ -109,6 +109,20 @@ class OperatorsAct(BasePermission):
         if request.method in SAFE_METHODS:
             return True
         return watches_the_town(request.user)
+
+
+class NotForDirectors(BasePermission):
+    """The API's schema and documentation: integrators', operators' and admins'.
+
+    Directors use the pages; the documentation of every call would only show them a map
+    of what they may not do.
+    """
+
+    message = _("La documentation de l'API est réservée aux intégrateurs.")
+
+    def has_permission(self, request, view):
+        user = request.user
+        return user.is_authenticated and (watches_the_town(user) or not is_director(user))
 
 
 class OperatorsOnly(OperatorsAct):

@@ -2,7 +2,10 @@
 
 - ``csv-fr`` opens as is in a French spreadsheet: ``;`` separator, decimal comma, UTF-8
   with a BOM (without it Excel reads the file as Windows-1252), French headers and
-  labels, times as ``23/11/2026 08:00:00`` in Europe/Paris.
+  labels, times as ``23/11/2026 08:00:00`` in Europe/Paris. That text is ambiguous for
+  the hour repeated when clocks go back in October, so each time column also comes
+  as ISO 8601 with its UTC offset (``2026-10-25T02:30:00+02:00``), in a column of its
+  own appended after the others (files read by column position keep their layout).
 - ``csv``: RFC 4180 CSV with commas and decimal points, UTF-8 without BOM, the API's
   keys as headers and RFC 3339 UTC times.
 - ``json``: an array of objects keyed like the API.
@@ -51,6 +54,8 @@ class Column:
     label: str  # header of csv-fr
     # csv-fr shows the label of a coded value (state, severity…) rather than its code.
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Holds datetimes: csv-fr appends the same times as ISO 8601 with their offset.
+    time: bool = False
 
 
 class FormatParam(ChoiceParam):
@@ -163,13 +168,21 @@ class _Line:
         return text
 
 
+def _iso_local(value, zone: ZoneInfo) -> str:
+    return "" if value is None else value.astimezone(zone).isoformat(timespec="seconds")
+
+
 def _csv_lines(columns: Sequence[Column], rows: Iterable[Sequence], fmt: str) -> Iterator[bytes]:
     if fmt == CSV_FR:
         writer = csv.writer(_Line(), delimiter=";")
         zone = ZoneInfo(settings.TIME_ZONE)
-        yield (BOM + writer.writerow([str(c.label) for c in columns])).encode()
+        times = [i for i, c in enumerate(columns) if c.time]
+        headers = [str(c.label) for c in columns]
+        headers += [_("%(label)s — ISO 8601") % {"label": columns[i].label} for i in times]
+        yield (BOM + writer.writerow(headers)).encode()
         for row in rows:
             cells = [_cell_fr(v, c, zone) for v, c in zip(row, columns, strict=True)]
+            cells += [_iso_local(row[i], zone) for i in times]
             yield writer.writerow(cells).encode()
     else:
         writer = csv.writer(_Line())

@@ -1,6 +1,7 @@
 """The models of the bottom layer: the audit trail (who did what, and when, on every write,
 kept AUDIT_RETENTION_DAYS), the API tokens, and the notifications with their webhooks."""
 
+import base64
 import hashlib
 import secrets
 from datetime import timedelta
@@ -123,17 +124,30 @@ class ApiToken(models.Model):
 # --- Notifications: the one outbox of the CSU (core/outbox.py) ---------------------------
 
 
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 class Webhook(models.Model):
-    """A system to tell: police, pompiers, préfecture… JSON, HMAC-SHA256 signed.
+    """A system to tell: police, pompiers, préfecture… JSON signed per Standard Webhooks.
 
     Rules name the webhooks their alerts go to; a ``ppms.PpmsWebhook`` makes one hear the
     PPMS activations too: one address, one secret and one delivery log for both.
+
+    A secret typed before Standard Webhooks (any text, not ``whsec_…``) keeps working with
+    no migration: its UTF-8 bytes are the signing key, which the receiver is given as
+    ``standard_secret`` (``whsec_`` and their base64), and the deprecated
+    ``X-CSU-Signature`` still uses the text as it always did.
     """
 
     name = models.CharField(_("nom"), max_length=120)
     url = models.URLField(_("adresse"), max_length=500)
     secret = models.CharField(
-        _("secret"), max_length=200, help_text=_("Clé de la signature HMAC-SHA256.")
+        _("secret"),
+        max_length=200,
+        default=new_webhook_secret,
+        help_text=_("Clé de la signature HMAC-SHA256."),
     )
     active = models.BooleanField(_("actif"), default=True)
 
@@ -144,6 +158,21 @@ class Webhook(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def signing_key(self) -> bytes:
+        """The HMAC key of the ``webhook-signature`` header, as the receiver decodes it."""
+        if self.secret.startswith("whsec_"):
+            # Decoded as the standardwebhooks library does: lenient on missing padding.
+            return base64.b64decode(self.secret.removeprefix("whsec_") + "==")
+        return self.secret.encode()
+
+    @property
+    def standard_secret(self) -> str:
+        """The secret to give the receiver for Standard Webhooks (``whsec_…``)."""
+        if self.secret.startswith("whsec_"):
+            return self.secret
+        return "whsec_" + base64.b64encode(self.signing_key).decode()
 
 
 class NotificationQuerySet(models.QuerySet):
@@ -235,6 +264,11 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.webhook} #{self.pk} {self.status}"
+
+    @property
+    def message_id(self) -> str:
+        """The ``webhook-id`` header: the same on every attempt, the receiver's idempotency key."""
+        return f"msg_csu_{self.pk}"
 
 
 # --- Phones and browsers that receive Web Push (core/webpush.py) -------------------------

@@ -7,11 +7,18 @@ for a body of a type DRF does not parse (it parses JSON and forms); 429 when a r
 counts the call (``core.throttling``: writes, exports). An empty optional
 query parameter counts as absent (``allowEmptyValue``): DRF reads a query string like an
 HTML form, and so does ``core.api``'s pagination: ``?state=`` is "any state".
+
+Every refusal documents its JSON body: ``Error`` (``{"detail": "…"}``, DRF's and
+``core.errors``') or, for a 400, ``ValidationError`` (messages under each bad field's
+name, or ``detail``); a view's own body (a 413's ``limit``) is kept. A path parameter
+has one schema wherever it names the same identifier (``PATH_PARAMETERS``): DRF's
+lookup regex made an alert's ``id`` a string in one route and an integer in the next.
 """
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny, IsAuthenticated
 
@@ -26,6 +33,41 @@ RETRY_AFTER = {
         "description": _("Secondes à attendre avant de réessayer."),
         "schema": {"type": "integer", "minimum": 1},
     }
+}
+
+ERROR = ResolvedComponent(
+    name="Error",
+    type=ResolvedComponent.SCHEMA,
+    object="Error",
+    schema={
+        "type": "object",
+        "description": _("Un refus : sa raison."),
+        "properties": {"detail": {"type": "string"}},
+        "required": ["detail"],
+    },
+)
+VALIDATION_ERROR = ResolvedComponent(
+    name="ValidationError",
+    type=ResolvedComponent.SCHEMA,
+    object="ValidationError",
+    schema={
+        "type": "object",
+        "description": _(
+            "Une entrée refusée : les messages sous le nom de chaque champ en cause "
+            "(une liste, ou un objet pour un champ imbriqué), ou sous « detail »."
+        ),
+        "minProperties": 1,
+        "additionalProperties": {
+            "anyOf": [{"type": "string"}, {"type": "array"}, {"type": "object"}]
+        },
+    },
+)
+# Refusals whose body is ERROR unless the view names another; 400 is VALIDATION_ERROR's.
+REFUSALS = ("401", "403", "404", "409", "413", "415", "429")
+# One schema per identifier in a path, wherever it appears.
+PATH_PARAMETERS = {
+    "id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1},
+    "uai": {"type": "string", "pattern": "^[0-9]{7}[A-Z]$"},
 }
 
 # The same answers, for the views that name them in their own extend_schema.
@@ -56,7 +98,17 @@ class AutoSchema(openapi.AutoSchema):
             responses.setdefault("415", {"description": UNSUPPORTED_BODY})
         if any(_counts(throttle, method) for throttle in self.view.get_throttles()):
             responses.setdefault("429", {"description": THROTTLED, "headers": RETRY_AFTER})
+        registry.register_on_missing(ERROR)
+        registry.register_on_missing(VALIDATION_ERROR)
+        for code, response in responses.items():
+            if code in REFUSALS or code == "400":
+                body = VALIDATION_ERROR if code == "400" else ERROR
+                response.setdefault("content", {"application/json": {"schema": body.ref}})
         operation["responses"] = dict(sorted(responses.items()))
+
+        for parameter in parameters:
+            if parameter["in"] == "path" and parameter["name"] in PATH_PARAMETERS:
+                parameter["schema"] = dict(PATH_PARAMETERS[parameter["name"]])
 
         for parameter in query:
             if not parameter.get("required"):

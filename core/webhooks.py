@@ -1,14 +1,20 @@
 """Signed JSON webhooks: police, pompiers and prefecture systems get alert and PPMS events.
 
-Each delivery POSTs the JSON payload with ``X-CSU-Signature: sha256=<hex>``, the
-HMAC-SHA256 of the exact body with the webhook's secret, so the receiver can check it
-came from the CSU unchanged. A failed attempt is retried by Celery with exponential
-backoff; every attempt is logged on the delivery (visible in the admin).
+Each delivery POSTs the JSON payload signed per Standard Webhooks (standardwebhooks.com):
+``webhook-id`` (the same on every attempt of a delivery: the receiver's idempotency key),
+``webhook-timestamp`` (seconds since the epoch, of this attempt) and ``webhook-signature``
+(``v1,`` and the base64 HMAC-SHA256 of ``id.timestamp.body`` with the webhook's signing
+key). The former ``X-CSU-Signature: sha256=<hex>`` (HMAC-SHA256 of the body alone) is
+still sent during a deprecation period. A failed attempt is retried by Celery with
+exponential backoff; every attempt is logged on the delivery (visible in the admin).
+docs/webhooks.md is the integrators' guide.
 """
 
+import base64
 import hashlib
 import hmac
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -17,11 +23,34 @@ from django.utils import timezone
 from .models import WebhookDelivery
 
 TIMEOUT_S = 5
+# Deprecated: receivers should verify ``webhook-signature``; this goes in a later release.
 SIGNATURE_HEADER = "X-CSU-Signature"
 
 
 def sign(secret: str, body: bytes) -> str:
+    """The deprecated ``X-CSU-Signature`` value."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def sign_standard(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value of Standard Webhooks (version 1)."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def headers_for(delivery: WebhookDelivery, body: bytes, *, timestamp: int) -> dict[str, str]:
+    """The headers of one attempt of ``delivery``."""
+    webhook, message_id = delivery.webhook, delivery.message_id
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "CSU-webhook/1",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign_standard(webhook.signing_key, message_id, timestamp, body),
+        SIGNATURE_HEADER: sign(webhook.secret, body),
+        "X-CSU-Delivery": str(delivery.pk),
+        "X-CSU-Event": str(delivery.payload.get("event", "")),
+    }
 
 
 def attempt_delivery(delivery_id: int, *, final: bool) -> str:
@@ -34,13 +63,7 @@ def attempt_delivery(delivery_id: int, *, final: bool) -> str:
         delivery.webhook.url,
         data=body,
         method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "CSU-webhook/1",
-            SIGNATURE_HEADER: sign(delivery.webhook.secret, body),
-            "X-CSU-Delivery": str(delivery.pk),
-            "X-CSU-Event": str(delivery.payload.get("event", "")),
-        },
+        headers=headers_for(delivery, body, timestamp=int(time.time())),
     )
     delivery.attempts += 1
     try:

@@ -754,7 +754,7 @@ def report(request, pk):
 def report_columns() -> list[exports.Column]:
     states = {code: str(label) for code, label in SchoolState.choices}
     return [
-        exports.Column("at", _("Heure")),
+        exports.Column("at", _("Heure"), time=True),
         exports.Column("event", _("Événement")),
         exports.Column("school", _("École")),
         exports.Column("uai", _("UAI")),

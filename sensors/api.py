@@ -165,13 +165,13 @@ class SensorViewSet(viewsets.ReadOnlyModelViewSet):
                 hint=_("Ou un créneau : bucket=1m, 5m, 1h ou 1d."),
             )
             columns = [
-                exports.Column("t", _("Horodatage (heure de Paris)")),
+                exports.Column("t", _("Horodatage (heure de Paris)"), time=True),
                 exports.Column("v", _("Valeur (%(unit)s)") % {"unit": unit}),
             ]
             rows = pairs.iterator(chunk_size=exports.CHUNK_ROWS)
         else:
             columns = [
-                exports.Column("t", _("Début du créneau (heure de Paris)")),
+                exports.Column("t", _("Début du créneau (heure de Paris)"), time=True),
                 exports.Column("avg", _("Moyenne (%(unit)s)") % {"unit": unit}),
                 exports.Column("min", _("Minimum (%(unit)s)") % {"unit": unit}),
                 exports.Column("max", _("Maximum (%(unit)s)") % {"unit": unit}),

@@ -5,6 +5,7 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
@@ -24,6 +25,13 @@ ALERTS = "/api/v1/alerts/export/"
 BOM = "\ufeff"
 WINTER = datetime(2026, 1, 15, 7, 0, tzinfo=UTC)  # 08:00 in Paris (UTC+1)
 SUMMER = datetime(2026, 7, 15, 6, 0, tzinfo=UTC)  # 08:00 in Paris (UTC+2)
+# Paris goes back from UTC+2 to UTC+1 at 03:00 on 25 October 2026: 02:30 happens twice.
+DST_END = [
+    datetime(2026, 10, 25, 0, 0, tzinfo=UTC),  # 02:00 UTC+2
+    datetime(2026, 10, 25, 0, 30, tzinfo=UTC),  # 02:30 UTC+2
+    datetime(2026, 10, 25, 1, 30, tzinfo=UTC),  # 02:30 UTC+1, an hour later
+    datetime(2026, 10, 25, 2, 0, tzinfo=UTC),  # 03:00 UTC+1
+]
 
 
 @pytest.fixture
@@ -85,8 +93,15 @@ def test_csv_fr_starts_with_the_bom_and_uses_semicolons_commas_and_paris_times(
     raw = b"".join(response.streaming_content)
     assert raw.startswith(b"\xef\xbb\xbf")
     text = raw.decode("utf-8")
-    assert text.splitlines()[1:] == ["15/01/2026 08:00:00;12,5", "15/07/2026 08:00:00;7,25"]
-    assert rows(text, ";")[0] == ["Horodatage (heure de Paris)", "Valeur (µg/m³)"]
+    assert text.splitlines()[1:] == [
+        "15/01/2026 08:00:00;12,5;2026-01-15T08:00:00+01:00",
+        "15/07/2026 08:00:00;7,25;2026-07-15T08:00:00+02:00",
+    ]
+    assert rows(text, ";")[0] == [
+        "Horodatage (heure de Paris)",
+        "Valeur (µg/m³)",
+        "Horodatage (heure de Paris) — ISO 8601",
+    ]
 
 
 def test_csv_fr_never_writes_numbers_in_scientific_notation(api, operator, sensor):
@@ -116,6 +131,32 @@ def test_csv_uses_commas_dots_and_rfc3339_utc_times_without_bom(api, operator, s
     text = body(response)
     assert not text.startswith(BOM)
     assert text.splitlines() == ["t,v", "2026-01-15T07:00:00Z,12.5", "2026-07-15T06:00:00Z,7.25"]
+
+
+def test_pandas_reads_the_right_instants_across_a_dst_change_in_both_csv_flavours(
+    api, operator, sensor
+):
+    partitions_for(*DST_END)
+    add_readings(sensor, "pm25", [(moment, 10.5 + n) for n, moment in enumerate(DST_END)])
+    sign_in(api, operator)
+    params = {"metric": "pm25", "bucket": "raw", "from": "2026-10-24T22:00:00Z"}
+    params["to"] = "2026-10-25T04:00:00Z"
+
+    plain = pd.read_csv(io.BytesIO(body(api.get(READINGS, params | {"format": "csv"})).encode()))
+    french = pd.read_csv(  # as docs/exports.md says
+        io.BytesIO(body(api.get(READINGS, params | {"format": "csv-fr"})).encode()),
+        sep=";",
+        decimal=",",
+        encoding="utf-8-sig",
+    )
+
+    expected = pd.DatetimeIndex(DST_END).tolist()
+    assert pd.to_datetime(plain["t"], utc=True).tolist() == expected
+    iso = "Horodatage (heure de Paris) — ISO 8601"
+    assert pd.to_datetime(french[iso], utc=True).tolist() == expected
+    assert french[iso][1:3].tolist() == ["2026-10-25T02:30:00+02:00", "2026-10-25T02:30:00+01:00"]
+    assert french["Horodatage (heure de Paris)"][1] == french["Horodatage (heure de Paris)"][2]
+    assert french["Valeur (µg/m³)"].tolist() == [10.5, 11.5, 12.5, 13.5]
 
 
 def test_json_is_an_array_of_the_points(api, operator, sensor):
@@ -379,6 +420,12 @@ def test_the_alert_export_in_csv_fr_shows_french_labels_and_paris_times(
     assert row[2:6] == ["15/01/2026 08:00:00", "15/07/2026 08:00:00", "Résolue", "Avertissement"]
     assert row[12] == "120,25"
     assert row[13] == ""  # nobody acknowledged
+    assert row[-3:] == ["2026-01-15T08:00:00+01:00", "2026-07-15T08:00:00+02:00", ""]
+    assert rows(text, ";")[0][-3:] == [
+        "Ouverte le (heure de Paris) — ISO 8601",
+        "Résolue le (heure de Paris) — ISO 8601",
+        "Acquittée le (heure de Paris) — ISO 8601",
+    ]
     assert response["Content-Disposition"] == (
         'attachment; filename="alertes_20260101-0100_20261201-0100.csv"'
     )

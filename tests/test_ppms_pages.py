@@ -479,7 +479,8 @@ def test_the_report_csv_is_a_french_spreadsheet_file(client, operator, finished)
     assert first_reply[5] == "2,5"  # a decimal comma
     assert any(r[1] == "Toutes les écoles en sûreté" and r[5] == "7" for r in rows)
     end = next(r for r in rows if r[1] == "Fin d'alerte")
-    assert end[5] == "20" and end[-1] == "operateur"
+    assert end[5] == "20" and end[-2] == "operateur"
+    assert header[-1] == "Heure — ISO 8601" and end[-1] == "2026-11-23T10:20:00+01:00"
     summary = [r for r in rows if r[1].startswith("Bilan")]
     assert [(r[3], r[5]) for r in summary] == [("0370001A", "2,5"), ("0370002B", "4")]
 

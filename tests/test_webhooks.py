@@ -1,4 +1,5 @@
-"""Webhooks: signed JSON, retried with backoff until delivered, every attempt logged."""
+"""Webhooks: Standard Webhooks signed JSON, retried with backoff until delivered, every
+attempt logged. Receivers verify with the ``standardwebhooks`` library, as integrators do."""
 
 import hashlib
 import hmac
@@ -7,6 +8,7 @@ import json
 import threading
 
 import pytest
+import standardwebhooks
 
 from core.models import Webhook, WebhookDelivery
 from core.outbox import dispatch_pending as dispatch_pending_events
@@ -71,6 +73,58 @@ def test_an_alert_is_posted_signed_to_the_rules_webhook(commune, receiver_factor
     assert payload["alert"]["sensor"] == "jlt-air-01" and payload["alert"]["last_value"] == 95
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+
+
+def test_a_receiver_verifies_a_delivery_with_the_standard_webhooks_library(
+    commune, receiver_factory
+):
+    receiver = receiver_factory()
+    hook = Webhook.objects.create(name="SDIS 37", url=receiver.url)
+    assert hook.secret.startswith("whsec_")  # a new webhook gets a Standard Webhooks secret
+    make_rule().webhooks.add(hook)
+    feed(make_sensor(commune), [95])
+    dispatch_pending_events()
+
+    [(headers, body)] = receiver.requests
+    payload = standardwebhooks.Webhook(hook.secret).verify(body, dict(headers.items()))
+    assert (payload["type"], payload["event"]) == ("alert", "opened")
+    delivery = WebhookDelivery.objects.get()
+    assert headers["webhook-id"] == delivery.message_id
+    assert headers["webhook-signature"].startswith("v1,")
+
+
+def test_a_webhook_with_a_secret_from_before_verifies_with_its_derived_whsec_secret(
+    commune, receiver_factory
+):
+    receiver = receiver_factory()
+    hook = Webhook.objects.create(name="Police", url=receiver.url, secret="s3cret")
+    make_rule().webhooks.add(hook)
+    feed(make_sensor(commune), [95])
+    dispatch_pending_events()
+
+    [(headers, body)] = receiver.requests
+    assert hook.standard_secret == "whsec_czNjcmV0"  # base64 of the old secret's bytes
+    standardwebhooks.Webhook(hook.standard_secret).verify(body, dict(headers.items()))
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook("whsec_b3RoZXI=").verify(body, dict(headers.items()))
+    assert headers[SIGNATURE_HEADER] == sign("s3cret", body)  # the deprecated header still
+
+
+def test_a_receiver_answering_500_then_200_gets_one_retry_with_the_same_webhook_id(
+    commune, receiver_factory
+):
+    receiver = receiver_factory([500, 200])
+    hook = Webhook.objects.create(name="Préfecture", url=receiver.url)
+    make_rule().webhooks.add(hook)
+    feed(make_sensor(commune), [95])
+    dispatch_pending_events()
+
+    first, second = receiver.requests  # the first try and one retry, nothing more
+    assert first[0]["webhook-id"] == second[0]["webhook-id"] != ""
+    for headers, body in receiver.requests:  # each attempt is signed afresh, and verifies
+        standardwebhooks.Webhook(hook.secret).verify(body, dict(headers.items()))
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("delivered", 2)
 
 
 def test_a_failing_webhook_is_retried_until_it_answers(commune, receiver_factory):
