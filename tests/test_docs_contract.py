@@ -100,3 +100,16 @@ def test_every_close_code_of_the_websocket_is_documented():
     codes = [value for name, value in vars(websocket).items() if name.startswith("CLOSE_")]
     assert codes
     assert [code for code in codes if f"| {code} |" not in WEBSOCKET] == []
+
+
+def test_every_webhook_event_is_documented():
+    from alerts.notify import HOOKED
+    from ppms.notify import WEBHOOK_EVENT
+
+    webhooks = (DOCS / "webhooks.md").read_text(encoding="utf-8")
+    alerts, ppms = webhooks.split("### PPMS activations", 1)
+    documented_alert = set(re.findall(r'"event": "(\w+)"', alerts))
+    documented_ppms = set(re.findall(r'"event": "(\w+)"', ppms))
+
+    assert {str(kind) for kind in HOOKED} - documented_alert == set()
+    assert set(WEBHOOK_EVENT.values()) - documented_ppms == set()
