@@ -203,16 +203,17 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 def checks_for(case) -> list:
     """CHECKS, less the refusal of invalid input when only trimming makes the input valid,
-    or when the invalid body is an array sent as a form.
+    or when the invalid body is not an object but sent as a form.
 
     DRF strips the whitespace around a string before checking its length: a string one
     character over ``maxLength`` with a space around it is rightly taken, which the
     schema (JSON Schema has no "after trimming") cannot say.
     """
     body = case.body
-    if isinstance(body, list) and (case.media_type or "").startswith(FORM_TYPES):
-        # A form has no array: schemathesis sends ``[]`` as an empty form, which is valid
-        # input, not the invalid body it judges it (seen once ids became integers).
+    if not isinstance(body, dict) and (case.media_type or "").startswith(FORM_TYPES):
+        # A form has no array nor boolean: schemathesis sends ``[]`` as an empty form, and
+        # ``true`` as a multipart part without a header, which Django reads as no field:
+        # an empty form, valid input, not the invalid body it judges it.
         return [check for check in CHECKS if check is not negative_data_rejection]
     if not isinstance(body, dict | list) or trimmed(body) == body or case.meta is None:
         return CHECKS
