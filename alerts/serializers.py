@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import Rfc3339Field, UtcDateTimeField
+from core.fields import Rfc3339Field, TextField, UtcDateTimeField
 from sensors.models import Commune, Sensor, Zone
 
 from . import triggers
@@ -153,7 +153,7 @@ class ResolveSerializer(serializers.Serializer):
 
 
 class CommentSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=COMMENT_MAX)
+    text = TextField(max_length=COMMENT_MAX)
 
 
 class ActionErrorSerializer(serializers.Serializer):

@@ -117,3 +117,12 @@ def query_params(serializer_class, request, **context) -> dict:
     serializer = serializer_class(data=request.query_params, context=context)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+class TextField(serializers.CharField):
+    """A string, as its schema says: DRF's CharField turns a JSON number into text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

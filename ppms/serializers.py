@@ -157,9 +157,15 @@ class OccupancySerializer(serializers.Serializer):
 
 class RequiredBooleanField(serializers.BooleanField):
     """A boolean the request must give, also as a form: DRF reads a form without it as an
-    unticked box, false (and a centre would close)."""
+    unticked box, false (and a centre would close). In JSON, a true boolean: DRF would
+    read a number 0 or 1 as one, and a slip of the integrator's would close a centre."""
 
     default_empty_html = empty
+
+    def to_internal_value(self, data):
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return super().to_internal_value(data)
 
 
 class ShelterOpenSerializer(serializers.Serializer):

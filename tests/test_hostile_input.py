@@ -107,3 +107,21 @@ def test_the_schema_and_the_docs_refuse_in_json(db, operator):
     assert "detail" in refused.json()
     assert posted.status_code == 405
     assert "detail" in posted.json()
+
+
+def test_a_number_is_neither_a_comment_nor_a_centres_open_state(db, operator, sensor):
+    from ppms.models import Shelter
+    from tests.alerting import feed, make_rule
+
+    make_rule()
+    [alert] = feed(sensor, [500])
+    api = APIClient()
+    sign_in(api, operator)
+
+    comment = api.post(f"/api/v1/alerts/{alert.pk}/comments/", {"text": 0}, format="json")
+    assert comment.status_code == 400
+    shelter = Shelter.objects.create(
+        commune=sensor.commune, name="Gymnase", capacity=100, latitude=47.35, longitude=0.66
+    )
+    shut = api.post(f"/api/v1/shelters/{shelter.pk}/open/", {"open": 0}, format="json")
+    assert shut.status_code == 400
