@@ -79,13 +79,6 @@ STATE_TEXT = {
     SchoolState.NEEDS_HELP: "besoin d'aide",
     SchoolState.EVACUATED: "évacuées",
 }
-# French literals, like the alerts' messages: CAP text is for the French authorities.
-SCENARIO_TEXT = {
-    Scenario.SHELTER: "mise à l'abri",
-    Scenario.CONFINEMENT: "confinement",
-    Scenario.EVACUATION: "évacuation",
-    Scenario.INTRUSION: "intrusion (s'échapper, s'enfermer et se cacher)",
-}
 
 
 def for_cap(queryset, user=None):
@@ -152,7 +145,7 @@ def activation_feed_items(user) -> list[FeedItem]:
                 link=api_url(f"ppms/activations/{activation.pk}/cap/"),
                 updated=cap_sent(activation),
                 summary=(
-                    f"{exercise}PPMS {SCENARIO_TEXT[activation.scenario]} · "
+                    f"{exercise}PPMS {Scenario(activation.scenario).french} · "
                     f"{sum(counts.values())} école(s) : {_counts_text(counts)}"
                 ),
                 content=activation_cap(activation),
@@ -199,7 +192,7 @@ def _info_element(activation: Activation, kind: str, messages: list) -> ET.Eleme
     sub(info, "category", "Safety")
     if intrusion:
         sub(info, "category", "Security")
-    sub(info, "event", f"PPMS : {SCENARIO_TEXT[activation.scenario]}")
+    sub(info, "event", f"PPMS : {Scenario(activation.scenario).french}")
     if cancelled:
         response = "None"
     elif ended:
@@ -238,7 +231,7 @@ def _description(activation: Activation, kind: str, messages: list) -> str:
     statuses = list(activation.statuses.all())
     exercise = "Exercice : d" if activation.drill else "D"
     lines = [
-        f"{exercise}éclenchement du PPMS ({SCENARIO_TEXT[activation.scenario]}) le "
+        f"{exercise}éclenchement du PPMS ({Scenario(activation.scenario).french}) le "
         f"{_local(activation.started_at)}, {SOURCE_TEXT[activation.source]}.",
         f"{len(statuses)} école(s) concernée(s) : {_counts_text(_state_counts(activation))}.",
     ]

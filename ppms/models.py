@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from alerts.models import Rule
@@ -17,12 +17,13 @@ from sensors.models import Commune, Zone
 
 
 class Scenario(models.TextChoices):
-    """The four postures of the 2023 unified PPMS, with what a CAP message tells of them."""
+    """The four postures of the unified PPMS (circular of 8 June 2023), in its own words,
+    with what a CAP message tells of them."""
 
-    SHELTER = "shelter", _("Mise à l'abri")
-    CONFINEMENT = "confinement", _("Confinement")
-    EVACUATION = "evacuation", _("Évacuation")
-    INTRUSION = "intrusion", _("S'échapper ou se cacher (intrusion)")
+    SHELTER = "shelter", _("Se mettre à l'abri")
+    CONFINEMENT = "confinement", _("Se confiner")
+    EVACUATION = "evacuation", _("Évacuer")
+    INTRUSION = "intrusion", _("S'échapper ou s'enfermer et se cacher")
 
     @property
     def cap_response(self) -> str:
@@ -35,24 +36,55 @@ class Scenario(models.TextChoices):
         }[self.value]
 
     @property
+    def guidance(self) -> str:
+        """The posture's standing instructions, shown to the director with the school's plan."""
+        return {
+            "shelter": _(
+                "Rejoignez les lieux de mise à l'abri prévus, fermez portes et fenêtres, "
+                "faites l'appel et restez-y jusqu'à la fin d'alerte."
+            ),
+            "confinement": _(
+                "Fermez et calfeutrez portes, fenêtres et aérations (adhésif, linges "
+                "mouillés), arrêtez ventilation et chauffage, éloignez-vous des ouvertures, "
+                "faites l'appel."
+            ),
+            "evacuation": _(
+                "Quittez les bâtiments par les itinéraires prévus, rejoignez le lieu indiqué "
+                "(point de rassemblement ou centre d'accueil) et faites l'appel à l'arrivée."
+            ),
+            "intrusion": _(
+                "Échappez-vous si vous le pouvez sans danger ; sinon enfermez-vous, "
+                "barricadez-vous, éteignez la lumière, faites silence et mettez les téléphones "
+                "en silencieux, jusqu'à l'arrivée des forces de l'ordre."
+            ),
+        }[self.value]
+
+    @property
+    def french(self) -> str:
+        """The posture's wording in French, whatever the reader's language (CAP, SMS)."""
+        with translation.override("fr"):
+            return str(self.label)
+
+    @property
     def cap_instruction(self) -> str:
         """What the public is told to do (French: CAP text is for the French authorities)."""
         return {
             "shelter": (
-                "Mise à l'abri : rejoignez sans attendre un lieu clos et sûr, "
+                "Se mettre à l'abri : rejoignez sans attendre un bâtiment clos et sûr, "
                 "restez-y jusqu'à la fin de l'alerte."
             ),
             "confinement": (
-                "Confinement : restez à l'intérieur, fermez portes et fenêtres, "
-                "arrêtez la ventilation."
+                "Se confiner : restez à l'intérieur, fermez et calfeutrez portes, fenêtres "
+                "et aérations, arrêtez la ventilation et la climatisation."
             ),
             "evacuation": (
-                "Évacuation : quittez les lieux par les itinéraires prévus "
+                "Évacuer : quittez les lieux par les itinéraires prévus "
                 "et rejoignez le point de rassemblement."
             ),
             "intrusion": (
-                "Intrusion : évitez le secteur ; échappez-vous si possible, "
-                "sinon enfermez-vous et cachez-vous. Appelez le 17."
+                "S'échapper ou s'enfermer et se cacher : évitez le secteur ; échappez-vous "
+                "si possible, sinon enfermez-vous et cachez-vous. Appelez le 17 ou "
+                "écrivez au 114 par SMS."
             ),
         }[self.value]
 

@@ -234,7 +234,11 @@ def _director_page(request, school, *, several: bool):
         "status": current,
         "others": [s.activation for s in others],
         "plan": plans.get(activation.scenario) if activation else None,
-        "plans": [(code, label, plans.get(code)) for code, label in Scenario.choices],
+        "plans": [
+            (code, label, plans.get(code), Scenario(code).guidance)
+            for code, label in Scenario.choices
+        ],
+        "guidance": Scenario(activation.scenario).guidance if activation else "",
         "scenarios": Scenario.choices,
         "pupil_fields": fields(PUPIL_COUNTS),
         "adult_fields": fields(ADULT_COUNTS),

@@ -97,7 +97,7 @@ def test_an_activation_is_a_valid_cap_alert_message(schema, school, morier, oper
     assert cap(root, "cap:scope") == "Public"
     assert cap(root, "cap:references") is None
     assert caps(root, "cap:info/cap:category") == ["Safety"]
-    assert cap(root, "cap:info/cap:event") == "PPMS : évacuation"
+    assert cap(root, "cap:info/cap:event") == "PPMS : Évacuer"
     assert cap(root, "cap:info/cap:responseType") == "Evacuate"
     assert cap(root, "cap:info/cap:urgency") == "Immediate"
     assert cap(root, "cap:info/cap:severity") == "Severe"
