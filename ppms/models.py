@@ -563,9 +563,60 @@ COUNTS = (
     "pupils_missing",
     "pupils_injured",
     "adults_present",
+    "adults_absent",
     "adults_missing",
     "adults_injured",
 )
+# The counts that together make the school's whole roll: présents + absents + manquants
+# is the enrolment (pupils) or the staff (adults); the injured are among them.
+ROLL = {
+    "pupils": ("pupils_present", "pupils_absent", "pupils_missing"),
+    "adults": ("adults_present", "adults_absent", "adults_missing"),
+}
+# A count above the roll by more than this share is a slip, not a school (a visiting
+# class, a few parents helping are within it).
+COUNT_MARGIN = 0.2
+
+
+# What the phone and the board say of a roll not matched, by group and sign; French
+# plural (1 is singular), the forms given to the pages' scripts too.
+UNCOUNTED_TEXTS = {
+    "pupils": (
+        (_("%(n)s élève non compté"), _("%(n)s élèves non comptés")),
+        (_("%(n)s élève de plus que l'effectif"), _("%(n)s élèves de plus que l'effectif")),
+    ),
+    "adults": (
+        (_("%(n)s adulte non compté"), _("%(n)s adultes non comptés")),
+        (_("%(n)s adulte de plus que l'effectif"), _("%(n)s adultes de plus que l'effectif")),
+    ),
+}
+
+
+def uncounted_text(group: str, uncounted: int | None) -> str:
+    """« 8 élèves non comptés », « 2 adultes de plus que l'effectif », or nothing."""
+    if not uncounted:
+        return ""
+    missing, extra = UNCOUNTED_TEXTS[group]
+    singular, plural = missing if uncounted > 0 else extra
+    n = abs(uncounted)
+    return str(plural if n > 1 else singular) % {"n": n}
+
+
+def count_problems(school, counts: dict) -> dict[str, str]:
+    """The counts that cannot be true for ``school``: more than its roll and a fifth."""
+    problems = {}
+    for group, fields in ROLL.items():
+        roll = school.pupils if group == "pupils" else school.staff
+        if not roll:
+            continue  # the roll is not known: nothing to judge by
+        ceiling = int(roll * (1 + COUNT_MARGIN))
+        for field in fields:
+            value = counts.get(field)
+            if isinstance(value, int) and value > ceiling:
+                problems[field] = _(
+                    "%(count)d, pour un effectif de %(roll)d : vérifiez le nombre."
+                ) % {"count": value, "roll": roll}
+    return problems
 
 
 class SchoolStatusQuerySet(models.QuerySet):
@@ -597,6 +648,7 @@ class SchoolStatus(models.Model):
     pupils_missing = models.PositiveIntegerField(_("élèves manquants"), null=True, blank=True)
     pupils_injured = models.PositiveIntegerField(_("élèves blessés"), null=True, blank=True)
     adults_present = models.PositiveIntegerField(_("adultes présents"), null=True, blank=True)
+    adults_absent = models.PositiveIntegerField(_("adultes absents"), null=True, blank=True)
     adults_missing = models.PositiveIntegerField(_("adultes manquants"), null=True, blank=True)
     adults_injured = models.PositiveIntegerField(_("adultes blessés"), null=True, blank=True)
     location = models.CharField(_("lieu de mise en sûreté"), max_length=255, blank=True)
@@ -634,6 +686,32 @@ class SchoolStatus(models.Model):
 
     def __str__(self):
         return f"{self.school}: {self.get_state_display()}"
+
+    def uncounted(self, group: str) -> int | None:
+        """How many of the school's roll (``"pupils"`` or ``"adults"``) the counts leave
+        out: the roll less présents, absents and manquants (negative: counted too many);
+        None before any of these counts or without a roll to compare with."""
+        roll = self.school.pupils if group == "pupils" else self.school.staff
+        counts = [getattr(self, field) for field in ROLL[group]]
+        if not roll or all(count is None for count in counts):
+            return None
+        return roll - sum(count or 0 for count in counts)
+
+    @property
+    def pupils_uncounted(self) -> int | None:
+        return self.uncounted("pupils")
+
+    @property
+    def adults_uncounted(self) -> int | None:
+        return self.uncounted("adults")
+
+    @property
+    def pupils_uncounted_text(self) -> str:
+        return uncounted_text("pupils", self.pupils_uncounted)
+
+    @property
+    def adults_uncounted_text(self) -> str:
+        return uncounted_text("adults", self.adults_uncounted)
 
 
 class EscalationStep(models.Model):

@@ -192,6 +192,7 @@ COUNT_FIELDS = (
     ("pupils_missing", _("Élèves manquants : présents ce matin, ne répondent pas à l'appel.")),
     ("pupils_injured", _("Élèves blessés.")),
     ("adults_present", _("Adultes présents.")),
+    ("adults_absent", _("Adultes absents : pas à l'école ce jour.")),
     ("adults_missing", _("Adultes manquants.")),
     ("adults_injured", _("Adultes blessés.")),
 )
@@ -213,6 +214,17 @@ class SchoolStatusSerializer(serializers.ModelSerializer):
     escalated_at = UtcDateTimeField(
         allow_null=True, help_text=_("Relancée pour être restée sans réponse.")
     )
+    pupils_uncounted = serializers.IntegerField(
+        allow_null=True,
+        help_text=_(
+            "Élèves inscrits moins présents, absents et manquants : ceux que les effectifs "
+            "ne comptent pas (négatif : comptés en trop) ; null sans effectif."
+        ),
+    )
+    adults_uncounted = serializers.IntegerField(
+        allow_null=True,
+        help_text=_("Comme pupils_uncounted, pour les adultes et l'effectif des personnels."),
+    )
 
     class Meta:
         model = SchoolStatus
@@ -222,6 +234,8 @@ class SchoolStatusSerializer(serializers.ModelSerializer):
             "state",
             "posture",
             *(name for name, _help in COUNT_FIELDS),
+            "pupils_uncounted",
+            "adults_uncounted",
             "location",
             "needs",
             "updated_at",

@@ -24,6 +24,7 @@ from .models import (
     SchoolStatus,
     Source,
     StatusUpdate,
+    count_problems,
 )
 
 
@@ -103,13 +104,8 @@ def validate_report(status: SchoolStatus, report: dict) -> dict:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             errors[field] = _("Un nombre entier positif ou nul.")
-    pupils = status.school.pupils
-    margin = max(5, pupils // 10)
-    present = report.get("pupils_present")
-    if isinstance(present, int) and present > pupils + margin:
-        errors["pupils_present"] = _(
-            "%(count)d élèves présents, pour %(pupils)d inscrits : vérifiez le nombre."
-        ) % {"count": present, "pupils": pupils}
+    for field, problem in count_problems(status.school, report).items():
+        errors.setdefault(field, problem)
     if status.activation.ended_at is not None:
         errors["state"] = _("La fin d'alerte a été donnée : le déclenchement est terminé.")
     if errors:

@@ -28,6 +28,8 @@ def status_summary(status: SchoolStatus) -> dict:
         "state": status.state,
         "posture": status.posture,
         **{field: getattr(status, field) for field in COUNTS},
+        "pupils_uncounted": status.pupils_uncounted,
+        "adults_uncounted": status.adults_uncounted,
         "location": status.location,
         "needs": status.needs,
         "updated_at": status.updated_at.isoformat() if status.updated_at else None,

@@ -34,6 +34,7 @@ from sensors.models import Commune, Zone
 
 from .models import (
     COUNTS,
+    UNCOUNTED_TEXTS,
     Activation,
     ActivationEvent,
     ActivationEventKind,
@@ -50,7 +51,7 @@ from .reach import Reach, reach_of
 from .summaries import activation_summary, proposal_summary, status_summary
 
 PUPIL_COUNTS = ("pupils_present", "pupils_absent", "pupils_missing", "pupils_injured")
-ADULT_COUNTS = ("adults_present", "adults_missing", "adults_injured")
+ADULT_COUNTS = ("adults_present", "adults_absent", "adults_missing", "adults_injured")
 # A state that means "the children are safe" (for totals and the report's "all safe").
 SAFE_STATES = (SchoolState.SAFE, SchoolState.EVACUATED)
 # Board order: schools needing help first, then those that have not answered.
@@ -161,6 +162,14 @@ def _activation_param(request) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def uncounted_forms() -> dict[str, list[list[str]]]:
+    """The words of ``models.uncounted_text`` for the pages' scripts."""
+    return {
+        group: [[str(singular), str(plural)] for singular, plural in forms]
+        for group, forms in UNCOUNTED_TEXTS.items()
+    }
+
+
 def director_i18n() -> dict[str, str]:
     """The French strings the director's script shows (no build step, no JS catalogue)."""
     return {
@@ -220,6 +229,7 @@ def _director_page(request, school, *, several: bool):
         },
         "push": push_settings(),
         "i18n": director_i18n(),
+        "uncounted": uncounted_forms(),
     }
     silent = bool(activation and state["activation"]["silent"])
 
@@ -437,10 +447,15 @@ class BoardRow:
 
 @dataclass
 class Totals:
+    """An activation's schools by state and their pupils present; evacuated schools are
+    their own total (out of the building, not yet in safety)."""
+
     pupils_concerned: int = 0
     pupils_safe: int = 0
+    pupils_evacuated: int = 0
     schools: int = 0
     schools_safe: int = 0
+    schools_evacuated: int = 0
     schools_help: int = 0
     schools_pending: int = 0
 
@@ -450,9 +465,12 @@ class Totals:
         for row in rows:
             state = row.status.state
             totals.pupils_concerned += row.school.pupils
-            if state in SAFE_STATES:
+            if state == SchoolState.SAFE:
                 totals.schools_safe += 1
                 totals.pupils_safe += row.status.pupils_present or 0
+            elif state == SchoolState.EVACUATED:
+                totals.schools_evacuated += 1
+                totals.pupils_evacuated += row.status.pupils_present or 0
             elif state == SchoolState.NEEDS_HELP:
                 totals.schools_help += 1
             else:
@@ -571,6 +589,7 @@ def board(request):
         "scenarios": scenario_labels(),
         "states": state_labels(),
         "counts": list(COUNTS),
+        "uncounted": uncounted_forms(),
         "urls": {
             "activations": "/api/v1/ppms/activations/",
             "end": "/api/v1/ppms/activations/{id}/end/",

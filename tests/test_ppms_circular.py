@@ -1,19 +1,22 @@
 """The PPMS as the circular of 8 June 2023 words it and as a director uses it: the four
 postures' wording everywhere, headcounts that add up, the drills register."""
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 import pytest
 from django.utils import translation
 from lxml import etree
+from rest_framework.test import APIClient
 
 from core.cap import CAP_NS, CAP_SCHEMA
 from ppms.cap import activation_cap
-from ppms.models import Scenario
+from ppms.models import Scenario, SchoolStatus
 from ppms.notify import ladder_texts, reminder_devices
-from ppms.services import ppms_activate
-from tests.conftest import sign_in
+from ppms.services import ppms_activate, ppms_report
+from ppms.views import sections_for
+from tests.conftest import make_school, sign_in
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CAP = f"{{{CAP_NS}}}"
@@ -90,3 +93,151 @@ def test_the_sms_and_the_push_name_the_posture_in_the_same_words(db, school):
 
     assert "PPMS «\u202fÉvacuer\u202f» déclenché" in text["text"]
     assert push["payload"]["title"] == f"PPMS : Évacuer — {school.name}"
+
+
+# --- Headcounts that add up ----------------------------------------------------------------
+
+
+def report_url(activation, uai="0370001A"):
+    return f"/api/v1/ppms/activations/{activation.pk}/statuses/{uai}/"
+
+
+def send(client, activation, **body):
+    return client.post(report_url(activation), {"state": "safe", **body}, format="json")
+
+
+@pytest.fixture
+def enrolled(school):
+    school.pupils, school.staff = 200, 12
+    school.save()
+    return school
+
+
+@pytest.fixture
+def phone(director):
+    return sign_in(APIClient(), director)
+
+
+def test_adults_are_counted_absent_as_pupils_are(phone, enrolled):
+    activation = activate([enrolled])
+
+    response = send(phone, activation, adults_present=10, adults_absent=2)
+
+    assert response.status_code == 201, response.content
+    assert response.json()["adults_absent"] == 2
+    assert SchoolStatus.objects.get().adults_absent == 2
+
+
+def test_the_pupils_not_counted_are_the_enrolment_less_present_absent_and_missing(phone, enrolled):
+    activation = activate([enrolled])
+
+    body = send(
+        phone,
+        activation,
+        pupils_present=180,
+        pupils_absent=10,
+        pupils_missing=2,
+        adults_present=10,
+        adults_absent=1,
+        adults_missing=0,
+    ).json()
+
+    assert (body["pupils_uncounted"], body["adults_uncounted"]) == (8, 1)
+
+
+def test_an_inconsistent_count_is_sent_all_the_same(phone, enrolled):
+    activation = activate([enrolled])
+
+    response = send(phone, activation, pupils_present=150)
+
+    assert response.status_code == 201
+    assert SchoolStatus.objects.get().pupils_present == 150
+
+
+def test_no_count_given_is_not_an_inconsistency(phone, enrolled):
+    activation = activate([enrolled])
+
+    body = send(phone, activation).json()
+
+    assert (body["pupils_uncounted"], body["adults_uncounted"]) == (None, None)
+
+
+@pytest.mark.parametrize("field", ["pupils_missing", "adults_absent", "adults_injured"])
+def test_a_negative_count_is_refused_naming_its_field(phone, enrolled, field):
+    activation = activate([enrolled])
+
+    response = send(phone, activation, **{field: -1})
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+
+
+@pytest.mark.parametrize(
+    "field, count, refused",
+    [
+        ("pupils_present", 240, False),  # 200 enrolled + 20 %
+        ("pupils_present", 241, True),
+        ("pupils_absent", 241, True),
+        ("adults_present", 14, False),  # 12 staff + 20 %, rounded down
+        ("adults_present", 15, True),
+    ],
+)
+def test_more_than_the_enrolment_and_a_fifth_is_refused_next_to_the_field(
+    phone, enrolled, field, count, refused
+):
+    activation = activate([enrolled])
+
+    response = send(phone, activation, **{field: count})
+
+    assert (response.status_code == 400) is refused
+    if refused:
+        [message] = response.json()[field]
+        assert "vérifiez le nombre" in message
+
+
+def test_evacuated_schools_are_their_own_total_not_counted_safe(client, commune, operator):
+    schools = [make_school(commune, uai, pupils=100) for uai in ("0370001A", "0370002B")]
+    activation = activate(schools, scenario="evacuation")
+    for school, state in zip(schools, ("safe", "evacuated"), strict=True):
+        ppms_report(
+            status=SchoolStatus.objects.get(school=school),
+            report={"state": state, "pupils_present": 90},
+            by=operator,
+        )
+
+    [section] = sections_for(operator, [activation])
+
+    totals = section.totals
+    assert (totals.schools_safe, totals.schools_evacuated) == (1, 1)
+    assert (totals.pupils_safe, totals.pupils_evacuated) == (90, 90)
+    page = sign_in(client, operator).get("/ppms/").content.decode()
+    assert 'data-total="schools_evacuated">1<' in page
+
+
+def test_the_board_shows_the_pupils_not_counted_in_amber(client, enrolled, operator):
+    activation = activate([enrolled])
+    ppms_report(
+        status=SchoolStatus.objects.get(),
+        report={"state": "safe", "pupils_present": 180, "pupils_absent": 10},
+        by=operator,
+    )
+
+    page = sign_in(client, operator).get("/ppms/").content.decode()
+
+    assert re.search(r'class="[^"]*uncounted[^"]*"[^>]*>10 élèves non comptés<', page)
+    del activation
+
+
+def test_the_report_keeps_evacuated_apart_from_safe(client, enrolled, operator):
+    activation = activate([enrolled], scenario="evacuation")
+    ppms_report(
+        status=SchoolStatus.objects.get(),
+        report={"state": "evacuated", "pupils_present": 190},
+        by=operator,
+    )
+
+    page = sign_in(client, operator).get(f"/ppms/activations/{activation.pk}/rapport/")
+
+    text = page.content.decode()
+    assert "Élèves évacués" in text
+    assert re.search(r"Élèves en sûreté</dt><dd>0 /", text)
