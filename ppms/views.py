@@ -176,6 +176,8 @@ def director_i18n() -> dict[str, str]:
         "queued": _("En attente de réseau — envoi automatique"),
         "queued_n": _("%(n)s envois en attente de réseau — envoi automatique"),
         "sending": _("Envoi en cours…"),
+        "send": _("Envoyer"),
+        "resend": _("Renvoyer avec ces effectifs"),
         "sent": _("Envoyé au CSU à %(time)s"),
         "refused": _("Envoi refusé : corrigez les champs signalés puis renvoyez."),
         "session": _("Session expirée : reconnectez-vous, l'envoi se fera ensuite."),
