@@ -596,6 +596,7 @@ class ActivationViewSet(
             context={
                 "zones": Zone.objects.filter(commune__in=Commune.objects.visible_to(user)),
                 "schools": School.objects.visible_to(user),
+                "shelters": visible_shelters(user),
             },
         )
         serializer.is_valid(raise_exception=True)
@@ -609,6 +610,7 @@ class ActivationViewSet(
                 schools=data["schools"],
                 drill=data["drill"],
                 by=user,
+                shelter=data["shelter"],
             )
         except DjangoValidationError as error:
             raise bad_input(error) from error

@@ -454,6 +454,16 @@ class Activation(models.Model):
         verbose_name=_("alerte"),
     )
     zones = models.ManyToManyField(Zone, blank=True, verbose_name=_("zones"))
+    # An evacuation's destination named by the operator; without, each school goes to
+    # the assembly point of its plan.
+    shelter = models.ForeignKey(
+        Shelter,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="activations",
+        verbose_name=_("centre d'accueil de destination"),
+    )
     started_at = models.DateTimeField(_("déclenchée le"), default=timezone.now)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -489,6 +499,34 @@ class Activation(models.Model):
 
     def __str__(self):
         return self.title
+
+
+@dataclass(frozen=True)
+class EmergencyNumber:
+    number: str
+    label: str
+    sms: bool = False  # reached by text message (114: for people who cannot speak)
+
+
+# The numbers a school may need, in the order the page lists them: 114 first in an
+# intrusion (a text makes no sound: nobody hiding may speak on the phone).
+EMERGENCY_NUMBERS = {
+    "112": EmergencyNumber("112", _("urgences (toute l'Europe)")),
+    "15": EmergencyNumber("15", _("SAMU (urgence médicale)")),
+    "17": EmergencyNumber("17", _("police, gendarmerie")),
+    "18": EmergencyNumber("18", _("sapeurs-pompiers")),
+    "114": EmergencyNumber("114", _("par SMS, pour qui ne peut pas parler ou entendre"), sms=True),
+}
+EMERGENCY_ORDER = {
+    "intrusion": ("114", "17", "112", "15", "18"),
+    "default": ("18", "15", "17", "112", "114"),
+}
+
+
+def emergency_numbers(scenario: str | None) -> list[EmergencyNumber]:
+    """The emergency numbers for ``scenario``, in the order to try them."""
+    order = EMERGENCY_ORDER["intrusion" if scenario == Scenario.INTRUSION else "default"]
+    return [EMERGENCY_NUMBERS[number] for number in order]
 
 
 class ActivationEventKind(models.TextChoices):

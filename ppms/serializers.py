@@ -299,6 +299,12 @@ class StateCountsSerializer(serializers.Serializer):
     evacuated = serializers.IntegerField()
 
 
+class ShelterRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+
+
 class ActivationSerializer(serializers.ModelSerializer):
     """An activation: the keys of ``summaries.activation_summary``, who, and the counts.
 
@@ -318,6 +324,9 @@ class ActivationSerializer(serializers.ModelSerializer):
     zones = ZoneRefSerializer(many=True)
     schools_count = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
+    shelter = ShelterRefSerializer(
+        allow_null=True, help_text=_("Évacuation : le centre d'accueil où aller.")
+    )
 
     class Meta:
         model = Activation
@@ -336,6 +345,7 @@ class ActivationSerializer(serializers.ModelSerializer):
             "automatic",
             "alert",
             "zones",
+            "shelter",
             "schools_count",
             "counts",
         ]
@@ -422,6 +432,25 @@ class ActivationCreateSerializer(serializers.Serializer):
         help_text=_("Codes UAI d'écoles concernées en plus de celles des zones."),
     )
     drill = serializers.BooleanField(required=False, default=False, help_text=_("Un exercice."))
+    shelter = IdParam(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_(
+            "Évacuation : le centre d'accueil où aller (identifiant) ; sans, le point de "
+            "rassemblement du plan de chaque école."
+        ),
+    )
+
+    def validate_shelter(self, pk):
+        if pk is None:
+            return None
+        shelter = self.context["shelters"].filter(pk=pk).first()
+        if shelter is None:
+            raise serializers.ValidationError(
+                _("Centre d'accueil inconnu ou hors de votre périmètre : %(id)s.") % {"id": pk}
+            )
+        return shelter
 
     def validate_zones(self, ids):
         found = {zone.pk: zone for zone in self.context["zones"].filter(pk__in=ids)}

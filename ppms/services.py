@@ -46,6 +46,7 @@ def ppms_activate(
     now=None,
     message: str = "",
     automatic: bool = False,
+    shelter=None,
 ) -> Activation:
     """Start an activation for the given schools and those of the given zones.
 
@@ -56,6 +57,10 @@ def ppms_activate(
     concerned = {school.pk: school for school in [*schools, *schools_in(zones)]}
     if not concerned:
         raise ValidationError({"schools": _("Aucune école n'est concernée.")})
+    if shelter is not None and scenario != Scenario.EVACUATION:
+        raise ValidationError(
+            {"shelter": _("Un centre d'accueil n'est la destination que d'une évacuation.")}
+        )
     activation = Activation.objects.create(
         scenario=scenario,
         title=title,
@@ -65,6 +70,7 @@ def ppms_activate(
         started_at=now,
         started_by=by,
         automatic=automatic,
+        shelter=shelter,
     )
     activation.zones.set(zones)
     add_schools(activation, concerned.values(), now=now)

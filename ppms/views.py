@@ -32,6 +32,7 @@ from core import exports, webpush
 from core.roles import supervised_communes, watches_the_town
 from sensors.models import Commune, Zone
 
+from .api import visible_shelters
 from .models import (
     COUNTS,
     UNCOUNTED_TEXTS,
@@ -45,6 +46,7 @@ from .models import (
     SchoolState,
     SchoolStatus,
     StatusUpdate,
+    emergency_numbers,
 )
 from .proposals import may_validate, proposal_communes
 from .reach import Reach, reach_of
@@ -58,11 +60,37 @@ SAFE_STATES = (SchoolState.SAFE, SchoolState.EVACUATED)
 BOARD_ORDER = {SchoolState.NEEDS_HELP: 0, SchoolState.PENDING: 1}
 # Ended activations stay listed on the board this long, with their report.
 RECENTLY_ENDED = timedelta(hours=12)
-EMERGENCY_NUMBERS = {
-    # 17 (police) for an intrusion, 18 (pompiers) for major risks; 112 always.
-    "intrusion": "17 · 112",
-    "default": "18 · 112",
-}
+
+
+def numbers_for_page() -> dict[str, list[dict]]:
+    """The emergency numbers in the order of each case, and the short text of an alarm
+    that failed to send ("18 · 15 · …")."""
+    lists = {
+        case: [
+            {"number": n.number, "label": str(n.label), "sms": n.sms}
+            for n in emergency_numbers("intrusion" if case == "intrusion" else None)
+        ]
+        for case in ("intrusion", "default")
+    }
+    return {
+        **lists,
+        **{f"{case}_text": " · ".join(n["number"] for n in lists[case]) for case in lists},
+    }
+
+
+def destination_of(activation, school) -> dict | None:
+    """Where an evacuating school goes: the centre d'accueil the operator named, else the
+    assembly point of its plan; None for the other postures."""
+    if activation is None or activation.scenario != Scenario.EVACUATION:
+        return None
+    if activation.shelter_id:
+        shelter = activation.shelter
+        text = f"{shelter.name}, {shelter.address}" if shelter.address else shelter.name
+        return {"kind": "shelter", "text": text}
+    plan = school.plans.filter(scenario=Scenario.EVACUATION).first()
+    if plan and plan.assembly_point:
+        return {"kind": "assembly", "text": plan.assembly_point}
+    return {"kind": "assembly", "text": str(_("le point de rassemblement de votre plan"))}
 
 
 def require_supervisor(user) -> None:
@@ -147,6 +175,7 @@ def director_state(school, current: SchoolStatus | None, others: list[SchoolStat
             "staff": school.staff,
         },
         "activation": activation_summary(current.activation) if current else None,
+        "destination": destination_of(current.activation, school) if current else None,
         "status": status_summary(current) if current else None,
         "others": [activation_summary(s.activation) for s in others],
         "rendered_at": timezone.now().isoformat(),
@@ -219,7 +248,8 @@ def _director_page(request, school, *, several: bool):
         "several": several,
         "scenarios": scenario_labels(),
         "states": state_labels(),
-        "numbers": EMERGENCY_NUMBERS,
+        "numbers": numbers_for_page(),
+        "csu_phone": settings.CSU_PHONE,
         "urls": {
             "state": reverse("ppms-director-state", args=[school.uai]),
             "status": "/api/v1/ppms/activations/{id}/statuses/" + school.uai + "/",
@@ -254,7 +284,9 @@ def _director_page(request, school, *, several: bool):
         "scenarios": Scenario.choices,
         "pupil_fields": fields(PUPIL_COUNTS),
         "adult_fields": fields(ADULT_COUNTS),
-        "numbers": EMERGENCY_NUMBERS["intrusion" if silent else "default"],
+        "numbers": emergency_numbers(activation.scenario if activation else None),
+        "destination": state["destination"],
+        "csu_phone": settings.CSU_PHONE,
         "current_state": SchoolState(current.state) if current else None,
         "page_data": data,
     }
@@ -609,6 +641,7 @@ def board(request):
         "scenarios": Scenario.choices,
         "schools": schools.order_by("commune__name", "name"),
         "zones": zones.order_by("commune__name", "name"),
+        "destinations": visible_shelters(request.user).select_related("commune"),
         "config": config,
     }
     return render(request, "ppms/board.html", context)

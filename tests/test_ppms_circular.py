@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from core.cap import CAP_NS, CAP_SCHEMA
 from ppms.cap import activation_cap
-from ppms.models import Scenario, SchoolStatus
+from ppms.models import PpmsPlan, Scenario, SchoolStatus, Shelter
 from ppms.notify import ladder_texts, reminder_devices
 from ppms.services import ppms_activate, ppms_report
 from ppms.views import sections_for
@@ -241,3 +241,110 @@ def test_the_report_keeps_evacuated_apart_from_safe(client, enrolled, operator):
     text = page.content.decode()
     assert "Élèves évacués" in text
     assert re.search(r"Élèves en sûreté</dt><dd>0 /", text)
+
+
+# --- What the director needs on screen ------------------------------------------------------
+
+
+ACTIVATIONS = "/api/v1/ppms/activations/"
+
+
+@pytest.fixture
+def gymnasium(commune):
+    return Shelter.objects.create(
+        name="Gymnase Jean Bigot",
+        address="rue Jean Bigot, Joué-lès-Tours",
+        commune=commune,
+        latitude=47.349,
+        longitude=0.6705,
+        capacity=300,
+    )
+
+
+@pytest.fixture
+def desk(operator):
+    return sign_in(APIClient(), operator)
+
+
+def director_page(client, director) -> str:
+    return sign_in(client, director).get(DIRECTOR_PAGE).content.decode()
+
+
+def test_an_evacuation_to_a_shelter_tells_the_director_where_to_go(
+    client, desk, school, director, gymnasium
+):
+    response = desk.post(
+        ACTIVATIONS,
+        {"scenario": "evacuation", "schools": [school.uai], "shelter": gymnasium.pk},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["shelter"]["name"] == "Gymnase Jean Bigot"
+    page = director_page(client, director)
+    assert re.search(r"Où aller :\s*<strong[^>]*>Gymnase Jean Bigot, rue Jean Bigot", page)
+
+
+def test_an_evacuation_without_a_shelter_sends_the_school_to_its_assembly_point(
+    client, school, director
+):
+    PpmsPlan.objects.create(school=school, scenario="evacuation", assembly_point="Parking du stade")
+    activate([school], scenario="evacuation")
+
+    page = director_page(client, director)
+
+    assert re.search(r"Où aller :\s*<strong[^>]*>Parking du stade<", page)
+
+
+def test_an_unknown_shelter_is_refused_naming_it(desk, school):
+    response = desk.post(
+        ACTIVATIONS,
+        {"scenario": "evacuation", "schools": [school.uai], "shelter": 987654},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    [message] = response.json()["shelter"]
+    assert "987654" in message
+
+
+def test_a_shelter_is_the_destination_of_an_evacuation_only(desk, school, gymnasium):
+    response = desk.post(
+        ACTIVATIONS,
+        {"scenario": "confinement", "schools": [school.uai], "shelter": gymnasium.pk},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["shelter"]
+
+
+def numbers_on(page: str) -> list[str]:
+    block = re.search(r'<ul class="numbers".*?</ul>', page, re.S).group(0)
+    return re.findall(r'href="(?:tel|sms):(\d+)"', block)
+
+
+def test_the_director_sees_the_emergency_numbers_with_114_by_text(client, school, director):
+    activate([school], scenario="confinement")
+
+    page = director_page(client, director)
+
+    assert numbers_on(page) == ["18", "15", "17", "112", "114"]
+    assert 'href="sms:114"' in page
+
+
+def test_an_intrusion_puts_114_by_text_first(client, school, director):
+    activate([school], scenario="intrusion")
+
+    page = director_page(client, director)
+
+    assert numbers_on(page) == ["114", "17", "112", "15", "18"]
+
+
+def test_the_director_sees_the_csus_phone_number(client, school, director, settings):
+    settings.CSU_PHONE = "02 47 00 00 00"
+    activate([school], scenario="shelter")
+
+    page = director_page(client, director)
+
+    assert 'href="tel:0247000000"' in page

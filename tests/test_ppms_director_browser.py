@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client
 
-from ppms.models import SchoolStatus
+from ppms.models import SchoolStatus, Shelter
 from ppms.services import ppms_activate, ppms_report
 from tests.conftest import CHROMIUM, sign_in
 from tests.test_browser import CHROMIUM_ARGS
@@ -175,3 +175,34 @@ def test_the_board_shows_the_pupils_not_counted_in_amber(
     assert warning.inner_text() == "10 élèves non comptés"
     assert contrast(board, 'tr[data-school] [data-testid="pupils-uncounted"]') >= 4.5
     assert board.locator('[data-total="schools_evacuated"]').inner_text() == "1"
+
+
+def test_an_evacuation_shows_where_to_go_and_the_numbers_to_call(
+    browser, live_server, enrolled, director, commune, tmp_path
+):
+    gymnasium = Shelter.objects.create(
+        name="Gymnase Jean Bigot",
+        address="rue Jean Bigot",
+        commune=commune,
+        latitude=47.349,
+        longitude=0.6705,
+        capacity=300,
+    )
+    activate(enrolled, scenario="evacuation", title="Crue du Cher", shelter=gymnasium)
+    phone = phone_of(browser, live_server, director)
+
+    destination = phone.get_by_test_id("destination")
+    phone.screenshot(path=tmp_path / "director-evacuation.png", full_page=True)
+
+    assert destination.is_visible()
+    assert "Gymnase Jean Bigot, rue Jean Bigot" in destination.inner_text()
+    assert contrast(phone, '[data-testid="destination"]') >= 4.5
+    numbers = phone.get_by_test_id("numbers").locator("a")
+    assert numbers.evaluate_all("links => links.map(a => a.getAttribute('href'))") == [
+        "tel:18",
+        "tel:15",
+        "tel:17",
+        "tel:112",
+        "sms:114",
+    ]
+    assert contrast(phone, '[data-testid="numbers"] a') >= 4.5

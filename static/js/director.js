@@ -569,6 +569,27 @@
     list.hidden = others.length === 0;
   }
 
+  // Each number a link: tel: to call, sms: for 114 (first in an intrusion: a text is silent).
+  function renderNumbers(numbers) {
+    const list = $("[data-field=numbers]", banner);
+    list.replaceChildren(...numbers.map((item) => {
+      const entry = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `${item.sms ? "sms" : "tel"}:${item.number}`;
+      const number = document.createElement("strong");
+      number.textContent = item.number;
+      link.append(number, ` ${item.label}`);
+      entry.appendChild(link);
+      return entry;
+    }));
+  }
+
+  function renderDestination(destination) {
+    const node = $("[data-field=destination]", banner);
+    $("[data-field=destination-text]", node).textContent = destination ? destination.text : "";
+    node.hidden = !destination;
+  }
+
   function renderBanner(activation) {
     const silent = Boolean(activation.silent);
     banner.dataset.activation = String(activation.id);
@@ -583,7 +604,7 @@
     $("[data-field=title]", banner).textContent = activation.title;
     $("[data-field=since]", banner).textContent = fmt(T.since, { time: timeOf(activation.started_at) });
     $("[data-field=silent-hint]", banner).hidden = !silent;
-    $("[data-field=numbers]", banner).textContent = page.numbers[silent ? "intrusion" : "default"];
+    renderNumbers(page.numbers[activation.scenario === "intrusion" ? "intrusion" : "default"]);
     renderPlan(activation.scenario);
     banner.hidden = false;
   }
@@ -619,6 +640,7 @@
     if (activation) {
       const changed = !previous || previous.id !== activation.id;
       renderBanner(activation);
+      renderDestination(state.destination);
       calm.hidden = true;
       form.hidden = false;
       if (changed) {
@@ -921,7 +943,7 @@
     event.preventDefault();
     clearErrors(alarmForm);
     const scenario = alarmForm.elements.scenario.value;
-    const numbers = page.numbers[scenario === "intrusion" ? "intrusion" : "default"];
+    const numbers = page.numbers[scenario === "intrusion" ? "intrusion_text" : "default_text"];
     const send = $("[data-testid=btn-alarm-send]", alarmForm);
     send.disabled = true;
     try {

@@ -471,6 +471,7 @@ import { connectLive, liveUrl } from "./live.js";
 
   form.elements.scenario.addEventListener("change", () => {
     $("[data-field=intrusion-hint]", form).hidden = form.elements.scenario.value !== "intrusion";
+    $("[data-field=shelter-choice]", form).hidden = form.elements.scenario.value !== "evacuation";
   });
 
   $("#school-filter").addEventListener("input", (event) => {
@@ -497,6 +498,9 @@ import { connectLive, liveUrl } from "./live.js";
       schools,
       drill: form.elements.drill.checked,
     };
+    if (body.scenario === "evacuation" && form.elements.shelter.value) {
+      body.shelter = Number(form.elements.shelter.value);
+    }
     const button = $("[data-testid=btn-activate]", form);
     button.disabled = true;
     try {
