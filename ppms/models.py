@@ -489,6 +489,8 @@ class Activation(models.Model):
     cancel_reason = models.TextField(_("motif de l'annulation"), blank=True)
     # Validated by nobody: its proposal's rule activated it when nobody answered in time.
     automatic = models.BooleanField(_("déclenché automatiquement"), default=False)
+    # The ready text for families, fixed when it starts (the commune's, or the default).
+    family_message = models.TextField(_("message aux familles"), blank=True)
 
     objects = ActivationQuerySet.as_manager()
 
@@ -499,6 +501,28 @@ class Activation(models.Model):
 
     def __str__(self):
         return self.title
+
+    @property
+    def family_text(self) -> str:
+        return self.family_message or FAMILY_MESSAGE
+
+
+# What families are told while their children's schools apply the PPMS (a commune
+# writes its own: CommunePolicy.family_message).
+FAMILY_MESSAGE = (
+    "N'allez pas chercher vos enfants : l'école les met en sûreté. Ne téléphonez pas à "
+    "l'école, pour laisser les lignes aux secours. Écoutez la radio locale et suivez les "
+    "consignes des autorités."
+)
+
+
+def family_message_for(schools) -> str:
+    """The family message of the schools' commune, if they are of one that wrote its own."""
+    communes = {school.commune_id for school in schools}
+    if len(communes) != 1:
+        return FAMILY_MESSAGE
+    policy = CommunePolicy.objects.filter(commune_id=communes.pop()).first()
+    return (policy.family_message if policy else "") or FAMILY_MESSAGE
 
 
 @dataclass(frozen=True)
@@ -872,7 +896,7 @@ class RuleTrigger(models.Model):
 
 class CommunePolicy(models.Model):
     """What a commune decides for its PPMS: who may validate a proposal besides the
-    authorities (the mayor, the on-call manager)."""
+    authorities (the mayor, the on-call manager), what families are told."""
 
     commune = models.OneToOneField(
         Commune, on_delete=models.CASCADE, related_name="ppms_policy", verbose_name=_("commune")
@@ -883,6 +907,15 @@ class CommunePolicy(models.Model):
         help_text=_(
             "Les opérateurs du CSU de la commune peuvent valider ou écarter une "
             "proposition de déclenchement, comme l'autorité."
+        ),
+    )
+    family_message = models.TextField(
+        _("message aux familles"),
+        blank=True,
+        help_text=_(
+            "Donné aux opérateurs et aux médias à chaque déclenchement concernant la "
+            "commune ; vide : le message par défaut (n'allez pas chercher vos enfants, ne "
+            "téléphonez pas à l'école, écoutez la radio locale)."
         ),
     )
 

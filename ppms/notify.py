@@ -341,7 +341,7 @@ def webhook_payload(activation: Activation, event: ActivationEvent) -> dict:
         "activation": activation_summary(activation),
         "schools": [status_summary(status) for status in statuses],
         "message": event.text,
-        "cap": activation_cap(activation, upto=event).decode(),
+        "cap": activation_cap(activation, upto=event, restricted=True).decode(),
     }
 
 

@@ -327,6 +327,10 @@ class ActivationSerializer(serializers.ModelSerializer):
     shelter = ShelterRefSerializer(
         allow_null=True, help_text=_("Évacuation : le centre d'accueil où aller.")
     )
+    family_message = serializers.CharField(
+        source="family_text",
+        help_text=_("Le message prêt pour les familles (celui de la commune, ou par défaut)."),
+    )
 
     class Meta:
         model = Activation
@@ -346,6 +350,7 @@ class ActivationSerializer(serializers.ModelSerializer):
             "alert",
             "zones",
             "shelter",
+            "family_message",
             "schools_count",
             "counts",
         ]

@@ -25,6 +25,7 @@ from .models import (
     Source,
     StatusUpdate,
     count_problems,
+    family_message_for,
 )
 
 
@@ -71,6 +72,7 @@ def ppms_activate(
         started_by=by,
         automatic=automatic,
         shelter=shelter,
+        family_message=family_message_for(concerned.values()),
     )
     activation.zones.set(zones)
     add_schools(activation, concerned.values(), now=now)

@@ -3,7 +3,7 @@ postures' wording everywhere, headcounts that add up, the drills register."""
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import translation
@@ -11,8 +11,9 @@ from lxml import etree
 from rest_framework.test import APIClient
 
 from core.cap import CAP_NS, CAP_SCHEMA
-from ppms.cap import activation_cap
-from ppms.models import PpmsPlan, Scenario, SchoolStatus, Shelter
+from ppms.cap import activation_cap, for_cap
+from ppms.ladder import climb
+from ppms.models import Activation, CommunePolicy, PpmsPlan, Scenario, SchoolStatus, Shelter
 from ppms.notify import ladder_texts, reminder_devices
 from ppms.services import ppms_activate, ppms_report
 from ppms.views import sections_for
@@ -348,3 +349,107 @@ def test_the_director_sees_the_csus_phone_number(client, school, director, setti
     page = director_page(client, director)
 
     assert 'href="tel:0247000000"' in page
+
+
+# --- The family message; what the public copy of the CAP never carries ----------------------
+
+
+def test_an_activation_carries_the_default_message_for_families(db, school):
+    activation = activate([school])
+
+    assert activation.family_text.startswith("N'allez pas chercher vos enfants")
+    assert "ne téléphonez pas à l'école".capitalize()[1:] in activation.family_text
+    assert "radio locale" in activation.family_text
+
+
+def test_a_commune_writes_its_own_message_for_families(db, school, commune):
+    CommunePolicy.objects.create(commune=commune, family_message="Écoutez France Bleu Touraine.")
+
+    activation = activate([school])
+
+    assert activation.family_text == "Écoutez France Bleu Touraine."
+
+
+def test_operators_see_the_family_message_on_the_board(client, school, operator):
+    activate([school])
+
+    page = sign_in(client, operator).get("/ppms/").content.decode()
+
+    assert re.search(r'data-testid="family-message".*?N&#x27;allez pas chercher vos', page, re.S)
+
+
+def test_the_public_cap_gives_the_families_message_in_its_instruction(db, school, xsd):
+    activation = activate([school], scenario="confinement")
+
+    root = cap_of(activation, xsd)
+
+    assert root.findtext(f"{CAP}scope") == "Public"
+    instruction = root.findtext(f"{CAP}info/{CAP}instruction")
+    assert instruction.endswith(activation.family_text)
+
+
+def escalated_with_casualties(school, commune, director):
+    silent = make_school(commune, "0370002B", name="École du Morier")
+    activation = activate([school, silent], scenario="evacuation")
+    ppms_report(
+        status=activation.statuses.get(school=school),
+        report={"state": "needs_help", "pupils_missing": 2, "pupils_injured": 1},
+        by=director,
+        now=T0 + timedelta(minutes=3),
+    )
+    climb(T0 + timedelta(minutes=10))
+    return for_cap(Activation.objects.filter(pk=activation.pk)).get()
+
+
+def test_the_public_cap_counts_no_missing_nor_injured_and_names_no_silent_school(
+    db, school, commune, director, xsd
+):
+    activation = escalated_with_casualties(school, commune, director)
+
+    root = cap_of(activation, xsd)
+
+    text = ET.tostring(root, encoding="unicode")
+    assert root.findtext(f"{CAP}scope") == "Public"
+    assert root.findtext(f"{CAP}msgType") == "Update"
+    assert "manquant" not in text and "blessé" not in text
+    assert "Morier" not in root.findtext(f"{CAP}info/{CAP}description")
+    assert "Sans réponse après 10 min : 1 école(s)." in text
+
+
+def test_the_services_copy_is_restricted_with_the_counts_and_the_silent_schools(
+    db, school, commune, director, xsd
+):
+    activation = escalated_with_casualties(school, commune, director)
+
+    document = activation_cap(activation, restricted=True)
+    xsd.assertValid(etree.fromstring(document))
+    root = ET.fromstring(document)
+
+    assert root.findtext(f"{CAP}scope") == "Restricted"
+    assert root.findtext(f"{CAP}restriction").startswith("Réservé aux services de secours")
+    description = root.findtext(f"{CAP}info/{CAP}description")
+    assert "élèves 2 manquant(s), 1 blessé(s)" in description
+    assert "Sans réponse après 10 min : École du Morier (0370002B)." in description
+    assert "N'allez pas chercher" not in root.findtext(f"{CAP}info/{CAP}instruction")
+
+
+def test_the_atom_feed_carries_the_public_copy(client, school, commune, director, operator):
+    escalated_with_casualties(school, commune, director)
+
+    feed = sign_in(client, operator).get("/api/v1/cap/feed/").content.decode()
+
+    assert "manquant" not in feed and "blessé" not in feed
+    assert "École du Morier (0370002B)" not in feed
+    assert "<cap:scope>Public</cap:scope>" in feed
+
+
+def test_the_cap_endpoint_gives_the_public_copy_on_request(client, school, operator):
+    activation = activate([school])
+    sign_in(client, operator)
+    url = f"/api/v1/ppms/activations/{activation.pk}/cap/"
+
+    restricted = client.get(url).content.decode()
+    public = client.get(url, {"scope": "public"}).content.decode()
+
+    assert "<scope>Restricted</scope>" in restricted
+    assert "<scope>Public</scope>" in public
