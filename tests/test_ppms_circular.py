@@ -3,9 +3,10 @@ postures' wording everywhere, headcounts that add up, the drills register."""
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import translation
 from lxml import etree
 from rest_framework.test import APIClient
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 from core.cap import CAP_NS, CAP_SCHEMA
 from ppms.cap import activation_cap, for_cap
 from ppms.ladder import climb
-from ppms.models import Activation, CommunePolicy, PpmsPlan, Scenario, SchoolStatus, Shelter
+from ppms.models import Activation, CommunePolicy, Drill, PpmsPlan, Scenario, SchoolStatus, Shelter
 from ppms.notify import ladder_texts, reminder_devices
 from ppms.services import ppms_activate, ppms_report
 from ppms.views import sections_for
@@ -453,3 +454,89 @@ def test_the_cap_endpoint_gives_the_public_copy_on_request(client, school, opera
 
     assert "<scope>Restricted</scope>" in restricted
     assert "<scope>Public</scope>" in public
+
+
+# --- The drills register, per the circular ----------------------------------------------------
+
+DRILLS = "/api/v1/ppms/drills/"
+
+
+def drill(school, held_on, scenario="shelter", kind="ppms"):
+    return Drill.objects.create(school=school, scenario=scenario, held_on=held_on, kind=kind)
+
+
+def register_entry(desk, uai="0370001A") -> dict:
+    response = desk.get(DRILLS)
+    assert response.status_code == 200, response.content
+    return next(entry for entry in response.json()["results"] if entry["school"] == uai)
+
+
+@time_machine.travel(datetime(2026, 3, 10, 12, 0, tzinfo=UTC), tick=False)
+def test_a_school_that_drilled_in_september_and_before_the_winter_holidays_is_not_overdue(
+    desk, school
+):
+    # Zone B, 2025-2026: the winter holidays begin on Saturday 14 February 2026.
+    drill(school, date(2025, 9, 25), scenario="intrusion")
+    drill(school, date(2026, 2, 5), scenario="confinement")
+
+    entry = register_entry(desk)
+
+    assert entry["overdue"] is False
+    assert [(r["deadline"], r["met"]) for r in entry["requirements"]] == [
+        ("2025-10-31", True),
+        ("2026-02-13", True),
+        ("2026-07-03", True),
+    ]
+
+
+@time_machine.travel(datetime(2026, 2, 16, 12, 0, tzinfo=UTC), tick=False)
+def test_the_second_drill_is_due_before_the_winter_holidays_of_the_schools_zone(
+    desk, school, commune
+):
+    drill(school, date(2025, 9, 25), scenario="intrusion")
+    drill(school, date(2026, 2, 12))
+    zone_c = make_school(commune, "0370002B", holiday_zone="C")  # holidays from 21 February
+    drill(zone_c, date(2025, 10, 2), scenario="intrusion")
+
+    assert register_entry(desk)["overdue"] is False
+    late = register_entry(desk, "0370002B")
+    assert late["overdue"] is False
+    assert late["requirements"][1]["deadline"] == "2026-02-20"
+
+
+@time_machine.travel(datetime(2026, 2, 16, 12, 0, tzinfo=UTC), tick=False)
+def test_a_fire_drill_does_not_count_as_a_ppms_drill(desk, school):
+    drill(school, date(2025, 9, 25), scenario="intrusion")
+    drill(school, date(2026, 1, 20), scenario="", kind="fire")
+
+    entry = register_entry(desk)
+
+    assert entry["overdue"] is True
+    assert [r["met"] for r in entry["requirements"]] == [True, False, False]
+    assert [d["kind"] for d in entry["drills"]] == ["ppms", "fire"]
+
+
+@time_machine.travel(datetime(2026, 7, 6, 12, 0, tzinfo=UTC), tick=False)
+def test_the_intrusion_scenario_is_drilled_at_least_once_a_year(desk, school):
+    drill(school, date(2025, 9, 25))
+    drill(school, date(2026, 2, 5), scenario="confinement")
+
+    entry = register_entry(desk)
+
+    assert entry["overdue"] is True
+    assert entry["requirements"][2] == {
+        "label": "Le scénario intrusion exercé au moins une fois dans l'année",
+        "deadline": "2026-07-03",
+        "met": False,
+        "overdue": True,
+    }
+
+
+def test_a_ppms_drill_names_its_posture(desk, school):
+    with time_machine.travel(datetime(2026, 11, 5, 12, 0, tzinfo=UTC), tick=False):
+        response = desk.post(
+            DRILLS, {"school": school.uai, "kind": "ppms", "held_on": "2026-10-15"}, format="json"
+        )
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["scenario"]
