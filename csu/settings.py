@@ -326,6 +326,10 @@ AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365, minimum=1)
 # timelines are kept: this is the log of what went out).
 NOTIFICATION_RETENTION_DAYS = env_int("NOTIFICATION_RETENTION_DAYS", 90, minimum=1)
 REJECTED_MESSAGES_RETENTION_DAYS = env_int("REJECTED_MESSAGES_RETENTION_DAYS", 30, minimum=1)
+# The CSU's own phone number, shown to the directors during an activation.
+CSU_PHONE = env("CSU_PHONE", "")
+if CSU_PHONE and not re.fullmatch(r"\+?[0-9][0-9 .]{2,19}", CSU_PHONE):
+    raise ImproperlyConfigured(f"CSU_PHONE={CSU_PHONE!r}: a phone number, e.g. 02 47 00 00 00.")
 # Safety services e-mailed when schools stay silent (comma-separated addresses).
 PPMS_SAFETY_EMAILS = env_list("PPMS_SAFETY_EMAILS", [])
 # A sensor silent for this many expected intervals is marked offline.

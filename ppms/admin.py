@@ -224,6 +224,7 @@ class RuleTriggerAdmin(admin.ModelAdmin):
 class CommunePolicyAdmin(admin.ModelAdmin):
     list_display = ("commune", "operators_validate")
     list_select_related = ("commune",)
+    fields = ("commune", "operators_validate", "family_message")
 
 
 @admin.register(Proposal)

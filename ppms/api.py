@@ -596,6 +596,7 @@ class ActivationViewSet(
             context={
                 "zones": Zone.objects.filter(commune__in=Commune.objects.visible_to(user)),
                 "schools": School.objects.visible_to(user),
+                "shelters": visible_shelters(user),
             },
         )
         serializer.is_valid(raise_exception=True)
@@ -609,6 +610,7 @@ class ActivationViewSet(
                 schools=data["schools"],
                 drill=data["drill"],
                 by=user,
+                shelter=data["shelter"],
             )
         except DjangoValidationError as error:
             raise bad_input(error) from error
@@ -779,8 +781,16 @@ class ActivationCapView(XMLDocumentView):
         description=(
             "msgType Alert when it starts, then Update (schools added, escalation, and the "
             "end of alert with responseType AllClear), referencing the first message; "
-            "status Exercise for a drill."
+            "status Exercise for a drill. By default the safety services' copy (scope "
+            "Restricted: the silent schools named, the missing and injured counted); "
+            "scope=public: the copy for the public (no such counts nor names, the "
+            "families' message in the instruction). An intrusion is always Restricted."
         ),
+        parameters=[
+            OpenApiParameter(
+                "scope", str, enum=["restricted", "public"], description="restricted (default)"
+            )
+        ],
         responses={(200, CAP_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR), 403: FORBIDDEN},
         tags=["ppms"],
     )
@@ -790,7 +800,8 @@ class ActivationCapView(XMLDocumentView):
         activation = get_object_or_404(
             for_cap(Activation.objects.visible_to(request.user), request.user), pk=pk
         )
-        return Response(activation_cap(activation))
+        public = request.query_params.get("scope") == "public"
+        return Response(activation_cap(activation, restricted=not public))
 
 
 activation_cap_view = ActivationCapView.as_view()

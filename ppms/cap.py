@@ -58,7 +58,6 @@ UPDATE_KINDS = (
     ActivationEventKind.CANCELLED,
 )
 FEED_LIMIT = 200
-NOT_FETCHING = " N'allez pas chercher les enfants à l'école : l'école les met en sûreté."
 ENDED_INSTRUCTION = "Fin d'alerte donnée par les autorités : reprise normale des activités."
 CANCELLED_INSTRUCTION = (
     "Déclenchement annulé : il a été envoyé par erreur. Ne tenez pas compte des messages "
@@ -67,6 +66,12 @@ CANCELLED_INSTRUCTION = (
 RESTRICTION = (
     "Intrusion : réservé aux services de secours et aux autorités ; ne pas diffuser au "
     "public, pour ne pas trahir les personnes cachées."
+)
+# The copy for the safety services of an event that is not an intrusion: it names the
+# silent schools and counts the missing and injured, which the public copy never does.
+SERVICES_RESTRICTION = (
+    "Réservé aux services de secours et aux autorités : écoles sans réponse, élèves et "
+    "adultes manquants ou blessés. Diffusez au public la version Public de ce message."
 )
 SOURCE_TEXT = {
     Source.ALERT: "sur une alerte d'un capteur du CSU",
@@ -78,13 +83,6 @@ STATE_TEXT = {
     SchoolState.SAFE: "en sûreté",
     SchoolState.NEEDS_HELP: "besoin d'aide",
     SchoolState.EVACUATED: "évacuées",
-}
-# French literals, like the alerts' messages: CAP text is for the French authorities.
-SCENARIO_TEXT = {
-    Scenario.SHELTER: "mise à l'abri",
-    Scenario.CONFINEMENT: "confinement",
-    Scenario.EVACUATION: "évacuation",
-    Scenario.INTRUSION: "intrusion (s'échapper, s'enfermer et se cacher)",
 }
 
 
@@ -121,14 +119,24 @@ def cap_sent(activation: Activation) -> datetime:
 
 
 def activation_cap(
-    activation: Activation, *, upto: ActivationEvent | None = None, sender: str | None = None
+    activation: Activation,
+    *,
+    upto: ActivationEvent | None = None,
+    sender: str | None = None,
+    restricted: bool = False,
 ) -> bytes:
     """Build the activation's CAP 1.2 message, as UTF-8 XML: its current one, or the one
-    that was current when ``upto`` happened."""
+    that was current when ``upto`` happened.
+
+    ``restricted``: the safety services' copy (scope Restricted), naming the silent schools
+    and counting the missing and injured; the public copy (scope Public) carries neither,
+    and gives the families' message. An intrusion is always Restricted.
+    """
     messages = _messages(activation)
     if upto is not None:
         messages = [message for message in messages if message[2] is None or message[2] <= upto.pk]
-    root = _alert_element(activation, messages, sender or cap_sender())
+    restricted = restricted or activation.scenario == Scenario.INTRUSION
+    root = _alert_element(activation, messages, sender or cap_sender(), restricted)
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True, default_namespace=CAP_NS)
 
 
@@ -152,7 +160,7 @@ def activation_feed_items(user) -> FeedPart:
                 link=api_url(f"ppms/activations/{activation.pk}/cap/"),
                 updated=cap_sent(activation),
                 summary=(
-                    f"{exercise}PPMS {SCENARIO_TEXT[activation.scenario]} · "
+                    f"{exercise}PPMS {Scenario(activation.scenario).french} · "
                     f"{sum(counts.values())} école(s) : {_counts_text(counts)}"
                 ),
                 content=activation_cap(activation),
@@ -164,7 +172,9 @@ def activation_feed_items(user) -> FeedPart:
 # --- The message ------------------------------------------------------------------------
 
 
-def _alert_element(activation: Activation, messages: list, sender: str) -> ET.Element:
+def _alert_element(
+    activation: Activation, messages: list, sender: str, restricted: bool
+) -> ET.Element:
     kind, sent, _pk = messages[-1]
     intrusion = activation.scenario == Scenario.INTRUSION
     root = ET.Element(tag("alert"))
@@ -174,9 +184,9 @@ def _alert_element(activation: Activation, messages: list, sender: str) -> ET.El
     sub(root, "status", "Exercise" if activation.drill else "Actual")
     cancel = kind == ActivationEventKind.CANCELLED
     sub(root, "msgType", "Cancel" if cancel else "Alert" if len(messages) == 1 else "Update")
-    sub(root, "scope", "Restricted" if intrusion else "Public")
-    if intrusion:
-        sub(root, "restriction", RESTRICTION)
+    sub(root, "scope", "Restricted" if restricted else "Public")
+    if restricted:
+        sub(root, "restriction", RESTRICTION if intrusion else SERVICES_RESTRICTION)
     if len(messages) > 1:
         # An update refers to the first message; a cancellation to every message it undoes.
         earlier = messages[:-1] if cancel else messages[:1]
@@ -185,11 +195,13 @@ def _alert_element(activation: Activation, messages: list, sender: str) -> ET.El
             for number, (_kind, sent, _pk) in enumerate(earlier, 1)
         ]
         sub(root, "references", " ".join(references))
-    root.append(_info_element(activation, kind, messages))
+    root.append(_info_element(activation, kind, messages, restricted))
     return root
 
 
-def _info_element(activation: Activation, kind: str, messages: list) -> ET.Element:
+def _info_element(
+    activation: Activation, kind: str, messages: list, restricted: bool
+) -> ET.Element:
     cancelled = kind == ActivationEventKind.CANCELLED
     ended = kind == ActivationEventKind.ENDED or cancelled
     intrusion = activation.scenario == Scenario.INTRUSION
@@ -199,7 +211,7 @@ def _info_element(activation: Activation, kind: str, messages: list) -> ET.Eleme
     sub(info, "category", "Safety")
     if intrusion:
         sub(info, "category", "Security")
-    sub(info, "event", f"PPMS : {SCENARIO_TEXT[activation.scenario]}")
+    sub(info, "event", f"PPMS : {Scenario(activation.scenario).french}")
     if cancelled:
         response = "None"
     elif ended:
@@ -215,15 +227,15 @@ def _info_element(activation: Activation, kind: str, messages: list) -> ET.Eleme
     sub(info, "expires", expires(sent, sent if ended else None))
     sub(info, "senderName", f"Centre de supervision urbaine ({_communes(activation)})")
     sub(info, "headline", headline(exercise + activation.title))
-    sub(info, "description", _description(activation, kind, messages))
+    sub(info, "description", _description(activation, kind, messages, restricted))
     if cancelled:
         instruction = CANCELLED_INSTRUCTION
     elif ended:
         instruction = ENDED_INSTRUCTION
     else:
         instruction = Scenario(activation.scenario).cap_instruction
-        if not intrusion:
-            instruction += NOT_FETCHING
+        if not restricted:
+            instruction += " " + activation.family_text
     sub(info, "instruction", ("EXERCICE. " if activation.drill else "") + instruction)
     sub(info, "web", public_url(f"ppms/activations/{activation.pk}/"))
     for name, value in _parameters(activation):
@@ -234,11 +246,11 @@ def _info_element(activation: Activation, kind: str, messages: list) -> ET.Eleme
     return info
 
 
-def _description(activation: Activation, kind: str, messages: list) -> str:
+def _description(activation: Activation, kind: str, messages: list, restricted: bool) -> str:
     statuses = list(activation.statuses.all())
     exercise = "Exercice : d" if activation.drill else "D"
     lines = [
-        f"{exercise}éclenchement du PPMS ({SCENARIO_TEXT[activation.scenario]}) le "
+        f"{exercise}éclenchement du PPMS ({Scenario(activation.scenario).french}) le "
         f"{_local(activation.started_at)}, {SOURCE_TEXT[activation.source]}.",
         f"{len(statuses)} école(s) concernée(s) : {_counts_text(_state_counts(activation))}.",
     ]
@@ -246,7 +258,7 @@ def _description(activation: Activation, kind: str, messages: list) -> str:
         field: sum(getattr(status, field) or 0 for status in statuses)
         for field in ("pupils_missing", "pupils_injured", "adults_missing", "adults_injured")
     }
-    if any(totals.values()):
+    if restricted and any(totals.values()):
         lines.append(
             f"Signalés : élèves {totals['pupils_missing']} manquant(s), "
             f"{totals['pupils_injured']} blessé(s) ; adultes {totals['adults_missing']} "
@@ -257,7 +269,12 @@ def _description(activation: Activation, kind: str, messages: list) -> str:
     names = _school_names(activation, event.schools if event else [])
     if kind == ActivationEventKind.ESCALATED and names:
         minutes = int((event.at - activation.started_at).total_seconds() // 60)
-        lines.append(f"Sans réponse après {minutes} min : {names}.")
+        if restricted:
+            lines.append(f"Sans réponse après {minutes} min : {names}.")
+        else:  # how many, never which: the public copy lists no silent school
+            loaded = {status.school.uai for status in statuses}
+            silent = sum(uai in loaded for uai in event.schools)
+            lines.append(f"Sans réponse après {minutes} min : {silent} école(s).")
     elif kind == ActivationEventKind.EXTENDED and names:
         lines.append(f"Écoles ajoutées : {names}.")
     if kind == ActivationEventKind.ENDED:

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from alerts.models import Rule
@@ -17,12 +17,13 @@ from sensors.models import Commune, Zone
 
 
 class Scenario(models.TextChoices):
-    """The four postures of the 2023 unified PPMS, with what a CAP message tells of them."""
+    """The four postures of the unified PPMS (circular of 8 June 2023), in its own words,
+    with what a CAP message tells of them."""
 
-    SHELTER = "shelter", _("Mise à l'abri")
-    CONFINEMENT = "confinement", _("Confinement")
-    EVACUATION = "evacuation", _("Évacuation")
-    INTRUSION = "intrusion", _("S'échapper ou se cacher (intrusion)")
+    SHELTER = "shelter", _("Se mettre à l'abri")
+    CONFINEMENT = "confinement", _("Se confiner")
+    EVACUATION = "evacuation", _("Évacuer")
+    INTRUSION = "intrusion", _("S'échapper ou s'enfermer et se cacher")
 
     @property
     def cap_response(self) -> str:
@@ -35,24 +36,55 @@ class Scenario(models.TextChoices):
         }[self.value]
 
     @property
+    def guidance(self) -> str:
+        """The posture's standing instructions, shown to the director with the school's plan."""
+        return {
+            "shelter": _(
+                "Rejoignez les lieux de mise à l'abri prévus, fermez portes et fenêtres, "
+                "faites l'appel et restez-y jusqu'à la fin d'alerte."
+            ),
+            "confinement": _(
+                "Fermez et calfeutrez portes, fenêtres et aérations (adhésif, linges "
+                "mouillés), arrêtez ventilation et chauffage, éloignez-vous des ouvertures, "
+                "faites l'appel."
+            ),
+            "evacuation": _(
+                "Quittez les bâtiments par les itinéraires prévus, rejoignez le lieu indiqué "
+                "(point de rassemblement ou centre d'accueil) et faites l'appel à l'arrivée."
+            ),
+            "intrusion": _(
+                "Échappez-vous si vous le pouvez sans danger ; sinon enfermez-vous, "
+                "barricadez-vous, éteignez la lumière, faites silence et mettez les téléphones "
+                "en silencieux, jusqu'à l'arrivée des forces de l'ordre."
+            ),
+        }[self.value]
+
+    @property
+    def french(self) -> str:
+        """The posture's wording in French, whatever the reader's language (CAP, SMS)."""
+        with translation.override("fr"):
+            return str(self.label)
+
+    @property
     def cap_instruction(self) -> str:
         """What the public is told to do (French: CAP text is for the French authorities)."""
         return {
             "shelter": (
-                "Mise à l'abri : rejoignez sans attendre un lieu clos et sûr, "
+                "Se mettre à l'abri : rejoignez sans attendre un bâtiment clos et sûr, "
                 "restez-y jusqu'à la fin de l'alerte."
             ),
             "confinement": (
-                "Confinement : restez à l'intérieur, fermez portes et fenêtres, "
-                "arrêtez la ventilation."
+                "Se confiner : restez à l'intérieur, fermez et calfeutrez portes, fenêtres "
+                "et aérations, arrêtez la ventilation et la climatisation."
             ),
             "evacuation": (
-                "Évacuation : quittez les lieux par les itinéraires prévus "
+                "Évacuer : quittez les lieux par les itinéraires prévus "
                 "et rejoignez le point de rassemblement."
             ),
             "intrusion": (
-                "Intrusion : évitez le secteur ; échappez-vous si possible, "
-                "sinon enfermez-vous et cachez-vous. Appelez le 17."
+                "S'échapper ou s'enfermer et se cacher : évitez le secteur ; échappez-vous "
+                "si possible, sinon enfermez-vous et cachez-vous. Appelez le 17 ou "
+                "écrivez au 114 par SMS."
             ),
         }[self.value]
 
@@ -422,6 +454,16 @@ class Activation(models.Model):
         verbose_name=_("alerte"),
     )
     zones = models.ManyToManyField(Zone, blank=True, verbose_name=_("zones"))
+    # An evacuation's destination named by the operator; without, each school goes to
+    # the assembly point of its plan.
+    shelter = models.ForeignKey(
+        Shelter,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="activations",
+        verbose_name=_("centre d'accueil de destination"),
+    )
     started_at = models.DateTimeField(_("déclenchée le"), default=timezone.now)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -447,6 +489,8 @@ class Activation(models.Model):
     cancel_reason = models.TextField(_("motif de l'annulation"), blank=True)
     # Validated by nobody: its proposal's rule activated it when nobody answered in time.
     automatic = models.BooleanField(_("déclenché automatiquement"), default=False)
+    # The ready text for families, fixed when it starts (the commune's, or the default).
+    family_message = models.TextField(_("message aux familles"), blank=True)
 
     objects = ActivationQuerySet.as_manager()
 
@@ -457,6 +501,56 @@ class Activation(models.Model):
 
     def __str__(self):
         return self.title
+
+    @property
+    def family_text(self) -> str:
+        return self.family_message or FAMILY_MESSAGE
+
+
+# What families are told while their children's schools apply the PPMS (a commune
+# writes its own: CommunePolicy.family_message).
+FAMILY_MESSAGE = (
+    "N'allez pas chercher vos enfants : l'école les met en sûreté. Ne téléphonez pas à "
+    "l'école, pour laisser les lignes aux secours. Écoutez la radio locale et suivez les "
+    "consignes des autorités."
+)
+
+
+def family_message_for(schools) -> str:
+    """The family message of the schools' commune, if they are of one that wrote its own."""
+    communes = {school.commune_id for school in schools}
+    if len(communes) != 1:
+        return FAMILY_MESSAGE
+    policy = CommunePolicy.objects.filter(commune_id=communes.pop()).first()
+    return (policy.family_message if policy else "") or FAMILY_MESSAGE
+
+
+@dataclass(frozen=True)
+class EmergencyNumber:
+    number: str
+    label: str
+    sms: bool = False  # reached by text message (114: for people who cannot speak)
+
+
+# The numbers a school may need, in the order the page lists them: 114 first in an
+# intrusion (a text makes no sound: nobody hiding may speak on the phone).
+EMERGENCY_NUMBERS = {
+    "112": EmergencyNumber("112", _("urgences (toute l'Europe)")),
+    "15": EmergencyNumber("15", _("SAMU (urgence médicale)")),
+    "17": EmergencyNumber("17", _("police, gendarmerie")),
+    "18": EmergencyNumber("18", _("sapeurs-pompiers")),
+    "114": EmergencyNumber("114", _("par SMS, pour qui ne peut pas parler ou entendre"), sms=True),
+}
+EMERGENCY_ORDER = {
+    "intrusion": ("114", "17", "112", "15", "18"),
+    "default": ("18", "15", "17", "112", "114"),
+}
+
+
+def emergency_numbers(scenario: str | None) -> list[EmergencyNumber]:
+    """The emergency numbers for ``scenario``, in the order to try them."""
+    order = EMERGENCY_ORDER["intrusion" if scenario == Scenario.INTRUSION else "default"]
+    return [EMERGENCY_NUMBERS[number] for number in order]
 
 
 class ActivationEventKind(models.TextChoices):
@@ -531,9 +625,60 @@ COUNTS = (
     "pupils_missing",
     "pupils_injured",
     "adults_present",
+    "adults_absent",
     "adults_missing",
     "adults_injured",
 )
+# The counts that together make the school's whole roll: présents + absents + manquants
+# is the enrolment (pupils) or the staff (adults); the injured are among them.
+ROLL = {
+    "pupils": ("pupils_present", "pupils_absent", "pupils_missing"),
+    "adults": ("adults_present", "adults_absent", "adults_missing"),
+}
+# A count above the roll by more than this share is a slip, not a school (a visiting
+# class, a few parents helping are within it).
+COUNT_MARGIN = 0.2
+
+
+# What the phone and the board say of a roll not matched, by group and sign; French
+# plural (1 is singular), the forms given to the pages' scripts too.
+UNCOUNTED_TEXTS = {
+    "pupils": (
+        (_("%(n)s élève non compté"), _("%(n)s élèves non comptés")),
+        (_("%(n)s élève de plus que l'effectif"), _("%(n)s élèves de plus que l'effectif")),
+    ),
+    "adults": (
+        (_("%(n)s adulte non compté"), _("%(n)s adultes non comptés")),
+        (_("%(n)s adulte de plus que l'effectif"), _("%(n)s adultes de plus que l'effectif")),
+    ),
+}
+
+
+def uncounted_text(group: str, uncounted: int | None) -> str:
+    """« 8 élèves non comptés », « 2 adultes de plus que l'effectif », or nothing."""
+    if not uncounted:
+        return ""
+    missing, extra = UNCOUNTED_TEXTS[group]
+    singular, plural = missing if uncounted > 0 else extra
+    n = abs(uncounted)
+    return str(plural if n > 1 else singular) % {"n": n}
+
+
+def count_problems(school, counts: dict) -> dict[str, str]:
+    """The counts that cannot be true for ``school``: more than its roll and a fifth."""
+    problems = {}
+    for group, fields in ROLL.items():
+        roll = school.pupils if group == "pupils" else school.staff
+        if not roll:
+            continue  # the roll is not known: nothing to judge by
+        ceiling = int(roll * (1 + COUNT_MARGIN))
+        for field in fields:
+            value = counts.get(field)
+            if isinstance(value, int) and value > ceiling:
+                problems[field] = _(
+                    "%(count)d, pour un effectif de %(roll)d : vérifiez le nombre."
+                ) % {"count": value, "roll": roll}
+    return problems
 
 
 class SchoolStatusQuerySet(models.QuerySet):
@@ -565,6 +710,7 @@ class SchoolStatus(models.Model):
     pupils_missing = models.PositiveIntegerField(_("élèves manquants"), null=True, blank=True)
     pupils_injured = models.PositiveIntegerField(_("élèves blessés"), null=True, blank=True)
     adults_present = models.PositiveIntegerField(_("adultes présents"), null=True, blank=True)
+    adults_absent = models.PositiveIntegerField(_("adultes absents"), null=True, blank=True)
     adults_missing = models.PositiveIntegerField(_("adultes manquants"), null=True, blank=True)
     adults_injured = models.PositiveIntegerField(_("adultes blessés"), null=True, blank=True)
     location = models.CharField(_("lieu de mise en sûreté"), max_length=255, blank=True)
@@ -602,6 +748,32 @@ class SchoolStatus(models.Model):
 
     def __str__(self):
         return f"{self.school}: {self.get_state_display()}"
+
+    def uncounted(self, group: str) -> int | None:
+        """How many of the school's roll (``"pupils"`` or ``"adults"``) the counts leave
+        out: the roll less présents, absents and manquants (negative: counted too many);
+        None before any of these counts or without a roll to compare with."""
+        roll = self.school.pupils if group == "pupils" else self.school.staff
+        counts = [getattr(self, field) for field in ROLL[group]]
+        if not roll or all(count is None for count in counts):
+            return None
+        return roll - sum(count or 0 for count in counts)
+
+    @property
+    def pupils_uncounted(self) -> int | None:
+        return self.uncounted("pupils")
+
+    @property
+    def adults_uncounted(self) -> int | None:
+        return self.uncounted("adults")
+
+    @property
+    def pupils_uncounted_text(self) -> str:
+        return uncounted_text("pupils", self.pupils_uncounted)
+
+    @property
+    def adults_uncounted_text(self) -> str:
+        return uncounted_text("adults", self.adults_uncounted)
 
 
 class EscalationStep(models.Model):
@@ -724,7 +896,7 @@ class RuleTrigger(models.Model):
 
 class CommunePolicy(models.Model):
     """What a commune decides for its PPMS: who may validate a proposal besides the
-    authorities (the mayor, the on-call manager)."""
+    authorities (the mayor, the on-call manager), what families are told."""
 
     commune = models.OneToOneField(
         Commune, on_delete=models.CASCADE, related_name="ppms_policy", verbose_name=_("commune")
@@ -735,6 +907,15 @@ class CommunePolicy(models.Model):
         help_text=_(
             "Les opérateurs du CSU de la commune peuvent valider ou écarter une "
             "proposition de déclenchement, comme l'autorité."
+        ),
+    )
+    family_message = models.TextField(
+        _("message aux familles"),
+        blank=True,
+        help_text=_(
+            "Donné aux opérateurs et aux médias à chaque déclenchement concernant la "
+            "commune ; vide : le message par défaut (n'allez pas chercher vos enfants, ne "
+            "téléphonez pas à l'école, écoutez la radio locale)."
         ),
     )
 

@@ -38,6 +38,7 @@ from .models import (
     ActivationEventKind,
     PpmsWebhook,
     Proposal,
+    Scenario,
     School,
     SchoolStatus,
 )
@@ -237,7 +238,7 @@ def reminder_devices(activation: Activation, schools) -> list[outbox.DeviceMessa
 
 def _device_messages(activation: Activation, schools, pushed: str) -> list[outbox.DeviceMessage]:
     exercise = "EXERCICE — " if activation.drill else ""
-    scenario = activation.get_scenario_display()
+    scenario = Scenario(activation.scenario).french
     users_of: dict[int, list[int]] = {}
     for school_id, user_id in School.directors.through.objects.filter(
         school__in=schools
@@ -265,11 +266,12 @@ def _device_messages(activation: Activation, schools, pushed: str) -> list[outbo
 # --- Text messages ---------------------------------------------------------------------------
 
 SMS_BODY = {
-    "activated": "%(exercise)sCSU %(commune)s : PPMS %(scenario)s déclenché à %(time)s pour "
-    "%(school)s. Appliquez le PPMS et indiquez la situation de l'école : %(url)s",
-    "ended": "%(exercise)sCSU %(commune)s : fin d'alerte du PPMS %(scenario)s pour %(school)s.",
-    "cancelled": "%(exercise)sCSU %(commune)s : déclenchement PPMS %(scenario)s annulé "
-    "(erreur) pour %(school)s. Reprenez le cours normal.",
+    "activated": "%(exercise)sCSU %(commune)s : PPMS «\u202f%(scenario)s\u202f» déclenché à "
+    "%(time)s pour %(school)s. Appliquez le PPMS et indiquez la situation de l'école : %(url)s",
+    "ended": "%(exercise)sCSU %(commune)s : fin d'alerte du PPMS «\u202f%(scenario)s\u202f» "
+    "pour %(school)s.",
+    "cancelled": "%(exercise)sCSU %(commune)s : déclenchement PPMS «\u202f%(scenario)s\u202f» "
+    "annulé (erreur) pour %(school)s. Reprenez le cours normal.",
 }
 
 
@@ -311,7 +313,7 @@ def _texts(activation: Activation, schools, kind: str) -> list[outbox.TextMessag
             % {
                 "exercise": "EXERCICE — " if activation.drill else "",
                 "commune": school.commune.name,
-                "scenario": activation.get_scenario_display(),
+                "scenario": Scenario(activation.scenario).french,
                 "time": timezone.localtime(activation.started_at).strftime("%H:%M"),
                 "school": school.name,
                 "url": public + reverse("ppms-director-school", args=[school.uai]),
@@ -339,7 +341,7 @@ def webhook_payload(activation: Activation, event: ActivationEvent) -> dict:
         "activation": activation_summary(activation),
         "schools": [status_summary(status) for status in statuses],
         "message": event.text,
-        "cap": activation_cap(activation, upto=event).decode(),
+        "cap": activation_cap(activation, upto=event, restricted=True).decode(),
     }
 
 
@@ -368,7 +370,7 @@ def escalation_emails(activation: Activation, event: ActivationEvent) -> list[ou
     emails = []
     if settings.PPMS_SAFETY_EMAILS:
         lines = [
-            f"{exercise}PPMS « {activation.title} » ({activation.get_scenario_display()}), "
+            f"{exercise}PPMS « {activation.title} » ({Scenario(activation.scenario).french}), "
             f"déclenché le {_local(activation.started_at)}.",
             "",
             f"Écoles sans réponse après {minutes} min :",
@@ -394,7 +396,7 @@ def escalation_emails(activation: Activation, event: ActivationEvent) -> list[ou
         if not recipients:
             continue
         lines = [
-            f"{exercise}Le PPMS « {activation.title} » ({activation.get_scenario_display()}) "
+            f"{exercise}Le PPMS « {activation.title} » ({Scenario(activation.scenario).french}) "
             f"concerne {status.school.name} depuis le {_local(activation.started_at)}.",
             "",
             "Le CSU n'a pas encore reçu la situation de l'école. Indiquez-la dès que "

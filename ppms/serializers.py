@@ -187,6 +187,7 @@ COUNT_FIELDS = (
     ("pupils_missing", _("Élèves manquants : présents ce matin, ne répondent pas à l'appel.")),
     ("pupils_injured", _("Élèves blessés.")),
     ("adults_present", _("Adultes présents.")),
+    ("adults_absent", _("Adultes absents : pas à l'école ce jour.")),
     ("adults_missing", _("Adultes manquants.")),
     ("adults_injured", _("Adultes blessés.")),
 )
@@ -208,6 +209,17 @@ class SchoolStatusSerializer(serializers.ModelSerializer):
     escalated_at = UtcDateTimeField(
         allow_null=True, help_text=_("Relancée pour être restée sans réponse.")
     )
+    pupils_uncounted = serializers.IntegerField(
+        allow_null=True,
+        help_text=_(
+            "Élèves inscrits moins présents, absents et manquants : ceux que les effectifs "
+            "ne comptent pas (négatif : comptés en trop) ; null sans effectif."
+        ),
+    )
+    adults_uncounted = serializers.IntegerField(
+        allow_null=True,
+        help_text=_("Comme pupils_uncounted, pour les adultes et l'effectif des personnels."),
+    )
 
     class Meta:
         model = SchoolStatus
@@ -217,6 +229,8 @@ class SchoolStatusSerializer(serializers.ModelSerializer):
             "state",
             "posture",
             *(name for name, _help in COUNT_FIELDS),
+            "pupils_uncounted",
+            "adults_uncounted",
             "location",
             "needs",
             "updated_at",
@@ -280,6 +294,12 @@ class StateCountsSerializer(serializers.Serializer):
     evacuated = serializers.IntegerField()
 
 
+class ShelterRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    address = serializers.CharField()
+
+
 class ActivationSerializer(serializers.ModelSerializer):
     """An activation: the keys of ``summaries.activation_summary``, who, and the counts.
 
@@ -299,6 +319,13 @@ class ActivationSerializer(serializers.ModelSerializer):
     zones = ZoneRefSerializer(many=True)
     schools_count = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
+    shelter = ShelterRefSerializer(
+        allow_null=True, help_text=_("Évacuation : le centre d'accueil où aller.")
+    )
+    family_message = serializers.CharField(
+        source="family_text",
+        help_text=_("Le message prêt pour les familles (celui de la commune, ou par défaut)."),
+    )
 
     class Meta:
         model = Activation
@@ -317,6 +344,8 @@ class ActivationSerializer(serializers.ModelSerializer):
             "automatic",
             "alert",
             "zones",
+            "shelter",
+            "family_message",
             "schools_count",
             "counts",
         ]
@@ -403,6 +432,25 @@ class ActivationCreateSerializer(serializers.Serializer):
         help_text=_("Codes UAI d'écoles concernées en plus de celles des zones."),
     )
     drill = serializers.BooleanField(required=False, default=False, help_text=_("Un exercice."))
+    shelter = IdParam(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_(
+            "Évacuation : le centre d'accueil où aller (identifiant) ; sans, le point de "
+            "rassemblement du plan de chaque école."
+        ),
+    )
+
+    def validate_shelter(self, pk):
+        if pk is None:
+            return None
+        shelter = self.context["shelters"].filter(pk=pk).first()
+        if shelter is None:
+            raise serializers.ValidationError(
+                _("Centre d'accueil inconnu ou hors de votre périmètre : %(id)s.") % {"id": pk}
+            )
+        return shelter
 
     def validate_zones(self, ids):
         found = {zone.pk: zone for zone in self.context["zones"].filter(pk__in=ids)}

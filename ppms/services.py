@@ -24,6 +24,8 @@ from .models import (
     SchoolStatus,
     Source,
     StatusUpdate,
+    count_problems,
+    family_message_for,
 )
 
 
@@ -45,6 +47,7 @@ def ppms_activate(
     now=None,
     message: str = "",
     automatic: bool = False,
+    shelter=None,
 ) -> Activation:
     """Start an activation for the given schools and those of the given zones.
 
@@ -55,6 +58,10 @@ def ppms_activate(
     concerned = {school.pk: school for school in [*schools, *schools_in(zones)]}
     if not concerned:
         raise ValidationError({"schools": _("Aucune école n'est concernée.")})
+    if shelter is not None and scenario != Scenario.EVACUATION:
+        raise ValidationError(
+            {"shelter": _("Un centre d'accueil n'est la destination que d'une évacuation.")}
+        )
     activation = Activation.objects.create(
         scenario=scenario,
         title=title,
@@ -64,6 +71,8 @@ def ppms_activate(
         started_at=now,
         started_by=by,
         automatic=automatic,
+        shelter=shelter,
+        family_message=family_message_for(concerned.values()),
     )
     activation.zones.set(zones)
     add_schools(activation, concerned.values(), now=now)
@@ -103,13 +112,8 @@ def validate_report(status: SchoolStatus, report: dict) -> dict:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             errors[field] = _("Un nombre entier positif ou nul.")
-    pupils = status.school.pupils
-    margin = max(5, pupils // 10)
-    present = report.get("pupils_present")
-    if isinstance(present, int) and present > pupils + margin:
-        errors["pupils_present"] = _(
-            "%(count)d élèves présents, pour %(pupils)d inscrits : vérifiez le nombre."
-        ) % {"count": present, "pupils": pupils}
+    for field, problem in count_problems(status.school, report).items():
+        errors.setdefault(field, problem)
     if status.activation.ended_at is not None:
         errors["state"] = _("La fin d'alerte a été donnée : le déclenchement est terminé.")
     if errors:

@@ -21,7 +21,13 @@ def activation_summary(activation: Activation) -> dict:
         "ended_at": activation.ended_at.isoformat() if activation.ended_at else None,
         "cancelled": activation.cancelled,
         "automatic": activation.automatic,
+        "shelter": shelter_summary(activation.shelter) if activation.shelter_id else None,
     }
+
+
+def shelter_summary(shelter) -> dict:
+    """An evacuation's destination, as the schools are told it."""
+    return {"id": shelter.pk, "name": shelter.name, "address": shelter.address}
 
 
 def status_summary(status: SchoolStatus) -> dict:
@@ -31,6 +37,8 @@ def status_summary(status: SchoolStatus) -> dict:
         "state": status.state,
         "posture": status.posture,
         **{field: getattr(status, field) for field in COUNTS},
+        "pupils_uncounted": status.pupils_uncounted,
+        "adults_uncounted": status.adults_uncounted,
         "location": status.location,
         "needs": status.needs,
         "updated_at": status.updated_at.isoformat() if status.updated_at else None,

@@ -32,8 +32,10 @@ from core import exports, webpush
 from core.roles import supervised_communes, watches_the_town
 from sensors.models import Commune, Zone
 
+from .api import visible_shelters
 from .models import (
     COUNTS,
+    UNCOUNTED_TEXTS,
     Activation,
     ActivationEvent,
     ActivationEventKind,
@@ -44,24 +46,51 @@ from .models import (
     SchoolState,
     SchoolStatus,
     StatusUpdate,
+    emergency_numbers,
 )
 from .proposals import may_validate, proposal_communes
 from .reach import Reach, reach_of
 from .summaries import activation_summary, proposal_summary, status_summary
 
 PUPIL_COUNTS = ("pupils_present", "pupils_absent", "pupils_missing", "pupils_injured")
-ADULT_COUNTS = ("adults_present", "adults_missing", "adults_injured")
+ADULT_COUNTS = ("adults_present", "adults_absent", "adults_missing", "adults_injured")
 # A state that means "the children are safe" (for totals and the report's "all safe").
 SAFE_STATES = (SchoolState.SAFE, SchoolState.EVACUATED)
 # Board order: schools needing help first, then those that have not answered.
 BOARD_ORDER = {SchoolState.NEEDS_HELP: 0, SchoolState.PENDING: 1}
 # Ended activations stay listed on the board this long, with their report.
 RECENTLY_ENDED = timedelta(hours=12)
-EMERGENCY_NUMBERS = {
-    # 17 (police) for an intrusion, 18 (pompiers) for major risks; 112 always.
-    "intrusion": "17 · 112",
-    "default": "18 · 112",
-}
+
+
+def numbers_for_page() -> dict[str, list[dict]]:
+    """The emergency numbers in the order of each case, and the short text of an alarm
+    that failed to send ("18 · 15 · …")."""
+    lists = {
+        case: [
+            {"number": n.number, "label": str(n.label), "sms": n.sms}
+            for n in emergency_numbers("intrusion" if case == "intrusion" else None)
+        ]
+        for case in ("intrusion", "default")
+    }
+    return {
+        **lists,
+        **{f"{case}_text": " · ".join(n["number"] for n in lists[case]) for case in lists},
+    }
+
+
+def destination_of(activation, school) -> dict | None:
+    """Where an evacuating school goes: the centre d'accueil the operator named, else the
+    assembly point of its plan; None for the other postures."""
+    if activation is None or activation.scenario != Scenario.EVACUATION:
+        return None
+    if activation.shelter_id:
+        shelter = activation.shelter
+        text = f"{shelter.name}, {shelter.address}" if shelter.address else shelter.name
+        return {"kind": "shelter", "text": text}
+    plan = school.plans.filter(scenario=Scenario.EVACUATION).first()
+    if plan and plan.assembly_point:
+        return {"kind": "assembly", "text": plan.assembly_point}
+    return {"kind": "assembly", "text": str(_("le point de rassemblement de votre plan"))}
 
 
 def require_supervisor(user) -> None:
@@ -146,6 +175,7 @@ def director_state(school, current: SchoolStatus | None, others: list[SchoolStat
             "staff": school.staff,
         },
         "activation": activation_summary(current.activation) if current else None,
+        "destination": destination_of(current.activation, school) if current else None,
         "status": status_summary(current) if current else None,
         "others": [activation_summary(s.activation) for s in others],
         "rendered_at": timezone.now().isoformat(),
@@ -161,12 +191,22 @@ def _activation_param(request) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def uncounted_forms() -> dict[str, list[list[str]]]:
+    """The words of ``models.uncounted_text`` for the pages' scripts."""
+    return {
+        group: [[str(singular), str(plural)] for singular, plural in forms]
+        for group, forms in UNCOUNTED_TEXTS.items()
+    }
+
+
 def director_i18n() -> dict[str, str]:
     """The French strings the director's script shows (no build step, no JS catalogue)."""
     return {
         "queued": _("En attente de réseau — envoi automatique"),
         "queued_n": _("%(n)s envois en attente de réseau — envoi automatique"),
         "sending": _("Envoi en cours…"),
+        "send": _("Envoyer"),
+        "resend": _("Renvoyer avec ces effectifs"),
         "sent": _("Envoyé au CSU à %(time)s"),
         "refused": _("Envoi refusé : corrigez les champs signalés puis renvoyez."),
         "session": _("Session expirée : reconnectez-vous, l'envoi se fera ensuite."),
@@ -208,7 +248,8 @@ def _director_page(request, school, *, several: bool):
         "several": several,
         "scenarios": scenario_labels(),
         "states": state_labels(),
-        "numbers": EMERGENCY_NUMBERS,
+        "numbers": numbers_for_page(),
+        "csu_phone": settings.CSU_PHONE,
         "urls": {
             "state": reverse("ppms-director-state", args=[school.uai]),
             "status": "/api/v1/ppms/activations/{id}/statuses/" + school.uai + "/",
@@ -220,6 +261,7 @@ def _director_page(request, school, *, several: bool):
         },
         "push": push_settings(),
         "i18n": director_i18n(),
+        "uncounted": uncounted_forms(),
     }
     silent = bool(activation and state["activation"]["silent"])
 
@@ -234,11 +276,17 @@ def _director_page(request, school, *, several: bool):
         "status": current,
         "others": [s.activation for s in others],
         "plan": plans.get(activation.scenario) if activation else None,
-        "plans": [(code, label, plans.get(code)) for code, label in Scenario.choices],
+        "plans": [
+            (code, label, plans.get(code), Scenario(code).guidance)
+            for code, label in Scenario.choices
+        ],
+        "guidance": Scenario(activation.scenario).guidance if activation else "",
         "scenarios": Scenario.choices,
         "pupil_fields": fields(PUPIL_COUNTS),
         "adult_fields": fields(ADULT_COUNTS),
-        "numbers": EMERGENCY_NUMBERS["intrusion" if silent else "default"],
+        "numbers": emergency_numbers(activation.scenario if activation else None),
+        "destination": state["destination"],
+        "csu_phone": settings.CSU_PHONE,
         "current_state": SchoolState(current.state) if current else None,
         "page_data": data,
     }
@@ -433,10 +481,15 @@ class BoardRow:
 
 @dataclass
 class Totals:
+    """An activation's schools by state and their pupils present; evacuated schools are
+    their own total (out of the building, not yet in safety)."""
+
     pupils_concerned: int = 0
     pupils_safe: int = 0
+    pupils_evacuated: int = 0
     schools: int = 0
     schools_safe: int = 0
+    schools_evacuated: int = 0
     schools_help: int = 0
     schools_pending: int = 0
 
@@ -446,9 +499,12 @@ class Totals:
         for row in rows:
             state = row.status.state
             totals.pupils_concerned += row.school.pupils
-            if state in SAFE_STATES:
+            if state == SchoolState.SAFE:
                 totals.schools_safe += 1
                 totals.pupils_safe += row.status.pupils_present or 0
+            elif state == SchoolState.EVACUATED:
+                totals.schools_evacuated += 1
+                totals.pupils_evacuated += row.status.pupils_present or 0
             elif state == SchoolState.NEEDS_HELP:
                 totals.schools_help += 1
             else:
@@ -567,6 +623,7 @@ def board(request):
         "scenarios": scenario_labels(),
         "states": state_labels(),
         "counts": list(COUNTS),
+        "uncounted": uncounted_forms(),
         "urls": {
             "activations": "/api/v1/ppms/activations/",
             "end": "/api/v1/ppms/activations/{id}/end/",
@@ -584,6 +641,7 @@ def board(request):
         "scenarios": Scenario.choices,
         "schools": schools.order_by("commune__name", "name"),
         "zones": zones.order_by("commune__name", "name"),
+        "destinations": visible_shelters(request.user).select_related("commune"),
         "config": config,
     }
     return render(request, "ppms/board.html", context)

@@ -167,7 +167,7 @@ def test_an_activation_without_title_is_named_after_its_posture_and_a_drill_is_f
     )
 
     assert response.status_code == 201
-    assert response.json()["title"] == "Mise à l'abri"
+    assert response.json()["title"] == "Se mettre à l'abri"
     assert Activation.objects.get().drill is True
 
 
@@ -643,7 +643,9 @@ def test_a_director_raises_the_alarm_and_starts_an_activation_for_their_school(
         "directeur",
     )
     assert body["silent"] is True
-    assert body["title"] == "Alarme de l'école École 0370001A : S'échapper ou se cacher (intrusion)"
+    assert (
+        body["title"] == "Alarme de l'école École 0370001A : S'échapper ou s'enfermer et se cacher"
+    )
     assert [status["school"] for status in body["statuses"]] == ["0370001A"]
     assert body["timeline"][0]["text"] == "Individu armé vu près du portail"
     assert SchoolStatus.objects.filter(school=other_school).count() == 0
@@ -745,7 +747,7 @@ def test_an_operator_gets_the_activations_cap_document(api, operator, activation
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/cap+xml; charset=utf-8"
-    assert response.content == activation_cap(activation)
+    assert response.content == activation_cap(activation, restricted=True)
     xmlschema.XMLSchema(CAP_SCHEMA).validate(io.BytesIO(response.content))
 
 

@@ -261,6 +261,7 @@ def test_the_operator_activates_and_the_director_confirms_live_in_two_browsers(
     phone.fill('[data-testid="field-pupils_present"]', "180")
     phone.fill('[data-testid="field-pupils_absent"]', "20")
     phone.click('[data-testid="btn-safe"]')
+    phone.click('[data-testid="btn-send"]')
     board.wait_for_selector(f'tr[data-school="{school.uai}"][data-state="safe"]', timeout=15_000)
     assert "180" in board.locator(f'tr[data-school="{school.uai}"]').inner_text()
 

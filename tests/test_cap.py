@@ -251,10 +251,10 @@ def test_the_severity_maps_to_cap(schema, sensor, severity, expected):
 @pytest.mark.parametrize(
     "scenario, response, instruction",
     [
-        ("shelter", "Shelter", "Mise à l'abri"),
-        ("confinement", "Shelter", "Confinement"),
-        ("evacuation", "Evacuate", "Évacuation"),
-        ("intrusion", "Avoid", "Intrusion"),
+        ("shelter", "Shelter", "Se mettre à l'abri"),
+        ("confinement", "Shelter", "Se confiner"),
+        ("evacuation", "Evacuate", "Évacuer"),
+        ("intrusion", "Avoid", "S'échapper ou s'enfermer et se cacher"),
     ],
 )
 def test_a_critical_alert_that_triggers_the_ppms_is_extreme_with_instructions(

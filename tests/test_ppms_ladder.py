@@ -154,7 +154,7 @@ def test_the_text_says_what_to_do_and_where_with_the_gateways_documented_shape(s
     assert set(first) == {"to", "from", "text", "reference", "status_callback"}
     assert first["from"] == "CSU"
     assert first["text"] == (
-        "CSU Joué-lès-Tours : PPMS Évacuation déclenché à 10:00 pour École 0370001A. "
+        "CSU Joué-lès-Tours : PPMS «\u202fÉvacuer\u202f» déclenché à 10:00 pour École 0370001A. "
         "Appliquez le PPMS et indiquez la situation de l'école : "
         "https://csu.joue-les-tours.example/ppms/school/0370001A/"
     )
@@ -224,7 +224,7 @@ def test_the_end_and_a_cancellation_are_texted_to_the_schools_that_were(
     dispatch_pending()
 
     assert [message["text"][:60] for message in phone.messages[2:]] == [
-        "CSU Joué-lès-Tours : déclenchement PPMS Évacuation annulé (e"
+        "CSU Joué-lès-Tours : déclenchement PPMS «\u202fÉvacuer\u202f» annulé ("
     ] * 2
 
 

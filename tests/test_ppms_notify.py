@@ -97,12 +97,12 @@ def test_an_activation_is_a_valid_cap_alert_message(schema, school, morier, oper
     assert cap(root, "cap:scope") == "Public"
     assert cap(root, "cap:references") is None
     assert caps(root, "cap:info/cap:category") == ["Safety"]
-    assert cap(root, "cap:info/cap:event") == "PPMS : évacuation"
+    assert cap(root, "cap:info/cap:event") == "PPMS : Évacuer"
     assert cap(root, "cap:info/cap:responseType") == "Evacuate"
     assert cap(root, "cap:info/cap:urgency") == "Immediate"
     assert cap(root, "cap:info/cap:severity") == "Severe"
     assert cap(root, "cap:info/cap:headline") == "Crue du Cher"
-    assert "N'allez pas chercher les enfants" in cap(root, "cap:info/cap:instruction")
+    assert "N'allez pas chercher vos enfants" in cap(root, "cap:info/cap:instruction")
     description = cap(root, "cap:info/cap:description")
     assert "le 23/11/2026 à 10:00, par un opérateur du CSU" in description
     assert "2 école(s) concernée(s) : 2 en attente" in description
@@ -120,7 +120,7 @@ def test_an_escalation_is_an_update_naming_the_silent_schools(schema, school, mo
     )
     climb(T0 + timedelta(minutes=10))
 
-    root = valid_cap(schema, activation)
+    root = valid_cap(schema, activation, restricted=True)  # the safety services' copy
 
     assert cap(root, "cap:identifier").endswith(":2")
     assert cap(root, "cap:msgType") == "Update"
@@ -142,8 +142,14 @@ def test_an_operators_copy_of_an_escalation_names_only_the_schools_of_their_comm
     activation = activate(school, ballan)
     climb(T0 + timedelta(minutes=10))
 
-    mine = valid_cap(schema, for_cap(Activation.objects.filter(pk=activation.pk), operator).get())
-    whole = valid_cap(schema, for_cap(Activation.objects.filter(pk=activation.pk)).get())
+    mine = valid_cap(
+        schema,
+        for_cap(Activation.objects.filter(pk=activation.pk), operator).get(),
+        restricted=True,
+    )
+    whole = valid_cap(
+        schema, for_cap(Activation.objects.filter(pk=activation.pk)).get(), restricted=True
+    )
 
     assert "0370003C" not in ET.tostring(mine, encoding="unicode")
     assert "Ballan" not in ET.tostring(mine, encoding="unicode")

@@ -99,3 +99,10 @@ def test_a_rate_is_requests_per_period_or_off(monkeypatch, value, rate):
     monkeypatch.setenv("API_WRITE_RATE", value)
 
     assert env_rate("API_WRITE_RATE", "120/min") == rate
+
+
+def test_a_csu_phone_that_is_not_a_phone_number_is_refused(tmp_path):
+    result = run_settings(tmp_path, CSU_DATA_DIR=str(tmp_path), CSU_PHONE="appelez-nous")
+
+    assert result.returncode != 0
+    assert "CSU_PHONE='appelez-nous': a phone number" in result.stderr

@@ -117,7 +117,7 @@ def test_an_activation_reaches_the_directors_phone_encrypted_and_signed(
     dispatch_pending()
 
     [message] = phone.messages
-    assert message["title"] == f"PPMS : Évacuation — {school.name}"
+    assert message["title"] == f"PPMS : Évacuer — {school.name}"
     assert "Crue du Cher" in message["body"]
     assert (message["event"], message["school"], message["silent"]) == (
         "activated",

@@ -11,12 +11,18 @@
 //   ended-banner         shown at once on the live "ended" event, or "cancelled" (the
 //                        activation was a mistake: data-cancelled="true"); btn-ended-close
 //                        hides it
-//   status-form          the report: btn-safe, btn-help, btn-evacuated send it with that
-//                        state; btn-update sends it again with the last state chosen
-//   field-pupils_present, field-pupils_absent, field-pupils_missing, field-pupils_injured,
-//   field-adults_present, field-adults_missing, field-adults_injured, field-posture,
-//   field-location, field-needs (no-names-warning above them)
-//   error-<field>        a field's message from a 400; error-state, form-error the others
+//   status-form          the report, in the order a director fills it: the counts
+//                        (field-pupils_present, field-pupils_absent, field-pupils_missing,
+//                        field-pupils_injured, field-adults_present, field-adults_absent,
+//                        field-adults_missing, field-adults_injured; pupils-uncounted and
+//                        adults-uncounted, in amber, when présents + absents + manquants is
+//                        not the roll: a warning, the send goes), field-posture,
+//                        field-location, field-needs (no-names-warning above them), then the
+//                        situation (btn-safe, btn-help, btn-evacuated choose it,
+//                        aria-pressed) and btn-send under them all: "Envoyer", then
+//                        "Renvoyer avec ces effectifs" once the school has answered
+//   error-<field>        a field's message from a 400, next to it and scrolled into view;
+//                        error-state, form-error the others
 //   current-state        the state the server last acknowledged (data-state)
 //   status-result        "Envoyé au CSU à HH:MM", or why not
 //   queued-indicator     "En attente de réseau — envoi automatique" while reports wait
@@ -51,8 +57,12 @@
   const VIBRATION = [600, 300, 600, 300, 600, 300, 600];
   const COUNTS = [
     "pupils_present", "pupils_absent", "pupils_missing", "pupils_injured",
-    "adults_present", "adults_missing", "adults_injured",
+    "adults_present", "adults_absent", "adults_missing", "adults_injured",
   ];
+  const ROLL = {
+    pupils: ["pupils_present", "pupils_absent", "pupils_missing"],
+    adults: ["adults_present", "adults_absent", "adults_missing"],
+  };
 
   const $ = (selector, root) => (root || document).querySelector(selector);
   const $$ = (selector, root) => Array.from((root || document).querySelectorAll(selector));
@@ -437,6 +447,7 @@
   const ended = $("#ended-banner");
   const result = $("#status-result");
   let lastState = page.status && page.status.state !== "pending" ? page.status.state : null;
+  let chosenState = null;
 
   function statusUrl(activationId) {
     return page.urls.status.replace("{id}", String(activationId));
@@ -451,8 +462,37 @@
     pill.style.setProperty("--pill", state.colour);
     const updated = $("[data-field=updated]", form);
     if (updated) updated.textContent = status.updated_at ? timeOf(status.updated_at) : "";
+    if (status.state !== "pending") chooseState(status.state);
+    $("[data-testid=btn-send]", form).textContent = status.updated_at ? T.resend : T.send;
+  }
+
+  // The situation chosen (chosenState, declared with lastState): sent with the counts by
+  // btn-send.
+  function chooseState(state) {
+    chosenState = state;
     $$(".actions button[name=state]", form).forEach((button) => {
-      button.setAttribute("aria-pressed", String(button.value === status.state));
+      button.setAttribute("aria-pressed", String(button.value === state));
+    });
+  }
+
+  // As ppms.models.uncounted_text: "8 élèves non comptés", "2 élèves de plus que l'effectif".
+  function uncountedText(forms, n) {
+    if (!n) return "";
+    const [singular, plural] = forms[n > 0 ? 0 : 1];
+    const count = Math.abs(n);
+    return fmt(count > 1 ? plural : singular, { n: count });
+  }
+
+  // As SchoolStatus.uncounted: the roll less présents, absents and manquants typed so far.
+  function renderUncounted() {
+    Object.entries(ROLL).forEach(([group, names]) => {
+      const node = $(`[data-field=${group}_uncounted]`, form);
+      if (!node) return;
+      const roll = group === "pupils" ? page.school.pupils : page.school.staff;
+      const values = names.map((name) => form.elements[name].value.trim()).filter((text) => /^\d+$/.test(text));
+      const n = roll && values.length ? roll - values.reduce((sum, text) => sum + parseInt(text, 10), 0) : 0;
+      node.textContent = uncountedText(page.uncounted[group], n);
+      node.hidden = !n;
     });
   }
 
@@ -465,6 +505,9 @@
     form.elements.needs.value = (status && status.needs) || "";
     const posture = (status && status.posture) || (page.activation && page.activation.scenario);
     if (posture) form.elements.posture.value = posture;
+    chosenState = null;
+    chooseState(status && status.state !== "pending" ? status.state : null);
+    renderUncounted();
   }
 
   function clearErrors(root) {
@@ -495,6 +538,14 @@
       all.textContent = [prefix, ...general].filter(Boolean).join(" ");
       all.hidden = !all.textContent;
     }
+    // The first message in the form's order, brought into view with its field focused.
+    const first = $$("[data-error-for]", root).find((node) => !node.hidden);
+    if (first) {
+      const field = first.dataset.errorFor;
+      const input = root.elements && root.elements[field];
+      if (input && input.focus) input.focus({ preventScroll: true });
+      first.scrollIntoView({ block: "center" });
+    }
   }
 
   function renderPlan(scenario) {
@@ -518,6 +569,27 @@
     list.hidden = others.length === 0;
   }
 
+  // Each number a link: tel: to call, sms: for 114 (first in an intrusion: a text is silent).
+  function renderNumbers(numbers) {
+    const list = $("[data-field=numbers]", banner);
+    list.replaceChildren(...numbers.map((item) => {
+      const entry = document.createElement("li");
+      const link = document.createElement("a");
+      link.href = `${item.sms ? "sms" : "tel"}:${item.number}`;
+      const number = document.createElement("strong");
+      number.textContent = item.number;
+      link.append(number, ` ${item.label}`);
+      entry.appendChild(link);
+      return entry;
+    }));
+  }
+
+  function renderDestination(destination) {
+    const node = $("[data-field=destination]", banner);
+    $("[data-field=destination-text]", node).textContent = destination ? destination.text : "";
+    node.hidden = !destination;
+  }
+
   function renderBanner(activation) {
     const silent = Boolean(activation.silent);
     banner.dataset.activation = String(activation.id);
@@ -525,13 +597,14 @@
     banner.dataset.silent = silent ? "true" : "false";
     banner.dataset.drill = activation.drill ? "true" : "false";
     banner.classList.toggle("banner--silent", silent);
+    banner.classList.toggle("banner--drill", Boolean(activation.drill));
     banner.classList.remove("banner--ended");
     $("[data-field=scenario-label]", banner).textContent = page.scenarios[activation.scenario] || activation.scenario;
     $("[data-field=drill]", banner).hidden = !activation.drill;
     $("[data-field=title]", banner).textContent = activation.title;
     $("[data-field=since]", banner).textContent = fmt(T.since, { time: timeOf(activation.started_at) });
     $("[data-field=silent-hint]", banner).hidden = !silent;
-    $("[data-field=numbers]", banner).textContent = page.numbers[silent ? "intrusion" : "default"];
+    renderNumbers(page.numbers[activation.scenario === "intrusion" ? "intrusion" : "default"]);
     renderPlan(activation.scenario);
     banner.hidden = false;
   }
@@ -567,6 +640,7 @@
     if (activation) {
       const changed = !previous || previous.id !== activation.id;
       renderBanner(activation);
+      renderDestination(state.destination);
       calm.hidden = true;
       form.hidden = false;
       if (changed) {
@@ -797,18 +871,21 @@
     return valid;
   }
 
-  let clicked = null; // the submit button, for browsers without SubmitEvent.submitter
   form.addEventListener("click", (event) => {
-    const button = event.target.closest("button[type=submit]");
-    if (button) clicked = button;
+    const button = event.target.closest("button[name=state]");
+    if (!button) return;
+    chooseState(button.value);
+    const error = $("[data-error-for=state]", form);
+    error.hidden = true;
+  });
+  form.addEventListener("input", (event) => {
+    if (COUNTS.includes(event.target.name)) renderUncounted();
   });
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!page.activation) return;
-    const button = event.submitter || clicked;
-    clicked = null;
-    const state = (button && button.value) || lastState;
+    const state = chosenState || lastState;
     clearErrors(form);
     if (!state) {
       showErrors(form, { state: [T.choose_state] });
@@ -866,7 +943,7 @@
     event.preventDefault();
     clearErrors(alarmForm);
     const scenario = alarmForm.elements.scenario.value;
-    const numbers = page.numbers[scenario === "intrusion" ? "intrusion" : "default"];
+    const numbers = page.numbers[scenario === "intrusion" ? "intrusion_text" : "default_text"];
     const send = $("[data-testid=btn-alarm-send]", alarmForm);
     send.disabled = true;
     try {

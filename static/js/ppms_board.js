@@ -48,7 +48,6 @@ import { connectLive, liveUrl } from "./live.js";
   const config = JSON.parse(configNode.textContent);
   const T = config.i18n;
   const ORDER = { needs_help: 0, pending: 1 };
-  const SAFE = ["safe", "evacuated"];
 
   const $ = (selector, root) => (root || document).querySelector(selector);
   const $$ = (selector, root) => Array.from((root || document).querySelectorAll(selector));
@@ -170,6 +169,12 @@ import { connectLive, liveUrl } from "./live.js";
     pill.textContent = state.label;
     pill.style.setProperty("--pill", state.colour);
     config.counts.forEach((name) => setText(row, name, status[name]));
+    ["pupils", "adults"].forEach((group) => {
+      const node = $(`[data-field=${group}_uncounted]`, row);
+      const n = status[`${group}_uncounted`];
+      node.textContent = uncountedText(config.uncounted[group], n);
+      node.hidden = !n;
+    });
     setText(row, "location", status.location);
     setText(row, "needs", status.needs);
     setText(row, "updated", status.updated_at ? timeOf(status.updated_at) : "");
@@ -200,16 +205,32 @@ import { connectLive, liveUrl } from "./live.js";
     rows.forEach((row) => body.appendChild(row));
   }
 
-  // As ppms.views.Totals: pupils present in schools safe or evacuated, over pupils enrolled.
+  // As ppms.models.uncounted_text: "8 élèves non comptés", "2 élèves de plus que l'effectif".
+  function uncountedText(forms, n) {
+    if (!n) return "";
+    const [singular, plural] = forms[n > 0 ? 0 : 1];
+    const count = Math.abs(n);
+    return fmt(count > 1 ? plural : singular, { n: count });
+  }
+
+  // As ppms.views.Totals: pupils present in schools safe, in schools evacuated (their own
+  // total), over pupils enrolled.
   function recount(box) {
-    const totals = { pupils_safe: 0, pupils_concerned: 0, schools: 0, schools_safe: 0, schools_help: 0, schools_pending: 0 };
+    const totals = {
+      pupils_safe: 0, pupils_evacuated: 0, pupils_concerned: 0, schools: 0,
+      schools_safe: 0, schools_evacuated: 0, schools_help: 0, schools_pending: 0,
+    };
     $$("tr[data-school]", box).forEach((row) => {
       const state = row.dataset.state;
       totals.schools += 1;
       totals.pupils_concerned += parseInt(row.dataset.pupils, 10) || 0;
-      if (SAFE.includes(state)) {
+      const present = parseInt($("[data-field=pupils_present]", row).textContent, 10) || 0;
+      if (state === "safe") {
         totals.schools_safe += 1;
-        totals.pupils_safe += parseInt($("[data-field=pupils_present]", row).textContent, 10) || 0;
+        totals.pupils_safe += present;
+      } else if (state === "evacuated") {
+        totals.schools_evacuated += 1;
+        totals.pupils_evacuated += present;
       } else if (state === "needs_help") {
         totals.schools_help += 1;
       } else {
@@ -450,6 +471,7 @@ import { connectLive, liveUrl } from "./live.js";
 
   form.elements.scenario.addEventListener("change", () => {
     $("[data-field=intrusion-hint]", form).hidden = form.elements.scenario.value !== "intrusion";
+    $("[data-field=shelter-choice]", form).hidden = form.elements.scenario.value !== "evacuation";
   });
 
   $("#school-filter").addEventListener("input", (event) => {
@@ -476,6 +498,9 @@ import { connectLive, liveUrl } from "./live.js";
       schools,
       drill: form.elements.drill.checked,
     };
+    if (body.scenario === "evacuation" && form.elements.shelter.value) {
+      body.shelter = Number(form.elements.shelter.value);
+    }
     const button = $("[data-testid=btn-activate]", form);
     button.disabled = true;
     try {

@@ -17,7 +17,7 @@ from django_otp import user_has_device
 from alerts.models import Rule
 from core import twofactor
 from core.roles import ADMINS, AUTHORITIES, DIRECTORS, OPERATORS
-from ppms.models import RuleTrigger, School, Shelter
+from ppms.models import PpmsPlan, RuleTrigger, Scenario, School, Shelter
 from sensors.metrics import Kind
 from sensors.models import Commune, Operator, Sensor, Zone
 
@@ -276,6 +276,36 @@ SHELTERS = (
     ("Espace Malraux", "parvis Raymond Lory", 47.3505, 0.6615, 800),
 )
 
+# Each demo school's plan, one per posture (%(street)s: the school's street). A town's
+# schools write their own; these show what the director's page shows.
+PLANS = {
+    Scenario.SHELTER: {
+        "sheltering_places": "Salles de classe du rez-de-chaussée, côté cour\nSalle de motricité",
+        "assembly_point": "",
+        "instructions": "Faire rentrer les élèves de la cour, fermer portes et fenêtres, "
+        "faire l'appel, écouter la radio locale (France Bleu Touraine).",
+    },
+    Scenario.CONFINEMENT: {
+        "sheltering_places": "Salle de motricité (porte et aérations calfeutrées)\nBibliothèque",
+        "assembly_point": "",
+        "instructions": "Couper la ventilation et le chauffage, calfeutrer portes et aérations "
+        "avec le ruban adhésif et les linges de la mallette PPMS, faire l'appel.",
+    },
+    Scenario.EVACUATION: {
+        "sheltering_places": "",
+        "assembly_point": "Parking du stade, au bout de la %(street)s",
+        "instructions": "Sortie par le portail de la %(street)s, les classes en file, "
+        "chaque enseignant avec sa liste d'appel et la mallette PPMS.",
+    },
+    Scenario.INTRUSION: {
+        "sheltering_places": "Classes fermables à clé de l'étage\nBureau de la direction",
+        "assembly_point": "",
+        "instructions": "S'échapper par le portail arrière si c'est sans danger ; sinon "
+        "s'enfermer, éteindre, s'éloigner des portes, téléphones en silencieux. "
+        "Alerter le 17 ou le 114 par SMS.",
+    },
+}
+
 OPERATOR_USERNAME = "operateur"
 AUTHORITY_USERNAME = "autorite"
 METROPOLE_OPERATOR_USERNAME = "operateur-metropole"
@@ -350,6 +380,12 @@ def seed_schools(communes, zones) -> list[School]:
             },
         )
         school.zones.set([zones[spec.commune, name] for name in spec.zones])
+        for scenario, plan in PLANS.items():
+            PpmsPlan.objects.update_or_create(
+                school=school,
+                scenario=scenario,
+                defaults={key: text % {"street": spec.street} for key, text in plan.items()},
+            )
         schools.append(school)
     return schools
 
