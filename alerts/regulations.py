@@ -75,3 +75,117 @@ ATMO_2021 = AtmoRegulation(
         }
     ),
 )
+
+
+class EpisodeLevel(StrEnum):
+    INFORMATION = "information"  # seuil d'information et de recommandation
+    ALERT = "alerte"  # seuil d'alerte
+
+
+@dataclass(frozen=True)
+class EpisodeThreshold:
+    """One threshold of the prefectoral episode procedures, in µg/m³, on the mean the
+    text names (``aggregate``: a value of ``alerts.models.Aggregate``)."""
+
+    pollutant: str  # the metric, as in sensors/metrics.py
+    level: EpisodeLevel
+    value: float
+    aggregate: str
+    consecutive_hours: int
+    text: str  # the regulation's own words
+
+
+@dataclass(frozen=True)
+class EpisodeRegulation:
+    name: str
+    source: str
+    thresholds: tuple[EpisodeThreshold, ...]
+
+    def threshold(self, pollutant: str, level: EpisodeLevel) -> EpisodeThreshold:
+        return next(t for t in self.thresholds if (t.pollutant, t.level) == (pollutant, level))
+
+
+# Source: code de l'environnement, article R221-1, I, as written by décret n° 2010-1250 of
+# 21 October 2010 relatif à la qualité de l'air (JORF of 23 October 2010), in force when
+# checked on 2026-12-03. The values and the words below are the article's; when the
+# article changes, add EPISODES_R221_1_<year> beside this one.
+#
+# Left out: the NO₂ alert "200 µg/m³ en moyenne horaire" when the information procedure
+# was set off the day before and the same day and the forecast fears it again for the
+# next day (a forecast, not a measure); O₃'s further alert steps for progressive
+# emergency measures (240 over 3 hours, 300 over 3 hours, 360), which the préfet applies.
+# PM10 "en moyenne journalière": the ministerial arrêté on the triggering procedures
+# lets the AASQA use a sliding 24-hour mean; a rule says which (``daily_window``).
+EPISODES_R221_1 = EpisodeRegulation(
+    name="EPISODES_R221_1",
+    source="Code de l'environnement, article R221-1 (décret n° 2010-1250 du 21 octobre 2010)",
+    thresholds=(
+        EpisodeThreshold(
+            "pm10",
+            EpisodeLevel.INFORMATION,
+            50,
+            "daily",
+            1,
+            "Seuil d'information et de recommandation : 50 µg/m³ en moyenne journalière",
+        ),
+        EpisodeThreshold(
+            "pm10",
+            EpisodeLevel.ALERT,
+            80,
+            "daily",
+            1,
+            "Seuil d'alerte : 80 µg/m³ en moyenne journalière",
+        ),
+        EpisodeThreshold(
+            "no2",
+            EpisodeLevel.INFORMATION,
+            200,
+            "hourly",
+            1,
+            "Seuil d'information et de recommandation : 200 µg/m³ en moyenne horaire",
+        ),
+        EpisodeThreshold(
+            "no2",
+            EpisodeLevel.ALERT,
+            400,
+            "hourly",
+            3,
+            "Seuil d'alerte : 400 µg/m³ en moyenne horaire, dépassé pendant trois heures "
+            "consécutives",
+        ),
+        EpisodeThreshold(
+            "o3",
+            EpisodeLevel.INFORMATION,
+            180,
+            "hourly",
+            1,
+            "Seuil d'information et de recommandation : 180 µg/m³ en moyenne horaire",
+        ),
+        EpisodeThreshold(
+            "o3",
+            EpisodeLevel.ALERT,
+            240,
+            "hourly",
+            1,
+            "Seuil d'alerte pour une protection sanitaire pour toute la population : "
+            "240 µg/m³ en moyenne horaire",
+        ),
+        EpisodeThreshold(
+            "so2",
+            EpisodeLevel.INFORMATION,
+            300,
+            "hourly",
+            1,
+            "Seuil d'information et de recommandation : 300 µg/m³ en moyenne horaire",
+        ),
+        EpisodeThreshold(
+            "so2",
+            EpisodeLevel.ALERT,
+            500,
+            "hourly",
+            3,
+            "Seuil d'alerte : 500 µg/m³ en moyenne horaire, dépassé pendant trois heures "
+            "consécutives",
+        ),
+    ),
+)

@@ -15,6 +15,7 @@ from django.db import transaction
 from django_otp import user_has_device
 
 from alerts.models import Rule
+from alerts.regulations import EPISODES_R221_1, EpisodeLevel, EpisodeThreshold
 from core import twofactor
 from core.roles import ADMINS, AUTHORITIES, DIRECTORS, OPERATORS
 from ppms.models import RuleTrigger, School, Shelter
@@ -448,98 +449,74 @@ def seed_users(communes, schools, *, password: str | None) -> list[tuple[str, st
     return rows
 
 
-# Demo rules from the official figures (air: French episode thresholds and
-# the ATMO index; drinking water: arrêté of 11 January 2007; the Cher's flood steps).
-# One city sensor over a threshold is a local indicator, not a declared episode.
+# Demo rules from the official figures (air: the episode thresholds of R221-1 on the
+# means it names, alerts/regulations.py, and the ATMO index; drinking water: arrêté of
+# 11 January 2007; the Cher's flood steps). One city sensor over a threshold is a local
+# indicator, not a declared episode. Rules on raw readings are technical alerts (a sensor
+# running wild) and are named so: never "seuil d'information" or "seuil d'alerte".
 M = timedelta(minutes=1)
+POLLUTANT_LABELS = {"pm10": "PM10", "no2": "NO₂", "o3": "O₃", "so2": "SO₂"}
+
+
+def episode_rule(threshold: EpisodeThreshold) -> tuple[str, dict]:
+    """The demo rule of one regulatory episode threshold, on the mean the text names."""
+    level = "d'information" if threshold.level == EpisodeLevel.INFORMATION else "d'alerte"
+    mean = {"hourly": "moyenne horaire", "daily": "moyenne journalière"}[threshold.aggregate]
+    if threshold.consecutive_hours > 1:
+        mean += f" sur {threshold.consecutive_hours} h consécutives"
+    name = (
+        f"{POLLUTANT_LABELS[threshold.pollutant]} : dépassement du seuil {level} "
+        f"({threshold.value:g} µg/m³, {mean})"
+    )
+    return name, dict(
+        sensor_kind="air",
+        metric=threshold.pollutant,
+        threshold=threshold.value,
+        aggregate=threshold.aggregate,
+        consecutive_hours=threshold.consecutive_hours,
+        severity="warning" if threshold.level == EpisodeLevel.INFORMATION else "critical",
+    )
+
+
+# Names the demo's episode rules had when they compared raw readings: seeding again
+# switches those off.
+FORMER_DEMO_RULES = [
+    f"{label} : seuil {level} ({value} µg/m³)"
+    for label, level, value in [
+        ("PM10", "d'information", 50),
+        ("PM10", "d'alerte", 80),
+        ("NO₂", "d'information", 200),
+        ("NO₂", "d'alerte", 400),
+        ("O₃", "d'information", 180),
+        ("O₃", "d'alerte", 240),
+        ("SO₂", "d'information", 300),
+        ("SO₂", "d'alerte", 500),
+    ]
+]
+
 DEMO_RULES = [
     # name, fields
+    *(episode_rule(threshold) for threshold in EPISODES_R221_1.thresholds),
     (
-        "PM10 : seuil d'information (50 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="pm10",
-            threshold=50,
-            clear_threshold=45,
-            duration=15 * M,
-            severity="warning",
-        ),
-    ),
-    (
-        "PM10 : seuil d'alerte (80 µg/m³)",
+        "PM10 technique : valeur brute au-dessus de 80 µg/m³ pendant 15 min",
         dict(
             sensor_kind="air",
             metric="pm10",
             threshold=80,
             clear_threshold=70,
             duration=15 * M,
-            severity="critical",
+            severity="info",
         ),
     ),
     (
-        "NO₂ : seuil d'information (200 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="no2",
-            threshold=200,
-            clear_threshold=180,
-            duration=10 * M,
-            severity="warning",
-        ),
-    ),
-    (
-        "NO₂ : seuil d'alerte (400 µg/m³)",
+        "NO₂ technique : valeur brute au-dessus de 400 µg/m³ pendant 10 min",
         dict(
             sensor_kind="air",
             metric="no2",
             threshold=400,
             clear_threshold=360,
             duration=10 * M,
-            severity="critical",
-        ),
-    ),
-    (
-        "O₃ : seuil d'information (180 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="o3",
-            threshold=180,
-            clear_threshold=160,
-            duration=10 * M,
-            severity="warning",
-        ),
-    ),
-    (
-        "O₃ : seuil d'alerte (240 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="o3",
-            threshold=240,
-            clear_threshold=220,
-            duration=10 * M,
-            severity="critical",
-        ),
-    ),
-    (
-        "SO₂ : seuil d'information (300 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="so2",
-            threshold=300,
-            clear_threshold=270,
-            duration=10 * M,
-            severity="warning",
-        ),
-    ),
-    (
-        "SO₂ : seuil d'alerte (500 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="so2",
-            threshold=500,
-            clear_threshold=450,
-            duration=3 * 60 * M,
-            severity="critical",
+            severity="info",
         ),
     ),
     (
@@ -691,6 +668,7 @@ DEMO_RULES = [
 
 def seed_rules(zones) -> list[Rule]:
     flood = [zone for zone in zones.values() if zone.type == Zone.Type.FLOOD]
+    Rule.objects.filter(name__in=FORMER_DEMO_RULES).update(active=False)
     rules = []
     for name, fields in DEMO_RULES:
         fields = dict(fields)

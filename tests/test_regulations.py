@@ -1,0 +1,81 @@
+"""The episode thresholds against the official table, and the demo rules that use them."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from alerts.models import Aggregate, Rule
+from alerts.regulations import EPISODES_R221_1, EpisodeLevel
+from dashboard.management.commands.seed_demo import FORMER_DEMO_RULES
+
+# Code de l'environnement, article R221-1, I (décret n° 2010-1250 du 21 octobre 2010),
+# transcribed by hand from the article: (pollutant, level) → (µg/m³, mean, hours).
+OFFICIAL_R221_1 = {
+    ("pm10", "information"): (50, "moyenne journalière", 1),
+    ("pm10", "alerte"): (80, "moyenne journalière", 1),
+    ("no2", "information"): (200, "moyenne horaire", 1),
+    ("no2", "alerte"): (400, "moyenne horaire", 3),
+    ("o3", "information"): (180, "moyenne horaire", 1),
+    ("o3", "alerte"): (240, "moyenne horaire", 1),
+    ("so2", "information"): (300, "moyenne horaire", 1),
+    ("so2", "alerte"): (500, "moyenne horaire", 3),
+}
+MEANS = {"moyenne journalière": Aggregate.DAILY, "moyenne horaire": Aggregate.HOURLY}
+
+
+def test_each_episode_threshold_is_the_official_one():
+    ours = {
+        (t.pollutant, str(t.level)): (t.value, t.aggregate, t.consecutive_hours)
+        for t in EPISODES_R221_1.thresholds
+    }
+    official = {
+        key: (value, MEANS[mean].value, hours)
+        for key, (value, mean, hours) in OFFICIAL_R221_1.items()
+    }
+    assert ours == official
+
+
+def test_each_episode_threshold_quotes_its_value_and_its_mean():
+    for threshold in EPISODES_R221_1.thresholds:
+        value, mean, hours = OFFICIAL_R221_1[(threshold.pollutant, str(threshold.level))]
+        assert f"{value} µg/m³ en {mean}" in threshold.text
+        assert ("trois heures consécutives" in threshold.text) == (hours == 3)
+
+
+@pytest.mark.django_db
+def test_the_demo_episode_rules_compare_the_regulatory_means():
+    call_command("seed_demo", "--password", "x-Demo-2026!", stdout=StringIO())
+    for threshold in EPISODES_R221_1.thresholds:
+        level = "d'information" if threshold.level == EpisodeLevel.INFORMATION else "d'alerte"
+        [rule] = Rule.objects.filter(
+            metric=threshold.pollutant, name__contains=f"dépassement du seuil {level}"
+        )
+        assert (rule.threshold, rule.aggregate, rule.consecutive_hours, rule.active) == (
+            threshold.value,
+            threshold.aggregate,
+            threshold.consecutive_hours,
+            True,
+        )
+        assert rule.completeness == 75 and rule.duration.total_seconds() == 0
+
+
+@pytest.mark.django_db
+def test_only_rules_on_a_regulatory_mean_are_named_after_a_regulatory_threshold():
+    call_command("seed_demo", "--password", "x-Demo-2026!", stdout=StringIO())
+    for rule in Rule.objects.filter(active=True):
+        regulatory = "seuil d'information" in rule.name or "seuil d'alerte" in rule.name
+        assert regulatory == bool(rule.aggregate), rule.name
+    raw_air = Rule.objects.filter(sensor_kind="air", kind="threshold", aggregate="")
+    assert raw_air.exists()
+    assert all("technique" in rule.name for rule in raw_air)
+
+
+@pytest.mark.django_db
+def test_seeding_again_switches_off_the_former_raw_reading_episode_rules():
+    former = Rule.objects.create(
+        name=FORMER_DEMO_RULES[0], sensor_kind="air", metric="pm10", threshold=50
+    )
+    call_command("seed_demo", "--password", "x-Demo-2026!", stdout=StringIO())
+    former.refresh_from_db()
+    assert former.name == "PM10 : seuil d'information (50 µg/m³)" and not former.active
