@@ -5,9 +5,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from alerts.aggregates import evaluate_aggregates
+from alerts.cap import alert_cap
 from alerts.models import Alert, RuleState
 from alerts.receivers import watched_metrics
 from sensors.models import Reading
@@ -311,3 +313,15 @@ def test_the_rule_admin_refuses_a_completeness_over_100_on_its_field(admin_clien
     errors = response.context["adminform"].form.errors
     assert list(errors) == ["completeness"]
     assert "ne peut dépasser 100 %" in errors["completeness"][0]
+
+
+def test_the_cap_text_of_an_alert_on_a_mean_names_the_mean_and_when_it_ends(station):
+    make_rule(name="PM10 information", threshold=50, aggregate="daily")
+    minutes(station, "pm10", MIDNIGHT, [62.5] * int((NEXT_MIDNIGHT - MIDNIGHT) / MINUTE))
+    roll_up_to(NEXT_MIDNIGHT)
+    evaluate_aggregates()
+    [alert] = alerts_of(station)
+    with translation.override("en"):
+        document = alert_cap(alert).decode()
+    end = NEXT_MIDNIGHT.astimezone(PARIS)
+    assert f"PM10 en moyenne journalière : 62,5 µg/m³ jusqu'au {end:%d/%m/%Y} à 00:00" in document
