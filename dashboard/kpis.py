@@ -25,7 +25,7 @@ from django.db.models import Avg
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from alerts.atmo import atmo_index, stations_concentrations
+from alerts.atmo import background, estimated_indices
 from alerts.models import Condition, Rule, RuleKind
 from alerts.regulations import ATMO_2021
 from sensors.metrics import Kind, metric_for
@@ -135,22 +135,21 @@ def of_kind(sensors: Sequence[Sensor], kind: str) -> list[Sensor]:
 
 
 def _atmo_cache_key(sensor_id: int, day) -> str:
-    return f"csu:kpis:atmo:{ATMO_2021.name}:{sensor_id}:{day.isoformat()}"
+    return f"csu:kpis:atmo-estimate:{ATMO_2021.name}:{sensor_id}:{day.isoformat()}"
 
 
 def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
-    """Return {sensor id: {klass, label, colour, text_colour, pollutant}}, cached ~5 min."""
+    """Return {sensor id: {klass, label, colour, text_colour, pollutant, day, share}} of
+    the background stations (the CSU's estimate, ``alerts/atmo.py``), cached ~5 min."""
     day = now.astimezone(paris()).date()
-    keys = {_atmo_cache_key(s.pk, day): s.pk for s in stations}
+    keys = {_atmo_cache_key(s.pk, day): s.pk for s in background(stations)}
     cached = cache.get_many(list(keys))
     found = {keys[key]: value for key, value in cached.items()}
-    missing = [pk for pk in keys.values() if pk not in found]
+    missing = [s for s in background(stations) if s.pk not in found]
     if missing:
-        concentrations = stations_concentrations(missing, now)
         fresh = {}
-        for pk in missing:
-            index = atmo_index(concentrations.get(pk, {}), day)
-            entry = {"klass": None}
+        for pk, (index, share) in estimated_indices(missing, now).items():
+            entry = {"klass": None, "share": share}
             if index is not None:
                 entry = {
                     "klass": index.klass,
@@ -159,6 +158,9 @@ def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
                     "text_colour": text_colour(index.colour),
                     "pollutant": index.pollutant,
                     "pollutant_label": metric_for(Kind.AIR, index.pollutant).label,
+                    "day": index.day.isoformat(),
+                    "today": index.day == day,
+                    "share": index.share,
                 }
             found[pk] = entry
             fresh[_atmo_cache_key(pk, day)] = entry
@@ -169,13 +171,18 @@ def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
 def air_kpi(sensors: Sequence[Sensor], now: datetime) -> dict:
     stations = of_kind(sensors, Kind.AIR)
     classes = atmo_classes(stations, now)
-    items = [{**sensor_ref(s), **classes[s.pk]} for s in stations]
+    # Trafic and industrial stations are listed, without an index: they measure a source.
+    items = [
+        {**sensor_ref(s), "station_type": s.station_type, **classes.get(s.pk, {"klass": None})}
+        for s in stations
+    ]
     rated = [item for item in items if item["klass"] is not None]
     worst = max(rated, key=lambda item: item["klass"]) if rated else None
     klass = worst["klass"] if worst else None
     return {
         "state": state_of(klass, warning=3, alert=4),
         "stations": items,
+        "background": len(classes),
         "worst": worst,
         "classes": [
             {

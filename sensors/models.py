@@ -114,6 +114,14 @@ class Zone(models.Model):
             raise ValidationError({"geometry": _("Le polygone n'a pas de coordonnées.")})
 
 
+class StationType(models.TextChoices):
+    """Where an air-quality station stands: what its readings stand for."""
+
+    BACKGROUND = "background", _("fond urbain")
+    TRAFFIC = "traffic", _("trafic")
+    INDUSTRIAL = "industrial", _("industriel")
+
+
 class SensorQuerySet(models.QuerySet):
     def mark_silent_offline(self, now=None) -> list[int]:
         """Mark offline the online sensors silent for too long; return their ids."""
@@ -173,6 +181,16 @@ class Sensor(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("Période d'émission attendue, en secondes."),
     )
+    station_type = models.CharField(
+        _("type de station (air)"),
+        max_length=16,
+        choices=StationType,
+        blank=True,
+        help_text=_(
+            "Qualité de l'air : l'indice ATMO estimé n'est calculé que sur les stations de "
+            "fond urbain (une station trafic ou industrielle mesure sa source)."
+        ),
+    )
     active = models.BooleanField(_("actif"), default=True)
     last_seen = models.DateTimeField(_("vu pour la dernière fois"), null=True, blank=True)
     state = models.CharField(_("état"), max_length=8, choices=State, default=State.UNKNOWN)
@@ -205,6 +223,12 @@ class Sensor(models.Model):
         from .mqtt_auth import hash_password
 
         self.mqtt_password_hash = hash_password(password)
+
+    def clean(self):
+        if self.station_type and self.kind != Kind.AIR:
+            raise ValidationError(
+                {"station_type": _("Seule une station de qualité de l'air a un type de station.")}
+            )
 
     def is_current(self, moment, now=None) -> bool:
         """Tell whether what the sensor said at ``moment`` still holds: it is no older than

@@ -58,6 +58,7 @@ class SensorSerializer(serializers.ModelSerializer):
             "latitude",
             "longitude",
             "building",
+            "station_type",
             "expected_interval",
             "active",
             "state",

@@ -11,7 +11,6 @@ import time_machine
 from django.core.cache import caches
 from django.db import connection
 
-from alerts.atmo import station_index
 from alerts.models import Rule
 from dashboard.kpis import DEFAULT_FLOOD_STEPS, dashboard_kpis
 from sensors.models import LatestReading, Reading, Sensor, Zone
@@ -124,29 +123,54 @@ def test_the_navigation_links_to_the_dashboard_and_the_wall_mode_for_operators(c
 # --- Air ----------------------------------------------------------------------------------
 
 
-def test_the_atmo_class_of_a_station_comes_from_the_days_readings(commune):
-    station = make_sensor(commune, "jlt-air-01", "air")
-    # PM10 daily mean 45 µg/m³: class 3, "dégradé"; NO2 hourly max 30: class 1.
-    readings(station, "pm10", (paris(2026, 7, 15, 8, 0), 40), (paris(2026, 7, 15, 9, 0), 50))
-    readings(station, "no2", (paris(2026, 7, 15, 9, 0), 30))
-    # Yesterday's peak does not count.
-    readings(station, "pm10", (paris(2026, 7, 14, 20, 0), 400))
+def every_minute(start, hours, value):
+    """(moment, value) once a minute for ``hours`` hours from ``start``."""
+    return [(start + timedelta(minutes=m), value) for m in range(hours * 60)]
+
+
+def test_the_estimated_atmo_index_of_a_background_station_is_that_of_its_hourly_means(commune):
+    station = make_sensor(commune, "jlt-air-01", "air", station_type="background")
+    # 10:30 covers less than 75 % of today: the index shown is yesterday's, whole.
+    # PM10 mean of hourly means 45 µg/m³: class 3, "dégradé"; NO₂ hourly max 30: class 1.
+    yesterday = paris(2026, 7, 14, 0, 0)
+    readings(
+        station,
+        "pm10",
+        *every_minute(yesterday, 12, 40),
+        *every_minute(yesterday + timedelta(hours=12), 12, 50),
+    )
+    readings(station, "no2", *every_minute(yesterday, 24, 30))
+    readings(station, "pm10", *every_minute(paris(2026, 7, 15, 0, 0), 10, 400))  # 10 h of 24
 
     air = kpis_of(station)["air"]
 
     [item] = air["stations"]
     assert (item["klass"], item["label"], item["colour"]) == (3, "dégradé", "#F0E641")
-    assert item["pollutant"] == "pm10"
-    assert item["klass"] == station_index(station.pk, NOW).klass
+    assert (item["pollutant"], item["day"], item["today"], item["share"]) == (
+        "pm10",
+        "2026-07-14",
+        False,
+        1.0,
+    )
     assert air["worst"]["sensor"] == "jlt-air-01"
     assert air["state"] == "warning"
 
 
+def test_a_trafic_station_gets_no_atmo_index(commune):
+    station = make_sensor(commune, "jlt-air-02", "air", station_type="traffic")
+    readings(station, "pm10", *every_minute(paris(2026, 7, 14, 0, 0), 24, 400))
+
+    air = kpis_of(station)["air"]
+
+    assert air["stations"][0]["klass"] is None and air["worst"] is None
+    assert air["background"] == 0
+
+
 def test_the_atmo_class_is_cached_for_a_few_minutes(commune, django_assert_num_queries):
-    station = make_sensor(commune, "jlt-air-01", "air")
-    readings(station, "pm10", (paris(2026, 7, 15, 8, 0), 10))
+    station = make_sensor(commune, "jlt-air-01", "air", station_type="background")
+    readings(station, "pm10", *every_minute(paris(2026, 7, 14, 0, 0), 24, 10))
     kpis_of(station)
-    readings(station, "pm10", (paris(2026, 7, 15, 9, 0), 500))
+    readings(station, "pm10", *every_minute(paris(2026, 7, 15, 0, 0), 10, 500))
     sensors = list(Sensor.objects.filter(pk=station.pk).prefetch_related("zones"))
 
     with django_assert_num_queries(1):  # the latest values; no readings query
@@ -155,8 +179,9 @@ def test_the_atmo_class_is_cached_for_a_few_minutes(commune, django_assert_num_q
     assert air["stations"][0]["klass"] == 1
 
 
-def test_a_station_without_readings_today_has_no_class(commune):
-    station = make_sensor(commune, "jlt-air-01", "air")
+def test_a_background_station_without_enough_readings_has_no_class(commune):
+    station = make_sensor(commune, "jlt-air-01", "air", station_type="background")
+    readings(station, "pm10", *every_minute(paris(2026, 7, 14, 0, 0), 17, 90))  # 17 h of 24
     air = kpis_of(station)["air"]
     assert air["stations"][0]["klass"] is None
     assert air["worst"] is None
@@ -580,3 +605,18 @@ def test_the_dashboard_makes_a_constant_number_of_queries(
         response = client.get(path)
 
     assert response.status_code == 200
+
+
+def test_the_air_tile_says_the_index_is_the_csu_s_estimate_and_how_much_day_it_covers(
+    client, operator, commune, at_now
+):
+    station = make_sensor(commune, "jlt-air-01", "air", station_type="background")
+    make_sensor(commune, "jlt-air-02", "air", station_type="traffic")
+    readings(station, "pm10", *every_minute(paris(2026, 7, 14, 0, 0), 24, 45))
+
+    page = login(client, operator).get(DASHBOARD).content.decode()
+
+    assert "indice ATMO estimé (CSU)" in page
+    assert "3 · dégradé" in page
+    assert "hier, 100 % de la journée couverte" in page
+    assert "jlt-air-02 · trafic" in page

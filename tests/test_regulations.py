@@ -3,11 +3,14 @@
 from io import StringIO
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from alerts.models import Aggregate, Rule
 from alerts.regulations import EPISODES_R221_1, EpisodeLevel
 from dashboard.management.commands.seed_demo import FORMER_DEMO_RULES
+from sensors.models import Sensor
+from tests.conftest import make_sensor
 
 # Code de l'environnement, article R221-1, I (décret n° 2010-1250 du 21 octobre 2010),
 # transcribed by hand from the article: (pollutant, level) → (µg/m³, mean, hours).
@@ -79,3 +82,21 @@ def test_seeding_again_switches_off_the_former_raw_reading_episode_rules():
     call_command("seed_demo", "--password", "x-Demo-2026!", stdout=StringIO())
     former.refresh_from_db()
     assert former.name == "PM10 : seuil d'information (50 µg/m³)" and not former.active
+
+
+@pytest.mark.django_db
+def test_the_demo_estimates_the_atmo_index_on_background_stations_only():
+    call_command("seed_demo", "--password", "x-Demo-2026!", stdout=StringIO())
+    types = dict(Sensor.objects.filter(kind="air").values_list("ref", "station_type"))
+    assert set(types.values()) == {"background", "traffic", "industrial"}
+    assert types["jlt-air-02"] == "traffic"  # boulevard Jean Jaurès
+    assert types["jlt-air-01"] == "background"  # Hôtel de ville
+    assert not Sensor.objects.exclude(kind="air").exclude(station_type="").exists()
+
+
+@pytest.mark.django_db
+def test_only_an_air_station_has_a_station_type(commune):
+    sensor = make_sensor(commune, "jlt-water-01", "water", station_type="background")
+    with pytest.raises(ValidationError) as error:
+        sensor.full_clean()
+    assert list(error.value.message_dict) == ["station_type"]

@@ -20,7 +20,7 @@ from core import twofactor
 from core.roles import ADMINS, AUTHORITIES, DIRECTORS, OPERATORS
 from ppms.models import RuleTrigger, School, Shelter
 from sensors.metrics import Kind
-from sensors.models import Commune, Operator, Sensor, Zone
+from sensors.models import Commune, Operator, Sensor, StationType, Zone
 
 # --- Communes ---------------------------------------------------------------------------
 
@@ -130,6 +130,21 @@ EXPECTED_INTERVAL = {
     Kind.WATERING: 600,
     Kind.TRAFFIC: 60,
     Kind.OPENING: 300,
+}
+
+# The ATMO index is estimated on background stations only: the demo's roadside stations
+# (boulevard, avenue, street, roundabout, motorway junction) are trafic, the industrial
+# zone's is industrial.
+STATION_TYPES = {
+    **dict.fromkeys(
+        ["jlt-air-01", "jlt-air-04", "jlt-air-07", "jlt-air-08", "bal-air-01", "sav-air-01"],
+        StationType.BACKGROUND,
+    ),
+    **dict.fromkeys(
+        ["jlt-air-02", "jlt-air-03", "jlt-air-05", "jlt-air-06", "jlt-air-10"],
+        StationType.TRAFFIC,
+    ),
+    "jlt-air-09": StationType.INDUSTRIAL,
 }
 
 SENSORS: dict[str, tuple[SensorSpec, ...]] = {
@@ -323,6 +338,7 @@ def seed_sensors(communes, zones) -> list[Sensor]:
                 "longitude": spec.lon,
                 "building": spec.building,
                 "expected_interval": EXPECTED_INTERVAL[kind],
+                "station_type": STATION_TYPES.get(spec.ref, ""),
             }
             # Whether a sensor is active is the admins' call once it exists.
             sensor, _ = Sensor.objects.update_or_create(
