@@ -189,3 +189,102 @@ EPISODES_R221_1 = EpisodeRegulation(
         ),
     ),
 )
+
+
+class WaterBasis(StrEnum):
+    LIMIT = "limite de qualité"  # over it: the water is not fit, the ARS acts
+    REFERENCE = "référence de qualité"  # an indicator of the treatment: over it, look
+    VIGIPIRATE = "consigne Vigipirate"  # not the arrêté: the plan's instruction
+
+
+# The water points (``sensors.models.WaterPoint``) where water is drinking water.
+OUTLET, NETWORK, TAP = "outlet", "network", "tap"
+DISTRIBUTED = frozenset({OUTLET, NETWORK, TAP})
+
+
+@dataclass(frozen=True)
+class WaterCriterion:
+    metric: str
+    basis: WaterBasis
+    minimum: float | None
+    maximum: float | None
+    points: frozenset[str]  # where it applies
+    text: str  # the regulation's words, shortened
+
+    def allows(self, value: float) -> bool:
+        return (self.minimum is None or value >= self.minimum) and (
+            self.maximum is None or value <= self.maximum
+        )
+
+
+# Source: arrêté du 11 janvier 2007 relatif aux limites et références de qualité des eaux
+# brutes et des eaux destinées à la consommation humaine (code de la santé publique,
+# articles R1321-2, R1321-3, R1321-7 and R1321-38), annex I: I, limites de qualité; II,
+# références de qualité. Checked on 2026-12-03. Conformity is the ARS's judgement: the CSU
+# says "dans les références" or "hors références", never "conforme". Raw water (annex II)
+# and bathing water (directive 2006/7/EC) have other criteria, not judged here.
+#
+# Free chlorine is not a numeric criterion of the arrêté (a reference asks only for no
+# unusual taste or odour): 0.3 mg/L leaving reservoirs and 0.1 mg/L everywhere in the
+# network are the Vigipirate plan's instruction, kept here so that they are said so.
+DRINKING_WATER_2007 = (
+    WaterCriterion(
+        "nitrates", WaterBasis.LIMIT, None, 50, DISTRIBUTED, "Nitrates : 50 mg/L (limite)"
+    ),
+    WaterCriterion(
+        "turbidity",
+        WaterBasis.LIMIT,
+        None,
+        1,
+        frozenset({OUTLET}),
+        "Turbidité : 1 NFU au point de mise en distribution, eaux d'origine superficielle (limite)",
+    ),
+    WaterCriterion(
+        "turbidity",
+        WaterBasis.REFERENCE,
+        None,
+        0.5,
+        frozenset({OUTLET}),
+        "Turbidité : 0,5 NFU au point de mise en distribution (référence)",
+    ),
+    WaterCriterion(
+        "turbidity",
+        WaterBasis.REFERENCE,
+        None,
+        2,
+        frozenset({TAP}),
+        "Turbidité : 2 NFU aux robinets normalement utilisés pour la consommation (référence)",
+    ),
+    WaterCriterion(
+        "ph", WaterBasis.REFERENCE, 6.5, 9, DISTRIBUTED, "pH : ≥ 6,5 et ≤ 9 (référence)"
+    ),
+    WaterCriterion(
+        "conductivity",
+        WaterBasis.REFERENCE,
+        180,
+        1000,
+        DISTRIBUTED,
+        "Conductivité : ≥ 180 et ≤ 1 000 µS/cm à 20 °C (référence)",
+    ),
+    WaterCriterion(
+        "chlorine",
+        WaterBasis.VIGIPIRATE,
+        0.3,
+        None,
+        frozenset({OUTLET}),
+        "Chlore libre : ≥ 0,3 mg/L en sortie de réservoir (plan Vigipirate, pas l'arrêté)",
+    ),
+    WaterCriterion(
+        "chlorine",
+        WaterBasis.VIGIPIRATE,
+        0.1,
+        None,
+        DISTRIBUTED,
+        "Chlore libre : ≥ 0,1 mg/L en tout point du réseau (plan Vigipirate, pas l'arrêté)",
+    ),
+)
+
+
+def water_criteria(point: str) -> tuple[WaterCriterion, ...]:
+    """The criteria that apply at a water point (none where it is not drinking water)."""
+    return tuple(c for c in DRINKING_WATER_2007 if point in c.points)

@@ -59,6 +59,7 @@ class SensorSerializer(serializers.ModelSerializer):
             "longitude",
             "building",
             "station_type",
+            "water_point",
             "expected_interval",
             "active",
             "state",

@@ -7,8 +7,14 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from alerts.models import Aggregate, Rule
-from alerts.regulations import EPISODES_R221_1, EpisodeLevel
+from alerts.regulations import (
+    DRINKING_WATER_2007,
+    EPISODES_R221_1,
+    EpisodeLevel,
+    water_criteria,
+)
 from dashboard.management.commands.seed_demo import FORMER_DEMO_RULES
+from sensors.metrics import metric_for
 from sensors.models import Sensor
 from tests.conftest import make_sensor
 
@@ -100,3 +106,61 @@ def test_only_an_air_station_has_a_station_type(commune):
     with pytest.raises(ValidationError) as error:
         sensor.full_clean()
     assert list(error.value.message_dict) == ["station_type"]
+
+
+# Arrêté du 11 janvier 2007, annex I, transcribed by hand: (metric, basis, minimum,
+# maximum, where), "where" as the arrêté says it; chlorine from the Vigipirate plan.
+OFFICIAL_WATER_2007 = [
+    ("nitrates", "limite de qualité", None, 50, "eau distribuée"),
+    ("turbidity", "limite de qualité", None, 1, "point de mise en distribution"),
+    ("turbidity", "référence de qualité", None, 0.5, "point de mise en distribution"),
+    ("turbidity", "référence de qualité", None, 2, "robinets"),
+    ("ph", "référence de qualité", 6.5, 9, "eau distribuée"),
+    ("conductivity", "référence de qualité", 180, 1000, "eau distribuée"),
+    ("chlorine", "consigne Vigipirate", 0.3, None, "sortie des réservoirs"),
+    ("chlorine", "consigne Vigipirate", 0.1, None, "eau distribuée"),
+]
+WHERE = {
+    "eau distribuée": {"outlet", "network", "tap"},
+    "point de mise en distribution": {"outlet"},
+    "sortie des réservoirs": {"outlet"},
+    "robinets": {"tap"},
+}
+
+
+def test_each_drinking_water_criterion_is_the_arrete_s_or_says_it_is_not():
+    ours = [
+        (c.metric, str(c.basis), c.minimum, c.maximum, set(c.points)) for c in DRINKING_WATER_2007
+    ]
+    official = [(m, b, low, high, WHERE[where]) for m, b, low, high, where in OFFICIAL_WATER_2007]
+    assert ours == official
+    for criterion in DRINKING_WATER_2007:
+        assert ("Vigipirate" in criterion.text) == (criterion.basis == "consigne Vigipirate")
+
+
+def test_no_drinking_water_criterion_applies_to_a_lake_or_to_raw_water():
+    assert water_criteria("bathing") == water_criteria("resource") == water_criteria("") == ()
+
+
+def test_nitrates_are_a_water_metric_in_mg_per_litre():
+    nitrates = metric_for("water", "nitrates")
+    assert (nitrates.unit, nitrates.label) == ("mg/L", "Nitrates")
+
+
+@pytest.mark.django_db
+def test_the_demo_lake_is_a_bathing_water_and_nitrates_have_their_limit_rule():
+    call_command("seed_demo", "--password", "x-Demo-2026!", stdout=StringIO())
+    points = dict(Sensor.objects.filter(kind="water").values_list("ref", "water_point"))
+    assert points["jlt-water-05"] == "bathing"  # lac des Bretonnières
+    assert points["jlt-water-03"] == "network" and points["jlt-river-01"] == ""
+    rule = Rule.objects.get(metric="nitrates")
+    assert (rule.threshold, rule.severity) == (50, "critical")
+    assert "limite de qualité" in rule.name
+
+
+@pytest.mark.django_db
+def test_only_a_water_sensor_has_a_water_point(commune):
+    sensor = make_sensor(commune, "jlt-air-01", "air", water_point="tap")
+    with pytest.raises(ValidationError) as error:
+        sensor.full_clean()
+    assert list(error.value.message_dict) == ["water_point"]

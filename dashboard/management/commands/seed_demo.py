@@ -20,7 +20,7 @@ from core import twofactor
 from core.roles import ADMINS, AUTHORITIES, DIRECTORS, OPERATORS
 from ppms.models import RuleTrigger, School, Shelter
 from sensors.metrics import Kind
-from sensors.models import Commune, Operator, Sensor, StationType, Zone
+from sensors.models import Commune, Operator, Sensor, StationType, WaterPoint, Zone
 
 # --- Communes ---------------------------------------------------------------------------
 
@@ -145,6 +145,19 @@ STATION_TYPES = {
         StationType.TRAFFIC,
     ),
     "jlt-air-09": StationType.INDUSTRIAL,
+}
+
+# Where each water probe measures (the arrêté of 11 January 2007 applies to drinking water
+# only): the lake is a bathing water, the pumping station takes raw water from the Cher.
+WATER_POINTS = {
+    "jlt-water-01": WaterPoint.OUTLET,
+    "jlt-water-02": WaterPoint.OUTLET,
+    "jlt-water-03": WaterPoint.NETWORK,
+    "jlt-water-04": WaterPoint.NETWORK,
+    "jlt-water-05": WaterPoint.BATHING,
+    "jlt-water-06": WaterPoint.RESOURCE,
+    "bal-water-01": WaterPoint.NETWORK,
+    "sav-water-01": WaterPoint.NETWORK,
 }
 
 SENSORS: dict[str, tuple[SensorSpec, ...]] = {
@@ -339,6 +352,7 @@ def seed_sensors(communes, zones) -> list[Sensor]:
                 "building": spec.building,
                 "expected_interval": EXPECTED_INTERVAL[kind],
                 "station_type": STATION_TYPES.get(spec.ref, ""),
+                "water_point": WATER_POINTS.get(spec.ref, ""),
             }
             # Whether a sensor is active is the admins' call once it exists.
             sensor, _ = Sensor.objects.update_or_create(
@@ -598,6 +612,17 @@ DEMO_RULES = [
             threshold=0.1,
             clear_threshold=0.15,
             duration=5 * M,
+            severity="critical",
+        ),
+    ),
+    (
+        "Eau potable : nitrates au-dessus de la limite de qualité (50 mg/L)",
+        dict(
+            sensor_kind="water",
+            metric="nitrates",
+            threshold=50,
+            clear_threshold=45,
+            duration=10 * M,
             severity="critical",
         ),
     ),
