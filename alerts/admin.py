@@ -10,6 +10,7 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdminMixin
@@ -96,6 +97,22 @@ class RuleAdmin(admin.ModelAdmin):
             },
         ),
         (
+            _("Moyenne"),
+            {
+                "fields": (
+                    "aggregate",
+                    "daily_window",
+                    "consecutive_hours",
+                    "completeness",
+                    "sensor_states",
+                ),
+                "description": _(
+                    "Les seuils réglementaires portent sur des moyennes, calculées à partir "
+                    "des agrégats horaires quand chaque heure est close."
+                ),
+            },
+        ),
+        (
             _("Durées"),
             {"fields": ("duration", "window", "escalate_after", "renotify_after", "auto_resolve")},
         ),
@@ -103,6 +120,34 @@ class RuleAdmin(admin.ModelAdmin):
         (_("Notifications"), {"fields": ("notify_emails", "webhooks")}),
         (_("PPMS"), {"fields": ("ppms_scenario",)}),
     )
+
+    readonly_fields = ("sensor_states",)
+
+    @admin.display(description=_("dernières moyennes"))
+    def sensor_states(self, rule):
+        """Per sensor, the last mean judged and how complete it was, or why there was none."""
+        if rule.pk is None or not rule.aggregate:
+            return "—"
+        states = rule.states.select_related("sensor").order_by("sensor__ref")
+        rows = [
+            (
+                state.sensor.ref,
+                "" if state.last_value is None else f"{state.last_value:g}",
+                "" if state.coverage is None else f"{state.coverage * 100:.0f} %",
+                state.no_mean,
+            )
+            for state in states
+        ]
+        if not rows:
+            return _("Aucune moyenne jugée pour l'instant.")
+        return format_html(
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            _("capteur"),
+            _("dernière moyenne"),
+            _("complétude"),
+            _("moyenne non calculée"),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

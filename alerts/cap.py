@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Prefetch
+from django.utils import translation
 
 from core.cap import (
     CAP_NS,
@@ -184,10 +185,15 @@ def _description(alert) -> str:
     unit = f" {metric.unit}" if metric and metric.unit != "state" else ""
     named = f" « {sensor.name} »" if sensor.name != sensor.ref else ""
     lines = [f"Capteur {sensor.ref}{named} ({sensor.commune.name})."]
+    if alert.rule.aggregate:
+        with translation.override("fr"):  # CAP texts are French, whoever asks
+            label += f" en {alert.rule.get_aggregate_display()}"
     if alert.last_value is not None:
         line = f"{label} : {decimal(alert.last_value)}{unit}"
         if alert.last_value_at:
-            line += f" le {local(alert.last_value_at)}"
+            # A mean's time is the end of its hours.
+            when = "jusqu'au" if alert.rule.aggregate else "le"
+            line += f" {when} {local(alert.last_value_at)}"
         if alert.peak_value is not None:
             line += f" ; valeur extrême {decimal(alert.peak_value)}{unit}"
         lines.append(line + ".")

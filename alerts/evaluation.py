@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.cache import ProcessCache
+from core.cap import decimal
 from sensors.metrics import metric_for
 from sensors.models import Sensor
 
@@ -81,7 +82,9 @@ def condition_holds(rule: Rule, value: float, *, firing: bool) -> bool:
 def describe(rule: Rule, sensor: Sensor, value: float | None) -> str:
     metric = metric_for(sensor.kind, rule.metric) if rule.metric else None
     unit = f" {metric.unit}" if metric and metric.unit != "state" else ""
-    shown = "" if value is None else f" : {value:g}{unit}"
+    shown = "" if value is None else f" : {decimal(value)}{unit}"
+    if rule.aggregate:
+        shown += f" ({rule.get_aggregate_display()})"
     return f"{rule.name} — {sensor.name}{shown}"[:255]
 
 
@@ -104,8 +107,8 @@ class Evaluation:
             if sensor is None:
                 continue
             for rule in rules_for(sensor):
-                if rule.kind == RuleKind.OFFLINE:
-                    continue
+                if rule.kind == RuleKind.OFFLINE or rule.aggregate:
+                    continue  # means are evaluated from the roll-ups (alerts/aggregates.py)
                 wanted = "atmo" if rule.kind == RuleKind.ATMO else rule.metric
                 matching = sorted((o for o in sensor_obs if o.metric == wanted), key=lambda o: o.ts)
                 if matching:
@@ -114,7 +117,7 @@ class Evaluation:
         if not work:
             return []
         with transaction.atomic():
-            states = self._lock_states(work)
+            states = self.lock_states(work)
             # Locked: an operator acknowledging meanwhile waits, then sees this batch's result.
             alerts = {
                 (a.rule_id, a.sensor_id): a
@@ -134,7 +137,10 @@ class Evaluation:
             save_states(states.values())
         return self.opened
 
-    def _lock_states(self, work) -> dict[tuple[int, int], RuleState]:
+    @staticmethod
+    def lock_states(work) -> dict[tuple[int, int], RuleState]:
+        """Lock (creating the missing ones) the states of the (rule, sensor) pairs ``work``."""
+
         def locked():
             rows = (
                 RuleState.objects.select_for_update()
@@ -154,7 +160,8 @@ class Evaluation:
 
     # --- One (rule, sensor) ------------------------------------------------------------
 
-    def evaluate(self, rule, sensor, state, alert, observations):
+    def evaluate(self, rule, sensor, state, alert, observations) -> Alert | None:
+        """Feed observations in time order; return the pair's open alert after them."""
         for obs in observations:
             if state.last_ts is not None and obs.ts <= state.last_ts:
                 continue  # replayed or late: newer data already decided
@@ -166,10 +173,11 @@ class Evaluation:
             elif holds and in_schedule(rule, obs.ts) and sensor.state != Sensor.State.OFFLINE:
                 if state.pending_since is None:
                     state.pending_since = obs.ts
-                if obs.ts - state.pending_since >= rule.duration:
+                if obs.ts - state.pending_since >= rule.hold_for:
                     alert = self.open(rule, sensor, state, obs)
             else:
                 state.pending_since = None
+        return alert
 
     def holds(self, rule, state, obs, previous, *, firing) -> bool:
         if rule.kind == RuleKind.STUCK:
@@ -317,6 +325,8 @@ def save_states(states) -> None:
             adapt(state.value_since),
             json.dumps(state.transitions),
             json.dumps(state.samples),
+            state.coverage,
+            state.no_mean,
             state.pk,
         )
         for state in states
@@ -324,7 +334,8 @@ def save_states(states) -> None:
     with connection.cursor() as cursor:
         cursor.executemany(
             "UPDATE alerts_rulestate SET last_ts = %s, last_value = %s, pending_since = %s, "
-            "value_since = %s, transitions = %s, samples = %s WHERE id = %s",
+            "value_since = %s, transitions = %s, samples = %s, coverage = %s, no_mean = %s "
+            "WHERE id = %s",
             rows,
         )
 

@@ -14,9 +14,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from sensors.metrics import Kind
-from sensors.models import LatestReading, Sensor
+from sensors.models import LatestReading, Sensor, StationType
 
-from .atmo import atmo_index, stations_concentrations
+from .atmo import estimated_indices
 from .evaluation import FLAP_QUIET, Evaluation, Observation, evaluate_pending, lock_pending
 from .models import Alert, AlertState, EventKind, PendingEvaluation, Rule, RuleKind, Severity
 from .notify import tell
@@ -142,15 +142,17 @@ def _evaluate_latest() -> int:
 
 
 def evaluate_atmo_index(now: datetime | None = None) -> int:
-    """Compute the ATMO index of each air station with an ATMO rule and evaluate it."""
+    """Estimate the ATMO index of each background air station and evaluate the ATMO
+    rules on it: today's once enough of the day is covered, else yesterday's."""
     now = now or timezone.now()
     if not Rule.objects.filter(active=True, kind=RuleKind.ATMO).exists():
         return 0
-    stations = list(Sensor.objects.filter(kind=Kind.AIR, active=True).values_list("pk", flat=True))
-    day = timezone.localdate(now)
-    observations = []
-    for sensor_id, concentrations in stations_concentrations(stations, now).items():
-        index = atmo_index(concentrations, day)
-        if index is not None:
-            observations.append(Observation(sensor_id, "atmo", now, float(index.klass)))
+    stations = Sensor.objects.filter(
+        kind=Kind.AIR, active=True, station_type=StationType.BACKGROUND
+    )
+    observations = [
+        Observation(sensor_id, "atmo", now, float(index.klass))
+        for sensor_id, (index, _share) in estimated_indices(list(stations), now).items()
+        if index is not None
+    ]
     return len(Evaluation().run(observations))

@@ -12,6 +12,7 @@ from datetime import time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -19,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.models import Webhook
 from core.roles import supervised_communes
-from sensors.metrics import Kind
+from sensors.metrics import Kind, metric_for
 from sensors.models import Commune, Sensor, Zone
 
 
@@ -44,6 +45,20 @@ class RuleKind(models.TextChoices):
     STUCK = "stuck", _("Valeur figée")
     ATMO = "atmo", _("Indice ATMO")
     RATE = "rate", _("Vitesse de montée")
+
+
+class Aggregate(models.TextChoices):
+    """What a threshold rule compares: the reading itself, or a mean the regulations use."""
+
+    RAW = "", _("valeur brute (alerte technique)")
+    HOURLY = "hourly", _("moyenne horaire")
+    DAILY = "daily", _("moyenne journalière")
+    EIGHT_HOURS = "8h", _("moyenne glissante sur 8 heures")
+
+
+class DailyWindow(models.TextChoices):
+    CALENDAR = "calendar", _("journée civile (heure de Paris)")
+    SLIDING = "sliding", _("24 heures glissantes")
 
 
 class Condition(models.TextChoices):
@@ -145,6 +160,44 @@ class Rule(models.Model):
         help_text=_("Vitesse de montée ou valeur figée : la durée."),
     )
 
+    # Means: computed from the hourly roll-ups (alerts/aggregates.py), never per reading.
+    aggregate = models.CharField(
+        _("valeur comparée"),
+        max_length=8,
+        choices=Aggregate,
+        default=Aggregate.RAW,
+        blank=True,
+        help_text=_(
+            "Seuils réglementaires : la moyenne que le texte prévoit. Valeur brute : "
+            "alertes techniques (capteur qui s'emballe, bouchon)."
+        ),
+    )
+    daily_window = models.CharField(
+        _("journée de la moyenne"),
+        max_length=8,
+        choices=DailyWindow,
+        default=DailyWindow.CALENDAR,
+        help_text=_("Moyenne journalière seulement."),
+    )
+    consecutive_hours = models.PositiveSmallIntegerField(
+        _("heures consécutives"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text=_(
+            "Moyenne horaire seulement : la condition doit tenir sur autant de moyennes "
+            "horaires successives (3 pour les seuils d'alerte NO₂ et SO₂)."
+        ),
+    )
+    completeness = models.PositiveSmallIntegerField(
+        _("complétude exigée (%)"),
+        default=75,
+        help_text=_(
+            "Part des mesures attendues (d'après la période du capteur) sans laquelle une "
+            "moyenne horaire n'est pas calculée ; part des heures pour une moyenne sur "
+            "plusieurs heures."
+        ),
+    )
+
     severity = models.CharField(
         _("gravité"), max_length=8, choices=Severity, default=Severity.WARNING
     )
@@ -221,12 +274,68 @@ class Rule(models.Model):
             and not (1 <= self.threshold <= 6)
         ):
             errors["threshold"] = _("Une classe ATMO va de 1 à 6.")
+        errors.update(self.aggregate_errors())
         if any(day not in range(7) for day in self.days or []):
             errors["days"] = _("Jours de 0 (lundi) à 6 (dimanche).")
         if self.sensor_id is None and not self.sensor_kind and self.kind != RuleKind.OFFLINE:
             errors["sensor_kind"] = _("Choisissez un capteur ou un type de capteur.")
         if errors:
             raise ValidationError(errors)
+
+    def aggregate_errors(self) -> dict:
+        """What is wrong with the rule's mean, field by field."""
+        errors = {}
+        if self.completeness is not None and self.completeness > 100:
+            errors["completeness"] = _(
+                "La complétude exigée est un pourcentage : elle ne peut dépasser 100 %."
+            )
+        if not self.aggregate:
+            if self.consecutive_hours and self.consecutive_hours > 1:
+                errors["consecutive_hours"] = _(
+                    "Les heures consécutives portent sur des moyennes horaires : choisissez "
+                    "la moyenne horaire."
+                )
+            return errors
+        if self.kind != RuleKind.THRESHOLD:
+            errors["aggregate"] = _("Seule une règle de seuil compare une moyenne.")
+            return errors
+        kind = self.sensor.kind if self.sensor_id else self.sensor_kind
+        metric = metric_for(kind, self.metric) if kind and self.metric else None
+        if self.metric and (metric is None or metric.is_state):
+            errors["aggregate"] = _(
+                "La grandeur « %(metric)s » n'a pas de moyenne horaire (un état, ou une "
+                "grandeur inconnue de ce type de capteur) : comparez la valeur brute."
+            ) % {"metric": self.metric}
+        if self.duration:
+            errors["duration"] = _(
+                "Une moyenne attend déjà la fin de son heure : exprimez la durée en heures "
+                "consécutives."
+            )
+        if self.aggregate != Aggregate.HOURLY and self.consecutive_hours > 1:
+            errors["consecutive_hours"] = _(
+                "Les heures consécutives portent sur des moyennes horaires."
+            )
+        return errors
+
+    def sensors_in_scope(self):
+        """The active sensors the rule applies to (the converse of ``applying_to``)."""
+        if self.sensor_id:
+            return Sensor.objects.filter(pk=self.sensor_id, active=True)
+        sensors = Sensor.objects.filter(active=True)
+        if self.sensor_kind:
+            sensors = sensors.filter(kind=self.sensor_kind)
+        if communes := list(self.communes.values_list("pk", flat=True)):
+            sensors = sensors.filter(commune__in=communes)
+        if zones := list(self.zones.values_list("pk", flat=True)):
+            sensors = sensors.filter(zones__in=zones).distinct()
+        return sensors
+
+    @property
+    def hold_for(self) -> timedelta:
+        """How long the condition must hold before an alert opens."""
+        if self.aggregate:
+            return timedelta(hours=self.consecutive_hours - 1)
+        return self.duration
 
     @property
     def email_list(self) -> list[str]:
@@ -237,13 +346,20 @@ class RuleState(models.Model):
     """What the evaluation remembers per (rule, sensor) between batches."""
 
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="states")
-    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="rule_states")
-    last_ts = models.DateTimeField(null=True)  # the newest reading evaluated
-    last_value = models.FloatField(null=True)
+    sensor = models.ForeignKey(
+        Sensor, on_delete=models.CASCADE, related_name="rule_states", verbose_name=_("capteur")
+    )
+    # The newest reading evaluated; for a mean, the end of the last hour judged.
+    last_ts = models.DateTimeField(_("dernière valeur jugée le"), null=True)
+    last_value = models.FloatField(_("dernière valeur"), null=True)
     pending_since = models.DateTimeField(null=True)  # condition true since, not yet fired
     value_since = models.DateTimeField(null=True)  # stuck rules: the value unchanged since
     transitions = models.JSONField(default=list)  # recent open/clear times, for flapping
     samples = models.JSONField(default=list)  # rate rules: [epoch, value] within the window
+    # Rules on a mean: the share of the expected data behind the last mean, and why the
+    # last hour evaluated gave no mean ("" when it gave one).
+    coverage = models.FloatField(_("complétude"), null=True)
+    no_mean = models.CharField(_("moyenne non calculée"), max_length=255, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["rule", "sensor"], name="rulestate_unique")]

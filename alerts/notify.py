@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db.models import Q
 
 from core import live, outbox
+from core.cap import decimal, local
+from sensors.metrics import metric_for
 
 from .models import AlertEvent, EventKind, Silence
 from .payloads import alert_summary, event_summary, live_event_name
@@ -67,14 +69,21 @@ def is_silenced(event: AlertEvent) -> bool:
 
 
 def email_text(event: AlertEvent) -> tuple[str, str]:
+    """The e-mail of a timeline line, in French: Paris time, decimal commas, units."""
     alert = event.alert
+    metric = metric_for(alert.sensor.kind, alert.metric) if alert.metric else None
+    unit = f" {metric.unit}" if metric and metric.unit != "state" else ""
+
+    def shown(value):
+        return "—" if value is None else f"{decimal(value)}{unit}"
+
     subject = f"[CSU] {alert.get_severity_display()} — {alert.title}"
     lines = [
         alert.title,
         "",
-        f"{event.get_kind_display()} : {event.at:%d/%m/%Y %H:%M}",
+        f"{event.get_kind_display()} : {local(event.at)}",
         f"Capteur : {alert.sensor.ref} ({alert.sensor.name})",
-        f"Valeur : {alert.last_value}  (extrême : {alert.peak_value})",
+        f"Valeur : {shown(alert.last_value)} (extrême : {shown(alert.peak_value)})",
         "",
         f"{settings.CSU_PUBLIC_URL.rstrip('/')}/alerts/{alert.pk}/",
     ]

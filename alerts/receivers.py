@@ -19,13 +19,16 @@ log = logging.getLogger(__name__)
 
 _watched: ProcessCache[None, set[str]] = ProcessCache(
     lambda _key: set(
-        Rule.objects.filter(active=True).exclude(metric="").values_list("metric", flat=True)
+        Rule.objects.filter(active=True, aggregate="")
+        .exclude(metric="")
+        .values_list("metric", flat=True)
     )
 )
 
 
 def watched_metrics() -> set[str]:
-    """The metrics some active rule looks at (kept by the process: this runs in ingest)."""
+    """The metrics some active rule on raw readings looks at (kept by the process: this
+    runs in ingest). Rules on means read the hourly roll-ups instead."""
     return _watched.get(None)
 
 

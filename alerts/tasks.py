@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from . import evaluation, lifecycle
+from . import aggregates, evaluation, lifecycle
 
 
 @shared_task
@@ -35,3 +35,9 @@ def check_alerts() -> dict:
 @shared_task
 def evaluate_atmo() -> int:
     return lifecycle.evaluate_atmo_index()
+
+
+@shared_task
+def evaluate_aggregates() -> int:
+    """Periodic: judge the rules on means over the hours rolled up since the last run."""
+    return aggregates.evaluate_aggregates()

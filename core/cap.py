@@ -9,6 +9,7 @@ schema ``schema/CAP-v1.2.xsd`` is OASIS's, vendored for the tests.
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone
@@ -90,8 +91,12 @@ def add_geocode(area: ET.Element, name: str, value: str) -> None:
     sub(geocode, "value", value)
 
 
+PARIS = ZoneInfo("Europe/Paris")
+
+
 def local(moment: datetime) -> str:
-    return timezone.localtime(moment).strftime("%d/%m/%Y à %H:%M")
+    """A moment for French readers: Paris time, said so."""
+    return moment.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M (heure de Paris)")
 
 
 def decimal(value: float) -> str:

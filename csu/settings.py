@@ -275,6 +275,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "alerts-catch-up": {"task": "alerts.tasks.evaluate_latest", "schedule": 120.0},
     "alerts-atmo": {"task": "alerts.tasks.evaluate_atmo", "schedule": 600.0},
+    # Rules on means: the hours the roll-ups (every 5 minutes) closed since the last run.
+    "alerts-aggregates": {"task": "alerts.tasks.evaluate_aggregates", "schedule": 60.0},
     "rejected-messages-retention": {
         "task": "sensors.tasks.purge_rejected_messages",
         "schedule": crontab(minute=17, hour=3),

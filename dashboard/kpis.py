@@ -15,7 +15,6 @@ The queries are a constant number whatever the number of sensors.
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,39 +24,17 @@ from django.db.models import Avg
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from alerts.atmo import atmo_index, stations_concentrations
+from alerts.atmo import background, estimated_indices
 from alerts.models import Condition, Rule, RuleKind
-from alerts.regulations import ATMO_2021
+from alerts.regulations import ATMO_2021, DRINKING_WATER_2007, WaterBasis, water_criteria
 from sensors.metrics import Kind, metric_for
 from sensors.models import LatestReading, Reading, Sensor
 
 # --- Regulatory figures, in one place ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Limit:
-    """A quality limit on one metric: a value is within it if minimum <= value <= maximum."""
-
-    metric: str
-    minimum: float | None = None
-    maximum: float | None = None
-
-    def allows(self, value: float) -> bool:
-        if self.minimum is not None and value < self.minimum:
-            return False
-        return self.maximum is None or value <= self.maximum
-
-
-# Drinking water, arrêté of 11 January 2007: pH and conductivity references, the
-# turbidity limit leaving treatment (1 NFU) and the chlorine floor everywhere in the
-# network (0.1 mg/L, Vigipirate). Add a new constant when the regulation changes.
-DRINKING_WATER_2007 = (
-    Limit("ph", 6.5, 9),
-    Limit("turbidity", None, 1),
-    Limit("chlorine", 0.1, None),
-    Limit("conductivity", 180, 1000),
-)
-DRINKING_WATER_METRICS = frozenset(limit.metric for limit in DRINKING_WATER_2007)
+# Drinking water: the arrêté of 11 January 2007, per water point (alerts/regulations.py).
+DRINKING_WATER_METRICS = frozenset(c.metric for c in DRINKING_WATER_2007)
 
 # The CSU's own river-level steps (m), used when no active level rule gives them.
 DEFAULT_FLOOD_STEPS = (3.5, 4.5, 5.5)
@@ -135,22 +112,21 @@ def of_kind(sensors: Sequence[Sensor], kind: str) -> list[Sensor]:
 
 
 def _atmo_cache_key(sensor_id: int, day) -> str:
-    return f"csu:kpis:atmo:{ATMO_2021.name}:{sensor_id}:{day.isoformat()}"
+    return f"csu:kpis:atmo-estimate:{ATMO_2021.name}:{sensor_id}:{day.isoformat()}"
 
 
 def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
-    """Return {sensor id: {klass, label, colour, text_colour, pollutant}}, cached ~5 min."""
+    """Return {sensor id: {klass, label, colour, text_colour, pollutant, day, share}} of
+    the background stations (the CSU's estimate, ``alerts/atmo.py``), cached ~5 min."""
     day = now.astimezone(paris()).date()
-    keys = {_atmo_cache_key(s.pk, day): s.pk for s in stations}
+    keys = {_atmo_cache_key(s.pk, day): s.pk for s in background(stations)}
     cached = cache.get_many(list(keys))
     found = {keys[key]: value for key, value in cached.items()}
-    missing = [pk for pk in keys.values() if pk not in found]
+    missing = [s for s in background(stations) if s.pk not in found]
     if missing:
-        concentrations = stations_concentrations(missing, now)
         fresh = {}
-        for pk in missing:
-            index = atmo_index(concentrations.get(pk, {}), day)
-            entry = {"klass": None}
+        for pk, (index, share) in estimated_indices(missing, now).items():
+            entry = {"klass": None, "share": share}
             if index is not None:
                 entry = {
                     "klass": index.klass,
@@ -159,6 +135,9 @@ def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
                     "text_colour": text_colour(index.colour),
                     "pollutant": index.pollutant,
                     "pollutant_label": metric_for(Kind.AIR, index.pollutant).label,
+                    "day": index.day.isoformat(),
+                    "today": index.day == day,
+                    "share": index.share,
                 }
             found[pk] = entry
             fresh[_atmo_cache_key(pk, day)] = entry
@@ -169,13 +148,18 @@ def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
 def air_kpi(sensors: Sequence[Sensor], now: datetime) -> dict:
     stations = of_kind(sensors, Kind.AIR)
     classes = atmo_classes(stations, now)
-    items = [{**sensor_ref(s), **classes[s.pk]} for s in stations]
+    # Trafic and industrial stations are listed, without an index: they measure a source.
+    items = [
+        {**sensor_ref(s), "station_type": s.station_type, **classes.get(s.pk, {"klass": None})}
+        for s in stations
+    ]
     rated = [item for item in items if item["klass"] is not None]
     worst = max(rated, key=lambda item: item["klass"]) if rated else None
     klass = worst["klass"] if worst else None
     return {
         "state": state_of(klass, warning=3, alert=4),
         "stations": items,
+        "background": len(classes),
         "worst": worst,
         "classes": [
             {
@@ -193,51 +177,81 @@ def air_kpi(sensors: Sequence[Sensor], now: datetime) -> dict:
 
 
 def water_kpi(sensors: Sequence[Sensor], latest: Latest) -> dict:
+    """The drinking-water points against the arrêté of 11 January 2007: "hors limites de
+    qualité" over a limit, "hors références" over a reference (or the Vigipirate chlorine
+    instruction), "dans les références" otherwise; conformity is the ARS's to judge."""
     items = []
+    unset = 0
     for sensor in of_kind(sensors, Kind.WATER):
-        if not latest.metrics(sensor) & DRINKING_WATER_METRICS:
-            continue  # a river gauge
+        criteria = water_criteria(sensor.water_point)
+        if not criteria:
+            # A river gauge, raw water, a bathing lake: not drinking water. A probe
+            # sending drinking-water metrics whose point is not set is counted, not guessed.
+            if not sensor.water_point and latest.metrics(sensor) & DRINKING_WATER_METRICS:
+                unset += 1
+            continue
+        by_metric: dict[str, list] = {}
+        for criterion in criteria:
+            by_metric.setdefault(criterion.metric, []).append(criterion)
         checks = []
-        for limit in DRINKING_WATER_2007:
-            found = latest.get(sensor, limit.metric)
+        for name, applying in by_metric.items():
+            found = latest.get(sensor, name)
             if found is None:
                 continue
             ts, value = found
-            metric = metric_for(Kind.WATER, limit.metric)
+            metric = metric_for(Kind.WATER, name)
+            broken = [c for c in applying if not c.allows(value)]
             checks.append(
                 {
-                    "metric": limit.metric,
+                    "metric": name,
                     "label": metric.label,
                     "unit": metric.unit,
                     "value": value,
-                    "minimum": limit.minimum,
-                    "maximum": limit.maximum,
-                    "ok": limit.allows(value),
+                    "criteria": [c.text for c in applying],
+                    "ok": not broken,
+                    "out": _worst_basis(broken),
                     "ts": iso(ts),
                     "fresh": latest.is_fresh(sensor, ts),
                 }
             )
+        out = _worst_basis(
+            c
+            for check in checks
+            for c in by_metric[check["metric"]]
+            if not c.allows(check["value"])
+        )
         items.append(
             {
                 **sensor_ref(sensor),
-                "ok": all(check["ok"] for check in checks),
+                "water_point": sensor.get_water_point_display(),
+                "ok": out is None,
+                "out": out,
                 "fresh": all(check["fresh"] for check in checks),
                 "checks": checks,
             }
         )
+    over_limits = [item for item in items if item["out"] == WaterBasis.LIMIT]
     failing = [item for item in items if not item["ok"]]
+    state = "alert" if over_limits else "warning" if failing else "ok"
     return {
-        "state": ("alert" if failing else "ok") if items else "unknown",
+        "state": state if items else "unknown",
         "ok": not failing if items else None,
+        "within_limits": not over_limits if items else None,
         "count": len(items),
         "failing": len(failing),
+        "over_limits": len(over_limits),
+        "unset": unset,
         "stale": sum(1 for item in items if not item["fresh"]),
         "sensors": sorted(items, key=lambda item: (item["ok"], item["sensor"])),
-        "limits": [
-            {"metric": limit.metric, "minimum": limit.minimum, "maximum": limit.maximum}
-            for limit in DRINKING_WATER_2007
-        ],
     }
+
+
+def _worst_basis(criteria) -> str | None:
+    """A limit broken weighs more than a reference or an instruction; None if none."""
+    bases = {c.basis for c in criteria}
+    if WaterBasis.LIMIT in bases:
+        return WaterBasis.LIMIT
+    return next(iter(sorted(bases)), None)
 
 
 # --- River levels ----------------------------------------------------------------------

@@ -102,7 +102,7 @@ class SensorAdmin(CsvImportExportAdmin):
     resource_classes = [SensorResource]
     form = SensorForm
     list_display = ("ref", "name", "kind", "commune", "state", "active", "last_seen")
-    list_filter = ("kind", "commune", "state", "active", "zones")
+    list_filter = ("kind", "station_type", "water_point", "commune", "state", "active", "zones")
     search_fields = ("ref", "name", "building")
     list_select_related = ("commune",)
     filter_horizontal = ("zones",)
@@ -110,7 +110,7 @@ class SensorAdmin(CsvImportExportAdmin):
     # Ingest keeps these up to date; an edit by hand would be overwritten.
     readonly_fields = ("state", "state_since", "last_seen", "has_mqtt_password")
     fieldsets = (
-        (None, {"fields": ("ref", "name", "kind", "active")}),
+        (None, {"fields": ("ref", "name", "kind", "station_type", "water_point", "active")}),
         (_("Emplacement"), {"fields": ("commune", "zones", "latitude", "longitude", "building")}),
         (_("Supervision"), {"fields": ("expected_interval", "state", "state_since", "last_seen")}),
         (_("Connexion MQTT"), {"fields": ("has_mqtt_password", "mqtt_password")}),

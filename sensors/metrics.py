@@ -69,6 +69,7 @@ REGISTRY: dict[str, dict[str, Metric]] = {
             Metric("turbidity", "NTU", 0, 4000, "Turbidité", unit_aliases=("NFU",)),
             Metric("chlorine", "mg/L", 0, 20, "Chlore libre", unit_aliases=("mg/l",)),
             Metric("conductivity", "µS/cm", 0, 20000, "Conductivité", unit_aliases=("uS/cm",)),
+            Metric("nitrates", "mg/L", 0, 1000, "Nitrates", unit_aliases=("mg/l",)),
             Metric("level", "m", -10, 100, "Niveau"),
             Metric("temperature", "°C", -10, 60, "Température", unit_aliases=("Cel", "degC")),
         )

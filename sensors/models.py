@@ -114,6 +114,29 @@ class Zone(models.Model):
             raise ValidationError({"geometry": _("Le polygone n'a pas de coordonnées.")})
 
 
+class StationType(models.TextChoices):
+    """Where an air-quality station stands: what its readings stand for."""
+
+    BACKGROUND = "background", _("fond urbain")
+    TRAFFIC = "traffic", _("trafic")
+    INDUSTRIAL = "industrial", _("industriel")
+
+
+class WaterPoint(models.TextChoices):
+    """Where a water sensor measures: what the arrêté of 11 January 2007 asks there."""
+
+    RESOURCE = "resource", _("ressource (eau brute)")
+    OUTLET = "outlet", _("sortie de station de traitement ou de réservoir")
+    NETWORK = "network", _("réseau de distribution")
+    TAP = "tap", _("robinet")
+    BATHING = "bathing", _("baignade ou plan d'eau (pas une eau de consommation)")
+
+    @classmethod
+    def drinking(cls) -> frozenset[str]:
+        """The points where water is drinking water."""
+        return frozenset({cls.OUTLET, cls.NETWORK, cls.TAP})
+
+
 class SensorQuerySet(models.QuerySet):
     def mark_silent_offline(self, now=None) -> list[int]:
         """Mark offline the online sensors silent for too long; return their ids."""
@@ -173,6 +196,27 @@ class Sensor(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("Période d'émission attendue, en secondes."),
     )
+    station_type = models.CharField(
+        _("type de station (air)"),
+        max_length=16,
+        choices=StationType,
+        blank=True,
+        help_text=_(
+            "Qualité de l'air : l'indice ATMO estimé n'est calculé que sur les stations de "
+            "fond urbain (une station trafic ou industrielle mesure sa source)."
+        ),
+    )
+    water_point = models.CharField(
+        _("point d'eau"),
+        max_length=16,
+        choices=WaterPoint,
+        blank=True,
+        help_text=_(
+            "Eau : où le capteur mesure. Les limites et références de qualité de l'eau "
+            "potable ne s'appliquent qu'aux points d'eau de consommation (sortie de "
+            "station ou de réservoir, réseau, robinet)."
+        ),
+    )
     active = models.BooleanField(_("actif"), default=True)
     last_seen = models.DateTimeField(_("vu pour la dernière fois"), null=True, blank=True)
     state = models.CharField(_("état"), max_length=8, choices=State, default=State.UNKNOWN)
@@ -205,6 +249,17 @@ class Sensor(models.Model):
         from .mqtt_auth import hash_password
 
         self.mqtt_password_hash = hash_password(password)
+
+    def clean(self):
+        errors = {}
+        if self.station_type and self.kind != Kind.AIR:
+            errors["station_type"] = _(
+                "Seule une station de qualité de l'air a un type de station."
+            )
+        if self.water_point and self.kind != Kind.WATER:
+            errors["water_point"] = _("Seul un capteur d'eau a un point d'eau.")
+        if errors:
+            raise ValidationError(errors)
 
     def is_current(self, moment, now=None) -> bool:
         """Tell whether what the sensor said at ``moment`` still holds: it is no older than

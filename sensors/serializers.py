@@ -71,6 +71,8 @@ class SensorSerializer(serializers.ModelSerializer):
             "latitude",
             "longitude",
             "building",
+            "station_type",
+            "water_point",
             "expected_interval",
             "active",
             "state",

@@ -71,6 +71,7 @@ class SimSensor:
     commune: str = ""
     building: str = ""
     river: bool = False
+    water_point: str = ""
 
     @property
     def readings_topic(self) -> str:
@@ -106,8 +107,10 @@ def metrics_published(sensor: SimSensor) -> tuple[str, ...]:
         names = ("pm25", "pm10", "no2", "o3", "so2", "temperature", "humidity")
     elif sensor.kind == Kind.WATER and sensor.river:
         names = ("level", "temperature")
+    elif sensor.kind == Kind.WATER and sensor.water_point == "bathing":
+        names = ("ph", "turbidity", "temperature")  # a lake: no chlorine
     elif sensor.kind == Kind.WATER:
-        names = ("ph", "turbidity", "chlorine", "conductivity", "temperature")
+        names = ("ph", "turbidity", "chlorine", "conductivity", "nitrates", "temperature")
     elif sensor.kind == Kind.WATERING:
         names = ("flow", "valve", "soil_moisture")
     elif sensor.kind == Kind.TRAFFIC:
@@ -137,6 +140,7 @@ def sensors_from_db() -> list[SimSensor]:
                 commune=sensor.commune.insee_code,
                 building=sensor.building,
                 river=sensor.kind == Kind.WATER and ("river" in sensor.ref or in_flood_zone),
+                water_point=sensor.water_point,
             )
         )
     return sensors
@@ -513,6 +517,9 @@ class Simulator:
             "conductivity": self._const(sensor, "conductivity", 450, 550)
             + 40 * n("conductivity", 12 * 3600)
             + 3 * j("conductivity"),
+            "nitrates": self._const(sensor, "nitrates", 12, 25)
+            + 1.5 * n("nitrates", 24 * 3600)
+            + 0.1 * j("nitrates"),
             "temperature": 13 - 4 * m.winter + 0.8 * n("temperature") + 0.1 * j("temperature"),
         }
 
@@ -620,6 +627,7 @@ DECIMALS = {
     "chlorine": 2,
     "level": 3,
     "conductivity": 0,
+    "nitrates": 1,
     "battery": 0,
 }
 

@@ -10,7 +10,7 @@ T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def make_rule(**fields) -> Rule:
-    fields.setdefault("name", "PM10 seuil d'alerte")
+    fields.setdefault("name", "PM10 technique")
     fields.setdefault("kind", "threshold")
     fields.setdefault("sensor_kind", "air")
     fields.setdefault("metric", "pm10")

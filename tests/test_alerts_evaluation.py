@@ -348,24 +348,31 @@ def test_now_is_utc_aware():
     assert T0.tzinfo is UTC
 
 
-def test_the_atmo_rule_fires_on_the_stations_daily_index(station):
+def test_the_atmo_rule_fires_on_the_estimated_index_of_background_stations_only(station):
+    from zoneinfo import ZoneInfo
+
     from alerts.lifecycle import evaluate_atmo_index
     from sensors.models import Reading
 
     make_rule(name="Indice ATMO mauvais", kind="atmo", metric="", threshold=4)
-    from zoneinfo import ZoneInfo
-
-    paris = ZoneInfo("Europe/Paris")  # a recent Paris noon: well inside one Paris day
+    station.station_type = "background"
+    station.save()
+    roadside = make_sensor(station.commune, "jlt-air-02", station_type="traffic")
+    paris = ZoneInfo("Europe/Paris")  # a recent Paris noon: today is not covered enough
     now = datetime.now(paris).replace(hour=12, minute=0, second=0, microsecond=0)
     if now > datetime.now(UTC):
         now -= timedelta(days=1)
-    for minutes, value in ((1, 60.0), (2, 70.0)):  # PM10 day mean 65 µg/m³: class 4
-        Reading.objects.create(
-            sensor=station, metric="pm10", ts=now - timedelta(minutes=minutes), value=value
+    yesterday = (now - timedelta(days=1)).replace(hour=0)
+    minutes = int((now.replace(hour=0) - yesterday).total_seconds() // 60)
+    for sensor in (station, roadside):  # PM10 mean of yesterday's hourly means 65: class 4
+        Reading.objects.bulk_create(
+            Reading(sensor=sensor, metric="pm10", ts=yesterday + timedelta(minutes=m), value=65)
+            for m in range(minutes)
         )
     assert evaluate_atmo_index(now) == 1
     [alert] = alerts_of(station)
     assert alert.metric == "atmo" and alert.last_value == 4
+    assert alerts_of(roadside) == []
 
 
 def test_the_catch_up_evaluates_latest_values_missed_while_redis_was_away(station):

@@ -1,4 +1,4 @@
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -8,8 +8,8 @@ from alerts.atmo import (
     AtmoIndex,
     SubIndex,
     atmo_index,
-    station_concentrations,
-    station_index,
+    estimated_indices,
+    stations_days,
     sub_index_class,
 )
 from alerts.regulations import ATMO_2021
@@ -138,47 +138,80 @@ def test_each_class_has_its_french_label_and_atmo_colour(pm25, klass, label, col
 # --- From the readings of a station -----------------------------------------------------
 
 
-def test_pm_is_the_mean_of_the_paris_day_so_far(air_sensor):
+def every_minute(start, minutes, value):
+    start = start.astimezone(UTC)  # elapsed minutes, not wall-clock ones
+    return [(start + timedelta(minutes=m), value) for m in range(minutes)]
+
+
+def day_of(sensor, day=DAY, until=None):
+    until = until or datetime.combine(day + timedelta(days=1), time.min, tzinfo=PARIS)
+    return stations_days([sensor], day, until)[sensor.pk]
+
+
+def test_pm_is_the_mean_of_the_hourly_means_not_of_the_readings(air_sensor):
+    start = paris(2026, 11, 18, 0, 0)
+    add_readings(air_sensor, "pm10", *every_minute(start, 23 * 60, 10))
+    # The last hour sends every 6 s: 600 readings, one hourly mean among 24.
     add_readings(
         air_sensor,
         "pm10",
-        (paris(2026, 11, 17, 23, 30), 500),  # the previous Paris day, same UTC day
-        (paris(2026, 11, 18, 0, 0), 10),
-        (paris(2026, 11, 18, 8, 15), 20),
-        (paris(2026, 11, 18, 16, 0), 30),  # on the moment itself
-        (paris(2026, 11, 18, 16, 1), 900),  # after the moment
+        *[(paris(2026, 11, 18, 23, 0) + timedelta(seconds=6 * n), 250) for n in range(600)],
     )
+    add_readings(air_sensor, "pm10", (paris(2026, 11, 17, 23, 30), 900))  # the day before
 
-    concentrations = station_concentrations(air_sensor.pk, paris(2026, 11, 18, 16, 0))
+    found = day_of(air_sensor)
 
-    assert concentrations == {"pm10": pytest.approx(20)}
+    # Weighted by readings the day would be (1,380 x 10 + 600 x 250) / 1,980 = 82.7.
+    assert found.concentrations == {"pm10": pytest.approx((23 * 10 + 250) / 24)}
+    assert found.share == 1.0
 
 
 def test_no2_is_the_largest_hourly_mean_of_the_day(air_sensor):
-    add_readings(
-        air_sensor,
-        "no2",
-        (paris(2026, 11, 18, 9, 10), 70),
-        (paris(2026, 11, 18, 9, 50), 90),
-        (paris(2026, 11, 18, 10, 10), 120),
-        (paris(2026, 11, 18, 10, 50), 140),
-    )
+    start = paris(2026, 11, 18, 0, 0)
+    add_readings(air_sensor, "no2", *every_minute(start, 24 * 60, 40))
+    Reading.objects.filter(
+        sensor=air_sensor, ts__gte=paris(2026, 11, 18, 10, 0), ts__lt=paris(2026, 11, 18, 11, 0)
+    ).update(value=130)
+    # A 5-minute spike at 400 in another hour: its hourly mean is 70.
+    Reading.objects.filter(
+        sensor=air_sensor, ts__gte=paris(2026, 11, 18, 15, 0), ts__lt=paris(2026, 11, 18, 15, 5)
+    ).update(value=400)
 
-    concentrations = station_concentrations(air_sensor.pk, paris(2026, 11, 18, 12, 0))
+    found = day_of(air_sensor)
 
-    # The day's mean (105) would be class 3, the largest reading (140) too: it is 130.
-    assert concentrations == {"no2": pytest.approx(130)}
-    assert sub_index_class("no2", concentrations["no2"]) == 4
+    assert found.concentrations == {"no2": pytest.approx(130)}
+    assert sub_index_class("no2", found.concentrations["no2"]) == 4
+
+
+def test_an_hour_with_too_few_readings_has_no_mean(air_sensor):
+    start = paris(2026, 11, 18, 0, 0)
+    add_readings(air_sensor, "o3", *every_minute(start, 24 * 60, 40))
+    # 44 readings in one hour at 300 (fewer than 75 % of 60): no hourly mean.
+    add_readings(air_sensor, "so2", *every_minute(paris(2026, 11, 18, 9, 0), 44, 300))
+
+    found = day_of(air_sensor)
+
+    assert found.concentrations == {"o3": pytest.approx(40)}
+
+
+def test_a_day_with_too_few_hours_gives_nothing_and_says_how_much_it_covered(air_sensor):
+    add_readings(air_sensor, "pm10", *every_minute(paris(2026, 11, 18, 0, 0), 17 * 60, 90))
+
+    found = day_of(air_sensor)
+
+    assert found.concentrations == {}
+    assert found.share == pytest.approx(17 / 24)
+    assert atmo_index(found.concentrations, DAY) is None
 
 
 def test_it_reads_only_this_sensor_and_the_atmo_pollutants(commune, air_sensor):
     other = make_sensor(commune, ref="jlt-air-02", kind="air")
-    moment = paris(2026, 11, 18, 12, 0)
-    add_readings(air_sensor, "o3", (moment - timedelta(minutes=5), 90))
-    add_readings(air_sensor, "temperature", (moment - timedelta(minutes=5), 12))
-    add_readings(other, "o3", (moment - timedelta(minutes=5), 300))
+    start = paris(2026, 11, 18, 0, 0)
+    add_readings(air_sensor, "o3", *every_minute(start, 24 * 60, 90))
+    add_readings(air_sensor, "temperature", *every_minute(start, 24 * 60, 12))
+    add_readings(other, "o3", *every_minute(start, 24 * 60, 300))
 
-    assert station_concentrations(air_sensor.pk, moment) == {"o3": pytest.approx(90)}
+    assert day_of(air_sensor).concentrations == {"o3": pytest.approx(90)}
 
 
 def test_it_averages_in_one_query(air_sensor, django_assert_num_queries):
@@ -186,41 +219,49 @@ def test_it_averages_in_one_query(air_sensor, django_assert_num_queries):
     add_readings(air_sensor, "so2", (paris(2026, 11, 18, 1, 0), 40))
 
     with django_assert_num_queries(1):
-        station_concentrations(air_sensor.pk, paris(2026, 11, 18, 12, 0))
+        day_of(air_sensor)
 
 
 def test_the_hours_repeated_when_summer_time_ends_are_two_hours(air_sensor):
     # 2026-10-25 in Paris lasts 25 hours: 02:00-03:00 happens in CEST, then in CET.
-    add_readings(
-        air_sensor,
-        "no2",
-        (paris(2026, 10, 25, 2, 30, fold=0), 130),  # 00:30 UTC
-        (paris(2026, 10, 25, 2, 30, fold=1), 30),  # 01:30 UTC
-    )
-    add_readings(
-        air_sensor,
-        "pm25",
-        (paris(2026, 10, 24, 23, 30), 400),  # the previous Paris day
-        (paris(2026, 10, 25, 0, 30), 10),  # 2026-10-24 22:30 UTC
-        (paris(2026, 10, 25, 23, 30), 20),  # the 25th hour of the day
-    )
+    day = date(2026, 10, 25)
+    start = paris(2026, 10, 25, 0, 0)
+    add_readings(air_sensor, "no2", *every_minute(start, 25 * 60, 30))
+    Reading.objects.filter(
+        sensor=air_sensor,
+        ts__gte=paris(2026, 10, 25, 2, 0, fold=0),
+        ts__lt=paris(2026, 10, 25, 2, 0, fold=1),
+    ).update(value=130)  # the first 02:00-03:00 only
 
-    concentrations = station_concentrations(air_sensor.pk, paris(2026, 10, 25, 23, 59))
+    found = day_of(air_sensor, day)
 
-    assert concentrations == {"no2": pytest.approx(130), "pm25": pytest.approx(15)}
+    assert found.concentrations == {"no2": pytest.approx(130)}
+    assert found.share == 1.0
 
 
-def test_the_station_index_is_that_of_the_paris_day(air_sensor):
-    # 00:30 in Paris is still the previous day in UTC.
-    moment = paris(2026, 11, 18, 0, 30)
-    add_readings(air_sensor, "pm25", (paris(2026, 11, 18, 0, 5), 30))
-    add_readings(air_sensor, "o3", (paris(2026, 11, 18, 0, 10), 40))
+def test_today_is_estimated_once_three_quarters_of_it_are_covered(air_sensor):
+    air_sensor.station_type = "background"
+    add_readings(air_sensor, "pm25", *every_minute(paris(2026, 11, 17, 0, 0), 24 * 60, 15))
+    add_readings(air_sensor, "pm25", *every_minute(paris(2026, 11, 18, 0, 0), 18 * 60, 30))
 
-    index = station_index(air_sensor.pk, moment)
+    [(index, share)] = estimated_indices([air_sensor], paris(2026, 11, 18, 17, 0)).values()
+    assert (index.day, index.klass, index.share) == (date(2026, 11, 17), 2, 1.0)  # yesterday
+    assert share == pytest.approx(17 / 24)
 
-    assert index.day == DAY
-    assert (index.klass, index.label, index.pollutant) == (4, "mauvais", "pm25")
+    [(index, share)] = estimated_indices([air_sensor], paris(2026, 11, 18, 18, 0)).values()
+    assert (index.day, index.klass, index.label) == (DAY, 4, "mauvais")
+    assert index.share == share == 0.75
 
 
-def test_a_station_without_readings_has_no_index(air_sensor):
-    assert station_index(air_sensor.pk, paris(2026, 11, 18, 12, 0)) is None
+def test_only_background_stations_are_estimated(commune, air_sensor):
+    kinds = {"background": air_sensor}
+    for ref, kind in (("jlt-air-02", "traffic"), ("jlt-air-03", "industrial"), ("jlt-air-04", "")):
+        kinds[kind] = make_sensor(commune, ref=ref, kind="air", station_type=kind)
+    air_sensor.station_type = "background"
+    air_sensor.save()
+    for sensor in kinds.values():
+        add_readings(sensor, "pm10", *every_minute(paris(2026, 11, 18, 0, 0), 24 * 60, 60))
+
+    found = estimated_indices(list(kinds.values()), paris(2026, 11, 19, 0, 0))
+
+    assert list(found) == [air_sensor.pk]

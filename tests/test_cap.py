@@ -189,7 +189,9 @@ def test_a_resolved_alert_is_an_update_saying_all_clear(schema, sensor, operator
     assert cap(root, "cap:info/cap:responseType") == "AllClear"
     assert cap(root, "cap:info/cap:urgency") == "Past"
     assert cap(root, "cap:info/cap:instruction") == "Fin de l'alerte."
-    assert "Résolue le 23/11/2026 à 09:00." in cap(root, "cap:info/cap:description")
+    assert "Résolue le 23/11/2026 à 09:00 (heure de Paris)." in cap(
+        root, "cap:info/cap:description"
+    )
 
 
 def test_the_identifier_is_stable_until_the_next_change(sensor, operator):

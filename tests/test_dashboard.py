@@ -11,7 +11,6 @@ import time_machine
 from django.core.cache import caches
 from django.db import connection
 
-from alerts.atmo import station_index
 from alerts.models import Rule
 from dashboard.kpis import DEFAULT_FLOOD_STEPS, dashboard_kpis
 from sensors.models import LatestReading, Reading, Sensor, Zone
@@ -124,29 +123,54 @@ def test_the_navigation_links_to_the_dashboard_and_the_wall_mode_for_operators(c
 # --- Air ----------------------------------------------------------------------------------
 
 
-def test_the_atmo_class_of_a_station_comes_from_the_days_readings(commune):
-    station = make_sensor(commune, "jlt-air-01", "air")
-    # PM10 daily mean 45 µg/m³: class 3, "dégradé"; NO2 hourly max 30: class 1.
-    readings(station, "pm10", (paris(2026, 7, 15, 8, 0), 40), (paris(2026, 7, 15, 9, 0), 50))
-    readings(station, "no2", (paris(2026, 7, 15, 9, 0), 30))
-    # Yesterday's peak does not count.
-    readings(station, "pm10", (paris(2026, 7, 14, 20, 0), 400))
+def every_minute(start, hours, value):
+    """(moment, value) once a minute for ``hours`` hours from ``start``."""
+    return [(start + timedelta(minutes=m), value) for m in range(hours * 60)]
+
+
+def test_the_estimated_atmo_index_of_a_background_station_is_that_of_its_hourly_means(commune):
+    station = make_sensor(commune, "jlt-air-01", "air", station_type="background")
+    # 10:30 covers less than 75 % of today: the index shown is yesterday's, whole.
+    # PM10 mean of hourly means 45 µg/m³: class 3, "dégradé"; NO₂ hourly max 30: class 1.
+    yesterday = paris(2026, 7, 14, 0, 0)
+    readings(
+        station,
+        "pm10",
+        *every_minute(yesterday, 12, 40),
+        *every_minute(yesterday + timedelta(hours=12), 12, 50),
+    )
+    readings(station, "no2", *every_minute(yesterday, 24, 30))
+    readings(station, "pm10", *every_minute(paris(2026, 7, 15, 0, 0), 10, 400))  # 10 h of 24
 
     air = kpis_of(station)["air"]
 
     [item] = air["stations"]
     assert (item["klass"], item["label"], item["colour"]) == (3, "dégradé", "#F0E641")
-    assert item["pollutant"] == "pm10"
-    assert item["klass"] == station_index(station.pk, NOW).klass
+    assert (item["pollutant"], item["day"], item["today"], item["share"]) == (
+        "pm10",
+        "2026-07-14",
+        False,
+        1.0,
+    )
     assert air["worst"]["sensor"] == "jlt-air-01"
     assert air["state"] == "warning"
 
 
+def test_a_trafic_station_gets_no_atmo_index(commune):
+    station = make_sensor(commune, "jlt-air-02", "air", station_type="traffic")
+    readings(station, "pm10", *every_minute(paris(2026, 7, 14, 0, 0), 24, 400))
+
+    air = kpis_of(station)["air"]
+
+    assert air["stations"][0]["klass"] is None and air["worst"] is None
+    assert air["background"] == 0
+
+
 def test_the_atmo_class_is_cached_for_a_few_minutes(commune, django_assert_num_queries):
-    station = make_sensor(commune, "jlt-air-01", "air")
-    readings(station, "pm10", (paris(2026, 7, 15, 8, 0), 10))
+    station = make_sensor(commune, "jlt-air-01", "air", station_type="background")
+    readings(station, "pm10", *every_minute(paris(2026, 7, 14, 0, 0), 24, 10))
     kpis_of(station)
-    readings(station, "pm10", (paris(2026, 7, 15, 9, 0), 500))
+    readings(station, "pm10", *every_minute(paris(2026, 7, 15, 0, 0), 10, 500))
     sensors = list(Sensor.objects.filter(pk=station.pk).prefetch_related("zones"))
 
     with django_assert_num_queries(1):  # the latest values; no readings query
@@ -155,8 +179,9 @@ def test_the_atmo_class_is_cached_for_a_few_minutes(commune, django_assert_num_q
     assert air["stations"][0]["klass"] == 1
 
 
-def test_a_station_without_readings_today_has_no_class(commune):
-    station = make_sensor(commune, "jlt-air-01", "air")
+def test_a_background_station_without_enough_readings_has_no_class(commune):
+    station = make_sensor(commune, "jlt-air-01", "air", station_type="background")
+    readings(station, "pm10", *every_minute(paris(2026, 7, 14, 0, 0), 17, 90))  # 17 h of 24
     air = kpis_of(station)["air"]
     assert air["stations"][0]["klass"] is None
     assert air["worst"] is None
@@ -165,72 +190,120 @@ def test_a_station_without_readings_today_has_no_class(commune):
 
 # --- Drinking water -------------------------------------------------------------------------
 
-GOOD_WATER = {"ph": 7.6, "turbidity": 0.3, "chlorine": 0.4, "conductivity": 500}
+GOOD_WATER = {"ph": 7.6, "turbidity": 0.3, "chlorine": 0.4, "conductivity": 500, "nitrates": 12}
 
 
-def test_drinking_water_within_every_limit_is_compliant(commune):
-    probe = make_sensor(commune, "jlt-water-01", "water")
+def test_drinking_water_within_every_reference_is_said_so_never_conforme(
+    client, operator, commune, at_now
+):
+    probe = make_sensor(commune, "jlt-water-03", "water", water_point="network")
     latest(probe, **GOOD_WATER)
 
     water = kpis_of(probe)["water"]
+    page = login(client, operator).get(DASHBOARD).content.decode()
 
-    assert water["ok"] is True
-    assert water["state"] == "ok"
-    assert [c["ok"] for c in water["sensors"][0]["checks"]] == [True] * 4
+    assert (water["ok"], water["within_limits"], water["state"]) == (True, True, "ok")
+    # In the network: nitrates (limit), pH and conductivity (references), chlorine
+    # (Vigipirate); turbidity is judged at the outlet and at the tap.
+    checks = {c["metric"]: c["ok"] for c in water["sensors"][0]["checks"]}
+    assert checks == dict.fromkeys(["nitrates", "ph", "conductivity", "chlorine"], True)
+    assert "Dans les références" in page and "limites et références de qualité" in page
+    assert "Conforme" not in page
 
 
 @pytest.mark.parametrize(
-    ("metric", "value", "ok"),
+    ("metric", "value", "out"),
     [
-        ("ph", 6.4, False),
-        ("ph", 6.5, True),
-        ("ph", 9.0, True),
-        ("ph", 9.1, False),
-        ("turbidity", 1.0, True),
-        ("turbidity", 1.1, False),
-        ("chlorine", 0.1, True),
-        ("chlorine", 0.09, False),
-        ("conductivity", 179, False),
-        ("conductivity", 180, True),
-        ("conductivity", 1000, True),
-        ("conductivity", 1001, False),
+        ("ph", 6.4, "référence de qualité"),
+        ("ph", 6.5, None),
+        ("ph", 9.0, None),
+        ("ph", 9.1, "référence de qualité"),
+        ("turbidity", 0.5, None),
+        ("turbidity", 0.6, "référence de qualité"),
+        ("turbidity", 1.1, "limite de qualité"),
+        ("chlorine", 0.3, None),
+        ("chlorine", 0.25, "consigne Vigipirate"),
+        ("chlorine", 0.05, "consigne Vigipirate"),
+        ("conductivity", 179, "référence de qualité"),
+        ("conductivity", 1000, None),
+        ("nitrates", 50, None),
+        ("nitrates", 51, "limite de qualité"),
     ],
 )
-def test_drinking_water_is_judged_on_the_regulatory_limits(commune, metric, value, ok):
-    probe = make_sensor(commune, "jlt-water-01", "water")
+def test_water_leaving_a_reservoir_is_judged_on_the_arrete_s_limits_and_references(
+    commune, metric, value, out
+):
+    probe = make_sensor(commune, "jlt-water-01", "water", water_point="outlet")
     latest(probe, **{**GOOD_WATER, metric: value})
 
     water = kpis_of(probe)["water"]
 
-    assert water["ok"] is ok
-    check = next(c for c in water["sensors"][0]["checks"] if c["metric"] == metric)
+    [point] = water["sensors"]
+    assert point["out"] == out
+    check = next(c for c in point["checks"] if c["metric"] == metric)
+    assert (check["ok"], check["out"]) == (out is None, out)
+    state = {None: "ok", "limite de qualité": "alert"}.get(out, "warning")
+    assert water["state"] == state
+
+
+@pytest.mark.parametrize(("value", "ok"), [(0.9, True), (2.0, True), (2.1, False)])
+def test_turbidity_at_the_tap_is_a_reference_of_2_nfu(commune, value, ok):
+    probe = make_sensor(commune, "jlt-water-07", "water", water_point="tap")
+    latest(probe, **{**GOOD_WATER, "turbidity": value})
+
+    [point] = kpis_of(probe)["water"]["sensors"]
+
+    check = next(c for c in point["checks"] if c["metric"] == "turbidity")
     assert check["ok"] is ok
+    assert check["criteria"] == [
+        "Turbidité : 2 NFU aux robinets normalement utilisés pour la consommation (référence)"
+    ]
 
 
-def test_one_probe_out_of_limits_makes_the_water_tile_alert(commune):
-    good = make_sensor(commune, "jlt-water-01", "water")
-    bad = make_sensor(commune, "jlt-water-02", "water")
+def test_one_point_over_a_limit_makes_the_water_tile_alert(commune):
+    good = make_sensor(commune, "jlt-water-01", "water", water_point="network")
+    bad = make_sensor(commune, "jlt-water-02", "water", water_point="network")
     latest(good, **GOOD_WATER)
-    latest(bad, **{**GOOD_WATER, "chlorine": 0.02})
+    latest(bad, **{**GOOD_WATER, "nitrates": 62})
 
     water = kpis_of(good, bad)["water"]
 
-    assert (water["ok"], water["failing"], water["count"], water["state"]) == (False, 1, 2, "alert")
+    assert (water["ok"], water["over_limits"], water["count"], water["state"]) == (
+        False,
+        1,
+        2,
+        "alert",
+    )
     assert water["sensors"][0]["sensor"] == "jlt-water-02"  # failing first
 
 
-def test_a_river_gauge_is_not_a_drinking_water_probe(commune):
+def test_a_bathing_lake_raw_water_and_a_river_gauge_are_not_drinking_water(commune):
+    lake = make_sensor(commune, "jlt-water-05", "water", water_point="bathing")
+    resource = make_sensor(commune, "jlt-water-06", "water", water_point="resource")
     gauge = make_sensor(commune, "jlt-river-01", "water")
+    latest(lake, ph=9.5, turbidity=4)
+    latest(resource, nitrates=70)
     latest(gauge, level=1.2, temperature=12)
 
-    kpis = kpis_of(gauge)
+    kpis = kpis_of(lake, resource, gauge)
 
-    assert kpis["water"]["count"] == 0
+    assert (kpis["water"]["count"], kpis["water"]["unset"]) == (0, 0)
     assert [g["sensor"] for g in kpis["river"]["gauges"]] == ["jlt-river-01"]
 
 
+def test_a_probe_whose_water_point_is_not_set_is_counted_not_judged(commune):
+    probe = make_sensor(commune, "jlt-water-01", "water")
+    latest(probe, **{**GOOD_WATER, "ph": 5})
+
+    water = kpis_of(probe)["water"]
+
+    assert (water["count"], water["unset"], water["state"]) == (0, 1, "unknown")
+
+
 def test_an_old_water_value_is_still_judged_but_flagged_stale(commune):
-    probe = make_sensor(commune, "jlt-water-01", "water", expected_interval=300)
+    probe = make_sensor(
+        commune, "jlt-water-01", "water", expected_interval=300, water_point="network"
+    )
     latest(probe, at=NOW - timedelta(hours=2), **{**GOOD_WATER, "ph": 5.0})
 
     water = kpis_of(probe)["water"]
@@ -372,8 +445,8 @@ def test_a_building_open_now_at_night_is_an_alert(commune):
 
 @pytest.fixture
 def two_towns(commune, other_commune):
-    mine = make_sensor(commune, "jlt-water-01", "water")
-    theirs = make_sensor(other_commune, "bal-water-01", "water")
+    mine = make_sensor(commune, "jlt-water-01", "water", water_point="network")
+    theirs = make_sensor(other_commune, "bal-water-01", "water", water_point="network")
     latest(mine, **GOOD_WATER)
     latest(theirs, **{**GOOD_WATER, "chlorine": 0.01})
     make_school(commune, "0370001A", name="École de Joué")
@@ -580,3 +653,18 @@ def test_the_dashboard_makes_a_constant_number_of_queries(
         response = client.get(path)
 
     assert response.status_code == 200
+
+
+def test_the_air_tile_says_the_index_is_the_csu_s_estimate_and_how_much_day_it_covers(
+    client, operator, commune, at_now
+):
+    station = make_sensor(commune, "jlt-air-01", "air", station_type="background")
+    make_sensor(commune, "jlt-air-02", "air", station_type="traffic")
+    readings(station, "pm10", *every_minute(paris(2026, 7, 14, 0, 0), 24, 45))
+
+    page = login(client, operator).get(DASHBOARD).content.decode()
+
+    assert "indice ATMO estimé (CSU)" in page
+    assert "3 · dégradé" in page
+    assert "hier, 100 % de la journée couverte" in page
+    assert "jlt-air-02 · trafic" in page

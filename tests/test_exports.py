@@ -355,7 +355,7 @@ def test_an_export_may_hold_more_points_than_the_readings_api(api, operator, sen
 
 @pytest.fixture
 def rule():
-    return make_rule(name="PM10 seuil d'alerte", severity="warning")
+    return make_rule(name="PM10 technique", severity="warning")
 
 
 def make_alert(rule, sensor, opened_at, **fields):
@@ -398,7 +398,7 @@ def test_the_alert_export_has_the_columns_of_an_after_action_report(
         [
             str(alert.pk), "PM10 élevé sur jlt-air-01", "2026-01-15T07:00:00Z",
             "2026-07-15T06:00:00Z", "resolved", "warning", "jlt-air-01", "Joué-lès-Tours",
-            "pm10", "PM10 seuil d'alerte", "81.0", "60.5", "120.25", "marie",
+            "pm10", "PM10 technique", "81.0", "60.5", "120.25", "marie",
             "2026-01-15T07:05:00Z", "marie",
         ],
     ]  # fmt: skip

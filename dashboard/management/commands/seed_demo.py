@@ -15,11 +15,12 @@ from django.db import transaction
 from django_otp import user_has_device
 
 from alerts.models import Rule
+from alerts.regulations import EPISODES_R221_1, EpisodeLevel, EpisodeThreshold
 from core import twofactor
 from core.roles import ADMINS, AUTHORITIES, DIRECTORS, OPERATORS
 from ppms.models import PpmsPlan, RuleTrigger, Scenario, School, Shelter
 from sensors.metrics import Kind
-from sensors.models import Commune, Operator, Sensor, Zone
+from sensors.models import Commune, Operator, Sensor, StationType, WaterPoint, Zone
 
 # --- Communes ---------------------------------------------------------------------------
 
@@ -129,6 +130,34 @@ EXPECTED_INTERVAL = {
     Kind.WATERING: 600,
     Kind.TRAFFIC: 60,
     Kind.OPENING: 300,
+}
+
+# The ATMO index is estimated on background stations only: the demo's roadside stations
+# (boulevard, avenue, street, roundabout, motorway junction) are trafic, the industrial
+# zone's is industrial.
+STATION_TYPES = {
+    **dict.fromkeys(
+        ["jlt-air-01", "jlt-air-04", "jlt-air-07", "jlt-air-08", "bal-air-01", "sav-air-01"],
+        StationType.BACKGROUND,
+    ),
+    **dict.fromkeys(
+        ["jlt-air-02", "jlt-air-03", "jlt-air-05", "jlt-air-06", "jlt-air-10"],
+        StationType.TRAFFIC,
+    ),
+    "jlt-air-09": StationType.INDUSTRIAL,
+}
+
+# Where each water probe measures (the arrêté of 11 January 2007 applies to drinking water
+# only): the lake is a bathing water, the pumping station takes raw water from the Cher.
+WATER_POINTS = {
+    "jlt-water-01": WaterPoint.OUTLET,
+    "jlt-water-02": WaterPoint.OUTLET,
+    "jlt-water-03": WaterPoint.NETWORK,
+    "jlt-water-04": WaterPoint.NETWORK,
+    "jlt-water-05": WaterPoint.BATHING,
+    "jlt-water-06": WaterPoint.RESOURCE,
+    "bal-water-01": WaterPoint.NETWORK,
+    "sav-water-01": WaterPoint.NETWORK,
 }
 
 SENSORS: dict[str, tuple[SensorSpec, ...]] = {
@@ -352,6 +381,8 @@ def seed_sensors(communes, zones) -> list[Sensor]:
                 "longitude": spec.lon,
                 "building": spec.building,
                 "expected_interval": EXPECTED_INTERVAL[kind],
+                "station_type": STATION_TYPES.get(spec.ref, ""),
+                "water_point": WATER_POINTS.get(spec.ref, ""),
             }
             # Whether a sensor is active is the admins' call once it exists.
             sensor, _ = Sensor.objects.update_or_create(
@@ -484,98 +515,74 @@ def seed_users(communes, schools, *, password: str | None) -> list[tuple[str, st
     return rows
 
 
-# Demo rules from the official figures (air: French episode thresholds and
-# the ATMO index; drinking water: arrêté of 11 January 2007; the Cher's flood steps).
-# One city sensor over a threshold is a local indicator, not a declared episode.
+# Demo rules from the official figures (air: the episode thresholds of R221-1 on the
+# means it names, alerts/regulations.py, and the ATMO index; drinking water: arrêté of
+# 11 January 2007; the Cher's flood steps). One city sensor over a threshold is a local
+# indicator, not a declared episode. Rules on raw readings are technical alerts (a sensor
+# running wild) and are named so: never "seuil d'information" or "seuil d'alerte".
 M = timedelta(minutes=1)
+POLLUTANT_LABELS = {"pm10": "PM10", "no2": "NO₂", "o3": "O₃", "so2": "SO₂"}
+
+
+def episode_rule(threshold: EpisodeThreshold) -> tuple[str, dict]:
+    """The demo rule of one regulatory episode threshold, on the mean the text names."""
+    level = "d'information" if threshold.level == EpisodeLevel.INFORMATION else "d'alerte"
+    mean = {"hourly": "moyenne horaire", "daily": "moyenne journalière"}[threshold.aggregate]
+    if threshold.consecutive_hours > 1:
+        mean += f" sur {threshold.consecutive_hours} h consécutives"
+    name = (
+        f"{POLLUTANT_LABELS[threshold.pollutant]} : dépassement du seuil {level} "
+        f"({threshold.value:g} µg/m³, {mean})"
+    )
+    return name, dict(
+        sensor_kind="air",
+        metric=threshold.pollutant,
+        threshold=threshold.value,
+        aggregate=threshold.aggregate,
+        consecutive_hours=threshold.consecutive_hours,
+        severity="warning" if threshold.level == EpisodeLevel.INFORMATION else "critical",
+    )
+
+
+# Names the demo's episode rules had when they compared raw readings: seeding again
+# switches those off.
+FORMER_DEMO_RULES = [
+    f"{label} : seuil {level} ({value} µg/m³)"
+    for label, level, value in [
+        ("PM10", "d'information", 50),
+        ("PM10", "d'alerte", 80),
+        ("NO₂", "d'information", 200),
+        ("NO₂", "d'alerte", 400),
+        ("O₃", "d'information", 180),
+        ("O₃", "d'alerte", 240),
+        ("SO₂", "d'information", 300),
+        ("SO₂", "d'alerte", 500),
+    ]
+]
+
 DEMO_RULES = [
     # name, fields
+    *(episode_rule(threshold) for threshold in EPISODES_R221_1.thresholds),
     (
-        "PM10 : seuil d'information (50 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="pm10",
-            threshold=50,
-            clear_threshold=45,
-            duration=15 * M,
-            severity="warning",
-        ),
-    ),
-    (
-        "PM10 : seuil d'alerte (80 µg/m³)",
+        "PM10 technique : valeur brute au-dessus de 80 µg/m³ pendant 15 min",
         dict(
             sensor_kind="air",
             metric="pm10",
             threshold=80,
             clear_threshold=70,
             duration=15 * M,
-            severity="critical",
+            severity="info",
         ),
     ),
     (
-        "NO₂ : seuil d'information (200 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="no2",
-            threshold=200,
-            clear_threshold=180,
-            duration=10 * M,
-            severity="warning",
-        ),
-    ),
-    (
-        "NO₂ : seuil d'alerte (400 µg/m³)",
+        "NO₂ technique : valeur brute au-dessus de 400 µg/m³ pendant 10 min",
         dict(
             sensor_kind="air",
             metric="no2",
             threshold=400,
             clear_threshold=360,
             duration=10 * M,
-            severity="critical",
-        ),
-    ),
-    (
-        "O₃ : seuil d'information (180 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="o3",
-            threshold=180,
-            clear_threshold=160,
-            duration=10 * M,
-            severity="warning",
-        ),
-    ),
-    (
-        "O₃ : seuil d'alerte (240 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="o3",
-            threshold=240,
-            clear_threshold=220,
-            duration=10 * M,
-            severity="critical",
-        ),
-    ),
-    (
-        "SO₂ : seuil d'information (300 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="so2",
-            threshold=300,
-            clear_threshold=270,
-            duration=10 * M,
-            severity="warning",
-        ),
-    ),
-    (
-        "SO₂ : seuil d'alerte (500 µg/m³)",
-        dict(
-            sensor_kind="air",
-            metric="so2",
-            threshold=500,
-            clear_threshold=450,
-            duration=3 * 60 * M,
-            severity="critical",
+            severity="info",
         ),
     ),
     (
@@ -641,6 +648,17 @@ DEMO_RULES = [
             threshold=0.1,
             clear_threshold=0.15,
             duration=5 * M,
+            severity="critical",
+        ),
+    ),
+    (
+        "Eau potable : nitrates au-dessus de la limite de qualité (50 mg/L)",
+        dict(
+            sensor_kind="water",
+            metric="nitrates",
+            threshold=50,
+            clear_threshold=45,
+            duration=10 * M,
             severity="critical",
         ),
     ),
@@ -727,6 +745,7 @@ DEMO_RULES = [
 
 def seed_rules(zones) -> list[Rule]:
     flood = [zone for zone in zones.values() if zone.type == Zone.Type.FLOOD]
+    Rule.objects.filter(name__in=FORMER_DEMO_RULES).update(active=False)
     rules = []
     for name, fields in DEMO_RULES:
         fields = dict(fields)
