@@ -83,7 +83,23 @@ def start_simulator(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "manage.py", "simulate", *args])
 
 
-async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
+def server_config(*, host: str, port: int, access_log: bool) -> uvicorn.Config:
+    """uvicorn's configuration; one line per request only when asked (``--access-log``):
+    the simulator's page views would otherwise bury the log a newcomer reads."""
+    return uvicorn.Config(
+        "csu.asgi:application",
+        host=host,
+        port=port,
+        lifespan="off",
+        log_level="info",
+        access_log=access_log,
+        ws_per_message_deflate=False,  # as in production (Dockerfile)
+    )
+
+
+async def serve(
+    *, host: str, port: int, simulate: list[str] | None, access_log: bool = False
+) -> None:
     live.bind_server_loop(asyncio.get_running_loop())
     broker = await start_broker() if settings.MQTT_EMBEDDED else None
     worker = IngestWorker(client_id="csu-ingest-embedded")
@@ -98,15 +114,9 @@ async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
     celery_worker = start_celery_worker() if in_threads else None
     beat = start_beat()
     simulator = start_simulator(simulate) if simulate is not None else None
-    config = uvicorn.Config(
-        "csu.asgi:application",
-        host=host,
-        port=port,
-        lifespan="off",
-        log_level="info",
-        ws_per_message_deflate=False,  # as in production (Dockerfile)
-    )
-    server = uvicorn.Server(config)  # it handles SIGINT and SIGTERM itself...
+    server = uvicorn.Server(
+        server_config(host=host, port=port, access_log=access_log)
+    )  # it handles SIGINT and SIGTERM itself...
     # ...then raises the signal again once serve() returns: with these handlers restored
     # at that moment, the process survives it and stops the simulator, ingest and broker.
     for sig in (signal.SIGINT, signal.SIGTERM):
