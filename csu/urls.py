@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from core import signin
 from core.schema_view import DocsView, SchemaView
+from csu.demo import replay_flood_view
 from dashboard import views as dashboard
 from dashboard.alert_page import alert_detail
 from dashboard.sensor_page import sensor_detail
@@ -40,6 +41,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     # Before the admin's own: its sign-in would skip the second factor.
     path("admin/login/", signin.admin_sign_in, name="admin-login"),
+    path("admin/demo/rejouer-la-crue/", replay_flood_view, name="demo-replay-flood"),
     path("admin/", admin.site.urls),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     # The split view serves its script as a file: the Content-Security-Policy allows no inline one.
