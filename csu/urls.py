@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from core import signin
 from core.schema_view import DocsView, SchemaView
@@ -10,6 +11,9 @@ from dashboard.alert_page import alert_detail
 from dashboard.sensor_page import sensor_detail
 from ppms import views as ppms_views
 from sensors import health, prometheus
+
+admin.site.site_header = admin.site.site_title = _("CSU — administration")
+admin.site.index_title = _("Configuration de la supervision")
 
 urlpatterns = [
     path("", dashboard.home, name="home"),
