@@ -28,6 +28,7 @@
 //   [data-testid="commune-filter"]            the commune select (several communes only)
 //   [data-testid="audio-locked"]              shown while the browser blocks the alarm
 
+import { chartLocale, parisString } from "./chart_locale.js";
 import { connectLive, liveUrl } from "./live.js";
 import { createMap } from "./map.js";
 import { plotText } from "./plot_text.js";
@@ -168,28 +169,10 @@ const clockFormat = new Intl.DateTimeFormat(LANG, {
   minute: "2-digit",
   second: "2-digit",
 });
-const partsFormat = new Intl.DateTimeFormat("en-GB", {
-  timeZone: TZ,
-  hourCycle: "h23",
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-});
 
 function shortTime(date) {
   const sameDay = new Date() - date < 20 * 3600 * 1000;
   return (sameDay ? timeFormat : dayTimeFormat).format(date);
-}
-
-// Plotly knows no time zones: give it Paris wall-clock time as "YYYY-MM-DD HH:MM:SS".
-function parisString(ms) {
-  const p = Object.fromEntries(
-    partsFormat.formatToParts(new Date(ms)).map((x) => [x.type, x.value]),
-  );
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
 }
 
 function number(value, digits) {
@@ -1015,12 +998,13 @@ function drawChart(chart) {
     hovertemplate: `%{y:.${chart.digits}f} ${chart.unit}<extra>%{fullData.name}</extra>`,
   }));
   const colour = wall ? "#e8eef5" : "#1b2733";
+  const locale = chartLocale(LANG);
   const layout = {
     margin: { l: 48, r: 12, t: 8, b: 36 },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
     font: { color: colour, size: wall ? 16 : 12 },
-    separators: LANG.startsWith("fr") ? ",\u202f" : ".,",
+    separators: locale.separators,
     xaxis: {
       type: "date",
       title: { text: T.timeAxis },
@@ -1030,6 +1014,8 @@ function drawChart(chart) {
     },
     yaxis: {
       title: { text: chart.unit },
+      exponentformat: "none", // whole numbers, never "12,3k"
+      separatethousands: true,
       gridcolor: wall ? "#33475c" : "#e3e8ee",
       rangemode: "tozero",
     },
@@ -1038,7 +1024,11 @@ function drawChart(chart) {
     hovermode: "x unified",
     uirevision: chart.name, // keep the user's zoom across live updates
   };
-  window.Plotly.react(chart.node, traces, layout, { displaylogo: false, responsive: true });
+  window.Plotly.react(chart.node, traces, layout, {
+    displaylogo: false,
+    responsive: true,
+    locale: locale.locale,
+  });
 }
 
 function drawChartSoon(chart) {

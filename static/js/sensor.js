@@ -7,6 +7,7 @@
  * points are further apart than GAP_FACTOR x max(bucket, expected interval), so a
  * silent sensor shows as a hole, not as a straight line across the silence.
  */
+import { TZ, chartLocale, parisString } from "./chart_locale.js";
 import { connectLive, liveUrl } from "./live.js";
 import { plotText } from "./plot_text.js";
 
@@ -42,7 +43,10 @@ import { plotText } from "./plot_text.js";
   const pendingDraws = new Set();
 
   const numberFormat = new Intl.NumberFormat(lang, { maximumFractionDigits: 3 });
-  const timeFormat = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "medium" });
+  const timeFormat = new Intl.DateTimeFormat(lang, {
+    dateStyle: "short", timeStyle: "medium", timeZone: TZ,
+  });
+  const locale = chartLocale(lang);
 
   // --- Helpers ------------------------------------------------------------------------
 
@@ -50,14 +54,8 @@ import { plotText } from "./plot_text.js";
     return String(n).padStart(width || 2, "0");
   }
 
-  // Plotly draws date strings as wall-clock times: give it the browser's local time.
-  function plotlyTime(date) {
-    return (
-      date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " +
-      pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds()) + "." +
-      pad(date.getMilliseconds(), 3)
-    );
-  }
+  // Plotly draws date strings as wall-clock times: Paris time, whatever the browser's zone.
+  const plotlyTime = parisString;
 
   // The value of an <input type="datetime-local">, in local time.
   function inputTime(date) {
@@ -271,17 +269,27 @@ import { plotText } from "./plot_text.js";
     const layout = {
       height: 260,
       margin: { l: 55, r: 10, t: 10, b: 35 },
-      separators: lang.startsWith("fr") ? ", " : ".,",
+      separators: locale.separators,
       showlegend: !!current && current.bucket !== "raw" && current.points.length > 0,
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
-      xaxis: { type: "date", range: [plotlyTime(view.from), plotlyTime(view.to)] },
-      yaxis: { title: { text: metrics[metric].unit }, zeroline: false },
+      xaxis: {
+        type: "date",
+        range: [plotlyTime(view.from), plotlyTime(view.to)],
+        tickformatstops: locale.tickformatstops,
+        hoverformat: locale.hoverformat,
+      },
+      // Whole numbers with their thousands apart, never "12,3k".
+      yaxis: {
+        title: { text: metrics[metric].unit }, zeroline: false,
+        exponentformat: "none", separatethousands: true,
+      },
       shapes: lines.shapes,
       annotations: lines.annotations,
       // Keep the user's zoom while live points arrive; reset it with a new range.
       uirevision: view.generation,
     };
     Plotly.react(element, current ? traces(metric, current) : [], layout, {
+      locale: locale.locale,
       responsive: true,
       displaylogo: false,
       modeBarButtonsToRemove: ["lasso2d", "select2d"],
