@@ -80,8 +80,10 @@ def condition_holds(rule: Rule, value: float, *, firing: bool) -> bool:
 
 def describe(rule: Rule, sensor: Sensor, value: float | None) -> str:
     metric = metric_for(sensor.kind, rule.metric) if rule.metric else None
-    unit = f" {metric.unit}" if metric and metric.unit != "state" else ""
-    shown = "" if value is None else f" : {value:g}{unit}"
+    if value is None:
+        shown = ""
+    else:
+        shown = "\u202f: " + (metric.display(value) if metric else f"{value:g}")
     return f"{rule.name} — {sensor.name}{shown}"[:255]
 
 

@@ -69,6 +69,7 @@ def sensor_detail(request, ref):
             "label": metric.label,
             "unit": metric.unit,
             "is_state": metric.is_state,
+            "digits": metric.digits,
             "latest": (
                 {"t": rfc3339(latest[metric.name].ts), "v": latest[metric.name].value}
                 if metric.name in latest

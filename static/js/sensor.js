@@ -43,6 +43,11 @@ import { plotText } from "./plot_text.js";
   const pendingDraws = new Set();
 
   const numberFormat = new Intl.NumberFormat(lang, { maximumFractionDigits: 3 });
+  function valueFormat(metric) {
+    return new Intl.NumberFormat(lang, {
+      minimumFractionDigits: metric.digits, maximumFractionDigits: metric.digits,
+    });
+  }
   const timeFormat = new Intl.DateTimeFormat(lang, {
     dateStyle: "short", timeStyle: "medium", timeZone: TZ,
   });
@@ -347,8 +352,11 @@ import { plotText } from "./plot_text.js";
     const row = document.querySelector('[data-testid="latest-' + item.metric + '"]');
     if (!row) return;
     const when = new Date(item.ts);
-    row.querySelector(".value").textContent =
-      numberFormat.format(item.value) + " " + (metrics[item.metric] ? metrics[item.metric].unit : "");
+    const metric = metrics[item.metric];
+    // Rounded as the server rendered it (Metric.digits), so a live value reads alike.
+    row.querySelector(".value").textContent = metric
+      ? valueFormat(metric).format(item.value) + "\u00a0" + metric.unit
+      : numberFormat.format(item.value);
     const cell = row.querySelector(".time");
     cell.textContent = "";
     const time = document.createElement("time");
