@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
+from django.views.i18n import JavaScriptCatalog
 
 from core import signin
 from core.schema_view import DocsView, SchemaView
@@ -43,6 +45,12 @@ urlpatterns = [
     path("accounts/double-authentification/", signin.second_factor, name="second-factor"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The pages' JavaScript words (static/js/i18n.js): open, like /i18n/, it holds no data.
+    path(
+        "jsi18n/",
+        login_not_required(JavaScriptCatalog.as_view()),
+        name="javascript-catalog",
+    ),
     # Before the admin's own: its sign-in would skip the second factor.
     path("admin/login/", signin.admin_sign_in, name="admin-login"),
     path("admin/demo/rejouer-la-crue/", replay_flood_view, name="demo-replay-flood"),

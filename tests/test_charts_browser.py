@@ -1,6 +1,6 @@
-"""The charts in a real browser (Debian's chromium, driven by Playwright): in French,
-months, decimal comma and Paris time whatever the browser's zone; in English after the
-language switch."""
+"""The pages' language in a real browser (Debian's chromium, driven by Playwright): charts
+in French (months, decimal comma, Paris time whatever the browser's zone) or in English after
+the language switch, and the scripts' words from the JavaScript catalogue in either."""
 
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -125,3 +125,14 @@ def test_after_the_switch_to_english_the_chart_speaks_english(open_page, sensor)
     month = ENGLISH_MONTHS[last.astimezone(PARIS).month - 1]
     assert any(month in tick for tick in ticks), ticks
     assert not any(french in tick for tick in ticks for french in FRENCH_MONTHS[:3]), ticks
+
+
+@pytest.mark.parametrize(
+    ("language", "said"), [("fr", "Aucune alerte à traiter."), ("en", "No alert to handle.")]
+)
+def test_the_dashboard_script_speaks_the_page_language(open_page, sensor, language, said):
+    page = open_page("/dashboard/", language=language)
+
+    console = page.get_by_test_id("alert-console")
+    console.get_by_text(said).wait_for()
+    assert page.evaluate("document.documentElement.lang") == language

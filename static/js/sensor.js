@@ -8,6 +8,7 @@
  * silent sensor shows as a hole, not as a straight line across the silence.
  */
 import { TZ, chartLocale, parisString } from "./chart_locale.js";
+import { gettext } from "./i18n.js";
 import { connectLive, liveUrl } from "./live.js";
 import { plotText } from "./plot_text.js";
 
@@ -17,7 +18,19 @@ import { plotText } from "./plot_text.js";
   const dataNode = document.getElementById("sensor-data");
   if (!dataNode || typeof Plotly === "undefined") return;
   const data = JSON.parse(dataNode.textContent);
-  const L = data.labels;
+  const L = {
+    ...data.labels, // states, alert_states, severities: the choices' words
+    avg: gettext("moyenne"),
+    band: gettext("min – max"),
+    value: gettext("valeur"),
+    loading: gettext("Chargement…"),
+    no_data: gettext("Aucune mesure sur cette période."),
+    error: gettext("Impossible de charger les mesures."),
+    live: gettext("En direct"),
+    reconnecting: gettext("Connexion perdue, nouvelle tentative…"),
+    signed_out: gettext("Session terminée\u202f: rechargez la page pour vous reconnecter."),
+    bad_range: gettext("La fin doit suivre le début."),
+  };
   const lang = document.documentElement.lang || "fr";
 
   const BUCKET_SECONDS = { raw: 0, "1m": 60, "5m": 300, "1h": 3600, "1d": 86400 };
