@@ -1150,6 +1150,7 @@ function onAlert(event, alert) {
   const known = alerts.has(alert.id);
   upsertAlert({ ...alert, pushedAt: Date.now() });
   if (event === "opened" && !known && !alert.muted) alarm.notify(alert);
+  refreshKpisSoon(); // a tile's headline follows its alerts (the river's step)
 }
 
 function onMessage(message) {
