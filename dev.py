@@ -44,8 +44,9 @@ def uv() -> str:
 def install() -> None:
     run(uv(), "sync", "--frozen", "--python", sys.executable)
     # Compiled message catalogues are build products: made here, never committed.
-    if any((ROOT / "locale").glob("*/LC_MESSAGES/django.po")):
-        run(VENV / "bin" / "pybabel", "compile", "--statistics", "-d", "locale", "-D", "django")
+    for domain in ("django", "djangojs"):  # the templates' and Python's; the pages' scripts
+        if any((ROOT / "locale").glob(f"*/LC_MESSAGES/{domain}.po")):
+            run(VENV / "bin" / "pybabel", "compile", "--statistics", "-d", "locale", "-D", domain)
 
 
 def data_dir() -> Path:

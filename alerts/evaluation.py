@@ -24,7 +24,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.cache import ProcessCache
-from core.cap import decimal
 from sensors.metrics import metric_for
 from sensors.models import Sensor
 
@@ -81,8 +80,10 @@ def condition_holds(rule: Rule, value: float, *, firing: bool) -> bool:
 
 def describe(rule: Rule, sensor: Sensor, value: float | None) -> str:
     metric = metric_for(sensor.kind, rule.metric) if rule.metric else None
-    unit = f" {metric.unit}" if metric and metric.unit != "state" else ""
-    shown = "" if value is None else f" : {decimal(value)}{unit}"
+    if value is None:
+        shown = ""
+    else:
+        shown = "\u202f: " + (metric.display(value) if metric else f"{value:g}")
     if rule.aggregate:
         shown += f" ({rule.get_aggregate_display()})"
     return f"{rule.name} — {sensor.name}{shown}"[:255]

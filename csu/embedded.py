@@ -79,11 +79,72 @@ def start_beat():
     return beat
 
 
+# The demo's simulator, a child of this process: the admin's "replay the flood" button
+# (csu/demo.py) restarts it with one scenario.
+_simulator: subprocess.Popen | None = None
+_simulator_lock = threading.Lock()
+# A replayed scenario begins at once, at the demo's pace.
+REPLAY_ARGS = ("--scenario-delay", "0", "--speed", "60")
+
+
 def start_simulator(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "manage.py", "simulate", *args])
+    global _simulator
+    with _simulator_lock:
+        _simulator = subprocess.Popen([sys.executable, "manage.py", "simulate", *args])
+        return _simulator
 
 
-async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
+def stop_simulator() -> None:
+    global _simulator
+    with _simulator_lock:
+        if _simulator is not None:
+            _stop(_simulator)
+        _simulator = None
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def simulator_running() -> bool:
+    return _simulator is not None
+
+
+def replay_scenario(scenario: str) -> subprocess.Popen | None:
+    """Restart the demo's simulator playing ``scenario`` at once; None if none runs here."""
+    global _simulator
+    with _simulator_lock:
+        if _simulator is None:
+            return None
+        _stop(_simulator)
+        _simulator = subprocess.Popen(
+            [sys.executable, "manage.py", "simulate", "--scenario", scenario, *REPLAY_ARGS]
+        )
+        return _simulator
+
+
+def server_config(*, host: str, port: int, access_log: bool) -> uvicorn.Config:
+    """uvicorn's configuration; one line per request only when asked (``--access-log``):
+    each open page's scripts, polls and static files would otherwise bury the log a
+    newcomer reads (the incidents, the alerts)."""
+    return uvicorn.Config(
+        "csu.asgi:application",
+        host=host,
+        port=port,
+        lifespan="off",
+        log_level="info",
+        access_log=access_log,
+        ws_per_message_deflate=False,  # as in production (Dockerfile)
+    )
+
+
+async def serve(
+    *, host: str, port: int, simulate: list[str] | None, access_log: bool = False
+) -> None:
     live.bind_server_loop(asyncio.get_running_loop())
     broker = await start_broker() if settings.MQTT_EMBEDDED else None
     worker = IngestWorker(client_id="csu-ingest-embedded")
@@ -97,16 +158,11 @@ async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
     in_threads = embedded_worker and not settings.CELERY_TASK_ALWAYS_EAGER
     celery_worker = start_celery_worker() if in_threads else None
     beat = start_beat()
-    simulator = start_simulator(simulate) if simulate is not None else None
-    config = uvicorn.Config(
-        "csu.asgi:application",
-        host=host,
-        port=port,
-        lifespan="off",
-        log_level="info",
-        ws_per_message_deflate=False,  # as in production (Dockerfile)
-    )
-    server = uvicorn.Server(config)  # it handles SIGINT and SIGTERM itself...
+    if simulate is not None:
+        start_simulator(simulate)
+    server = uvicorn.Server(
+        server_config(host=host, port=port, access_log=access_log)
+    )  # it handles SIGINT and SIGTERM itself...
     # ...then raises the signal again once serve() returns: with these handlers restored
     # at that moment, the process survives it and stops the simulator, ingest and broker.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -115,12 +171,7 @@ async def serve(*, host: str, port: int, simulate: list[str] | None) -> None:
     try:
         await server.serve()
     finally:
-        if simulator is not None:
-            simulator.terminate()
-            try:
-                simulator.wait(10)
-            except subprocess.TimeoutExpired:
-                simulator.kill()
+        stop_simulator()
         beat.stop()
         worker.stop()
         if celery_worker is not None:

@@ -1,14 +1,21 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
+from django.views.i18n import JavaScriptCatalog
 
 from core import signin
 from core.schema_view import DocsView, SchemaView
+from csu.demo import replay_flood_view
 from dashboard import views as dashboard
 from dashboard.alert_page import alert_detail
 from dashboard.sensor_page import sensor_detail
 from ppms import views as ppms_views
 from sensors import health, prometheus
+
+admin.site.site_header = admin.site.site_title = _("CSU — administration")
+admin.site.index_title = _("Configuration de la supervision")
 
 urlpatterns = [
     path("", dashboard.home, name="home"),
@@ -38,8 +45,15 @@ urlpatterns = [
     path("accounts/double-authentification/", signin.second_factor, name="second-factor"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The pages' JavaScript words (static/js/i18n.js): open, like /i18n/, it holds no data.
+    path(
+        "jsi18n/",
+        login_not_required(JavaScriptCatalog.as_view()),
+        name="javascript-catalog",
+    ),
     # Before the admin's own: its sign-in would skip the second factor.
     path("admin/login/", signin.admin_sign_in, name="admin-login"),
+    path("admin/demo/rejouer-la-crue/", replay_flood_view, name="demo-replay-flood"),
     path("admin/", admin.site.urls),
     path("api/schema/", SchemaView.as_view(), name="schema"),
     # The split view serves its script as a file: the Content-Security-Policy allows no inline one.

@@ -25,7 +25,7 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from alerts.atmo import background, estimated_indices
-from alerts.models import Condition, Rule, RuleKind
+from alerts.models import Alert, Condition, Rule, RuleKind
 from alerts.regulations import ATMO_2021, DRINKING_WATER_2007, WaterBasis, water_criteria
 from sensors.metrics import Kind, metric_for
 from sensors.models import LatestReading, Reading, Sensor
@@ -292,14 +292,32 @@ def flood_steps(sensor: Sensor, rules) -> tuple[float, ...]:
     return tuple(sorted(steps)) or DEFAULT_FLOOD_STEPS
 
 
+def alerted_levels(gauges: Sequence[Sensor], rules) -> dict[int, float]:
+    """The highest threshold of a level rule with an open alert, by gauge (one query)."""
+    if not gauges or not rules:
+        return {}
+    alerted: dict[int, float] = {}
+    for sensor_id, threshold in (
+        Alert.objects.open()
+        .filter(sensor__in=gauges, rule__in=[rule for rule, _, _ in rules])
+        .values_list("sensor_id", "rule__threshold")
+    ):
+        alerted[sensor_id] = max(threshold, alerted.get(sensor_id, threshold))
+    return alerted
+
+
 def river_kpi(sensors: Sequence[Sensor], latest: Latest) -> dict:
     gauges = [s for s in of_kind(sensors, Kind.WATER) if latest.get(s, "level") is not None]
     rules = level_rules() if gauges else []
+    # A step stays reached while its alert is open: a level falling between a rule's
+    # threshold and its clearing line must not say "palier 1/2" under a critical alert.
+    alerted = alerted_levels(gauges, rules)
     items = []
     for sensor in gauges:
         ts, level = latest.get(sensor, "level")
         steps = flood_steps(sensor, rules)
-        step = sum(1 for threshold in steps if level >= threshold)
+        reached = max(level, alerted.get(sensor.pk, level))
+        step = sum(1 for threshold in steps if reached >= threshold)
         items.append(
             {
                 **sensor_ref(sensor),

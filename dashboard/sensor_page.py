@@ -69,6 +69,7 @@ def sensor_detail(request, ref):
             "label": metric.label,
             "unit": metric.unit,
             "is_state": metric.is_state,
+            "digits": metric.digits,
             "latest": (
                 {"t": rfc3339(latest[metric.name].ts), "v": latest[metric.name].value}
                 if metric.name in latest
@@ -98,17 +99,9 @@ def sensor_detail(request, ref):
         "export_url": reverse("sensor-readings-export", args=[sensor.ref]),
         "alert_url": reverse("alert-detail", args=[0]).replace("/0/", "/{id}/"),
         "live_path": "/ws/live/",
+        # The words of the choices, as the API names them; the script's own words come
+        # from the JavaScript catalogue (static/js/i18n.js).
         "labels": {
-            "avg": _("moyenne"),
-            "band": _("min – max"),
-            "value": _("valeur"),
-            "loading": _("Chargement…"),
-            "no_data": _("Aucune mesure sur cette période."),
-            "error": _("Impossible de charger les mesures."),
-            "live": _("En direct"),
-            "reconnecting": _("Connexion perdue, nouvelle tentative…"),
-            "signed_out": _("Session terminée : rechargez la page pour vous reconnecter."),
-            "bad_range": _("La fin doit suivre le début."),
             "states": {"online": _("En ligne"), "offline": _("Hors ligne")},
             "alert_states": {state.value: str(state.label) for state in AlertState},
             "severities": {severity.value: str(severity.label) for severity in Severity},

@@ -6,6 +6,10 @@ failed, and ingest's workers, lag and queue, are for monitoring: an admin's sess
 the bearer token ``METRICS_TOKEN``, as ``/metrics``. ``/healthz?service=web`` checks
 only what the web process itself needs (the database), so a stopped ingest never
 restarts the web.
+
+While ingest workers that started less than STARTUP_GRACE_S ago have not yet connected
+to the broker, the answer is 503 ``{"status": "starting"}``, logged as information: a
+process starting up is not an error.
 """
 
 import socket
@@ -15,6 +19,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
+from django.utils.log import log_response
 from django.views.decorators.cache import never_cache
 
 from .ingest.stats import lag_seconds, live_snapshots
@@ -22,6 +27,8 @@ from .prometheus import may_monitor
 
 # Messages older than this waiting in an ingest worker make the system unhealthy.
 INGEST_LAG_LIMIT_S = 30.0
+# A worker that has not connected this long after it started is in trouble, not starting.
+STARTUP_GRACE_S = 60.0
 
 
 def check_database() -> str:
@@ -51,6 +58,8 @@ def check_broker(snapshots: dict) -> str:
     if snapshots:
         if any(s.get("connected") for s in snapshots.values()):
             return "ok"
+        if all(starting(s) for s in snapshots.values()):
+            return "starting"
         return "error: no ingest worker connected"
     url = urlsplit(settings.MQTT_URL)
     port = url.port or (8883 if url.scheme in ("mqtts", "ssl") else 1883)
@@ -61,6 +70,12 @@ def check_broker(snapshots: dict) -> str:
             return "ok"
     except OSError as exc:
         return f"error: {type(exc).__name__}"
+
+
+def starting(snapshot: dict) -> bool:
+    """Whether the worker has never connected yet and started moments ago."""
+    started = snapshot.get("started") or 0
+    return not snapshot.get("ever_connected") and time.time() - started < STARTUP_GRACE_S
 
 
 def ingest_summary(snapshots: dict) -> dict:
@@ -90,7 +105,14 @@ def healthz(request):
         body["ingest"] = ingest_summary(snapshots)
         checks["ingest"] = body["ingest"]["status"]
     healthy = all(value in ("ok", "embedded") for value in checks.values())
-    answer = {"status": "ok" if healthy else "error"}
+    starting_up = not healthy and all(
+        value in ("ok", "embedded", "starting") for value in checks.values()
+    )
+    answer = {"status": "ok" if healthy else "starting" if starting_up else "error"}
     if may_monitor(request):
         answer |= {"checks": checks, **body}
-    return JsonResponse(answer, status=200 if healthy else 503)
+    response = JsonResponse(answer, status=200 if healthy else 503)
+    if starting_up:
+        # Django would log the 503 as an ERROR; starting up is not one.
+        log_response("Starting: %s", request.path, response=response, request=request, level="info")
+    return response

@@ -7,6 +7,7 @@ values outside the range are rejected, not stored. ``battery`` is valid for any 
 from dataclasses import dataclass
 
 from django.db import models
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 
@@ -30,6 +31,17 @@ class Metric:
     # Other spellings of the unit a SenML record may carry; units that differ are
     # converted when sensors/units.py knows both, and rejected otherwise.
     unit_aliases: tuple[str, ...] = ()
+    # Decimals shown to people (tiles, charts, alert titles).
+    digits: int = 1
+
+    def display(self, value: float) -> str:
+        """The value as the active language writes it, rounded, with its unit: "4,58 m"."""
+        shown = number_format(
+            round(value, self.digits), self.digits, use_l10n=True, force_grouping=True
+        )
+        if self.is_state or self.unit in ("state", "pH"):
+            return shown if self.unit != "pH" else f"pH\u00a0{shown}"
+        return f"{shown}\u00a0{self.unit}"
 
     def accepts_unit(self, unit: str) -> bool:
         return unit == self.unit or unit in self.unit_aliases
@@ -44,10 +56,10 @@ _UG = ("µg/m³", ("ug/m3", "µg/m3", "ug/m³"))
 
 
 def _pollutant(name: str, label: str) -> Metric:
-    return Metric(name, _UG[0], 0, 2000, label, unit_aliases=_UG[1])
+    return Metric(name, _UG[0], 0, 2000, label, unit_aliases=_UG[1], digits=0)
 
 
-BATTERY = Metric("battery", "%", 0, 100, "Batterie", unit_aliases=("%EL",))
+BATTERY = Metric("battery", "%", 0, 100, "Batterie", unit_aliases=("%EL",), digits=0)
 
 REGISTRY: dict[str, dict[str, Metric]] = {
     Kind.AIR: {
@@ -65,32 +77,36 @@ REGISTRY: dict[str, dict[str, Metric]] = {
     Kind.WATER: {
         m.name: m
         for m in (
-            Metric("ph", "pH", 0, 14, "pH"),
-            Metric("turbidity", "NTU", 0, 4000, "Turbidité", unit_aliases=("NFU",)),
-            Metric("chlorine", "mg/L", 0, 20, "Chlore libre", unit_aliases=("mg/l",)),
-            Metric("conductivity", "µS/cm", 0, 20000, "Conductivité", unit_aliases=("uS/cm",)),
-            Metric("nitrates", "mg/L", 0, 1000, "Nitrates", unit_aliases=("mg/l",)),
-            Metric("level", "m", -10, 100, "Niveau"),
+            Metric("ph", "pH", 0, 14, "pH", digits=2),
+            Metric("turbidity", "NTU", 0, 4000, "Turbidité", unit_aliases=("NFU",), digits=2),
+            Metric("chlorine", "mg/L", 0, 20, "Chlore libre", unit_aliases=("mg/l",), digits=2),
+            Metric(
+                "conductivity", "µS/cm", 0, 20000, "Conductivité", unit_aliases=("uS/cm",), digits=0
+            ),
+            Metric("nitrates", "mg/L", 0, 1000, "Nitrates", unit_aliases=("mg/l",), digits=1),
+            Metric("level", "m", -10, 100, "Niveau", digits=2),
             Metric("temperature", "°C", -10, 60, "Température", unit_aliases=("Cel", "degC")),
         )
     },
     Kind.WATERING: {
         m.name: m
         for m in (
-            Metric("flow", "L/min", 0, 10000, "Débit", unit_aliases=("l/min",)),
-            Metric("valve", "state", 0, 1, "Vanne", is_state=True),
+            Metric("flow", "L/min", 0, 10000, "Débit", unit_aliases=("l/min",), digits=0),
+            Metric("valve", "state", 0, 1, "Vanne", is_state=True, digits=0),
             Metric("soil_moisture", "%", 0, 100, "Humidité du sol"),
         )
     },
     Kind.TRAFFIC: {
         m.name: m
         for m in (
-            Metric("vehicle_count", "vehicles", 0, 100000, "Véhicules"),
-            Metric("speed", "km/h", 0, 250, "Vitesse", unit_aliases=("km/hr",)),
+            Metric("vehicle_count", "vehicles", 0, 100000, "Véhicules", digits=0),
+            Metric("speed", "km/h", 0, 250, "Vitesse", unit_aliases=("km/hr",), digits=0),
             Metric("occupancy", "%", 0, 100, "Taux d'occupation"),
         )
     },
-    Kind.OPENING: {m.name: m for m in (Metric("open", "state", 0, 1, "Ouvert", is_state=True),)},
+    Kind.OPENING: {
+        m.name: m for m in (Metric("open", "state", 0, 1, "Ouvert", is_state=True, digits=0),)
+    },
 }
 
 

@@ -399,3 +399,11 @@ def test_a_rolled_back_transaction_does_not_stop_later_notifications(
     with django_capture_on_commit_callbacks(execute=True):
         feed(station, [95], start=T0 + timedelta(hours=1))
     assert len(mailoutbox) == 1
+
+
+def test_an_alert_title_gives_the_value_as_the_tiles_do_in_french(commune):
+    gauge = make_sensor(commune, "jlt-river-01", kind="water", name="Niveau du Cher - amont")
+    make_rule(name="Crue palier 1", sensor_kind="water", metric="level", threshold=4.2)
+    feed(gauge, [4.579], metric="level")
+    [alert] = alerts_of(gauge)
+    assert alert.title == "Crue palier 1 — Niveau du Cher - amont\u202f: 4,58\u00a0m"

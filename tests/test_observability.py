@@ -3,8 +3,10 @@
 import time
 
 import pytest
+import time_machine
 from django.core.cache import cache
 
+from sensors.health import STARTUP_GRACE_S
 from sensors.ingest.stats import WORKERS_KEY, IngestStats
 from tests.conftest import sign_in
 
@@ -16,12 +18,13 @@ def no_workers():
     cache.delete(WORKERS_KEY)
 
 
-def published_worker(name="csu-ingest-1", *, lagging_for=0.0, connected=True):
+def published_worker(name="csu-ingest-1", *, lagging_for=0.0, connected=True, ever_connected=True):
     stats = IngestStats()
     stats.received(10)
     stats.batch(messages=10, stored=60, duplicates=2, seconds=0.03)
     stats.rejected_for("out_of_range")
     stats.connected = connected
+    stats.ever_connected = ever_connected
     if lagging_for:
         stats.oldest_pending = time.time() - lagging_for
         stats.queue_depth = 42
@@ -75,3 +78,24 @@ def test_the_web_probe_checks_only_what_the_web_needs(admin_client, settings):
     response = client.get("/healthz?service=web")
     assert response.status_code == 200
     assert response.json()["checks"] == {"database": "ok"}
+
+
+def test_healthz_says_starting_while_a_new_worker_connects_and_logs_no_error(admin_client, caplog):
+    published_worker("csu-ingest-1", connected=False, ever_connected=False)  # started now
+    with caplog.at_level("INFO", logger="django.request"):
+        response = admin_client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "starting"
+    assert response.json()["checks"]["broker"] == "starting"
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+def test_healthz_says_error_once_a_worker_was_connected_and_lost_the_broker(admin_client):
+    published_worker("csu-ingest-1", connected=False, ever_connected=True)
+    assert admin_client.get("/healthz").json()["status"] == "error"
+
+
+def test_healthz_says_error_when_a_worker_never_connects_past_the_grace(admin_client):
+    published_worker("csu-ingest-1", connected=False, ever_connected=False)
+    with time_machine.travel(time.time() + STARTUP_GRACE_S + 1):
+        assert admin_client.get("/healthz").json()["status"] == "error"

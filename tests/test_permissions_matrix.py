@@ -471,6 +471,8 @@ MATRIX = [
     # public by design, it only sets the language cookie.
     row("POST /i18n/setlang/", body={"language": "en", "next": "/healthz"}, expect=(
         HEALTHZ, HEALTHZ, HEALTHZ, HEALTHZ, HEALTHZ, HEALTHZ, HEALTHZ)),
+    # The pages' JavaScript words (static/js/i18n.js): the same for everyone, no data.
+    row("GET /jsi18n/", (200, 200, 200, 200, 200, 200, 200)),
     # The API's schema and documentation: for integrators (docs/webhooks.md is theirs
     # too), operators and admins; directors use the pages, not the API's documentation.
     row("GET /api/schema/", (401, 200, 200, 200, 403, 403, 200)),
@@ -732,6 +734,7 @@ OPEN_WITHOUT_SECOND_FACTOR = {
     "POST /accounts/double-authentification/",
     "POST /accounts/logout/",
     "POST /i18n/setlang/",
+    "GET /jsi18n/",
 }
 WITHOUT_SECOND_FACTOR = (
     "operator A",

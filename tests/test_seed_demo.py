@@ -1,11 +1,13 @@
 import io
-from base64 import b32encode
+import stat
+from base64 import b32decode, b32encode
 from itertools import pairwise
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core.roles import ADMINS, DIRECTORS, OPERATORS
@@ -23,6 +25,12 @@ pytestmark = pytest.mark.django_db
 def fast_password_hashing(settings):
     # The command hashes two dozen passwords; the default hasher takes seconds for that.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    return tmp_path
 
 
 def seed(*args: str) -> str:
@@ -261,3 +269,35 @@ def test_a_key_is_printed_again_only_with_a_new_password():
 
     assert TOTPDevice.objects.get(user__username="operateur").key == key
     assert "(unchanged)" in output.split("Authenticator keys")[1]
+
+
+def accounts_file(data_dir) -> dict[str, list[str]]:
+    lines = (data_dir / "demo-accounts.txt").read_text().splitlines()
+    return {row[0]: row for row in (line.split("\t") for line in lines if line[:1] != "#")}
+
+
+def test_it_writes_every_password_and_key_to_an_accounts_file_only_its_owner_reads(data_dir):
+    output = seed()
+
+    accounts = accounts_file(data_dir)
+    assert len(accounts) == get_user_model().objects.count()
+    for username, password, _, _ in accounts.values():
+        assert password == printed_password(output, username)
+        assert user(username).check_password(password)
+    _, _, key, role = accounts["operateur"]
+    device = TOTPDevice.objects.get(user__username="operateur")
+    assert device.verify_token(f"{totp(b32decode(key)):06d}")
+    assert role == "operator (Joué-lès-Tours)"
+    assert accounts["directeur-0370851z"][2] == "-"  # no second factor for directors
+    assert stat.S_IMODE((data_dir / "demo-accounts.txt").stat().st_mode) == 0o600
+    assert str(data_dir / "demo-accounts.txt") in output
+
+
+def test_a_second_run_keeps_the_passwords_and_keys_of_the_first_in_the_accounts_file(data_dir):
+    seed()
+    first = accounts_file(data_dir)
+
+    output = seed()
+
+    assert "(unchanged)" in output
+    assert accounts_file(data_dir) == first

@@ -238,3 +238,16 @@ def test_the_page_takes_a_constant_number_of_queries(
 
     with django_assert_max_num_queries(10):
         assert client.get(URL).status_code == 200
+
+
+def test_a_latest_value_is_rounded_and_written_as_the_tiles_write_it(client, operator, commune):
+    gauge = make_sensor(commune, "jlt-river-01", kind="water")
+    LatestReading.objects.create(sensor=gauge, metric="level", ts=timezone.now(), value=4.579)
+    sign_in(client, operator)
+
+    html = client.get("/sensors/jlt-river-01/").content.decode()
+
+    assert re.search(r'<td class="value">4,58&nbsp;m</td>', html)
+    assert {
+        m["name"]: m["digits"] for m in page_data(client.get("/sensors/jlt-river-01/"))["metrics"]
+    }["level"] == 2

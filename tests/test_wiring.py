@@ -222,3 +222,13 @@ def test_a_change_in_the_admin_reaches_another_process_within_its_ttl(
 
     assert answers[-1] == str(other_commune.pk)
     assert time.monotonic() - changed <= 1 + 0.5  # its TTL, and the time to ask
+
+
+def test_the_embedded_runner_logs_no_request_unless_asked():
+    from csu.embedded import server_config
+    from csu.management.commands.run_embedded import Command
+
+    options = Command().create_parser("manage.py", "run_embedded").parse_args([])
+    assert options.access_log is False
+    assert server_config(host="127.0.0.1", port=8000, access_log=False).access_log is False
+    assert server_config(host="127.0.0.1", port=8000, access_log=True).access_log is True

@@ -33,6 +33,8 @@ class IngestStats:
         self.last_commit = None  # wall-clock time of the last committed batch
         self.oldest_pending = None  # reception time of the oldest message not yet written
         self.connected = False
+        self.ever_connected = False
+        self.started = time.time()
         self._published_at = 0.0
 
     def received(self, n: int = 1) -> None:
@@ -72,6 +74,8 @@ class IngestStats:
                 "last_commit": self.last_commit,
                 "oldest_pending": self.oldest_pending,
                 "connected": self.connected,
+                "ever_connected": self.ever_connected,
+                "started": self.started,
                 "at": time.time(),
             }
 

@@ -197,6 +197,9 @@ class IngestWorker:
             return
         self._connected.set()
         self.stats.connected = True
+        self.stats.ever_connected = True
+        # At once: /healthz would otherwise see the snapshot taken before connecting.
+        self.stats.publish(self.client_id, force=True)
         log.info("subscribed to %s", ", ".join(self.topics()))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):

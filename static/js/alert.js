@@ -1,6 +1,8 @@
 // The actions of one alert's page: the dashboard console's (acknowledge, comment,
 // resolve), posted to the same API; the page reloads to show the new timeline.
 
+import { format, gettext } from "./i18n.js";
+
 const section = document.getElementById("alert-actions");
 
 function csrfToken() {
@@ -29,7 +31,7 @@ async function submit(form) {
       body: JSON.stringify(body),
     });
   } catch {
-    error.textContent = "Réseau indisponible : réessayez.";
+    error.textContent = gettext("Réseau indisponible\u202f: réessayez.");
     return;
   }
   if (response.ok) {
@@ -40,7 +42,7 @@ async function submit(form) {
   error.textContent =
     data && typeof data === "object"
       ? Object.values(data).flat().join(" ")
-      : `Erreur du serveur (${response.status}).`;
+      : format(gettext("Erreur du serveur (%(status)s)."), { status: response.status });
 }
 
 if (section) {

@@ -28,70 +28,103 @@
 //   [data-testid="commune-filter"]            the commune select (several communes only)
 //   [data-testid="audio-locked"]              shown while the browser blocks the alarm
 
+import { chartLocale, parisString } from "./chart_locale.js";
 import { connectLive, liveUrl } from "./live.js";
+import { format, gettext, ngettext } from "./i18n.js";
 import { createMap } from "./map.js";
 import { plotText } from "./plot_text.js";
 
 const T = {
   connection: {
-    connecting: "connexion…",
-    connected: "connecté",
-    reconnecting: "reconnexion…",
-    offline: "hors ligne",
-    unauthenticated: "session expirée : reconnectez-vous",
+    connecting: gettext("connexion…"),
+    connected: gettext("connecté"),
+    reconnecting: gettext("reconnexion…"),
+    offline: gettext("hors ligne"),
+    unauthenticated: gettext("session expirée\u202f: reconnectez-vous"),
   },
-  alertStates: { firing: "en cours", acknowledged: "acquittée", resolved: "résolue" },
+  alertStates: {
+    firing: gettext("en cours"),
+    acknowledged: gettext("acquittée"),
+    resolved: gettext("résolue"),
+  },
   sensorStates: {
-    online: "en ligne",
-    offline: "hors ligne",
-    unknown: "état inconnu",
-    alert: "en alerte",
+    online: gettext("en ligne"),
+    offline: gettext("hors ligne"),
+    unknown: gettext("état inconnu"),
+    alert: gettext("en alerte"),
   },
-  toAcknowledge: "à acquitter",
-  snoozedUntil: (time) => `rappel à ${time}`,
-  lastValue: "dernière valeur",
-  peak: "extrême",
-  noAlerts: "Aucune alerte à traiter.",
-  alertsFailed: "Impossible de charger les alertes",
-  moreAlerts: (n) => `${n} alertes de plus non affichées (les 200 plus récentes sont listées).`,
-  sending: "Envoi…",
+  toAcknowledge: gettext("à acquitter"),
+  snoozedUntil: (time) => format(gettext("rappel à %(time)s"), { time }),
+  lastValue: gettext("dernière valeur"),
+  peak: gettext("extrême"),
+  noAlerts: gettext("Aucune alerte à traiter."),
+  alertsFailed: gettext("Impossible de charger les alertes"),
+  moreAlerts: (n) =>
+    format(
+      ngettext(
+        "%(n)s alerte de plus non affichée (les 200 plus récentes sont listées).",
+        "%(n)s alertes de plus non affichées (les 200 plus récentes sont listées).",
+        n,
+      ),
+      { n },
+    ),
+  sending: gettext("Envoi…"),
   done: {
-    acknowledge: "Alerte acquittée.",
-    comment: "Commentaire ajouté.",
-    resolve: "Alerte résolue.",
-    silence: (until) => `Capteur en sourdine jusqu'à ${until}.`,
+    acknowledge: gettext("Alerte acquittée."),
+    comment: gettext("Commentaire ajouté."),
+    resolve: gettext("Alerte résolue."),
+    silence: (until) => format(gettext("Capteur en sourdine jusqu'à %(until)s."), { until }),
   },
-  network: "Erreur réseau : rien n'a été enregistré. Réessayez.",
-  server: (status) => `Erreur du serveur (${status}) : rien n'a été enregistré.`,
-  sessionExpired: "Session expirée : reconnectez-vous, rien n'a été enregistré.",
-  mute: "Couper le son (15 min)",
-  muted: (time) => `Son coupé jusqu'à ${time} — rétablir`,
-  enabled: "Son et notifications activés",
-  soundOnly: "Son activé (notifications refusées par le navigateur)",
-  openSensor: "Ouvrir la fiche du capteur",
-  pupils: (n) => `${n} élèves`,
-  noData: "aucune mesure reçue",
-  at: (time) => `à ${time}`,
-  chartEmpty: "Aucune mesure sur 6 h",
-  chartFailed: "Courbe indisponible",
-  chartUnavailable: "Courbes indisponibles (plotly.js non chargé)",
-  timeAxis: "heure de Paris",
-  kpisFailed: "Indicateurs non actualisés",
-  school: "École",
+  network: gettext("Erreur réseau\u202f: rien n'a été enregistré. Réessayez."),
+  server: (status) =>
+    format(gettext("Erreur du serveur (%(status)s)\u202f: rien n'a été enregistré."), { status }),
+  sessionExpired: gettext("Session expirée\u202f: reconnectez-vous, rien n'a été enregistré."),
+  mute: gettext("Couper le son (15 min)"),
+  muted: (time) => format(gettext("Son coupé jusqu'à %(time)s — rétablir"), { time }),
+  enabled: gettext("Son et notifications activés"),
+  soundOnly: gettext("Son activé (notifications refusées par le navigateur)"),
+  openSensor: gettext("Ouvrir la fiche du capteur"),
+  pupils: (n) => format(ngettext("%(n)s élève", "%(n)s élèves", n), { n }),
+  noData: gettext("aucune mesure reçue"),
+  at: (time) => format(gettext("à %(time)s"), { time }),
+  chartEmpty: gettext("Aucune mesure sur 6 h"),
+  chartFailed: gettext("Courbe indisponible"),
+  chartUnavailable: gettext("Courbes indisponibles (plotly.js non chargé)"),
+  timeAxis: gettext("heure de Paris"),
+  kpisFailed: gettext("Indicateurs non actualisés"),
+  network_short: gettext("réseau"),
+  school: gettext("École"),
   ppms: {
-    title: (school, minutes) => `PPMS : ${school} sans réponse depuis ${minutes} min`,
-    state: "sans réponse · escaladée",
-    board: "Ouvrir le tableau PPMS",
-    seen: "Vu",
-    severity: "PPMS",
-    proposal: "Proposition de déclenchement PPMS",
-    proposalFacts: (schools, time) => `${schools} école(s) · proposée à ${time}`,
-    decide: "Décider sur le tableau PPMS",
-    closed: "écoles fermées (hors classe)",
-    active: "PPMS en cours",
-    drill: "EXERCICE",
+    title: (school, minutes) =>
+      format(gettext("PPMS\u202f: %(school)s sans réponse depuis %(minutes)s min"), {
+        school,
+        minutes,
+      }),
+    state: gettext("sans réponse · escaladée"),
+    board: gettext("Ouvrir le tableau PPMS"),
+    seen: gettext("Vu"),
+    severity: gettext("PPMS"),
+    proposal: gettext("Proposition de déclenchement PPMS"),
+    proposalFacts: (schools, time) =>
+      format(
+        ngettext(
+          "%(schools)s école · proposée à %(time)s",
+          "%(schools)s écoles · proposée à %(time)s",
+          schools,
+        ),
+        { schools, time },
+      ),
+    decide: gettext("Décider sur le tableau PPMS"),
+    closed: gettext("écoles fermées (hors classe)"),
+    active: gettext("PPMS en cours"),
+    drill: gettext("EXERCICE"),
     activeFacts: (safe, pending, help, minutes) =>
-      `${safe} en sûreté · ${pending} en attente · ${help} besoin d'aide · depuis ${minutes} min`,
+      format(
+        gettext(
+          "%(safe)s en sûreté · %(pending)s en attente · %(help)s besoin d'aide · depuis %(minutes)s min",
+        ),
+        { safe, pending, help, minutes },
+      ),
   },
 };
 
@@ -168,28 +201,10 @@ const clockFormat = new Intl.DateTimeFormat(LANG, {
   minute: "2-digit",
   second: "2-digit",
 });
-const partsFormat = new Intl.DateTimeFormat("en-GB", {
-  timeZone: TZ,
-  hourCycle: "h23",
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-});
 
 function shortTime(date) {
   const sameDay = new Date() - date < 20 * 3600 * 1000;
   return (sameDay ? timeFormat : dayTimeFormat).format(date);
-}
-
-// Plotly knows no time zones: give it Paris wall-clock time as "YYYY-MM-DD HH:MM:SS".
-function parisString(ms) {
-  const p = Object.fromEntries(
-    partsFormat.formatToParts(new Date(ms)).map((x) => [x.type, x.value]),
-  );
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
 }
 
 function number(value, digits) {
@@ -253,7 +268,7 @@ async function refreshKpis() {
   const { ok, status, data } = await api(config.urls.kpis);
   const tiles = $("#tiles");
   tiles.dataset.stale = ok ? "false" : "true";
-  tiles.title = ok ? "" : `${T.kpisFailed} (${status || "réseau"})`;
+  tiles.title = ok ? "" : `${T.kpisFailed} (${status || T.network_short})`;
   if (!ok) return;
   for (const [name, html] of Object.entries(data.tiles)) {
     const tile = document.getElementById(`tile-${name}`);
@@ -410,7 +425,7 @@ async function loadAlerts() {
   const started = Date.now();
   const { ok, status, data } = await api(config.urls.alerts);
   if (!ok) {
-    setConsoleStatus(`${T.alertsFailed} (${status || "réseau"}).`);
+    setConsoleStatus(`${T.alertsFailed} (${status || T.network_short}).`);
     return;
   }
   const fetched = new Map(data.results.map((alert) => [alert.id, alert]));
@@ -1015,12 +1030,13 @@ function drawChart(chart) {
     hovertemplate: `%{y:.${chart.digits}f} ${chart.unit}<extra>%{fullData.name}</extra>`,
   }));
   const colour = wall ? "#e8eef5" : "#1b2733";
+  const locale = chartLocale(LANG);
   const layout = {
     margin: { l: 48, r: 12, t: 8, b: 36 },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
     font: { color: colour, size: wall ? 16 : 12 },
-    separators: LANG.startsWith("fr") ? ",\u202f" : ".,",
+    separators: locale.separators,
     xaxis: {
       type: "date",
       title: { text: T.timeAxis },
@@ -1030,6 +1046,8 @@ function drawChart(chart) {
     },
     yaxis: {
       title: { text: chart.unit },
+      exponentformat: "none", // whole numbers, never "12,3k"
+      separatethousands: true,
       gridcolor: wall ? "#33475c" : "#e3e8ee",
       rangemode: "tozero",
     },
@@ -1038,7 +1056,11 @@ function drawChart(chart) {
     hovermode: "x unified",
     uirevision: chart.name, // keep the user's zoom across live updates
   };
-  window.Plotly.react(chart.node, traces, layout, { displaylogo: false, responsive: true });
+  window.Plotly.react(chart.node, traces, layout, {
+    displaylogo: false,
+    responsive: true,
+    locale: locale.locale,
+  });
 }
 
 function drawChartSoon(chart) {
@@ -1128,6 +1150,7 @@ function onAlert(event, alert) {
   const known = alerts.has(alert.id);
   upsertAlert({ ...alert, pushedAt: Date.now() });
   if (event === "opened" && !known && !alert.muted) alarm.notify(alert);
+  refreshKpisSoon(); // a tile's headline follows its alerts (the river's step)
 }
 
 function onMessage(message) {

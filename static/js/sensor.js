@@ -7,6 +7,8 @@
  * points are further apart than GAP_FACTOR x max(bucket, expected interval), so a
  * silent sensor shows as a hole, not as a straight line across the silence.
  */
+import { TZ, chartLocale, parisString } from "./chart_locale.js";
+import { gettext } from "./i18n.js";
 import { connectLive, liveUrl } from "./live.js";
 import { plotText } from "./plot_text.js";
 
@@ -16,7 +18,19 @@ import { plotText } from "./plot_text.js";
   const dataNode = document.getElementById("sensor-data");
   if (!dataNode || typeof Plotly === "undefined") return;
   const data = JSON.parse(dataNode.textContent);
-  const L = data.labels;
+  const L = {
+    ...data.labels, // states, alert_states, severities: the choices' words
+    avg: gettext("moyenne"),
+    band: gettext("min – max"),
+    value: gettext("valeur"),
+    loading: gettext("Chargement…"),
+    no_data: gettext("Aucune mesure sur cette période."),
+    error: gettext("Impossible de charger les mesures."),
+    live: gettext("En direct"),
+    reconnecting: gettext("Connexion perdue, nouvelle tentative…"),
+    signed_out: gettext("Session terminée\u202f: rechargez la page pour vous reconnecter."),
+    bad_range: gettext("La fin doit suivre le début."),
+  };
   const lang = document.documentElement.lang || "fr";
 
   const BUCKET_SECONDS = { raw: 0, "1m": 60, "5m": 300, "1h": 3600, "1d": 86400 };
@@ -42,7 +56,15 @@ import { plotText } from "./plot_text.js";
   const pendingDraws = new Set();
 
   const numberFormat = new Intl.NumberFormat(lang, { maximumFractionDigits: 3 });
-  const timeFormat = new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "medium" });
+  function valueFormat(metric) {
+    return new Intl.NumberFormat(lang, {
+      minimumFractionDigits: metric.digits, maximumFractionDigits: metric.digits,
+    });
+  }
+  const timeFormat = new Intl.DateTimeFormat(lang, {
+    dateStyle: "short", timeStyle: "medium", timeZone: TZ,
+  });
+  const locale = chartLocale(lang);
 
   // --- Helpers ------------------------------------------------------------------------
 
@@ -50,14 +72,8 @@ import { plotText } from "./plot_text.js";
     return String(n).padStart(width || 2, "0");
   }
 
-  // Plotly draws date strings as wall-clock times: give it the browser's local time.
-  function plotlyTime(date) {
-    return (
-      date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) + " " +
-      pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds()) + "." +
-      pad(date.getMilliseconds(), 3)
-    );
-  }
+  // Plotly draws date strings as wall-clock times: Paris time, whatever the browser's zone.
+  const plotlyTime = parisString;
 
   // The value of an <input type="datetime-local">, in local time.
   function inputTime(date) {
@@ -271,17 +287,27 @@ import { plotText } from "./plot_text.js";
     const layout = {
       height: 260,
       margin: { l: 55, r: 10, t: 10, b: 35 },
-      separators: lang.startsWith("fr") ? ", " : ".,",
+      separators: locale.separators,
       showlegend: !!current && current.bucket !== "raw" && current.points.length > 0,
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
-      xaxis: { type: "date", range: [plotlyTime(view.from), plotlyTime(view.to)] },
-      yaxis: { title: { text: metrics[metric].unit }, zeroline: false },
+      xaxis: {
+        type: "date",
+        range: [plotlyTime(view.from), plotlyTime(view.to)],
+        tickformatstops: locale.tickformatstops,
+        hoverformat: locale.hoverformat,
+      },
+      // Whole numbers with their thousands apart, never "12,3k".
+      yaxis: {
+        title: { text: metrics[metric].unit }, zeroline: false,
+        exponentformat: "none", separatethousands: true,
+      },
       shapes: lines.shapes,
       annotations: lines.annotations,
       // Keep the user's zoom while live points arrive; reset it with a new range.
       uirevision: view.generation,
     };
     Plotly.react(element, current ? traces(metric, current) : [], layout, {
+      locale: locale.locale,
       responsive: true,
       displaylogo: false,
       modeBarButtonsToRemove: ["lasso2d", "select2d"],
@@ -339,8 +365,11 @@ import { plotText } from "./plot_text.js";
     const row = document.querySelector('[data-testid="latest-' + item.metric + '"]');
     if (!row) return;
     const when = new Date(item.ts);
-    row.querySelector(".value").textContent =
-      numberFormat.format(item.value) + " " + (metrics[item.metric] ? metrics[item.metric].unit : "");
+    const metric = metrics[item.metric];
+    // Rounded as the server rendered it (Metric.digits), so a live value reads alike.
+    row.querySelector(".value").textContent = metric
+      ? valueFormat(metric).format(item.value) + "\u00a0" + metric.unit
+      : numberFormat.format(item.value);
     const cell = row.querySelector(".time");
     cell.textContent = "";
     const time = document.createElement("time");

@@ -21,6 +21,19 @@ class Command(BaseCommand):
             help="arguments of the simulator (manage.py simulate); 'off' to run without it",
         )
 
+        parser.add_argument(
+            "--access-log",
+            action="store_true",
+            help="log every HTTP request (quiet by default)",
+        )
+
     def handle(self, *args, **options):
         simulate = None if options["simulate"] == "off" else shlex.split(options["simulate"])
-        asyncio.run(serve(host=options["host"], port=options["port"], simulate=simulate))
+        asyncio.run(
+            serve(
+                host=options["host"],
+                port=options["port"],
+                simulate=simulate,
+                access_log=options["access_log"],
+            )
+        )

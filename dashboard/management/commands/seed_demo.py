@@ -6,8 +6,10 @@ name, username), so running the command again updates the same rows and adds non
 
 import secrets
 from datetime import time, timedelta
+from pathlib import Path
 from typing import NamedTuple
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -763,6 +765,36 @@ def seed_rules(zones) -> list[Rule]:
     return rules
 
 
+ACCOUNTS_FILE = "demo-accounts.txt"
+ACCOUNTS_HEADER = "# username\tpassword\tauthenticator key\trole\n"
+
+
+def read_accounts(path: Path) -> dict[str, list[str]]:
+    """The rows of an earlier accounts file, by username (none if there is no file)."""
+    if not path.exists():
+        return {}
+    rows = (line.split("\t") for line in path.read_text().splitlines() if line[:1] != "#")
+    return {row[0]: row for row in rows if len(row) == 4}
+
+
+def write_accounts(path: Path, users, keys) -> None:
+    """Write every demo account's password and authenticator key to ``path`` (owner-only).
+
+    An account left unchanged by this run keeps what an earlier run wrote for it, so the
+    file stays complete when the seed runs again on every ``dev.py start``.
+    """
+    earlier = read_accounts(path)
+    new_keys = dict(keys)
+    lines = [ACCOUNTS_HEADER]
+    for username, role, new_password in users:
+        _, old_password, old_key, _ = earlier.get(username, ("", "(unchanged)", "", ""))
+        key = new_keys.get(username)
+        key = key.replace(" ", "") if key else (old_key if username in new_keys else "")
+        lines.append(f"{username}\t{new_password or old_password}\t{key or '-'}\t{role}\n")
+    path.touch(mode=0o600)
+    path.write_text("".join(lines))
+
+
 class Command(BaseCommand):
     help = "Seed a demo town (Joué-lès-Tours and two neighbours); safe to run again."
 
@@ -786,6 +818,9 @@ class Command(BaseCommand):
 
         self.print_users(users)
         self.print_app_keys(keys)
+        accounts = settings.DATA_DIR / ACCOUNTS_FILE
+        write_accounts(accounts, users, keys)
+        self.stdout.write(f"Passwords and authenticator keys also written to {accounts}")
         main = communes[MAIN_COMMUNE]
         main_schools = [school for school in schools if school.commune_id == main.pk]
         pupils = sum(school.pupils for school in main_schools)
