@@ -426,6 +426,7 @@ SPECTACULAR_SETTINGS = {
         "SchoolStateEnum": "ppms.models.SchoolState",
         "ReportedStateEnum": "ppms.serializers.REPORTED_STATES",
         "ActivationSourceEnum": "ppms.models.Source",
+        "DrillKindEnum": "ppms.models.DrillKind",
     },
 }
 
