@@ -574,7 +574,9 @@ def sections_for(user, activations) -> list[Section]:
 
 def board_context(user) -> dict:
     now = timezone.now()
-    visible = Activation.objects.visible_to(user).select_related("started_by", "ended_by")
+    visible = Activation.objects.visible_to(user).select_related(
+        "started_by", "ended_by", "shelter"
+    )
     active = list(visible.active().order_by("-started_at"))
     ended = list(visible.filter(ended_at__gte=now - RECENTLY_ENDED).order_by("-ended_at"))
     for section in (sections := sections_for(user, active)):

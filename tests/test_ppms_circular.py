@@ -540,3 +540,15 @@ def test_a_ppms_drill_names_its_posture(desk, school):
 
     assert response.status_code == 400
     assert list(response.json()) == ["scenario"]
+
+
+def test_the_board_says_where_an_evacuation_goes(client, desk, school, operator, gymnasium):
+    desk.post(
+        ACTIVATIONS,
+        {"scenario": "evacuation", "schools": [school.uai], "shelter": gymnasium.pk},
+        format="json",
+    )
+
+    page = sign_in(client, operator).get("/ppms/").content.decode()
+
+    assert re.search(r"Évacuation vers :\s*<strong>Gymnase Jean Bigot</strong>", page)
