@@ -224,7 +224,14 @@ class RuleTriggerAdmin(admin.ModelAdmin):
 class CommunePolicyAdmin(admin.ModelAdmin):
     list_display = ("commune", "operators_validate")
     list_select_related = ("commune",)
-    fields = ("commune", "operators_validate", "family_message")
+    fields = (
+        "commune",
+        "operators_validate",
+        "family_message",
+        "pcs_url",
+        "dicrim_url",
+        "vigicrues_url",
+    )
 
 
 @admin.register(Proposal)

@@ -957,6 +957,16 @@ class CommunePolicy(models.Model):
             "téléphonez pas à l'école, écoutez la radio locale)."
         ),
     )
+    # The documents the town already has, linked from the board.
+    pcs_url = models.URLField(_("plan communal de sauvegarde (PCS)"), blank=True)
+    dicrim_url = models.URLField(
+        _("document d'information communal sur les risques majeurs (DICRIM)"), blank=True
+    )
+    vigicrues_url = models.URLField(
+        _("station Vigicrues"),
+        blank=True,
+        help_text=_("La page de la station ou du tronçon de vigilance sur vigicrues.gouv.fr."),
+    )
 
     class Meta:
         verbose_name = _("règles PPMS d'une commune")
@@ -964,6 +974,16 @@ class CommunePolicy(models.Model):
 
     def __str__(self):
         return str(self.commune)
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """The commune's documents given: (label, address)."""
+        named = (
+            (_("PCS"), self.pcs_url),
+            (_("DICRIM"), self.dicrim_url),
+            (_("Vigicrues"), self.vigicrues_url),
+        )
+        return [(str(label), url) for label, url in named if url]
 
 
 class ProposalState(models.TextChoices):

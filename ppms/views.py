@@ -39,6 +39,7 @@ from .models import (
     Activation,
     ActivationEvent,
     ActivationEventKind,
+    CommunePolicy,
     PpmsPlan,
     Proposal,
     Scenario,
@@ -644,6 +645,13 @@ def board(request):
         "schools": schools.order_by("commune__name", "name"),
         "zones": zones.order_by("commune__name", "name"),
         "destinations": visible_shelters(request.user).select_related("commune"),
+        "commune_links": [
+            policy
+            for policy in CommunePolicy.objects.filter(commune__in=communes)
+            .select_related("commune")
+            .order_by("commune__name")
+            if policy.links
+        ],
         "config": config,
     }
     return render(request, "ppms/board.html", context)

@@ -552,3 +552,24 @@ def test_the_board_says_where_an_evacuation_goes(client, desk, school, operator,
     page = sign_in(client, operator).get("/ppms/").content.decode()
 
     assert re.search(r"Évacuation vers :\s*<strong>Gymnase Jean Bigot</strong>", page)
+
+
+# --- The links the town already has ------------------------------------------------------------
+
+
+def test_the_board_links_the_communes_pcs_dicrim_and_vigicrues_page(
+    client, commune, other_commune, operator
+):
+    CommunePolicy.objects.create(
+        commune=commune,
+        pcs_url="https://www.ville-joue-les-tours.fr/pcs.pdf",
+        dicrim_url="https://www.ville-joue-les-tours.fr/dicrim.pdf",
+        vigicrues_url="https://www.vigicrues.gouv.fr/niv3-station.php?CdStationHydro=K4900010",
+    )
+    CommunePolicy.objects.create(commune=other_commune, pcs_url="https://ballan.example/pcs")
+
+    page = sign_in(client, operator).get("/ppms/").content.decode()
+
+    links = re.search(r'data-testid="commune-links".*?</section>', page, re.S).group(0)
+    assert re.findall(r">(PCS|DICRIM|Vigicrues)</a>", links) == ["PCS", "DICRIM", "Vigicrues"]
+    assert "ballan.example" not in page  # another commune's
