@@ -470,6 +470,10 @@ class ActivationQuerySet(models.QuerySet):
     def active(self):
         return self.filter(ended_at__isnull=True)
 
+    def ended_before(self, moment):
+        """Activations ended (or cancelled) before ``moment``."""
+        return self.filter(ended_at__lt=moment)
+
     def visible_to(self, user):
         """Activations concerning a school the user may see."""
         if sees_every_commune(user):
