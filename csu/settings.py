@@ -289,6 +289,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "core.tasks.purge_notifications",
         "schedule": crontab(minute=37, hour=3),
     },
+    "ppms-retention": {
+        "task": "ppms.tasks.purge_ppms_incidents",
+        "schedule": crontab(minute=47, hour=3),
+    },
     # Hourly roll-ups: the hours closed since the last run, and the dirty (late) hours.
     "readings-rollups": {"task": "sensors.tasks.rollup_recent_hours", "schedule": 300.0},
 }
@@ -332,6 +336,11 @@ REJECTED_MESSAGES_RETENTION_DAYS = env_int("REJECTED_MESSAGES_RETENTION_DAYS", 3
 CSU_PHONE = env("CSU_PHONE", "")
 if CSU_PHONE and not re.fullmatch(r"\+?[0-9][0-9 .]{2,19}", CSU_PHONE):
     raise ImproperlyConfigured(f"CSU_PHONE={CSU_PHONE!r}: a phone number, e.g. 02 47 00 00 00.")
+# PPMS incidents (activations ended, their schools' statuses and reports, their timeline,
+# the proposals decided) kept this long for the reports' figures; their free text (where
+# a school sheltered, its needs, messages, reasons) is blanked sooner.
+PPMS_RETENTION_DAYS = env_int("PPMS_RETENTION_DAYS", 5 * 365, minimum=1)
+PPMS_TEXT_RETENTION_DAYS = env_int("PPMS_TEXT_RETENTION_DAYS", 365, minimum=1)
 # Safety services e-mailed when schools stay silent (comma-separated addresses).
 PPMS_SAFETY_EMAILS = env_list("PPMS_SAFETY_EMAILS", [])
 # A sensor silent for this many expected intervals is marked offline.
@@ -431,6 +440,7 @@ SPECTACULAR_SETTINGS = {
         "SchoolStateEnum": "ppms.models.SchoolState",
         "ReportedStateEnum": "ppms.serializers.REPORTED_STATES",
         "ActivationSourceEnum": "ppms.models.Source",
+        "DrillKindEnum": "ppms.models.DrillKind",
     },
 }
 

@@ -53,7 +53,7 @@ class PpmsPlanInline(admin.StackedInline):
 class DrillInline(admin.TabularInline):
     model = Drill
     extra = 0
-    fields = ("held_on", "scenario", "notes", "activation")
+    fields = ("held_on", "kind", "scenario", "notes", "activation")
     readonly_fields = ("activation",)
     ordering = ("-held_on",)
 
@@ -94,8 +94,8 @@ class ShelterAdmin(admin.ModelAdmin):
 
 @admin.register(Drill)
 class DrillAdmin(admin.ModelAdmin):
-    list_display = ("school", "held_on", "scenario", "activation")
-    list_filter = ("scenario", "school__commune")
+    list_display = ("school", "held_on", "kind", "scenario", "activation")
+    list_filter = ("kind", "scenario", "school__commune")
     search_fields = ("school__uai", "school__name")
     list_select_related = ("school", "activation")
     autocomplete_fields = ("school",)
@@ -224,7 +224,14 @@ class RuleTriggerAdmin(admin.ModelAdmin):
 class CommunePolicyAdmin(admin.ModelAdmin):
     list_display = ("commune", "operators_validate")
     list_select_related = ("commune",)
-    fields = ("commune", "operators_validate", "family_message")
+    fields = (
+        "commune",
+        "operators_validate",
+        "family_message",
+        "pcs_url",
+        "dicrim_url",
+        "vigicrues_url",
+    )
 
 
 @admin.register(Proposal)

@@ -64,6 +64,7 @@ from .models import (
     StatusUpdate,
     check_drills,
     school_year,
+    year_dates,
 )
 from .proposals import may_validate, proposal_communes
 from .reach import reach_of
@@ -814,8 +815,10 @@ activation_cap_view = ActivationCapView.as_view()
     list=extend_schema(
         summary=_("Registre des exercices PPMS de l'année scolaire, par école"),
         description=_(
-            "Au moins deux exercices par année scolaire (1er septembre – 31 août) : un en "
-            "septembre-octobre, un deuxième avant les vacances de fin d'année (20 décembre). "
+            "Au moins deux exercices PPMS par année scolaire (1er septembre – 31 août), les "
+            "exercices incendie à part : un en septembre-octobre, un deuxième avant les "
+            "vacances d'hiver de la zone de l'école ; et le scénario intrusion exercé au "
+            "moins une fois, avant les vacances d'été (circulaire du 8 juin 2023). "
             "overdue=true : les écoles dont une échéance est passée sans ses exercices."
         ),
         parameters=[DrillFilterSerializer],
@@ -843,6 +846,7 @@ class DrillViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.Gene
         params = query_params(DrillFilterSerializer, request)
         today = timezone.localdate()
         start, end = school_year(today)
+        calendar = year_dates(start)
         drills = Drill.objects.filter(held_on__range=(start, end)).order_by("held_on", "pk")
         schools = (
             School.objects.visible_to(request.user)
@@ -855,7 +859,9 @@ class DrillViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.Gene
         register = []
         for school in schools:
             school.school_year = {"start": start, "end": end}
-            school.requirements = check_drills([d.held_on for d in school.year_drills], today)
+            school.requirements = check_drills(
+                school.year_drills, today, calendar[school.holiday_zone]
+            )
             school.overdue = any(check.overdue for check in school.requirements)
             if params["overdue"] is None or school.overdue == params["overdue"]:
                 register.append(school)

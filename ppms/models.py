@@ -342,13 +342,23 @@ class PpmsPlan(models.Model):
         return f"{self.school} — {self.get_scenario_display()}"
 
 
+class DrillKind(models.TextChoices):
+    PPMS = "ppms", _("Exercice PPMS")
+    FIRE = "fire", _("Exercice d'évacuation incendie")
+
+
 class Drill(models.Model):
-    """A PPMS drill held by a school (at least two per school year: circular of 8 June 2023)."""
+    """A drill held by a school: PPMS drills (at least two per school year: circular of
+    8 June 2023) and, kept apart, fire drills, which do not count for the PPMS."""
 
     school = models.ForeignKey(
         School, on_delete=models.CASCADE, related_name="drills", verbose_name=_("école")
     )
-    scenario = models.CharField(_("posture"), max_length=16, choices=Scenario)
+    kind = models.CharField(
+        _("type d'exercice"), max_length=8, choices=DrillKind, default=DrillKind.PPMS
+    )
+    # The posture drilled (a PPMS drill's; a fire drill has none).
+    scenario = models.CharField(_("posture"), max_length=16, choices=Scenario, blank=True)
     held_on = models.DateField(_("date"))
     notes = models.TextField(
         _("observations"), blank=True, help_text=_("Aucun nom d'élève ni de personne.")
@@ -370,40 +380,47 @@ class Drill(models.Model):
     def __str__(self):
         return f"{self.school} — {self.held_on:%d/%m/%Y}"
 
-
-@dataclass(frozen=True)
-class DrillRequirement:
-    """So many drills held between September 1 and a deadline (included) of the school year."""
-
-    label: str
-    count: int
-    month: int
-    day: int
-
-    def deadline(self, year_start: date) -> date:
-        year = year_start.year if self.month >= year_start.month else year_start.year + 1
-        return date(year, self.month, self.day)
-
-
-# Circular of 8 June 2023 (BO n°26): at least two PPMS drills per school year, one in
-# September–October and one before the end-of-year holidays, taken as before December 20.
-# A new regulation gets a new constant, so past years stay judged by their own rules.
-DRILLS_2023 = (
-    DrillRequirement(_("Un exercice en septembre ou octobre"), count=1, month=10, day=31),
-    DrillRequirement(
-        _("Deux exercices avant les vacances de fin d'année (20 décembre)"),
-        count=2,
-        month=12,
-        day=19,
-    ),
-)
-DRILL_REQUIREMENTS = DRILLS_2023
+    def clean(self):
+        if self.kind == DrillKind.PPMS and not self.scenario:
+            raise ValidationError({"scenario": _("Un exercice PPMS exerce une posture.")})
 
 
 def school_year(day: date) -> tuple[date, date]:
     """The school year holding ``day``: September 1 to August 31."""
     start = date(day.year if day.month >= 9 else day.year - 1, 9, 1)
     return start, date(start.year + 1, 8, 31)
+
+
+# The holidays the drills' deadlines hang on, as named in the Ministry's calendar: the
+# dates themselves are the SchoolHoliday rows (imported from the Ministry's open data by
+# ``manage.py import_school_holidays``, edited in the admin), never written here.
+WINTER_HOLIDAYS = "Vacances d'hiver"
+SUMMER_HOLIDAYS = "Vacances d'été"
+
+
+@dataclass(frozen=True)
+class YearDates:
+    """The days a zone's school year ends its terms on: the last days of class before its
+    winter and its summer holidays (None when the calendar does not have them)."""
+
+    before_winter: date | None
+    before_summer: date | None
+
+
+def year_dates(start: date) -> dict[str, YearDates]:
+    """The last days of class before the winter and summer holidays of the school year
+    beginning ``start``, by zone (one query for every zone)."""
+    found: dict[tuple[str, str], date] = {}
+    for zone, name, first_day in SchoolHoliday.objects.filter(
+        name__in=[WINTER_HOLIDAYS, SUMMER_HOLIDAYS],
+        first_day__gt=start,
+        first_day__lte=date(start.year + 1, 8, 31),
+    ).values_list("zone", "name", "first_day"):
+        found.setdefault((zone, name), first_day - timedelta(days=1))
+    return {
+        zone: YearDates(found.get((zone, WINTER_HOLIDAYS)), found.get((zone, SUMMER_HOLIDAYS)))
+        for zone in ("A", "B", "C")
+    }
 
 
 @dataclass(frozen=True)
@@ -414,22 +431,48 @@ class DrillCheck:
     overdue: bool
 
 
-def check_drills(held: list[date], today: date) -> list[DrillCheck]:
-    """Judge the drills ``held`` this school year against the requirements, as of ``today``."""
-    start, _end = school_year(today)
+def check_drills(drills, today: date, dates: YearDates) -> list[DrillCheck]:
+    """Judge a school's ``drills`` of this school year (with ``held_on``, ``kind`` and
+    ``scenario``) by the circular of 8 June 2023 (BO n°26), as of ``today``.
+
+    At least two PPMS drills a year, fire drills apart: one in September or October, a
+    second before the winter holidays of the school's zone; and the intrusion scenario
+    drilled at least once in the year, before the summer holidays. ``dates``: the zone's
+    last days of class; a deadline the calendar lacks is the school year's end (judged
+    then, never guessed). A new regulation gets its own function, so that past years stay
+    judged by their own rules.
+    """
+    start, end = school_year(today)
+    ppms = [drill for drill in drills if drill.kind == DrillKind.PPMS]
+    rules = (
+        (_("Un exercice en septembre ou octobre"), date(start.year, 10, 31), 1, ppms),
+        (
+            _("Deux exercices avant les vacances d'hiver de la zone"),
+            dates.before_winter or end,
+            2,
+            ppms,
+        ),
+        (
+            _("Le scénario intrusion exercé au moins une fois dans l'année"),
+            dates.before_summer or end,
+            1,
+            [drill for drill in ppms if drill.scenario == Scenario.INTRUSION],
+        ),
+    )
     checks = []
-    for requirement in DRILL_REQUIREMENTS:
-        deadline = requirement.deadline(start)
-        met = sum(start <= day <= deadline for day in held) >= requirement.count
-        checks.append(
-            DrillCheck(str(requirement.label), deadline, met, not met and today > deadline)
-        )
+    for label, deadline, count, counted in rules:
+        met = sum(start <= drill.held_on <= deadline for drill in counted) >= count
+        checks.append(DrillCheck(str(label), deadline, met, not met and today > deadline))
     return checks
 
 
 class ActivationQuerySet(models.QuerySet):
     def active(self):
         return self.filter(ended_at__isnull=True)
+
+    def ended_before(self, moment):
+        """Activations ended (or cancelled) before ``moment``."""
+        return self.filter(ended_at__lt=moment)
 
     def visible_to(self, user):
         """Activations concerning a school the user may see."""
@@ -918,6 +961,16 @@ class CommunePolicy(models.Model):
             "téléphonez pas à l'école, écoutez la radio locale)."
         ),
     )
+    # The documents the town already has, linked from the board.
+    pcs_url = models.URLField(_("plan communal de sauvegarde (PCS)"), blank=True)
+    dicrim_url = models.URLField(
+        _("document d'information communal sur les risques majeurs (DICRIM)"), blank=True
+    )
+    vigicrues_url = models.URLField(
+        _("station Vigicrues"),
+        blank=True,
+        help_text=_("La page de la station ou du tronçon de vigilance sur vigicrues.gouv.fr."),
+    )
 
     class Meta:
         verbose_name = _("règles PPMS d'une commune")
@@ -925,6 +978,16 @@ class CommunePolicy(models.Model):
 
     def __str__(self):
         return str(self.commune)
+
+    @property
+    def links(self) -> list[tuple[str, str]]:
+        """The commune's documents given: (label, address)."""
+        named = (
+            (_("PCS"), self.pcs_url),
+            (_("DICRIM"), self.dicrim_url),
+            (_("Vigicrues"), self.vigicrues_url),
+        )
+        return [(str(label), url) for label, url in named if url]
 
 
 class ProposalState(models.TextChoices):

@@ -23,6 +23,7 @@ from .models import (
     Activation,
     ActivationEventKind,
     Drill,
+    DrillKind,
     ProposalState,
     Scenario,
     School,
@@ -549,14 +550,24 @@ class DrillSerializer(serializers.ModelSerializer):
     school = serializers.SlugRelatedField(
         slug_field="uai", queryset=School.objects.none(), help_text=_("Code UAI de l'école.")
     )
-    scenario = ChoiceParam(choices=Scenario.choices)
+    kind = ChoiceParam(
+        choices=DrillKind.choices,
+        required=False,
+        default=DrillKind.PPMS,
+        help_text=_("ppms (par défaut) ou fire : un exercice incendie ne compte pas au PPMS."),
+    )
+    scenario = ChoiceParam(
+        choices=Scenario.choices,
+        required=False,
+        help_text=_("La posture exercée : obligatoire pour un exercice PPMS."),
+    )
     activation = serializers.PrimaryKeyRelatedField(
         read_only=True, help_text=_("Le déclenchement d'exercice qui l'a enregistré.")
     )
 
     class Meta:
         model = Drill
-        fields = ["id", "school", "scenario", "held_on", "notes", "activation"]
+        fields = ["id", "school", "kind", "scenario", "held_on", "notes", "activation"]
         extra_kwargs = {"notes": {"max_length": 2000, "help_text": NO_NAMES}}
 
     def get_fields(self):
@@ -570,10 +581,18 @@ class DrillSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(_("Un exercice déjà tenu : pas de date future."))
         return day
 
+    def validate(self, attrs):
+        if attrs.get("kind", DrillKind.PPMS) == DrillKind.PPMS and not attrs.get("scenario"):
+            raise serializers.ValidationError(
+                {"scenario": _("Un exercice PPMS exerce une posture.")}
+            )
+        return attrs
+
 
 class DrillRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    scenario = serializers.ChoiceField(choices=Scenario.choices)
+    kind = serializers.ChoiceField(choices=DrillKind.choices)
+    scenario = serializers.CharField(help_text=_("La posture exercée ; vide pour un incendie."))
     held_on = serializers.DateField()
     activation = serializers.IntegerField(source="activation_id", allow_null=True)
 

@@ -6,9 +6,12 @@ the browsers that may see it, and, for the changes of the activation's timeline,
 safety services. What is told goes out once the transaction commits.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -16,8 +19,10 @@ from . import ladder, notify
 from .models import (
     COUNTS,
     Activation,
+    ActivationEvent,
     ActivationEventKind,
     Drill,
+    Proposal,
     Scenario,
     School,
     SchoolState,
@@ -314,3 +319,41 @@ def ppms_alarm(
         pushes=notify.to_operators(current, "activated", status),
     )
     return current, False
+
+
+# Free text a school or an operator typed in an incident, blanked after
+# PPMS_TEXT_RETENTION_DAYS: the figures stay for the reports, the words go.
+FREE_TEXT_KEYS = ("location", "needs")
+
+
+@transaction.atomic
+def ppms_purge(*, now=None) -> dict[str, int]:
+    """Apply the PPMS retention: delete the activations ended more than
+    PPMS_RETENTION_DAYS ago (their statuses, reports and timeline with them) and the
+    proposals decided as long ago; blank the free text of those ended more than
+    PPMS_TEXT_RETENTION_DAYS ago. The deliveries (pushes, SMS, e-mails, webhooks) follow
+    NOTIFICATION_RETENTION_DAYS."""
+    now = now or timezone.now()
+    expired = Activation.objects.ended_before(now - timedelta(days=settings.PPMS_RETENTION_DAYS))
+    decided = Proposal.objects.filter(
+        Q(activation__in=expired)
+        | Q(
+            activation__isnull=True,
+            decided_at__lt=now - timedelta(days=settings.PPMS_RETENTION_DAYS),
+        )
+    )
+    proposals, activations = decided.count(), expired.count()
+    decided.delete()  # first: a proposal protects the activation it became
+    expired.delete()
+    old = Activation.objects.ended_before(now - timedelta(days=settings.PPMS_TEXT_RETENTION_DAYS))
+    statuses = SchoolStatus.objects.filter(activation__in=old).exclude(location="", needs="")
+    blanked = statuses.update(location="", needs="")
+    ActivationEvent.objects.filter(activation__in=old).exclude(text="").update(text="")
+    old.exclude(cancel_reason="").update(cancel_reason="")
+    updates = []
+    for update in StatusUpdate.objects.filter(status__activation__in=old).only("data"):
+        if any(update.data.get(key) for key in FREE_TEXT_KEYS):
+            update.data = {**update.data, **dict.fromkeys(FREE_TEXT_KEYS, "")}
+            updates.append(update)
+    StatusUpdate.objects.bulk_update(updates, ["data"], batch_size=500)
+    return {"activations": activations, "proposals": proposals, "texts": blanked + len(updates)}

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from .ladder import climb
 from .proposals import ppms_activate_unanswered
+from .services import ppms_purge
 
 
 @shared_task
@@ -16,3 +17,9 @@ def escalate_pending_schools() -> int:
 def activate_unanswered_proposals() -> int:
     """Periodic: activate the proposals whose rule says so when nobody answered in time."""
     return len(ppms_activate_unanswered())
+
+
+@shared_task
+def purge_ppms_incidents() -> dict[str, int]:
+    """Nightly: PPMS incidents past their retention deleted, their free text sooner."""
+    return ppms_purge()

@@ -39,6 +39,7 @@ from .models import (
     Activation,
     ActivationEvent,
     ActivationEventKind,
+    CommunePolicy,
     PpmsPlan,
     Proposal,
     Scenario,
@@ -574,7 +575,9 @@ def sections_for(user, activations) -> list[Section]:
 
 def board_context(user) -> dict:
     now = timezone.now()
-    visible = Activation.objects.visible_to(user).select_related("started_by", "ended_by")
+    visible = Activation.objects.visible_to(user).select_related(
+        "started_by", "ended_by", "shelter"
+    )
     active = list(visible.active().order_by("-started_at"))
     ended = list(visible.filter(ended_at__gte=now - RECENTLY_ENDED).order_by("-ended_at"))
     for section in (sections := sections_for(user, active)):
@@ -642,6 +645,13 @@ def board(request):
         "schools": schools.order_by("commune__name", "name"),
         "zones": zones.order_by("commune__name", "name"),
         "destinations": visible_shelters(request.user).select_related("commune"),
+        "commune_links": [
+            policy
+            for policy in CommunePolicy.objects.filter(commune__in=communes)
+            .select_related("commune")
+            .order_by("commune__name")
+            if policy.links
+        ],
         "config": config,
     }
     return render(request, "ppms/board.html", context)

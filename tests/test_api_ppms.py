@@ -816,7 +816,8 @@ def test_a_school_without_a_drill_in_september_or_october_is_overdue_in_november
     assert [d["held_on"] for d in mine["drills"]] == ["2026-09-18"]
     assert [(r["deadline"], r["met"], r["overdue"]) for r in mine["requirements"]] == [
         ("2026-10-31", True, False),
-        ("2026-12-19", False, False),
+        ("2027-02-19", False, False),  # zone B: the winter holidays begin on 20 February
+        ("2027-07-02", True, False),
     ]
     assert mine["overdue"] is False
     assert entries["0370002B"]["overdue"] is True
@@ -824,17 +825,17 @@ def test_a_school_without_a_drill_in_september_or_october_is_overdue_in_november
     assert list(register(api, operator, overdue="false")) == ["0370001A"]
 
 
-@time_machine.travel(datetime(2027, 1, 10, 12, 0, tzinfo=UTC), tick=False)
-def test_two_drills_are_due_before_december_20(api, operator, school, other_school):
+@time_machine.travel(datetime(2027, 2, 22, 12, 0, tzinfo=UTC), tick=False)
+def test_two_drills_are_due_before_the_winter_holidays(api, operator, school, other_school):
     drill(school, date(2026, 10, 1))
-    drill(school, date(2026, 12, 20))  # the holidays have begun
+    drill(school, date(2027, 2, 20))  # the winter holidays (zone B) have begun
     drill(other_school, date(2026, 9, 10))
-    drill(other_school, date(2026, 12, 18), scenario="shelter")
+    drill(other_school, date(2027, 2, 18), scenario="shelter")
 
     entries = register(api, operator)
 
     assert entries["0370001A"]["overdue"] is True
-    assert [r["met"] for r in entries["0370001A"]["requirements"]] == [True, False]
+    assert [r["met"] for r in entries["0370001A"]["requirements"]] == [True, False, True]
     assert entries["0370002B"]["overdue"] is False
 
 
@@ -880,6 +881,7 @@ def test_an_operator_records_a_drill(api, operator, school):
     assert response.json() == {
         "id": Drill.objects.get().pk,
         "school": "0370001A",
+        "kind": "ppms",
         "scenario": "confinement",
         "held_on": "2026-10-15",
         "notes": "RAS",

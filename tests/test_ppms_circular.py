@@ -14,9 +14,19 @@ from rest_framework.test import APIClient
 from core.cap import CAP_NS, CAP_SCHEMA
 from ppms.cap import activation_cap, for_cap
 from ppms.ladder import climb
-from ppms.models import Activation, CommunePolicy, Drill, PpmsPlan, Scenario, SchoolStatus, Shelter
+from ppms.models import (
+    Activation,
+    CommunePolicy,
+    Drill,
+    PpmsPlan,
+    Scenario,
+    SchoolStatus,
+    Shelter,
+    StatusUpdate,
+)
 from ppms.notify import ladder_texts, reminder_devices
-from ppms.services import ppms_activate, ppms_report
+from ppms.services import ppms_activate, ppms_end, ppms_report
+from ppms.tasks import purge_ppms_incidents
 from ppms.views import sections_for
 from tests.conftest import make_school, sign_in
 
@@ -512,7 +522,7 @@ def test_a_fire_drill_does_not_count_as_a_ppms_drill(desk, school):
     entry = register_entry(desk)
 
     assert entry["overdue"] is True
-    assert [r["met"] for r in entry["requirements"]] == [True, False, False]
+    assert [r["met"] for r in entry["requirements"]] == [True, False, True]
     assert [d["kind"] for d in entry["drills"]] == ["ppms", "fire"]
 
 
@@ -540,3 +550,84 @@ def test_a_ppms_drill_names_its_posture(desk, school):
 
     assert response.status_code == 400
     assert list(response.json()) == ["scenario"]
+
+
+def test_the_board_says_where_an_evacuation_goes(client, desk, school, operator, gymnasium):
+    desk.post(
+        ACTIVATIONS,
+        {"scenario": "evacuation", "schools": [school.uai], "shelter": gymnasium.pk},
+        format="json",
+    )
+
+    page = sign_in(client, operator).get("/ppms/").content.decode()
+
+    assert re.search(r"Évacuation vers :\s*<strong>Gymnase Jean Bigot</strong>", page)
+
+
+# --- The links the town already has ------------------------------------------------------------
+
+
+def test_the_board_links_the_communes_pcs_dicrim_and_vigicrues_page(
+    client, commune, other_commune, operator
+):
+    CommunePolicy.objects.create(
+        commune=commune,
+        pcs_url="https://www.ville-joue-les-tours.fr/pcs.pdf",
+        dicrim_url="https://www.ville-joue-les-tours.fr/dicrim.pdf",
+        vigicrues_url="https://www.vigicrues.gouv.fr/niv3-station.php?CdStationHydro=K4900010",
+    )
+    CommunePolicy.objects.create(commune=other_commune, pcs_url="https://ballan.example/pcs")
+
+    page = sign_in(client, operator).get("/ppms/").content.decode()
+
+    links = re.search(r'data-testid="commune-links".*?</section>', page, re.S).group(0)
+    assert re.findall(r">(PCS|DICRIM|Vigicrues)</a>", links) == ["PCS", "DICRIM", "Vigicrues"]
+    assert "ballan.example" not in page  # another commune's
+
+
+# --- Retention ---------------------------------------------------------------------------------
+
+
+def ended_incident(school, director, operator, *, at):
+    with time_machine.travel(at, tick=False):
+        activation = activate([school], scenario="confinement")
+        ppms_report(
+            status=activation.statuses.get(),
+            report={
+                "state": "safe",
+                "pupils_present": 180,
+                "location": "Gymnase",
+                "needs": "Eau",
+            },
+            by=director,
+        )
+        ppms_end(activation=activation, by=operator, ordered_by="Préfecture", confirmed_schools=[])
+    return activation
+
+
+def test_the_purge_blanks_free_text_after_a_year_and_deletes_incidents_after_five(
+    db, school, director, operator, settings
+):
+    settings.PPMS_RETENTION_DAYS, settings.PPMS_TEXT_RETENTION_DAYS = 5 * 365, 365
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    old = ended_incident(school, director, operator, at=now - timedelta(days=5 * 365 + 2))
+    last_year = ended_incident(school, director, operator, at=now - timedelta(days=400))
+    recent = ended_incident(school, director, operator, at=now - timedelta(days=30))
+
+    with time_machine.travel(now, tick=False):
+        result = purge_ppms_incidents()
+
+    assert result["activations"] == 1
+    assert not Activation.objects.filter(pk=old.pk).exists()
+    blanked = SchoolStatus.objects.get(activation=last_year)
+    assert (blanked.location, blanked.needs, blanked.pupils_present) == ("", "", 180)
+    [update] = StatusUpdate.objects.filter(status=blanked)
+    assert (update.data["needs"], update.data["pupils_present"]) == ("", 180)
+    kept = SchoolStatus.objects.get(activation=recent)
+    assert (kept.location, kept.needs) == ("Gymnase", "Eau")
+
+
+def test_the_purge_runs_nightly_by_beat(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["ppms-retention"]
+
+    assert entry["task"] == "ppms.tasks.purge_ppms_incidents"
