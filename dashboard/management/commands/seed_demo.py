@@ -560,6 +560,7 @@ DEMO_RULES = [
     (
         "Eau potable : pH hors référence (6,5 – 9)",
         dict(
+            water_points="drinking",
             sensor_kind="water",
             metric="ph",
             condition="outside",
@@ -572,6 +573,7 @@ DEMO_RULES = [
     (
         "Eau potable : turbidité au-dessus de la référence (0,5 NFU)",
         dict(
+            water_points="outlet",
             sensor_kind="water",
             metric="turbidity",
             threshold=0.5,
@@ -583,6 +585,7 @@ DEMO_RULES = [
     (
         "Eau potable : turbidité au-dessus de la limite (1 NFU)",
         dict(
+            water_points="outlet",
             sensor_kind="water",
             metric="turbidity",
             threshold=1,
@@ -594,6 +597,7 @@ DEMO_RULES = [
     (
         "Eau potable : chlore libre bas (< 0,3 mg/L)",
         dict(
+            water_points="outlet",
             sensor_kind="water",
             metric="chlorine",
             condition="below",
@@ -606,6 +610,7 @@ DEMO_RULES = [
     (
         "Eau potable : chlore libre absent (< 0,1 mg/L)",
         dict(
+            water_points="drinking",
             sensor_kind="water",
             metric="chlorine",
             condition="below",
@@ -618,6 +623,7 @@ DEMO_RULES = [
     (
         "Eau potable : nitrates au-dessus de la limite de qualité (50 mg/L)",
         dict(
+            water_points="drinking",
             sensor_kind="water",
             metric="nitrates",
             threshold=50,
@@ -629,6 +635,7 @@ DEMO_RULES = [
     (
         "Eau potable : conductivité hors référence (180 – 1000 µS/cm)",
         dict(
+            water_points="drinking",
             sensor_kind="water",
             metric="conductivity",
             condition="outside",
