@@ -75,7 +75,7 @@ class RuleAdmin(admin.ModelAdmin):
         (
             _("Portée"),
             {
-                "fields": ("sensor", "sensor_kind", "zones", "communes"),
+                "fields": ("sensor", "sensor_kind", "zones", "communes", "water_points"),
                 "description": _(
                     "Un capteur, ou les capteurs d'un type dans des zones ou communes "
                     "(aucune : toutes)."

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from core.models import Webhook
 from core.roles import supervised_communes
 from sensors.metrics import Kind, metric_for
-from sensors.models import Commune, Sensor, Zone
+from sensors.models import Commune, Sensor, WaterPoint, Zone
 
 
 class Severity(models.TextChoices):
@@ -61,6 +61,28 @@ class DailyWindow(models.TextChoices):
     SLIDING = "sliding", _("24 heures glissantes")
 
 
+class RuleWaterPoints(models.TextChoices):
+    """Which water points a rule on water sensors watches (blank: all of them)."""
+
+    ALL = "", _("tous")
+    DRINKING = "drinking", _("eau de consommation (sortie, réseau, robinet)")
+    OUTLET = WaterPoint.OUTLET.value, WaterPoint.OUTLET.label
+    NETWORK = WaterPoint.NETWORK.value, WaterPoint.NETWORK.label
+    TAP = WaterPoint.TAP.value, WaterPoint.TAP.label
+    RESOURCE = WaterPoint.RESOURCE.value, WaterPoint.RESOURCE.label
+    BATHING = WaterPoint.BATHING.value, WaterPoint.BATHING.label
+
+    @classmethod
+    def including(cls, point: str) -> list[str]:
+        """The values of the rules that watch a sensor at ``point``."""
+        found = [cls.ALL.value]
+        if point:
+            found.append(point)
+        if point in WaterPoint.drinking():
+            found.append(cls.DRINKING.value)
+        return found
+
+
 class Condition(models.TextChoices):
     ABOVE = "above", _("au-dessus de")
     BELOW = "below", _("en dessous de")
@@ -92,6 +114,7 @@ class RuleQuerySet(models.QuerySet):
                     & (Q(sensor_kind="") | Q(sensor_kind=sensor.kind))
                     & (Q(communes__isnull=True) | Q(communes=sensor.commune_id))
                     & (Q(zones__isnull=True) | Q(zones__in=zone_ids))
+                    & Q(water_points__in=RuleWaterPoints.including(sensor.water_point))
                 )
             )
             .distinct()
@@ -117,6 +140,13 @@ class Rule(models.Model):
     sensor_kind = models.CharField(_("type de capteur"), max_length=16, choices=Kind, blank=True)
     zones = models.ManyToManyField(Zone, blank=True, verbose_name=_("zones"))
     communes = models.ManyToManyField(Commune, blank=True, verbose_name=_("communes"))
+    water_points = models.CharField(
+        _("points d'eau"),
+        max_length=16,
+        choices=RuleWaterPoints,
+        blank=True,
+        help_text=_("Capteurs d'eau seulement : où la règle s'applique (vide : partout)."),
+    )
 
     metric = models.CharField(_("grandeur"), max_length=32, blank=True)
     condition = models.CharField(
@@ -274,6 +304,9 @@ class Rule(models.Model):
             and not (1 <= self.threshold <= 6)
         ):
             errors["threshold"] = _("Une classe ATMO va de 1 à 6.")
+        kind = self.sensor.kind if self.sensor_id else self.sensor_kind
+        if self.water_points and kind != Kind.WATER:
+            errors["water_points"] = _("Les points d'eau ne portent que sur les capteurs d'eau.")
         errors.update(self.aggregate_errors())
         if any(day not in range(7) for day in self.days or []):
             errors["days"] = _("Jours de 0 (lundi) à 6 (dimanche).")
@@ -328,6 +361,10 @@ class Rule(models.Model):
             sensors = sensors.filter(commune__in=communes)
         if zones := list(self.zones.values_list("pk", flat=True)):
             sensors = sensors.filter(zones__in=zones).distinct()
+        if self.water_points == RuleWaterPoints.DRINKING:
+            sensors = sensors.filter(water_point__in=WaterPoint.drinking())
+        elif self.water_points:
+            sensors = sensors.filter(water_point=self.water_points)
         return sensors
 
     @property

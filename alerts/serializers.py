@@ -363,6 +363,7 @@ class RuleSerializer(serializers.ModelSerializer):
             "sensor_kind",
             "zones",
             "communes",
+            "water_points",
             "metric",
             "condition",
             "threshold",

@@ -86,19 +86,20 @@ def reset(stations: int) -> list[str]:
 
 
 def demo_air_rules() -> dict:
-    """The demo town's air rules, active on the bench stations (the others switched off):
-    the technical ones on raw readings are evaluated on the flow, the episode ones on
-    means are judged from the roll-ups (``judge_means``)."""
+    """The demo town's air rules, active on the bench stations (the demo's former
+    raw-reading episode rules, left by older runs, switched off): the technical ones on
+    raw readings are evaluated on the flow, the episode ones on means are judged from
+    the roll-ups (``judge_means``)."""
     from alerts.models import Rule
-    from dashboard.management.commands.seed_demo import DEMO_RULES
+    from dashboard.management.commands.seed_demo import DEMO_RULES, FORMER_DEMO_RULES
 
     names = []
     for name, fields in DEMO_RULES:
         if fields.get("sensor_kind") == "air" and fields.get("kind", "threshold") != "atmo":
             Rule.objects.update_or_create(name=name, defaults={**fields, "active": True})
             names.append(name)
-    Rule.objects.exclude(name__in=names).update(active=False)
-    on_means = Rule.objects.filter(active=True).exclude(aggregate="").count()
+    Rule.objects.filter(name__in=FORMER_DEMO_RULES).update(active=False)
+    on_means = Rule.objects.filter(name__in=names).exclude(aggregate="").count()
     return {"rules_on_flow": len(names) - on_means, "rules_on_means": on_means}
 
 

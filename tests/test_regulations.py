@@ -16,6 +16,7 @@ from alerts.regulations import (
 from dashboard.management.commands.seed_demo import FORMER_DEMO_RULES
 from sensors.metrics import metric_for
 from sensors.models import Sensor
+from tests.alerting import make_rule
 from tests.conftest import make_sensor
 
 # Code de l'environnement, article R221-1, I (décret n° 2010-1250 du 21 octobre 2010),
@@ -164,3 +165,30 @@ def test_only_a_water_sensor_has_a_water_point(commune):
     with pytest.raises(ValidationError) as error:
         sensor.full_clean()
     assert list(error.value.message_dict) == ["water_point"]
+
+
+@pytest.mark.django_db
+def test_the_demo_s_drinking_water_rules_leave_the_lake_alone():
+    call_command("seed_demo", "--password", "x-Demo-2026!", stdout=StringIO())
+    lake = Sensor.objects.get(ref="jlt-water-05")
+    reservoir = Sensor.objects.get(ref="jlt-water-01")
+    network = Sensor.objects.get(ref="jlt-water-03")
+    drinking = Rule.objects.filter(name__startswith="Eau potable")
+
+    assert not Rule.objects.applying_to(lake).filter(pk__in=drinking).exists()
+    at_reservoir = set(Rule.objects.applying_to(reservoir).filter(pk__in=drinking))
+    in_network = set(Rule.objects.applying_to(network).filter(pk__in=drinking))
+    assert at_reservoir == set(drinking)  # every criterion applies leaving a reservoir
+    assert {rule.metric for rule in in_network} == {"ph", "chlorine", "nitrates", "conductivity"}
+    [chlorine] = [rule for rule in in_network if rule.metric == "chlorine"]
+    assert chlorine.threshold == 0.1
+    assert set(drinking[0].sensors_in_scope()) <= {reservoir, network} | set(
+        Sensor.objects.filter(water_point__in=["outlet", "network", "tap"])
+    )
+
+
+@pytest.mark.django_db
+def test_a_rule_on_water_points_must_be_on_water_sensors():
+    with pytest.raises(ValidationError) as error:
+        make_rule(water_points="drinking")  # an air rule
+    assert list(error.value.message_dict) == ["water_points"]

@@ -598,6 +598,7 @@ DEMO_RULES = [
     (
         "Eau potable : pH hors référence (6,5 – 9)",
         dict(
+            water_points="drinking",
             sensor_kind="water",
             metric="ph",
             condition="outside",
@@ -610,6 +611,7 @@ DEMO_RULES = [
     (
         "Eau potable : turbidité au-dessus de la référence (0,5 NFU)",
         dict(
+            water_points="outlet",
             sensor_kind="water",
             metric="turbidity",
             threshold=0.5,
@@ -621,6 +623,7 @@ DEMO_RULES = [
     (
         "Eau potable : turbidité au-dessus de la limite (1 NFU)",
         dict(
+            water_points="outlet",
             sensor_kind="water",
             metric="turbidity",
             threshold=1,
@@ -632,6 +635,7 @@ DEMO_RULES = [
     (
         "Eau potable : chlore libre bas (< 0,3 mg/L)",
         dict(
+            water_points="outlet",
             sensor_kind="water",
             metric="chlorine",
             condition="below",
@@ -644,6 +648,7 @@ DEMO_RULES = [
     (
         "Eau potable : chlore libre absent (< 0,1 mg/L)",
         dict(
+            water_points="drinking",
             sensor_kind="water",
             metric="chlorine",
             condition="below",
@@ -656,6 +661,7 @@ DEMO_RULES = [
     (
         "Eau potable : nitrates au-dessus de la limite de qualité (50 mg/L)",
         dict(
+            water_points="drinking",
             sensor_kind="water",
             metric="nitrates",
             threshold=50,
@@ -667,6 +673,7 @@ DEMO_RULES = [
     (
         "Eau potable : conductivité hors référence (180 – 1000 µS/cm)",
         dict(
+            water_points="drinking",
             sensor_kind="water",
             metric="conductivity",
             condition="outside",
