@@ -11,10 +11,14 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
+from alerts.models import Rule
+from ppms.models import School
+from ppms.services import ppms_activate
 from sensors.metrics import metrics_of
 from sensors.models import LatestReading, Sensor
 from tests.conftest import CHROMIUM, sign_in
 from tests.test_browser import CHROMIUM_ARGS
+from tests.test_cap import make_alert
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -90,3 +94,104 @@ def test_nothing_spills_out_of_a_tile_and_no_name_is_cut(open_page, width, tmp_p
     page.screenshot(path=tmp_path / f"dashboard-{width}.png", full_page=True)
 
     assert page.evaluate(SPILLS) == []
+
+
+@pytest.fixture
+def flood_under_way(demo_town, django_user_model):
+    """Fifteen open alerts (five gauges, three rules) and the flood zone's PPMS."""
+    rules = list(Rule.objects.filter(metric="level")[:3])
+    for gauge in Sensor.objects.filter(kind="water", ref__contains="river"):
+        for rule in rules:
+            make_alert(gauge, rule, opened_at=timezone.now() - timedelta(minutes=5))
+    make_alert(
+        Sensor.objects.get(ref="jlt-opening-03"),
+        Rule.objects.get(name="Bâtiment ouvert la nuit"),
+        opened_at=timezone.now(),
+    )
+    operator = django_user_model.objects.get(username="operateur-metropole")
+    return ppms_activate(
+        scenario="evacuation",
+        title="Crue du Cher",
+        source="operator",
+        schools=list(School.objects.filter(zones__type="flood").distinct()),
+        by=operator,
+    )
+
+
+# Every visible text of the page: its size, and the contrast of its colour against the
+# background it is drawn on (the first ancestor's that is not transparent, blended).
+TEXTS = """() => {
+  const rgba = (text) => (text.match(/[\\d.]+/g) || []).map(Number).concat([1]).slice(0, 4);
+  const lum = ([r, g, b]) => {
+    const linear = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    const c = [r, g, b].map(linear);
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const over = (top, under) => top.slice(0, 3).map((v, i) => v * top[3] + under[i] * (1 - top[3]));
+  const background = (node) => {
+    const layers = [];
+    for (let n = node; n && n.nodeType === 1; n = n.parentElement) {
+      const colour = rgba(getComputedStyle(n).backgroundColor);
+      if (colour[3] > 0) layers.push(colour);
+      if (colour[3] >= 1) break;
+    }
+    let result = [255, 255, 255];
+    for (const layer of layers.reverse()) result = over(layer, result);
+    return result;
+  };
+  const found = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let text = walker.nextNode(); text; text = walker.nextNode()) {
+    const node = text.parentElement;
+    if (!text.textContent.trim() || !node || node.closest("svg.main-svg, .modebar")) continue;
+    const r = node.getBoundingClientRect();
+    const style = getComputedStyle(node);
+    if (!r.width || style.visibility === "hidden" || node.closest("[hidden]")) continue;
+    const fg = over(rgba(style.color), background(node));
+    const [a, b] = [lum(fg), lum(background(node))].sort((x, y) => y - x);
+    found.push({
+      text: text.textContent.trim().slice(0, 50),
+      size: parseFloat(style.fontSize),
+      contrast: Math.round(((a + 0.05) / (b + 0.05)) * 100) / 100,
+      bold: Number(style.fontWeight) >= 700,
+    });
+  }
+  return found;
+}"""
+
+# From 5 m: no text under 16 px on a 1920 px wide screen (about 1 cm on a 55" one).
+MIN_WALL_FONT_PX = 16
+
+
+def test_the_wall_fits_1920_by_1080_and_is_readable_from_five_metres(
+    open_page, flood_under_way, tmp_path
+):
+    page = open_page("/dashboard/wall/", width=1920, height=1080)
+    page.wait_for_selector("[data-alert-id]")
+    # The sound's banner (the browser blocks the alarm) and the mute button as it looks
+    # pressed, both on pale yellow.
+    page.evaluate(
+        """() => {
+      document.getElementById("audio-locked").hidden = false;
+      document.querySelector('[data-testid="mute"]').setAttribute("aria-pressed", "true");
+    }"""
+    )
+    page.evaluate(
+        """() => {  // a live value just changed: its highlight at its brightest
+      const node = document.querySelector("[data-live]");
+      node.classList.add("flash");
+      for (const animation of node.getAnimations()) {
+        animation.pause();
+        animation.currentTime = 0;
+      }
+    }"""
+    )
+    page.screenshot(path=tmp_path / "wall.png")
+
+    assert page.evaluate("document.documentElement.scrollHeight") <= 1080
+    for testid in ("ppms-strip", "alert-console", "map", "tile-river"):
+        box = page.get_by_test_id(testid).first.bounding_box()
+        assert box and box["y"] + 40 <= 1080, testid  # on the screen
+    texts = page.evaluate(TEXTS)
+    assert [(t["text"], t["size"]) for t in texts if t["size"] < MIN_WALL_FONT_PX] == []
+    assert [(t["text"], t["contrast"]) for t in texts if t["contrast"] < 4.5] == []
