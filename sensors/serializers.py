@@ -10,7 +10,7 @@ from core.fields import ChoiceParam, Rfc3339Field, UtcDateTimeField
 
 from .history import BUCKETS
 from .metrics import Kind, metric_for
-from .models import Commune, RejectedMessage, Sensor, Zone
+from .models import Commune, RejectedMessage, Sensor, StationType, WaterPoint, Zone
 
 # Raw points one answer may hold; beyond, the client must choose a bucket.
 MAX_POINTS = 10_000
@@ -58,6 +58,14 @@ class SensorSerializer(serializers.ModelSerializer):
     zones = ZoneRefSerializer(many=True)
     last_seen = UtcDateTimeField(allow_null=True)
     metrics = MetricSerializer(many=True)
+    # Declared: a read-only field made from the model loses allow_blank, and the schema
+    # then refused the "" of a sensor without one.
+    station_type = serializers.ChoiceField(
+        choices=StationType.choices, allow_blank=True, read_only=True
+    )
+    water_point = serializers.ChoiceField(
+        choices=WaterPoint.choices, allow_blank=True, read_only=True
+    )
 
     class Meta:
         model = Sensor
