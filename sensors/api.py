@@ -33,7 +33,7 @@ from core.throttling import ExportRateThrottle
 from .filters import RejectionFilter, SensorFilter
 from .history import BUCKETS, readings_bucketed, readings_raw
 from .metrics import metric_for
-from .models import Commune, LatestReading, RejectedMessage, Sensor, Zone
+from .models import LatestReading, RejectedMessage, Sensor, Zone
 from .serializers import (
     MAX_POINTS,
     BucketedSeriesSerializer,
@@ -43,7 +43,6 @@ from .serializers import (
     ReadingsQuerySerializer,
     RejectedMessageSerializer,
     SensorSerializer,
-    commune_ref,
     default_bucket,
 )
 
@@ -211,29 +210,34 @@ class LatestView(APIView):
             "sensor__ref",
             "sensor__kind",
             "sensor__commune_id",
+            "sensor__commune__insee_code",
+            "sensor__commune__name",
             "metric",
             "ts",
             "value",
             "sensor__state",
         )
-        rows = fetch_rows(rows)
-        # A few communes for thousands of rows: one query, one reference object each.
-        communes = {
-            commune.pk: commune_ref(commune)
-            for commune in Commune.objects.filter(pk__in={row[2] for row in rows})
-        }
         units: dict[tuple[str, str], str] = {}
+        # A few communes for thousands of rows: one reference object each, shared.
+        communes: dict[int, dict] = {}
         items = []
-        for ref, kind, commune_id, metric, ts, value, state in rows:
+        for ref, kind, commune_id, insee, name, metric, ts, value, state in fetch_rows(rows):
             unit = units.get((kind, metric))
             if unit is None:
                 registered = metric_for(kind, metric)
                 unit = units[(kind, metric)] = registered.unit if registered else ""
+            commune = communes.get(commune_id)
+            if commune is None:
+                commune = communes[commune_id] = {
+                    "id": commune_id,
+                    "insee_code": insee,
+                    "name": name,
+                }
             items.append(
                 {
                     "sensor": ref,
                     "kind": kind,
-                    "commune": communes[commune_id],
+                    "commune": commune,
                     "metric": metric,
                     "unit": unit,
                     "ts": ts.astimezone(UTC),  # ORJSONRenderer writes RFC 3339 with Z

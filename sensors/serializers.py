@@ -33,7 +33,12 @@ class MetricSerializer(serializers.Serializer):
 
 
 def commune_ref(commune: Commune) -> dict:
-    return {"id": commune.pk, "insee_code": commune.insee_code, "name": commune.name}
+    return commune_ref_of(commune.pk, commune.insee_code, commune.name)
+
+
+def commune_ref_of(pk: int, insee_code: str, name: str) -> dict:
+    """A commune's reference object from its columns (a query's values)."""
+    return {"id": pk, "insee_code": insee_code, "name": name}
 
 
 class CommuneRefSerializer(serializers.Serializer):
