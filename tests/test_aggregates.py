@@ -84,7 +84,7 @@ def test_three_consecutive_hourly_means_over_the_threshold_open_the_alert(statio
     [alert] = alerts_of(station)
     assert alert.opened_at == TEN + 3 * HOUR  # when the third hourly mean is known
     assert alert.first_value == 420 and alert.severity == "critical"
-    assert alert.title == "NO₂ seuil d'alerte — jlt-air-01 : 420 µg/m³ (moyenne horaire)"
+    assert alert.title == "NO₂ seuil d'alerte — jlt-air-01\u202f: 420\xa0µg/m³ (moyenne horaire)"
 
 
 def test_an_hour_without_enough_readings_breaks_the_run_of_consecutive_hours(station):

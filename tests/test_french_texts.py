@@ -20,7 +20,7 @@ def flood_alert(commune) -> Alert:
 
 
 def test_an_alert_title_has_a_decimal_comma_and_the_unit(commune):
-    assert flood_alert(commune).title == "Cher : crue — Niveau du Cher : 4,6 m"
+    assert flood_alert(commune).title == "Cher : crue — Niveau du Cher\u202f: 4,60\xa0m"
 
 
 def test_an_alert_email_gives_paris_time_and_french_decimals(commune):
@@ -30,7 +30,7 @@ def test_an_alert_email_gives_paris_time_and_french_decimals(commune):
 
     assert "ouverte : 23/11/2026 à 11:00 (heure de Paris)" in body
     assert "Valeur : 4,65 m (extrême : 4,65 m)" in body
-    assert subject.endswith("Cher : crue — Niveau du Cher : 4,6 m")
+    assert subject.endswith("Cher : crue — Niveau du Cher\u202f: 4,60\xa0m")
 
 
 def test_the_cap_text_gives_paris_time_said_so(commune):
