@@ -146,7 +146,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         alerts = (
             Alert.objects.visible_to(self.request.user)
-            .select_related("rule", "sensor", "acknowledged_by", "resolved_by")
+            .select_related("rule", "sensor__commune", "acknowledged_by", "resolved_by")
             .order_by("-opened_at", "-pk")
         )
         if self.action not in ("list", "export"):
@@ -337,7 +337,7 @@ class SilenceViewSet(
     def get_queryset(self):
         return (
             visible_silences(self.request.user)
-            .select_related("sensor", "created_by")
+            .select_related("sensor", "rule", "created_by")
             .order_by("-starts_at", "-pk")
         )
 

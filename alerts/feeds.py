@@ -1,7 +1,7 @@
 """The alerts in CAP: one alert's CAP document, and the alerts' entries of the CAP Atom
 feed (``core/feeds.py``; the provider is registered by ``csu/apps.py``)."""
 
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -9,20 +9,33 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from core.cap import CAP_MEDIA_TYPE, feed_keep
-from core.feeds import FEED_LIMIT, CapRenderer, FeedItem, XMLDocumentView, api_url
+from core.feeds import (
+    FEED_LIMIT,
+    CapRenderer,
+    FeedItem,
+    FeedPart,
+    XMLDocumentView,
+    api_url,
+    left_at,
+)
 
 from .cap import alert_cap, cap_identifier, cap_sent, for_cap
 from .models import Alert, AlertState
 
 
-def open_alert_items(user) -> list[FeedItem]:
-    """The open alerts ``user`` may see, and those resolved within the feed's keep."""
+def open_alert_items(user) -> FeedPart:
+    """The open alerts ``user`` may see, those resolved within the feed's keep, and when
+    the last of the others left the feed."""
+    visible = Alert.objects.visible_to(user)
     recent = Q(resolved_at__gte=timezone.now() - feed_keep())
-    alerts = for_cap(
-        Alert.objects.visible_to(user)
-        .filter(~Q(state=AlertState.RESOLVED) | recent)
-        .order_by("-opened_at")
+    alerts = for_cap(visible.filter(~Q(state=AlertState.RESOLVED) | recent).order_by("-opened_at"))
+    gone = visible.filter(state=AlertState.RESOLVED).exclude(recent)
+    return FeedPart(
+        items(alerts[:FEED_LIMIT]), left_at(gone.aggregate(Max("resolved_at"))["resolved_at__max"])
     )
+
+
+def items(alerts) -> list[FeedItem]:
     return [
         FeedItem(
             id=cap_identifier(alert),
@@ -35,7 +48,7 @@ def open_alert_items(user) -> list[FeedItem]:
             ),
             content=alert_cap(alert),
         )
-        for alert in alerts[:FEED_LIMIT]
+        for alert in alerts
     ]
 
 

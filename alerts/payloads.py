@@ -1,5 +1,7 @@
 """The JSON shape of an alert, shared by the API, the live push and the webhooks."""
 
+from sensors.serializers import commune_ref
+
 from . import triggers
 from .models import Alert, AlertEvent, EventKind
 
@@ -8,15 +10,20 @@ def iso(moment):
     return moment.isoformat() if moment else None
 
 
+def rule_ref(rule) -> dict:
+    """A rule as every answer names it (REST, websocket, webhooks)."""
+    return {"id": rule.pk, "name": rule.name, "kind": rule.kind}
+
+
 def alert_summary(alert: Alert) -> dict:
     return {
         "id": alert.pk,
         "title": alert.title,
         "state": alert.state,
         "severity": alert.severity,
-        "rule": {"id": alert.rule_id, "name": alert.rule.name, "kind": alert.rule.kind},
+        "rule": rule_ref(alert.rule),
         "sensor": alert.sensor.ref,
-        "commune": alert.sensor.commune_id,
+        "commune": commune_ref(alert.sensor.commune),
         "metric": alert.metric,
         "opened_at": iso(alert.opened_at),
         "first_value": alert.first_value,

@@ -15,10 +15,11 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import Rfc3339Field, TextField, UtcDateTimeField
+from core.fields import RefRelatedField, Rfc3339Field, TextField, UtcDateTimeField
 from sensors.models import Commune, Sensor, Zone
+from sensors.serializers import CommuneRefSerializer, ZoneRefSerializer
 
-from . import triggers
+from . import payloads, triggers
 from .models import (
     Alert,
     AlertState,
@@ -42,6 +43,9 @@ class RuleRefSerializer(serializers.Serializer):
     name = serializers.CharField()
     kind = serializers.ChoiceField(choices=RuleKind.choices)
 
+    def to_representation(self, rule):
+        return payloads.rule_ref(rule)
+
 
 class AlertEventSerializer(serializers.Serializer):
     """One line of the timeline: the keys of ``payloads.event_summary``."""
@@ -63,9 +67,7 @@ class AlertSerializer(serializers.ModelSerializer):
 
     rule = RuleRefSerializer()
     sensor = serializers.CharField(source="sensor.ref", help_text=_("Référence du capteur."))
-    commune = serializers.IntegerField(
-        source="sensor.commune_id", help_text=_("Identifiant de la commune du capteur.")
-    )
+    commune = CommuneRefSerializer(source="sensor.commune", help_text=_("La commune du capteur."))
     opened_at = UtcDateTimeField()
     last_value_at = UtcDateTimeField(allow_null=True)
     cleared_at = UtcDateTimeField(
@@ -176,11 +178,12 @@ class SilenceSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text=_("Référence du capteur à mettre en sourdine."),
     )
-    rule = serializers.PrimaryKeyRelatedField(
+    rule = RefRelatedField(
+        RuleRefSerializer,
         queryset=Rule.objects.none(),
         required=False,
         allow_null=True,
-        help_text=_("Identifiant de la règle à mettre en sourdine."),
+        help_text=_("La règle à mettre en sourdine : son identifiant dans une demande."),
     )
     starts_at = Rfc3339Field(required=False, help_text=_("Début ; par défaut maintenant."))
     ends_at = Rfc3339Field(help_text=_("Fin : après le début, au plus 30 jours plus tard."))
@@ -308,11 +311,11 @@ class RuleSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text=_("Référence du capteur, pour une règle sur un seul capteur."),
     )
-    zones = serializers.PrimaryKeyRelatedField(
-        queryset=Zone.objects.all(), many=True, required=False
+    zones = RefRelatedField(
+        ZoneRefSerializer, queryset=Zone.objects.all(), many=True, required=False
     )
-    communes = serializers.PrimaryKeyRelatedField(
-        queryset=Commune.objects.all(), many=True, required=False
+    communes = RefRelatedField(
+        CommuneRefSerializer, queryset=Commune.objects.all(), many=True, required=False
     )
     webhooks = serializers.PrimaryKeyRelatedField(
         queryset=Webhook.objects.all(), many=True, required=False

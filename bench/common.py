@@ -127,6 +127,52 @@ def cpu_seconds(pgid: int | None = None, command: str | None = None) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def group_pids(pgid: int) -> list[int]:
+    """The processes of group ``pgid`` (one started by ``start_process``)."""
+    return list(_processes(pgid))
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU time (user + system) of process ``pid`` so far, in seconds; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """The CPU time a changing set of processes spends from ``start()`` on.
+
+    ``pids() -> iterable of pid``. Each process is sampled while it lives: one that
+    appears after the start (a new connection's PostgreSQL backend) counts from zero,
+    one that ends counts up to its last sample, so sample often enough."""
+
+    def __init__(self, pids):
+        self.pids = pids
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+
+    def start(self) -> None:
+        self.first, self.last = {}, {}
+        for pid in self.pids():
+            cpu = process_cpu(pid)
+            if cpu is not None:
+                self.first[pid] = self.last[pid] = cpu
+
+    def sample(self) -> None:
+        for pid in self.pids():
+            cpu = process_cpu(pid)
+            if cpu is not None:
+                self.first.setdefault(pid, 0.0)
+                self.last[pid] = cpu
+
+    def seconds(self) -> float:
+        self.sample()
+        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+
+
 def percentile(values, q: float) -> float:
     if not values:
         return float("nan")
@@ -152,10 +198,13 @@ def wait_until(predicate, timeout: float, step: float = 0.05) -> bool:
 METRICS = ("pm25", "pm10", "no2", "o3", "so2", "temperature", "humidity")
 
 
-def station_payload(i: int, ts: datetime) -> bytes:
-    values = {m: round(5 + (i * 7 + k) % 60 / 3, 2) for k, m in enumerate(METRICS)}
-    values["temperature"] = 12.5
-    values["humidity"] = 70
+def station_payload(i: int, ts: datetime, readings: int = len(METRICS)) -> bytes:
+    """An air station's message: its first ``readings`` metrics (all 7 by default)."""
+    values = {m: round(5 + (i * 7 + k) % 60 / 3, 2) for k, m in enumerate(METRICS[:readings])}
+    if "temperature" in values:
+        values["temperature"] = 12.5
+    if "humidity" in values:
+        values["humidity"] = 70
     return json.dumps({"ts": ts.isoformat(), "values": values}).encode()
 
 

@@ -3,11 +3,25 @@
 
     python bench/ingest.py            (uses DATABASE_URL's server, database <name>_bench)
 
-Phase 1, sustained throughput: publishers send air-station messages (7 readings each)
-as fast as the broker takes them; the figure is stored readings per second while the
-stream flows. Phase 2, latency: 5,000 readings/s at a steady pace, each stamped with
-its publish time; a poller sees each row appear: publish → committed row. Phase 3, the
-naive path for comparison: one ORM create per reading, acknowledged at once.
+    python bench/ingest.py --readings 4 --publishers 1    (the peers' load: 4 a message)
+
+Phase 1, sustained throughput (the burst): publishers send air-station messages (7
+readings each, or ``--readings``) as fast as the broker takes them; the figure is
+stored readings per second while the stream flows. Phase 2, latency: 5,000 readings/s
+at a steady pace, each stamped with its publish time; a poller sees each row appear:
+publish → committed row. Phase 3, the naive path for comparison: one ORM create per
+reading, acknowledged at once. Phase 4, the floor: what receiving the same messages
+and storing the same rows costs at the least.
+
+The cost: CPU µs per stored reading of the ingest process (``ingest_us_per_reading``),
+of the PostgreSQL backends serving the bench database (``pg_us_per_reading``, read from
+/proc) and of the rules worker (``rules_us_per_reading``, until it has evaluated every
+batch), and their sum ``cpu_us_per_reading``: at the paced 5,000 readings/s, and with
+the ``burst_`` prefix for phase 1. The floor, on this machine in the same run:
+``floor_us_per_reading``, a bare paho subscriber's CPU per reading receiving the same
+messages (QoS 1) plus a bare binary COPY of the same rows into an unlogged copy of the
+readings table (client and backend CPU). ``cost_vs_floor`` = ``cpu_us_per_reading`` /
+``floor_us_per_reading``: the figure that holds from one machine to another.
 
 The demo's air rules are on: the technical ones on raw readings are evaluated on the
 flow by a Celery worker; the episode ones on means cost ingest nothing, and are judged
@@ -19,6 +33,7 @@ its own limits, not ours.
 """
 
 import argparse
+import functools
 import json
 import multiprocessing
 import os
@@ -30,18 +45,25 @@ from datetime import UTC, datetime, timedelta
 from common import (
     METRICS,
     Broker,
+    CpuMeter,
     air_stations,
     bench_database_url,
+    group_pids,
     percentile,
     prepare_database,
     print_result,
+    process_cpu,
     publisher,
     rss_mb,
     setup_django,
     start_celery,
     start_ingest,
+    station_payload,
+    wait_for_celery,
     wait_until,
 )
+
+SAMPLE_EVERY = 0.25  # s between two CPU samples of the processes measured
 
 
 def count_readings(cursor) -> int:
@@ -104,10 +126,54 @@ def judge_means() -> dict:
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def readings_payload(readings: int, i: int, ref: str, ts: datetime) -> bytes:
+    return station_payload(i, ts, readings)
+
+
+def backend_pids(cursor) -> list[int]:
+    """The PostgreSQL backends serving the bench database, but the bench's own."""
+    cursor.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+class Costs:
+    """The CPU of the ingest process, of PostgreSQL's backends and of the rules worker
+    over one phase, per stored reading."""
+
+    def __init__(self, ingest, celery, cursor):
+        self.meters = {
+            "ingest": CpuMeter(lambda: [ingest.pid]),
+            "pg": CpuMeter(lambda: backend_pids(cursor)),
+            "rules": CpuMeter(lambda: group_pids(celery.pid)),
+        }
+        self.sampled = 0.0
+
+    def start(self) -> None:
+        for meter in self.meters.values():
+            meter.start()
+        self.sampled = time.monotonic()
+
+    def sample(self) -> None:
+        """Sample now and then (a backend that ends counts up to its last sample)."""
+        if time.monotonic() - self.sampled >= SAMPLE_EVERY:
+            for meter in self.meters.values():
+                meter.sample()
+            self.sampled = time.monotonic()
+
+    def figures(self, readings: int, prefix: str = "") -> dict:
+        seconds = {name: meter.seconds() for name, meter in self.meters.items()}
+        per = {name: cpu * 1e6 / max(readings, 1) for name, cpu in seconds.items()}
+        figures = {f"{prefix}{name}_us_per_reading": round(us, 1) for name, us in per.items()}
+        figures[f"{prefix}cpu_us_per_reading"] = round(sum(per.values()), 1)
+        print(
+            f"  CPU per stored reading ({readings:,} readings): ingest {per['ingest']:.1f} µs, "
+            f"PostgreSQL {per['pg']:.1f} µs, rules {per['rules']:.1f} µs = "
+            f"{sum(per.values()):.1f} µs"
+        )
+        return figures
 
 
 def queue_length(redis_url: str, queue: str) -> int:
@@ -122,19 +188,21 @@ def evaluations_waiting(cursor) -> int:
     return cursor.fetchone()[0]
 
 
-def sustained(args, broker, refs, ingest, cursor, celery=None, redis_url=None, queue=None):
+def sustained(args, broker, refs, ingest, cursor, costs, drained):
     per = args.messages // args.publishers
     base = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    payload = functools.partial(readings_payload, args.readings)
     procs = [
         multiprocessing.Process(
-            target=publisher, args=(broker.port, refs, per, None, base + n * 3600 / args.publishers)
+            target=publisher,
+            args=(broker.port, refs, per, None, base + n * 3600 / args.publishers, payload),
         )
         for n in range(args.publishers)
     ]
-    expected = per * args.publishers * len(METRICS)
+    expected = per * args.publishers * args.readings
     samples = []  # (time, stored)
     rss = []
-    cpu_before = {p.pid: cpu_seconds(p.pid) for p in (ingest, celery) if p}
+    costs.start()
     started = time.monotonic()
     for proc in procs:
         proc.start()
@@ -143,18 +211,15 @@ def sustained(args, broker, refs, ingest, cursor, celery=None, redis_url=None, q
         now = time.monotonic()
         samples.append((now, stored))
         rss.append(rss_mb(ingest.pid))
+        costs.sample()
         if stored >= expected or now - started > args.timeout:
             break
         time.sleep(0.25)
     for proc in procs:
         proc.join()
     stored_at = time.monotonic()
-    drained = celery is None or wait_until(
-        lambda: queue_length(redis_url, queue) == 0 and evaluations_waiting(cursor) == 0,
-        timeout=args.timeout,
-    )
+    caught_up = drained(costs)
     evaluation_lag = time.monotonic() - stored_at
-    cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
     # The sustained rate: between 10 % and 90 % of the stream, past start-up and tail.
     low = next(s for s in samples if s[1] >= 0.1 * expected)
     high = next((s for s in samples if s[1] >= 0.9 * expected), samples[-1])
@@ -163,31 +228,20 @@ def sustained(args, broker, refs, ingest, cursor, celery=None, redis_url=None, q
     print(
         f"sustained: {samples[-1][1]:,} of {expected:,} readings stored in {elapsed:.1f} s; "
         f"{rate:,.0f} readings/s between 10 % and 90 % ({args.publishers} publishers, "
-        f"{len(refs)} stations, {len(METRICS)} readings per message)"
+        f"{len(refs)} stations, {args.readings} readings per message)"
     )
     figures = {
         "readings_per_s": round(rate),
         "stored": samples[-1][1],
         "expected": expected,
         "rss_mb": round(max(rss), 1),
+        "evaluation_caught_up_s": round(evaluation_lag, 2) if caught_up else None,
     }
-    if celery is not None:
-        ingest_cpu, rules_cpu = cpu[ingest.pid], cpu[celery.pid]
-        figures |= {
-            "ingest_cpu_s": round(ingest_cpu, 1),
-            "evaluation_cpu_s": round(rules_cpu, 1),
-            "evaluation_cpu_share": round(rules_cpu / (ingest_cpu + rules_cpu), 3),
-            "evaluation_caught_up_s": round(evaluation_lag, 2) if drained else None,
-        }
-        print(
-            f"rules evaluated on the same flow by a Celery worker: {rules_cpu:.1f} s CPU "
-            f"against ingest's {ingest_cpu:.1f} s ({figures['evaluation_cpu_share']:.0%} of "
-            f"the two); evaluation queue empty {evaluation_lag:.2f} s after the last row"
-        )
-    return figures
+    print(f"  rules: evaluation queue empty {evaluation_lag:.2f} s after the last row")
+    return figures | costs.figures(samples[-1][1], prefix="burst_")
 
 
-def latency(args, broker, refs, ingest, cursor) -> dict:
+def latency(args, broker, refs, ingest, cursor, costs, drained) -> dict:
     """Publish → committed row, for every message.
 
     Every 10 ms the poller reads each station's latest row (the latest-value table is
@@ -199,14 +253,17 @@ def latency(args, broker, refs, ingest, cursor) -> dict:
     """
     import bisect
 
-    rate_msgs = args.latency_rate / len(METRICS)
+    rate_msgs = args.latency_rate / args.readings
     messages = int(rate_msgs * args.latency_seconds)
     query = "SELECT sensor_id, ts FROM sensors_latestreading WHERE metric = 'pm25'"
     polls: dict[int, tuple[list, list]] = {}  # sensor → (latest ts seen, poll times)
     started = datetime.now(UTC)
+    stored_before = count_readings(cursor)
+    payload = functools.partial(readings_payload, args.readings)
     proc = multiprocessing.Process(
-        target=publisher, args=(broker.port, refs, messages, rate_msgs, 0.0)
+        target=publisher, args=(broker.port, refs, messages, rate_msgs, 0.0, payload)
     )
+    costs.start()
     proc.start()
     rss = []
     ends = None
@@ -219,10 +276,13 @@ def latency(args, broker, refs, ingest, cursor) -> dict:
                 seen_ts.append(ts.timestamp())
                 times.append(now)
         rss.append(rss_mb(ingest.pid))
+        costs.sample()
         if ends is None and not proc.is_alive():
             ends = time.monotonic() + 2
         time.sleep(0.01)
     proc.join()
+    drained(costs)
+    paced_readings = count_readings(cursor) - stored_before
     cursor.execute(
         "SELECT sensor_id, ts FROM sensors_reading WHERE metric = 'pm25' AND ts >= %s "
         "AND sensor_id = ANY(%s)",
@@ -248,7 +308,7 @@ def latency(args, broker, refs, ingest, cursor) -> dict:
         f"p95 {figures['commit_p95_ms']} ms, p99 {figures['commit_p99_ms']} ms "
         f"({seen} of {messages} messages matched)"
     )
-    return figures
+    return figures | costs.figures(paced_readings)
 
 
 def naive(args, broker, refs, cursor) -> dict:
@@ -261,7 +321,7 @@ def naive(args, broker, refs, cursor) -> dict:
     ids = dict(Sensor.objects.filter(ref__in=refs).values_list("ref", "pk"))
     done = threading.Event()
     stored = [0]
-    expected = args.naive_messages * len(METRICS)
+    expected = args.naive_messages * args.readings
 
     def on_message(client, userdata, msg):
         ref = msg.topic.split("/")[1]
@@ -282,8 +342,9 @@ def naive(args, broker, refs, cursor) -> dict:
     time.sleep(0.5)
     base = (datetime.now(UTC) - timedelta(hours=3)).timestamp()
     started = time.monotonic()
+    payload = functools.partial(readings_payload, args.readings)
     pub = multiprocessing.Process(
-        target=publisher, args=(broker.port, refs, args.naive_messages, None, base)
+        target=publisher, args=(broker.port, refs, args.naive_messages, None, base, payload)
     )
     pub.start()
     done.wait(args.timeout)
@@ -299,11 +360,108 @@ def naive(args, broker, refs, cursor) -> dict:
     return {"naive_readings_per_s": round(rate)}
 
 
+def bare_subscriber(port: int, expected: int, timeout: float, results) -> None:
+    """Receive ``expected`` QoS 1 messages and count them: nothing else. Puts "ready"
+    once subscribed, then (messages received, CPU seconds of this process meanwhile)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    received = [0]
+    subscribed, done = threading.Event(), threading.Event()
+
+    def on_message(client, userdata, msg):
+        received[0] += 1
+        if received[0] >= expected:
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-floor", clean_session=True)
+    client.username_pw_set("bench-floor")
+    client.on_message = on_message
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.subscribe("csu/+/readings", qos=1)
+    subscribed.wait(30)
+    started = time.process_time()  # every thread of this process: paho's loop too
+    results.put("ready")
+    done.wait(timeout)
+    cpu = time.process_time() - started
+    client.disconnect()
+    client.loop_stop()
+    results.put((received[0], cpu))
+
+
+def floor_receive(args, broker, refs) -> float:
+    """CPU µs per reading of a bare paho subscriber receiving the same kind of messages."""
+    messages = args.floor_messages
+    results = multiprocessing.Queue()
+    subscriber = multiprocessing.Process(
+        target=bare_subscriber, args=(broker.port, messages, args.timeout, results)
+    )
+    subscriber.start()
+    assert results.get(timeout=60) == "ready"
+    base = (datetime.now(UTC) - timedelta(hours=4)).timestamp()
+    payload = functools.partial(readings_payload, args.readings)
+    pub = multiprocessing.Process(
+        target=publisher, args=(broker.port, refs, messages, None, base, payload)
+    )
+    pub.start()
+    received, cpu = results.get(timeout=args.timeout + 60)
+    pub.join()
+    subscriber.join(30)
+    us = cpu * 1e6 / max(received * args.readings, 1)
+    print(
+        f"  floor, receiving: a bare paho subscriber, {received:,} messages, {us:.1f} µs a reading"
+    )
+    return us
+
+
+def floor_store(database_url: str) -> float:
+    """CPU µs per row of a bare binary COPY of the stored rows into an unlogged copy of
+    the readings table (indexes included): the client's CPU and its backend's."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT sensor_id, metric, ts, value FROM sensors_reading").fetchall()
+        types = dict(
+            conn.execute(
+                "SELECT attname, atttypid::int FROM pg_attribute "
+                "WHERE attrelid = 'sensors_reading'::regclass AND attnum > 0"
+            ).fetchall()
+        )
+        conn.execute("DROP TABLE IF EXISTS bench_floor")
+        conn.execute("CREATE UNLOGGED TABLE bench_floor (LIKE sensors_reading INCLUDING ALL)")
+        conn.commit()
+        backend = conn.info.backend_pid
+        before = (time.process_time(), process_cpu(backend))
+        with conn.cursor() as cursor:
+            sql = "COPY bench_floor (sensor_id, metric, ts, value) FROM STDIN (FORMAT BINARY)"
+            with cursor.copy(sql) as copy:
+                copy.set_types([types[name] for name in ("sensor_id", "metric", "ts", "value")])
+                for row in rows:
+                    copy.write_row(row)
+        conn.commit()
+        cpu = time.process_time() - before[0] + process_cpu(backend) - before[1]
+        conn.execute("DROP TABLE bench_floor")
+        conn.commit()
+    us = cpu * 1e6 / max(len(rows), 1)
+    print(f"  floor, storing: a bare binary COPY of {len(rows):,} rows, {us:.1f} µs a row")
+    return us
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stations", type=int, default=50)
     parser.add_argument("--messages", type=int, default=60_000, help="phase 1 messages")
     parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument(
+        "--readings",
+        type=int,
+        default=len(METRICS),
+        choices=range(1, len(METRICS) + 1),
+        help="readings per message (7: an air station's; 4: the peers' load generator)",
+    )
+    parser.add_argument("--floor-messages", type=int, default=20_000)
     parser.add_argument("--latency-rate", type=int, default=5000, help="readings/s")
     parser.add_argument("--latency-seconds", type=int, default=20)
     parser.add_argument("--naive-messages", type=int, default=2000)
@@ -324,9 +482,23 @@ def main():
         celery = start_celery(database_url, redis_url, queue)
         ingest = start_ingest(database_url, broker, REDIS_URL=redis_url, CELERY_QUEUE=queue)
         try:
+            wait_for_celery(queue)  # its start-up is not the rules' cost
             with connection.cursor() as cursor:
-                figures |= sustained(args, broker, refs, ingest, cursor, celery, redis_url, queue)
-                figures |= latency(args, broker, refs, ingest, cursor)
+                costs = Costs(ingest, celery, cursor)
+
+                def drained(costs) -> bool:
+                    """Wait until the rules have evaluated every batch, sampling the CPU."""
+
+                    def empty() -> bool:
+                        costs.sample()
+                        waiting = evaluations_waiting(cursor)
+                        return queue_length(redis_url, queue) == 0 and waiting == 0
+
+                    return wait_until(empty, timeout=args.timeout)
+
+                figures |= sustained(args, broker, refs, ingest, cursor, costs, drained)
+                figures |= latency(args, broker, refs, ingest, cursor, costs, drained)
+                floor_store_us = floor_store(database_url)
             figures |= judge_means()
         finally:
             ingest.send_signal(signal.SIGTERM)
@@ -338,8 +510,24 @@ def main():
         reset(args.stations)
         with connection.cursor() as cursor:
             figures |= naive(args, broker, refs, cursor)
+        floor_receive_us = floor_receive(args, broker, refs)
     figures["speedup_vs_naive"] = round(
         figures["readings_per_s"] / figures["naive_readings_per_s"], 1
+    )
+    floor = floor_receive_us + floor_store_us
+    figures |= {
+        "readings_per_message": args.readings,
+        "publishers": args.publishers,
+        "floor_receive_us_per_reading": round(floor_receive_us, 1),
+        "floor_store_us_per_reading": round(floor_store_us, 1),
+        "floor_us_per_reading": round(floor, 1),
+        "cost_vs_floor": round(figures["cpu_us_per_reading"] / floor, 1),
+        "burst_cost_vs_floor": round(figures["burst_cpu_us_per_reading"] / floor, 1),
+    }
+    print(
+        f"cost: {figures['cpu_us_per_reading']} µs of CPU a reading at "
+        f"{args.latency_rate:,} readings/s ({figures['burst_cpu_us_per_reading']} µs in the "
+        f"burst), against a floor of {floor:.1f} µs: {figures['cost_vs_floor']} times the floor"
     )
     print(f"worker RSS (max while running): {figures['rss_mb']} MB")
     print_result(figures)

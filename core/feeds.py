@@ -10,25 +10,32 @@ activation sent in error) for ``CAP_FEED_KEEP_HOURS`` before it leaves, so a rea
 polls hears of the end.
 
 The apps add their entries without this module knowing them: the wiring
-(``csu/apps.py``) registers each app's provider, ``(user) -> list[FeedItem]``: the open
-and recently resolved alerts (``alerts/feeds.py``), the PPMS activations
-(``ppms/cap.py``).
+(``csu/apps.py``) registers each app's provider, ``(user) -> FeedPart``: the open and
+recently resolved alerts (``alerts/feeds.py``), the PPMS activations (``ppms/cap.py``).
+A part also says when the latest of its items left the feed, since that changes the
+feed without a newer message.
 
-Each answer carries an ``ETag`` (a digest of the body, which differs with who asks) and
-a ``Last-Modified`` (the latest message); ``If-None-Match`` with the current ETag gets a
-304. ``If-Modified-Since`` alone is not answered with a 304: an item leaving the feed
-changes it without a newer message, so only the ETag tells that for sure.
+The feed's ``updated`` and its ``Last-Modified`` are its latest change: the latest
+message or the latest departure. Each answer carries an ``ETag`` (a digest of the body,
+which differs with who asks); ``If-None-Match`` with the current ETag, or else
+``If-Modified-Since`` no earlier than ``Last-Modified``, gets a 304 (Django's
+``get_conditional_response``, RFC 9110 §13.2.2). HTTP dates have no fraction of a
+second: while the latest change is younger than ``LAST_MODIFIED_SETTLE``, another could
+still come within the same second, so the answer carries no ``Last-Modified`` and the
+ETag alone validates it. A reader whose rights change sees it through the ETag; with
+``If-Modified-Since`` alone, at the feed's next change.
 """
 
 import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.utils import translation
-from django.utils.http import http_date, parse_etags
+from django.utils import timezone, translation
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -37,7 +44,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .cap import CAP_MEDIA_TYPE, cap_datetime
+from .cap import CAP_MEDIA_TYPE, cap_datetime, feed_keep
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ATOM_MEDIA_TYPE = "application/atom+xml"
@@ -46,6 +53,10 @@ FEED_TITLE = "CSU — alertes et PPMS en cours"
 FEED_SUBTITLE = "Messages CAP 1.2 en cours du centre de supervision urbaine."
 # The ``updated`` of a feed without entries: a fixed date, so its ETag stays the same.
 EMPTY_FEED_UPDATED = datetime(2000, 1, 1, tzinfo=UTC)
+# How old the feed's latest change must be before it is given as ``Last-Modified``:
+# messages are stamped before their transaction commits, and HTTP dates drop the
+# fraction of a second.
+LAST_MODIFIED_SETTLE = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,22 @@ class FeedItem:
     content: bytes = b""  # the CAP document itself, embedded in the entry
 
 
-FeedProvider = Callable[..., list[FeedItem]]  # (user) -> the items that user may see
+@dataclass(frozen=True)
+class FeedPart:
+    """What one provider gives a user: the current items, and when the latest of the
+    items that user could see left the feed (None if none has)."""
+
+    items: list[FeedItem]
+    left_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Feed:
+    items: list[FeedItem]  # newest first
+    updated: datetime  # its latest change: a message, or an item leaving it
+
+
+FeedProvider = Callable[..., FeedPart]  # (user) -> what that user may see
 FEED_PROVIDERS: list[FeedProvider] = []
 
 
@@ -81,34 +107,41 @@ def api_url(path: str) -> str:
     return public_url(f"api/v1/{path}")
 
 
-def feed_items(user) -> list[FeedItem]:
-    """Everything the providers give ``user``, newest first."""
+def read_feed(user) -> Feed:
+    """Everything the providers give ``user``, newest first, and its latest change."""
     with translation.override("fr"):
-        items = [item for provider in FEED_PROVIDERS for item in provider(user)]
-    items.sort(key=lambda item: (item.updated, item.id), reverse=True)
-    return items
+        parts = [provider(user) for provider in FEED_PROVIDERS]
+    items = sorted(
+        (item for part in parts for item in part.items),
+        key=lambda item: (item.updated, item.id),
+        reverse=True,
+    )
+    changes = [item.updated for item in items]
+    changes += [part.left_at for part in parts if part.left_at is not None]
+    return Feed(items, max(changes, default=EMPTY_FEED_UPDATED))
 
 
-def feed_updated(items: list[FeedItem]) -> datetime:
-    """The feed's ``updated``: its latest message."""
-    return max((item.updated for item in items), default=EMPTY_FEED_UPDATED)
+def left_at(last_end: datetime | None) -> datetime | None:
+    """When the last item to leave the feed left it, from the latest end (AllClear,
+    Cancel) among the ended items already gone: ``last_end`` plus the keep."""
+    return last_end + feed_keep() if last_end is not None else None
 
 
-def atom_feed(items: list[FeedItem]) -> bytes:
-    """Write ``items`` as an Atom feed, each entry embedding its CAP alert."""
+def atom_feed(feed: Feed) -> bytes:
+    """Write ``feed`` as an Atom feed, each entry embedding its CAP alert."""
     # Atom as the default namespace, declared by hand (its elements then go unqualified):
     # ElementTree's ``default_namespace`` refuses unqualified attributes, which Atom's are.
-    feed = ET.Element("feed", {"xmlns": ATOM_NS, "xml:lang": "fr"})
-    _text(feed, "title", FEED_TITLE)
-    _text(feed, "subtitle", FEED_SUBTITLE)
-    ET.SubElement(feed, "link", rel="alternate", href=public_url(""))
-    ET.SubElement(feed, "link", rel="self", href=api_url("cap/feed/"))
-    _text(feed, "id", api_url("cap/feed/"))
-    _text(feed, "updated", cap_datetime(feed_updated(items)))
-    author = ET.SubElement(feed, "author")
+    root = ET.Element("feed", {"xmlns": ATOM_NS, "xml:lang": "fr"})
+    _text(root, "title", FEED_TITLE)
+    _text(root, "subtitle", FEED_SUBTITLE)
+    ET.SubElement(root, "link", rel="alternate", href=public_url(""))
+    ET.SubElement(root, "link", rel="self", href=api_url("cap/feed/"))
+    _text(root, "id", api_url("cap/feed/"))
+    _text(root, "updated", cap_datetime(feed.updated))
+    author = ET.SubElement(root, "author")
     _text(author, "name", "Centre de supervision urbaine")
-    for item in items:
-        entry = ET.SubElement(feed, "entry")
+    for item in feed.items:
+        entry = ET.SubElement(root, "entry")
         _text(entry, "title", item.title)
         ET.SubElement(entry, "link", rel="alternate", type=CAP_MEDIA_TYPE, href=item.link)
         _text(entry, "id", item.id)
@@ -119,7 +152,7 @@ def atom_feed(items: list[FeedItem]) -> bytes:
         if item.content:
             content = ET.SubElement(entry, "content", type="text/xml")
             content.append(ET.fromstring(item.content))
-    return ET.tostring(feed, encoding="UTF-8", xml_declaration=True)
+    return ET.tostring(root, encoding="UTF-8", xml_declaration=True)
 
 
 def _text(parent: ET.Element, name: str, text: str) -> ET.Element:
@@ -183,27 +216,33 @@ class CapFeedView(XMLDocumentView):
         description=(
             "One entry per current CAP message the user may see: its id is the message's "
             "identifier, its link the CAP document, its content the CAP alert. Ended alerts "
-            "and activations stay CAP_FEED_KEEP_HOURS with their last message. ETag and "
-            "If-None-Match: 304 when unchanged."
+            "and activations stay CAP_FEED_KEEP_HOURS with their last message. "
+            "If-None-Match (the ETag) or If-Modified-Since (the Last-Modified): 304 when "
+            "unchanged. Last-Modified is left out while the latest change is under "
+            "5 seconds old."
         ),
         responses={(200, ATOM_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR)},
         tags=["alerts"],
     )
     def get(self, request):
-        items = feed_items(request.user)
-        body = atom_feed(items)
-        tag = etag(body)
-        headers = {
-            "ETag": tag,
-            "Last-Modified": http_date(feed_updated(items).timestamp()),
-            # Per user: shared caches must not hand one reader's feed to another.
-            "Cache-Control": "private, no-cache",
-            "Vary": "Authorization, Cookie",
-        }
-        wanted = parse_etags(request.headers.get("If-None-Match", ""))
-        if tag in wanted or "*" in wanted:
-            return Response(status=304, headers=headers)
-        return Response(body, headers=headers)
+        feed = read_feed(request.user)
+        body = atom_feed(feed)
+        response = Response(
+            body,
+            headers={
+                "ETag": etag(body),
+                # Per user: shared caches must not hand one reader's feed to another.
+                "Cache-Control": "private, no-cache",
+                "Vary": "Authorization, Cookie",
+            },
+        )
+        last_modified = None
+        if feed.updated <= timezone.now() - LAST_MODIFIED_SETTLE:
+            last_modified = int(feed.updated.timestamp())
+            response["Last-Modified"] = http_date(last_modified)
+        return get_conditional_response(
+            request, etag=response["ETag"], last_modified=last_modified, response=response
+        )
 
 
 cap_feed_view = CapFeedView.as_view()

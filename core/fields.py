@@ -126,3 +126,19 @@ class TextField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class RefRelatedField(serializers.PrimaryKeyRelatedField):
+    """A reference to another object: written as its integer id, read as its reference
+    object (``ref``, a serializer with an ``id``), as every answer names that object.
+    Its schema says both (``core.openapi.RefRelatedFieldSchema``)."""
+
+    def __init__(self, ref: type[serializers.Serializer], **kwargs):
+        self.ref = ref
+        super().__init__(**kwargs)
+
+    def use_pk_only_optimization(self):
+        return False  # the reference object needs more than the id
+
+    def to_representation(self, value):
+        return self.ref(value).data

@@ -17,8 +17,12 @@ lookup regex made an alert's ``id`` a string in one route and an integer in the 
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular import openapi
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+)
+from drf_spectacular.plumbing import ResolvedComponent, build_basic_type
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.permissions import AllowAny, IsAuthenticated
 
@@ -137,3 +141,16 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 def _counts(throttle, method: str) -> bool:
     counts = getattr(throttle, "counts", None)  # core.throttling's say which methods count
     return counts(method.upper()) if counts else True
+
+
+class RefRelatedFieldSchema(OpenApiSerializerFieldExtension):
+    """A reference is its integer id in a request and its reference object in an answer
+    (``core.fields.RefRelatedField``)."""
+
+    target_class = "core.fields.RefRelatedField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        if direction == "request":
+            return build_basic_type(OpenApiTypes.INT)
+        return auto_schema.resolve_serializer(self.target.ref, direction).ref

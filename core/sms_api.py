@@ -16,8 +16,8 @@ from .tokens import same_secret
 
 
 class SmsReceiptSerializer(serializers.Serializer):
-    reference = serializers.CharField(max_length=100, required=False, default="")
-    id = serializers.CharField(max_length=100, required=False, default="")
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     status = serializers.ChoiceField(choices=["delivered", "failed"])
     error = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 

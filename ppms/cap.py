@@ -17,7 +17,7 @@ the alerts' messages so both read alike; the postures' responses and instruction
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
-from django.db.models import Prefetch, Q
+from django.db.models import Max, Prefetch, Q
 from django.utils import timezone
 
 from core.cap import (
@@ -35,7 +35,7 @@ from core.cap import (
     sub,
     tag,
 )
-from core.feeds import FeedItem, api_url, public_url
+from core.feeds import FeedItem, FeedPart, api_url, left_at, public_url
 from core.roles import watches_the_town
 from sensors.models import Commune, Zone
 
@@ -132,15 +132,15 @@ def activation_cap(
     return ET.tostring(root, encoding="UTF-8", xml_declaration=True, default_namespace=CAP_NS)
 
 
-def activation_feed_items(user) -> list[FeedItem]:
-    """The activations ``user`` supervises under way or ended within the feed's keep, for
-    the CAP feed (operators and admins)."""
+def activation_feed_items(user) -> FeedPart:
+    """The activations ``user`` supervises under way or ended within the feed's keep, and
+    when the last of the others left the feed, for the CAP feed (operators and admins)."""
     if not watches_the_town(user):
-        return []
+        return FeedPart([])
     current = Q(ended_at__isnull=True) | Q(ended_at__gte=timezone.now() - feed_keep())
-    activations = for_cap(
-        Activation.objects.filter(current).visible_to(user).order_by("-started_at", "-pk"), user
-    )[:FEED_LIMIT]
+    visible = Activation.objects.visible_to(user)
+    activations = for_cap(visible.filter(current).order_by("-started_at", "-pk"), user)[:FEED_LIMIT]
+    gone = visible.exclude(current).aggregate(Max("ended_at"))["ended_at__max"]
     items = []
     for activation in activations:
         counts = _state_counts(activation)
@@ -158,7 +158,7 @@ def activation_feed_items(user) -> list[FeedItem]:
                 content=activation_cap(activation),
             )
         )
-    return items
+    return FeedPart(items, left_at(gone))
 
 
 # --- The message ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from alerts.serializers import RuleRefSerializer
 from core.fields import ChoiceParam, IdParam, InseeParam, UtcDateTimeField
 from sensors.models import Zone
 from sensors.serializers import CommuneRefSerializer, ZoneRefSerializer
@@ -38,17 +39,11 @@ MAX_OCCUPANCY = 2_147_483_647
 # --- Representations ------------------------------------------------------------------
 
 
-class SchoolZoneSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    type = serializers.ChoiceField(choices=Zone.Type.choices)
-
-
 class SchoolSerializer(serializers.ModelSerializer):
     """A school; its directors are listed to operators and admins only."""
 
     commune = CommuneRefSerializer()
-    zones = SchoolZoneSerializer(many=True)
+    zones = ZoneRefSerializer(many=True)
     # Not read_only, though nothing writes it: drf-spectacular marks every read-only field
     # required, and this one is absent from what directors receive.
     directors = serializers.SlugRelatedField(
@@ -586,7 +581,7 @@ class ProposalAlertSerializer(serializers.Serializer):
 class ProposalSchoolSerializer(serializers.Serializer):
     school = serializers.CharField(help_text=_("Code UAI."))
     school_name = serializers.CharField()
-    commune = serializers.IntegerField()
+    commune = CommuneRefSerializer()
     open = serializers.BooleanField(
         help_text=_("Vrai si des élèves y sont maintenant (jours, horaires, vacances).")
     )
@@ -599,7 +594,7 @@ class ProposalSerializer(serializers.Serializer):
     scenario = serializers.ChoiceField(choices=Scenario.choices)
     title = serializers.CharField()
     state = serializers.ChoiceField(choices=ProposalState.choices)
-    rule = serializers.CharField(help_text=_("Le nom de la règle qui propose."))
+    rule = RuleRefSerializer(help_text=_("La règle qui propose."))
     created_at = serializers.CharField()
     auto_activate_at = serializers.CharField(
         allow_null=True,

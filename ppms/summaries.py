@@ -3,6 +3,9 @@ live pushes, the webhooks and the pages."""
 
 from django.utils import timezone
 
+from alerts.payloads import rule_ref
+from sensors.serializers import commune_ref
+
 from .models import COUNTS, Activation, Proposal, SchoolStatus, open_schools
 
 
@@ -38,14 +41,14 @@ def status_summary(status: SchoolStatus) -> dict:
 def proposal_summary(proposal: Proposal, now=None) -> dict:
     """A proposal with what an operator decides on: its alerts (sensor, value) and its
     schools, each saying whether pupils are there now (days, hours, holidays)."""
-    schools = list(proposal.schools.order_by("name", "uai"))
+    schools = list(proposal.schools.select_related("commune").order_by("name", "uai"))
     open_now = open_schools(schools, now or timezone.now())
     return {
         "id": proposal.pk,
         "scenario": proposal.scenario,
         "title": proposal.title,
         "state": proposal.state,
-        "rule": proposal.rule.name,
+        "rule": rule_ref(proposal.rule),
         "created_at": proposal.created_at.isoformat(),
         "auto_activate_at": _iso(proposal.auto_activate_at),
         "decided_at": _iso(proposal.decided_at),
@@ -68,7 +71,7 @@ def proposal_summary(proposal: Proposal, now=None) -> dict:
             {
                 "school": school.uai,
                 "school_name": school.name,
-                "commune": school.commune_id,
+                "commune": commune_ref(school.commune),
                 "open": school.pk in open_now,
             }
             for school in schools

@@ -33,7 +33,7 @@ from core.throttling import ExportRateThrottle
 from .filters import RejectionFilter, SensorFilter
 from .history import BUCKETS, readings_bucketed, readings_raw
 from .metrics import metric_for
-from .models import LatestReading, RejectedMessage, Sensor, Zone
+from .models import Commune, LatestReading, RejectedMessage, Sensor, Zone
 from .serializers import (
     MAX_POINTS,
     BucketedSeriesSerializer,
@@ -43,6 +43,7 @@ from .serializers import (
     ReadingsQuerySerializer,
     RejectedMessageSerializer,
     SensorSerializer,
+    commune_ref,
     default_bucket,
 )
 
@@ -209,15 +210,21 @@ class LatestView(APIView):
         rows = latest.order_by("sensor__ref", "metric").values_list(
             "sensor__ref",
             "sensor__kind",
-            "sensor__commune__insee_code",
+            "sensor__commune_id",
             "metric",
             "ts",
             "value",
             "sensor__state",
         )
+        rows = fetch_rows(rows)
+        # A few communes for thousands of rows: one query, one reference object each.
+        communes = {
+            commune.pk: commune_ref(commune)
+            for commune in Commune.objects.filter(pk__in={row[2] for row in rows})
+        }
         units: dict[tuple[str, str], str] = {}
         items = []
-        for ref, kind, insee, metric, ts, value, state in fetch_rows(rows):
+        for ref, kind, commune_id, metric, ts, value, state in rows:
             unit = units.get((kind, metric))
             if unit is None:
                 registered = metric_for(kind, metric)
@@ -226,7 +233,7 @@ class LatestView(APIView):
                 {
                     "sensor": ref,
                     "kind": kind,
-                    "commune": insee,
+                    "commune": communes[commune_id],
                     "metric": metric,
                     "unit": unit,
                     "ts": ts.astimezone(UTC),  # ORJSONRenderer writes RFC 3339 with Z

@@ -10,7 +10,7 @@ from core.fields import ChoiceParam, Rfc3339Field, UtcDateTimeField
 
 from .history import BUCKETS
 from .metrics import Kind, metric_for
-from .models import RejectedMessage, Sensor
+from .models import Commune, RejectedMessage, Sensor, Zone
 
 # Raw points one answer may hold; beyond, the client must choose a bucket.
 MAX_POINTS = 10_000
@@ -28,14 +28,27 @@ class MetricSerializer(serializers.Serializer):
     max = serializers.FloatField(source="maximum")
 
 
+# A commune, a rule or a zone that an answer names is its reference object, everywhere:
+# REST, the websocket and webhooks (a request names it by its id; docs/contract.md).
+
+
+def commune_ref(commune: Commune) -> dict:
+    return {"id": commune.pk, "insee_code": commune.insee_code, "name": commune.name}
+
+
 class CommuneRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
     insee_code = serializers.CharField()
     name = serializers.CharField()
+
+    def to_representation(self, commune):
+        return commune_ref(commune)
 
 
 class ZoneRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
+    type = serializers.ChoiceField(choices=Zone.Type.choices)
 
 
 class SensorSerializer(serializers.ModelSerializer):
@@ -110,7 +123,7 @@ class BucketedSeriesSerializer(_SeriesSerializer):
 class LatestItemSerializer(serializers.Serializer):
     sensor = serializers.CharField()
     kind = serializers.ChoiceField(choices=Kind.choices)
-    commune = serializers.CharField(help_text=_("Code INSEE."))
+    commune = CommuneRefSerializer()
     metric = serializers.CharField()
     unit = serializers.CharField()
     ts = UtcDateTimeField()

@@ -646,7 +646,7 @@ def test_a_commune_operator_may_silence_a_rule_of_their_commune_only(
         own, shared, everywhere = post(joue_rule), post(both_rule), post(rule)
 
     assert own.status_code == 201
-    assert own.json()["rule"] == joue_rule.pk
+    assert own.json()["rule"] == {"id": joue_rule.pk, "name": "PM10 Joué", "kind": "threshold"}
     # Muting these would mute Ballan's alerts too.
     assert (shared.status_code, list(shared.json())) == (400, ["rule"])
     assert (everywhere.status_code, list(everywhere.json())) == (400, ["rule"])
@@ -860,7 +860,11 @@ def test_an_admin_creates_reads_patches_and_deletes_a_rule(
     created = api.post(RULES, flood_rule_body, format="json")
     assert created.status_code == 201, created.json()
     body = created.json()
-    assert {key: body[key] for key in flood_rule_body} == flood_rule_body
+    # The zones and communes asked by their ids are answered as references.
+    assert {key: body[key] for key in flood_rule_body} == flood_rule_body | {
+        "zones": [{"id": flood_zone.pk, "name": "Zone inondable du Cher", "type": "flood"}],
+        "communes": [{"id": commune.pk, "insee_code": "37122", "name": "Joué-lès-Tours"}],
+    }
     rule = Rule.objects.get(pk=body["id"])
     assert (rule.duration, rule.escalate_after, rule.renotify_after) == (
         timedelta(minutes=10),

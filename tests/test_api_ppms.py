@@ -143,7 +143,9 @@ def test_an_operator_starts_an_activation_for_a_zone_and_chosen_schools(
     )
     assert body["started_by"] == "operateur" and body["ended_at"] is None
     assert body["silent"] is False
-    assert body["zones"] == [{"id": flood_zone.pk, "name": "Zone inondable du Cher"}]
+    assert body["zones"] == [
+        {"id": flood_zone.pk, "name": "Zone inondable du Cher", "type": "flood"}
+    ]
     assert [status["school"] for status in body["statuses"]] == ["0370001A", "0370002B"]
     assert {status["state"] for status in body["statuses"]} == {"pending"}
     assert body["counts"] == {"pending": 2, "safe": 0, "needs_help": 0, "evacuated": 0}
@@ -931,7 +933,7 @@ def test_the_schema_documents_the_ppms_workflow_without_warnings():
         "/api/v1/schools/{uai}/alarm/",
         "/api/v1/ppms/drills/",
     } <= set(schema["paths"])
-    report = schema["components"]["schemas"]["Report"]["properties"]
+    report = schema["components"]["schemas"]["ReportRequest"]["properties"]
     assert report["state"]["$ref"].endswith("/ReportedStateEnum")
     assert "client_id" in report and "adults_injured" in report
 

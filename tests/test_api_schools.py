@@ -256,7 +256,7 @@ def test_a_school_shows_its_commune_zones_directors_and_flood_zone(
         "uai": "0370001A",
         "name": "École 0370001A",
         "address": "1 rue de l'École",
-        "commune": {"insee_code": "37122", "name": "Joué-lès-Tours"},
+        "commune": {"id": commune.pk, "insee_code": "37122", "name": "Joué-lès-Tours"},
         "zones": [
             {"id": district.pk, "name": "Centre-ville", "type": "district"},
             {"id": flood_zone.pk, "name": "Zone inondable du Cher", "type": "flood"},
@@ -413,7 +413,7 @@ def test_a_shelter_shows_its_capacity_occupancy_and_free_places(api, operator, g
         "id": gymnasium.pk,
         "name": "Gymnase Jean Bigot",
         "address": "",
-        "commune": {"insee_code": "37122", "name": "Joué-lès-Tours"},
+        "commune": {"id": gymnasium.commune_id, "insee_code": "37122", "name": "Joué-lès-Tours"},
         "latitude": 47.34,
         "longitude": 0.67,
         "capacity": 120,
@@ -796,8 +796,8 @@ def test_the_schema_documents_the_ppms_api_without_warnings():
     opening = schema["paths"]["/api/v1/shelters/{id}/open/"]["post"]
     assert set(opening["responses"]) == {"200", "400", "401", "403", "404", "415", "429"}
     body = opening["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-    assert body.endswith("/ShelterOpen")
-    assert schema["components"]["schemas"]["ShelterOpen"]["required"] == ["open"]
+    assert body.endswith("/ShelterOpenRequest")
+    assert schema["components"]["schemas"]["ShelterOpenRequest"]["required"] == ["open"]
     school = schema["components"]["schemas"]["School"]
     assert "directors" in school["properties"]
     assert "directors" not in school["required"]

@@ -143,8 +143,14 @@ def test_a_sensor_comes_with_its_commune_zones_and_metrics(api, operator, sensor
     assert body["name"] == "jlt-air-01"
     assert body["kind"] == "air"
     assert body["kind_label"] == "Qualité de l'air"
-    assert body["commune"] == {"insee_code": "37122", "name": "Joué-lès-Tours"}
-    assert body["zones"] == [{"id": flood_zone.pk, "name": "Zone inondable du Cher"}]
+    assert body["commune"] == {
+        "id": sensor.commune_id,
+        "insee_code": "37122",
+        "name": "Joué-lès-Tours",
+    }
+    assert body["zones"] == [
+        {"id": flood_zone.pk, "name": "Zone inondable du Cher", "type": "flood"}
+    ]
     assert (body["latitude"], body["longitude"]) == (47.35, 0.66)
     assert body["building"] == "Mairie"
     assert body["expected_interval"] == 60
@@ -449,7 +455,11 @@ def test_latest_lists_the_last_value_of_each_visible_sensor_metric(
             {
                 "sensor": "jlt-air-01",
                 "kind": "air",
-                "commune": "37122",
+                "commune": {
+                    "id": sensor.commune_id,
+                    "insee_code": "37122",
+                    "name": "Joué-lès-Tours",
+                },
                 "metric": "no2",
                 "unit": "µg/m³",
                 "ts": "2026-11-23T08:00:00Z",
@@ -459,7 +469,11 @@ def test_latest_lists_the_last_value_of_each_visible_sensor_metric(
             {
                 "sensor": "jlt-air-01",
                 "kind": "air",
-                "commune": "37122",
+                "commune": {
+                    "id": sensor.commune_id,
+                    "insee_code": "37122",
+                    "name": "Joué-lès-Tours",
+                },
                 "metric": "pm25",
                 "unit": "µg/m³",
                 "ts": "2026-11-23T08:00:00Z",

@@ -21,7 +21,7 @@ from alerts.feeds import alert_cap_view
 from alerts.models import Alert, EventKind, Rule
 from core import feeds as core_feeds
 from core.cap import CAP_NS, CAP_SCHEMA, cap_sender
-from core.feeds import FeedItem, cap_feed_view
+from core.feeds import FeedItem, FeedPart, cap_feed_view
 from sensors.metrics import Kind
 from sensors.models import Zone
 from tests.conftest import api_token, make_sensor, sign_in
@@ -486,15 +486,17 @@ def test_an_integrator_reads_the_feed_with_a_token(api, sensor, operator):
 
 def test_a_registered_provider_adds_its_items_to_the_feed(api, operator, monkeypatch):
     def activations(user):
-        return [
-            FeedItem(
-                id="urn:csu:localhost:ppms:7:1",
-                title=f"PPMS pour {user.username}",
-                link="http://localhost:8000/api/v1/ppms/activations/7/",
-                updated=T0,
-                summary="Confinement <école>",
-            )
-        ]
+        return FeedPart(
+            [
+                FeedItem(
+                    id="urn:csu:localhost:ppms:7:1",
+                    title=f"PPMS pour {user.username}",
+                    link="http://localhost:8000/api/v1/ppms/activations/7/",
+                    updated=T0,
+                    summary="Confinement <école>",
+                )
+            ]
+        )
 
     monkeypatch.setattr(core_feeds, "FEED_PROVIDERS", list(core_feeds.FEED_PROVIDERS))
     core_feeds.register_feed_provider(activations)
@@ -517,7 +519,7 @@ def test_the_alerts_of_the_feed_are_read_in_a_fixed_number_of_queries(commune, o
     feeds.open_alert_items(operator)  # new rules: their triggers are read once, then kept
 
     with CaptureQueriesContext(connection) as four:
-        items = feeds.open_alert_items(operator)
+        items = feeds.open_alert_items(operator).items
 
     assert len(items) == 4
     assert len(four) == len(one)

@@ -230,6 +230,85 @@ def test_feedparser_polls_with_the_etag_and_gets_a_304(api, sensor):
     assert again.status_code == 304
 
 
+def test_if_modified_since_alone_gets_a_304_when_nothing_changed(api, sensor, operator):
+    alert = make_alert(sensor)
+
+    with time_machine.travel(T0 + timedelta(minutes=30), tick=False):
+        first = read(api)
+        unchanged = api.get(FEED, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"])
+        alert.acknowledge(by=operator, now=T0 + timedelta(minutes=20))
+        changed = api.get(FEED, HTTP_IF_MODIFIED_SINCE=first["Last-Modified"])
+
+    assert unchanged.status_code == 304
+    assert unchanged["ETag"] == first["ETag"]
+    assert unchanged["Cache-Control"] == "private, no-cache"
+    assert changed.status_code == 200
+    assert changed["Last-Modified"] == "Mon, 23 Nov 2026 07:20:00 GMT"
+
+
+def test_an_item_leaving_the_feed_moves_its_last_modified(api, sensor, operator):
+    # Resolved at 08:00 UTC, its AllClear leaves the feed at 08:00 UTC the next day: the
+    # feed changes then without a newer message, and says so.
+    alert = make_alert(sensor)
+    alert.resolve(by=operator, now=T0 + timedelta(hours=1))
+
+    with time_machine.travel(T0 + timedelta(hours=2), tick=False):
+        kept = read(api)
+    with time_machine.travel(T0 + timedelta(hours=25, minutes=5), tick=False):
+        left = api.get(FEED, HTTP_IF_MODIFIED_SINCE=kept["Last-Modified"])
+        again = api.get(FEED, HTTP_IF_MODIFIED_SINCE=left["Last-Modified"])
+
+    assert kept["Last-Modified"] == "Mon, 23 Nov 2026 08:00:00 GMT"
+    assert left.status_code == 200
+    assert embedded_alerts(left) == {}
+    assert left["Last-Modified"] == "Tue, 24 Nov 2026 08:00:00 GMT"
+    assert feedparser.parse(left.content).feed.updated == "2026-11-24T09:00:00+01:00"
+    assert again.status_code == 304
+
+
+def test_an_activation_leaving_the_feed_moves_its_last_modified(api, school, operator):
+    activation = activate(school)
+    end_of_alert(activation=activation, by=operator, now=T0 + timedelta(hours=2))
+
+    with time_machine.travel(T0 + timedelta(hours=26, minutes=5), tick=False):
+        left = read(api)
+
+    assert left["Last-Modified"] == "Tue, 24 Nov 2026 09:00:00 GMT"
+
+
+def test_a_message_of_the_last_seconds_gives_no_last_modified_yet(api, sensor, operator):
+    # Another message may still come within the same second (HTTP dates have no
+    # fraction): until it has settled, the ETag alone validates the feed.
+    alert = make_alert(sensor)
+
+    with time_machine.travel(T0 + timedelta(minutes=20, seconds=1), tick=False):
+        alert.acknowledge(by=operator, now=T0 + timedelta(minutes=20))
+        fresh = read(api)
+        asked = api.get(FEED, HTTP_IF_MODIFIED_SINCE="Mon, 23 Nov 2026 07:20:00 GMT")
+    with time_machine.travel(T0 + timedelta(minutes=21), tick=False):
+        settled = read(api)
+
+    assert "Last-Modified" not in fresh
+    assert fresh["ETag"]
+    assert asked.status_code == 200
+    assert settled["Last-Modified"] == "Mon, 23 Nov 2026 07:20:00 GMT"
+
+
+def test_a_stale_etag_wins_over_a_current_if_modified_since(api, sensor, operator):
+    alert = make_alert(sensor)
+
+    with time_machine.travel(T0 + timedelta(minutes=30), tick=False):
+        first = read(api)
+        alert.acknowledge(by=operator, now=T0 + timedelta(minutes=20))
+        changed = api.get(
+            FEED,
+            HTTP_IF_NONE_MATCH=first["ETag"],
+            HTTP_IF_MODIFIED_SINCE="Mon, 23 Nov 2026 07:30:00 GMT",
+        )
+
+    assert changed.status_code == 200
+
+
 def test_the_etag_differs_with_who_asks(api, commune, sensor, other_operator):
     make_alert(sensor)
     other = sign_in(APIClient(), other_operator)

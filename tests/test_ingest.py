@@ -100,6 +100,50 @@ def test_a_duplicate_reading_is_counted_and_changes_nothing(sensor):
     assert list(Reading.objects.values_list("value", flat=True)) == [10.0]
 
 
+def test_a_batch_mixing_a_redelivered_message_and_new_ones_stores_the_new_ones_only(sensor):
+    # The batch's plain INSERT fails on the stored reading, is undone, and the new
+    # readings are inserted alone: the redelivered value neither comes back nor becomes
+    # the latest one.
+    first = {"ts": (NOW - timedelta(minutes=3)).isoformat(), "values": {"pm25": 10, "no2": 30}}
+    ingest(inbound("csu/jlt-air-01/readings", first))
+    redelivered = dict(first, values={"pm25": 99, "no2": 30})
+    newer = {"ts": (NOW - timedelta(minutes=4)).isoformat(), "values": {"pm25": 11}}
+    newest = {"ts": (NOW - timedelta(minutes=1)).isoformat(), "values": {"no2": 31}}
+
+    _, result = ingest(
+        inbound("csu/jlt-air-01/readings", redelivered),
+        inbound("csu/jlt-air-01/readings", newer),
+        inbound("csu/jlt-air-01/readings", newest),
+        inbound("csu/jlt-air-01/readings", newest),  # twice in the same batch
+    )
+
+    assert sorted((r.metric, r.value) for r in result.stored) == [("no2", 31.0), ("pm25", 11.0)]
+    assert result.duplicates == 3
+    assert sorted(Reading.objects.values_list("metric", "value")) == [
+        ("no2", 30.0),
+        ("no2", 31.0),
+        ("pm25", 10.0),
+        ("pm25", 11.0),
+    ]
+    assert dict(LatestReading.objects.values_list("metric", "value")) == {"pm25": 10, "no2": 31}
+
+
+def test_a_batch_of_new_readings_gives_back_each_stored_reading(sensor):
+    messages = [
+        inbound(
+            "csu/jlt-air-01/readings",
+            {"ts": (NOW - timedelta(seconds=n)).isoformat(), "values": {"pm25": n, "no2": n}},
+        )
+        for n in range(1, 4)
+    ]
+
+    judged, result = ingest(*messages)
+
+    assert result.duplicates == 0
+    assert sorted(result.stored) == sorted(judged.readings)
+    assert dict(LatestReading.objects.values_list("metric", "value")) == {"pm25": 1, "no2": 1}
+
+
 def test_a_late_reading_is_stored_but_does_not_replace_the_latest_value(sensor):
     ingest(inbound("csu/jlt-air-01/readings", {"ts": NOW.isoformat(), "values": {"pm25": 20}}))
     late = {"ts": (NOW - timedelta(hours=1)).isoformat(), "values": {"pm25": 5}}

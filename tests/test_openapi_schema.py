@@ -70,3 +70,55 @@ def test_a_path_parameter_has_one_type_wherever_it_names_the_same_identifier():
 
     assert {name: len(found) for name, found in types.items()} == {"id": 1, "ref": 1, "uai": 1}
     assert json.loads(next(iter(types["id"])))["type"] == "integer"
+
+
+# What refers to another object has one shape wherever the API names it. In an answer
+# (REST, and the websocket and webhooks, which reuse its representations) a commune, a
+# rule or a zone is its reference object, with its integer id; a sensor is its ref and
+# a school its UAI (also inside a list of schools with more about each). In a request,
+# a commune, a rule or a zone is its integer id, a school its UAI.
+REF = "#/components/schemas/"
+ANSWERED = {
+    "commune": {"$ref": f"{REF}CommuneRef"},
+    "communes": {"type": "array", "items": {"$ref": f"{REF}CommuneRef"}},
+    "rule": {"$ref": f"{REF}RuleRef"},
+    "zones": {"type": "array", "items": {"$ref": f"{REF}ZoneRef"}},
+    "sensor": {"type": "string"},
+    "school": {"type": "string"},
+}
+REQUESTED = {
+    "commune": {"type": "integer"},
+    "communes": {"type": "array", "items": {"type": "integer"}},
+    "rule": {"type": "integer"},
+    "zones": {"type": "array", "items": {"type": "integer"}},
+    "sensor": {"type": "string"},
+    "school": {"type": "string"},
+    "schools": {"type": "array", "items": {"type": "string"}},
+}
+SHAPE = ("$ref", "type", "items")
+
+
+def shape(prop: dict) -> dict:
+    if "allOf" in prop:  # a nullable reference
+        prop = prop["allOf"][0]
+    found = {key: prop[key] for key in SHAPE if key in prop}
+    if "items" in found:
+        found["items"] = shape(found["items"])
+    return found
+
+
+def test_a_reference_has_one_shape_in_every_answer_and_one_in_every_request():
+    components = schema()["components"]["schemas"]
+    wrong = []
+    for name, component in components.items():
+        expected = REQUESTED if name.endswith("Request") else ANSWERED
+        for field, prop in component.get("properties", {}).items():
+            if field in expected and shape(prop) != expected[field]:
+                wrong.append((name, field, shape(prop)))
+            if field == "id" and prop.get("type") != "integer" and name != "SmsReceiptRequest":
+                wrong.append((name, field, shape(prop)))
+
+    assert wrong == []
+    assert set(components["CommuneRef"]["properties"]) == {"id", "insee_code", "name"}
+    assert set(components["RuleRef"]["properties"]) == {"id", "name", "kind"}
+    assert set(components["ZoneRef"]["properties"]) == {"id", "name", "type"}

@@ -112,6 +112,14 @@ def test_a_version_that_is_not_an_integer_is_malformed(version):
     assert reasons(result) == [("malformed", "")]
 
 
+@pytest.mark.parametrize("version", [0, -1])
+def test_a_version_below_1_is_malformed(version):
+    # Section 4.4: the version is a positive number.
+    result = parse([{"bver": version, "n": "pm25", "v": 3}])
+    assert reasons(result) == [("malformed", "")]
+    assert "positive" in result.rejections[0].detail
+
+
 # --- Booleans ------------------------------------------------------------------------
 
 

@@ -191,6 +191,9 @@ def _judge_senml(records: list[dict], judge: "_Judge") -> None:
             if type(version) is not int:
                 judge.whole(MALFORMED, f"SenML version {_show(version)} is not an integer")
                 return
+            if version < 1:
+                judge.whole(MALFORMED, f"SenML version {version} is not a positive integer")
+                return
             if version > SENML_VERSION:
                 # Section 4.4: a later version may change what the fields mean.
                 detail = f"SenML version {_show(version)}, above the {SENML_VERSION} understood"

@@ -1,9 +1,14 @@
 """Write one ingest batch in one transaction: readings, latest values, sensors, rejections.
 
-PostgreSQL: binary COPY into a temporary staging table, then one statement inserts the
-new readings (``ON CONFLICT DO NOTHING``: a duplicate changes nothing) and upserts the
-latest-value table from them. Other databases (the embedded SQLite) take the same
-steps row by row.
+PostgreSQL: binary COPY into a temporary staging table, then a plain INSERT of the
+staged readings and an upsert of the latest-value table from them. A batch almost never
+holds a reading already stored (only a message redelivered after a crash does): when
+one does, the INSERT fails on the primary key, is undone to its savepoint, and one
+statement inserts the new readings only (``ON CONFLICT DO NOTHING``: a duplicate
+changes nothing) and upserts the latest values from them. The plain INSERT costs half
+of ``ON CONFLICT``'s speculative insertion (``EXPLAIN (ANALYZE, WAL)`` on 2,800 rows:
+17 ms and 5,628 WAL records against 33–38 ms and 8,420), and needs no rows sent back.
+Other databases (the embedded SQLite) take the same steps row by row.
 """
 
 from dataclasses import dataclass, field
@@ -22,7 +27,21 @@ CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
 ) ON COMMIT DELETE ROWS
 """
 
-INSERT_SQL = """
+INSERT_ALL_SQL = """
+INSERT INTO sensors_reading (sensor_id, metric, ts, value)
+SELECT sensor_id, metric, ts, value FROM ingest_stage
+"""
+
+LATEST_SQL = """
+INSERT INTO sensors_latestreading (sensor_id, metric, ts, value)
+SELECT DISTINCT ON (sensor_id, metric) sensor_id, metric, ts, value
+FROM ingest_stage ORDER BY sensor_id, metric, ts DESC
+ON CONFLICT (sensor_id, metric) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value
+WHERE sensors_latestreading.ts < EXCLUDED.ts
+"""
+
+# When the batch holds readings already stored: the new ones only, and their latest.
+INSERT_NEW_SQL = """
 WITH new AS (
     INSERT INTO sensors_reading (sensor_id, metric, ts, value)
     SELECT sensor_id, metric, ts, value FROM ingest_stage
@@ -91,8 +110,14 @@ def _insert_copy(readings) -> list[StoredReading]:
             copy.set_types(["int8", "text", "timestamptz", "float8"])
             for row in readings:
                 copy.write_row(row)
-        raw.execute(INSERT_SQL, binary=True)
-        return [StoredReading(*row) for row in raw.fetchall()]
+        try:
+            with transaction.atomic():  # a savepoint: a duplicate undoes this INSERT only
+                raw.execute(INSERT_ALL_SQL)
+        except psycopg.errors.UniqueViolation:
+            raw.execute(INSERT_NEW_SQL, binary=True)
+            return [StoredReading(*row) for row in raw.fetchall()]
+        raw.execute(LATEST_SQL)
+        return list(map(StoredReading._make, readings))
 
 
 def _insert_rows(readings) -> list[StoredReading]:

@@ -364,7 +364,7 @@ function newItem() {
 
 function drawConsole() {
   const shown = [...alerts.values()]
-    .filter((alert) => communeInScope(alert.commune))
+    .filter((alert) => communeInScope(alert.commune.id))
     .sort((a, b) => Date.parse(b.opened_at) - Date.parse(a.opened_at) || b.id - a.id);
   const wanted = new Set(shown.map((alert) => String(alert.id)));
   for (const item of consoleList.querySelectorAll("[data-alert-id]")) {
@@ -882,7 +882,7 @@ const alarm = {
     if (unseenProposals().length) return "critical"; // a PPMS waits for a decision
     let worst = null;
     for (const alert of alerts.values()) {
-      if (!communeInScope(alert.commune) || !alert.needs_acknowledgement || alert.muted) continue;
+      if (!communeInScope(alert.commune.id) || !alert.needs_acknowledgement || alert.muted) continue;
       if (alert.severity === "critical") return "critical";
       if (alert.severity === "warning") worst = "warning";
     }
@@ -1124,7 +1124,7 @@ function onReadings(items) {
 }
 
 function onAlert(event, alert) {
-  if (!communeInScope(alert.commune)) return;
+  if (!communeInScope(alert.commune.id)) return;
   const known = alerts.has(alert.id);
   upsertAlert({ ...alert, pushedAt: Date.now() });
   if (event === "opened" && !known && !alert.muted) alarm.notify(alert);

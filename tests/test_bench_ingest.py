@@ -1,0 +1,47 @@
+"""The ingest bench reports what a reading costs and the floor it is measured against
+(the figures themselves live in the bench's runs, not in tests)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+COST_KEYS = {
+    "cpu_us_per_reading",
+    "ingest_us_per_reading",
+    "pg_us_per_reading",
+    "rules_us_per_reading",
+    "burst_cpu_us_per_reading",
+    "floor_us_per_reading",
+    "cost_vs_floor",
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.mqtt
+@pytest.mark.xdist_group("stack")
+def test_the_ingest_bench_reports_the_cost_per_reading_and_the_floor():
+    # The peers' load: one publisher, 4 readings a message; a short run.
+    small = "--stations 3 --messages 1000 --latency-seconds 2 --naive-messages 50"
+    args = [*small.split(), "--floor-messages", "500", "--readings", "4", "--publishers", "1"]
+
+    run = subprocess.run(
+        [sys.executable, "bench/ingest.py", *args],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert set(figures) >= COST_KEYS
+    assert all(figures[key] > 0 for key in COST_KEYS)
+    assert (figures["readings_per_message"], figures["publishers"]) == (4, 1)
+    assert figures["stored"] == figures["expected"] == 4000
