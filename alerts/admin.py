@@ -61,12 +61,13 @@ class RuleAdmin(admin.ModelAdmin):
         "kind",
         "sensor_kind",
         "metric",
+        "aggregate",
         "condition",
         "threshold",
         "severity",
         "active",
     )
-    list_filter = ("kind", "severity", "active", "sensor_kind")
+    list_filter = ("kind", "aggregate", "severity", "active", "sensor_kind")
     search_fields = ("name",)
     autocomplete_fields = ("sensor",)
     filter_horizontal = ("zones", "communes", "webhooks")

@@ -328,3 +328,13 @@ def test_the_cap_text_of_an_alert_on_a_mean_names_the_mean_and_when_it_ends(stat
         f"PM10 en moyenne journalière : 62,5 µg/m³ jusqu'au {end:%d/%m/%Y} à 00:00 (heure de Paris)"
         in document
     )
+
+
+def test_the_rule_list_tells_raw_reading_rules_from_rules_on_means(admin_client):
+    make_rule(name="PM10 information", threshold=50, aggregate="daily")
+    make_rule(name="PM10 technique", threshold=80)
+
+    page = admin_client.get("/admin/alerts/rule/?aggregate=daily").content.decode()
+
+    assert "PM10 information" in page and "PM10 technique" not in page
+    assert "moyenne journalière" in page
