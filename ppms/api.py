@@ -776,22 +776,16 @@ class ActivationCapView(XMLDocumentView):
     """The activation's current CAP 1.2 message, for the safety services' systems."""
 
     renderer_classes = [CapRenderer]
+    restricted = True  # the safety services' copy; the public one is ActivationPublicCapView
 
     @extend_schema(
         summary="CAP 1.2 document of a PPMS activation (operators and admins)",
         description=(
             "msgType Alert when it starts, then Update (schools added, escalation, and the "
             "end of alert with responseType AllClear), referencing the first message; "
-            "status Exercise for a drill. By default the safety services' copy (scope "
-            "Restricted: the silent schools named, the missing and injured counted); "
-            "scope=public: the copy for the public (no such counts nor names, the "
-            "families' message in the instruction). An intrusion is always Restricted."
+            "status Exercise for a drill. The safety services' copy: scope Restricted, "
+            "the silent schools named, the missing and injured counted."
         ),
-        parameters=[
-            OpenApiParameter(
-                "scope", str, enum=["restricted", "public"], description="restricted (default)"
-            )
-        ],
         responses={(200, CAP_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR), 403: FORBIDDEN},
         tags=["ppms"],
     )
@@ -801,10 +795,30 @@ class ActivationCapView(XMLDocumentView):
         activation = get_object_or_404(
             for_cap(Activation.objects.visible_to(request.user), request.user), pk=pk
         )
-        public = request.query_params.get("scope") == "public"
-        return Response(activation_cap(activation, restricted=not public))
+        return Response(activation_cap(activation, restricted=self.restricted))
 
 
+class ActivationPublicCapView(ActivationCapView):
+    """The activation's CAP message for the public: no count of missing or injured, no
+    silent school named, the families' message in the instruction."""
+
+    restricted = False
+
+    @extend_schema(
+        summary="Public CAP 1.2 document of a PPMS activation (operators and admins)",
+        description=(
+            "The copy for the public (scope Public): the posture's instruction and the "
+            "families' message; no count of missing or injured, no silent school named. "
+            "An intrusion stays Restricted."
+        ),
+        responses={(200, CAP_MEDIA_TYPE): OpenApiResponse(OpenApiTypes.STR), 403: FORBIDDEN},
+        tags=["ppms"],
+    )
+    def get(self, request, pk: int):
+        return super().get(request, pk)
+
+
+activation_public_cap_view = ActivationPublicCapView.as_view()
 activation_cap_view = ActivationCapView.as_view()
 
 

@@ -20,4 +20,9 @@ urlpatterns = [
         api.activation_cap_view,
         name="ppms-activation-cap",
     ),
+    path(
+        "ppms/activations/<int:pk>/cap/public/",
+        api.activation_public_cap_view,
+        name="ppms-activation-cap-public",
+    ),
 ]

@@ -635,6 +635,9 @@ MATRIX = [
         401, {"X"}, {"Y"}, {"X", "Y"}, 403, 403, {"X", "Y"})),
     row("GET /api/v1/ppms/activations/{activation_ab}/cap/", sees=cap_school_count, expect=(
         401, {"1"}, {"1"}, {"2"}, 403, 403, {"2"})),
+    # The public copy: the same readers, the same schools.
+    row("GET /api/v1/ppms/activations/{activation_ab}/cap/public/", sees=shown("school"),
+        expect=(401, {"X"}, {"Y"}, {"X", "Y"}, 403, 403, {"X", "Y"})),
     # The drills register: operators and admins, their communes' schools.
     row("GET /api/v1/ppms/drills/", sees=drill_register, expect=(
         401, {"X", "W"}, {"Y"}, ALL_SCHOOLS, 403, 403, ALL_SCHOOLS)),

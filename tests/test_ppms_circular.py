@@ -454,13 +454,15 @@ def test_the_atom_feed_carries_the_public_copy(client, school, commune, director
     assert "<cap:scope>Public</cap:scope>" in feed
 
 
-def test_the_cap_endpoint_gives_the_public_copy_on_request(client, school, operator):
+def test_the_cap_endpoint_gives_the_services_copy_and_the_public_one_beside(
+    client, school, operator
+):
     activation = activate([school])
     sign_in(client, operator)
     url = f"/api/v1/ppms/activations/{activation.pk}/cap/"
 
     restricted = client.get(url).content.decode()
-    public = client.get(url, {"scope": "public"}).content.decode()
+    public = client.get(url + "public/").content.decode()
 
     assert "<scope>Restricted</scope>" in restricted
     assert "<scope>Public</scope>" in public
