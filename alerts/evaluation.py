@@ -19,8 +19,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.cache import ProcessCache
@@ -83,7 +84,9 @@ def describe(rule: Rule, sensor: Sensor, value: float | None) -> str:
     if value is None:
         shown = ""
     else:
-        shown = "\u202f: " + (metric.display(value) if metric else f"{value:g}")
+        # The title is stored: in the town's language, whatever a request activated.
+        with translation.override(settings.LANGUAGE_CODE):
+            shown = "\u202f: " + (metric.display(value) if metric else f"{value:g}")
     return f"{rule.name} — {sensor.name}{shown}"[:255]
 
 
