@@ -19,8 +19,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.cache import ProcessCache
@@ -80,12 +81,13 @@ def condition_holds(rule: Rule, value: float, *, firing: bool) -> bool:
 
 def describe(rule: Rule, sensor: Sensor, value: float | None) -> str:
     metric = metric_for(sensor.kind, rule.metric) if rule.metric else None
-    if value is None:
+    # The title is stored: in the town's language, whatever a request activated.
+    with translation.override(settings.LANGUAGE_CODE):
         shown = ""
-    else:
-        shown = "\u202f: " + (metric.display(value) if metric else f"{value:g}")
-    if rule.aggregate:
-        shown += f" ({rule.get_aggregate_display()})"
+        if value is not None:
+            shown = "\u202f: " + (metric.display(value) if metric else f"{value:g}")
+        if rule.aggregate:
+            shown += f" ({rule.get_aggregate_display()})"
     return f"{rule.name} — {sensor.name}{shown}"[:255]
 
 

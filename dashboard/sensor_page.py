@@ -68,6 +68,7 @@ def sensor_detail(request, ref):
             "name": metric.name,
             "label": metric.label,
             "unit": metric.unit,
+            "minimum": metric.minimum,
             "is_state": metric.is_state,
             "digits": metric.digits,
             "latest": (

@@ -407,3 +407,14 @@ def test_an_alert_title_gives_the_value_as_the_tiles_do_in_french(commune):
     feed(gauge, [4.579], metric="level")
     [alert] = alerts_of(gauge)
     assert alert.title == "Crue palier 1 — Niveau du Cher - amont\u202f: 4,58\u00a0m"
+
+
+def test_an_alert_title_is_french_even_when_english_was_active(commune):
+    from django.utils import translation
+
+    gauge = make_sensor(commune, "jlt-river-01", kind="water", name="Niveau du Cher - amont")
+    make_rule(name="Crue palier 1", sensor_kind="water", metric="level", threshold=4.2)
+    with translation.override("en"):
+        feed(gauge, [4.579], metric="level")
+    [alert] = alerts_of(gauge)
+    assert alert.title.endswith("\u202f: 4,58\u00a0m")

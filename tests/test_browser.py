@@ -144,15 +144,17 @@ def test_an_operator_sees_a_reading_and_its_alert_live_and_acknowledges_it(
     log_in(page, stack, "operateur")
     page.wait_for_url(f"{stack}/dashboard/", wait_until="domcontentloaded")
     page.wait_for_selector('[data-testid="connection"][data-state="connected"]', timeout=15_000)
-    level = page.locator('[data-live="jlt-river-01:level"]')
-    assert "1,4" in level.inner_text()
+    level = page.locator('[data-live="jlt-river-01:level"]')  # the tile's headline and row
+    assert level.count() == 2
+    assert all("1,4" in text for text in level.all_inner_texts())
 
     reading = json.dumps({"ts": datetime.now(UTC).isoformat(), "values": {"level": 4.8}})
     publish(broker.port, [("csu/jlt-river-01/readings", reading)])
 
-    # The tile changes without a reload...
+    # The tile changes without a reload, its headline with its row...
     page.wait_for_function(
-        "document.querySelector('[data-live=\"jlt-river-01:level\"]').textContent.includes('4,8')",
+        "[...document.querySelectorAll('[data-live=\"jlt-river-01:level\"]')]"
+        ".every((node) => node.textContent.includes('4,8'))",
         timeout=15_000,
     )
     # ...the chart gets the point...

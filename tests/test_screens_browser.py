@@ -17,6 +17,7 @@ from ppms.services import ppms_activate
 from sensors.metrics import metrics_of
 from sensors.models import LatestReading, Sensor
 from tests.conftest import CHROMIUM, sign_in
+from tests.test_atmo import add_readings
 from tests.test_browser import CHROMIUM_ARGS
 from tests.test_cap import make_alert
 
@@ -61,7 +62,8 @@ def open_page(monkeypatch, live_server, demo_town, django_user_model):
             )
             page = context.new_page()
             page.goto(f"{live_server.url}{path}")
-            page.wait_for_selector('[data-testid="tile-river"] .rows li')
+            if path.startswith("/dashboard/"):
+                page.wait_for_selector('[data-testid="tile-river"] .rows li')
             return page
 
         yield open_page
@@ -195,3 +197,61 @@ def test_the_wall_fits_1920_by_1080_and_is_readable_from_five_metres(
     texts = page.evaluate(TEXTS)
     assert [(t["text"], t["size"]) for t in texts if t["size"] < MIN_WALL_FONT_PX] == []
     assert [(t["text"], t["contrast"]) for t in texts if t["contrast"] < 4.5] == []
+
+
+# --- Charts an operator reads ----------------------------------------------------------
+
+BOXES = """(selector) => [...document.querySelectorAll(selector)].map((node) => {
+  const r = node.getBoundingClientRect();
+  return { left: r.left, right: r.right, top: r.top, bottom: r.bottom, text: node.textContent };
+})"""
+
+
+def overlap(a, b) -> bool:
+    return (
+        a["left"] < b["right"]
+        and b["left"] < a["right"]
+        and a["top"] < b["bottom"]
+        and (b["top"] < a["bottom"])
+    )
+
+
+def test_a_gauge_chart_labels_its_thresholds_apart_with_its_legend_outside_the_plot(
+    open_page, tmp_path
+):
+    gauge = Sensor.objects.get(ref="jlt-river-01")
+    now = timezone.now()
+    add_readings(gauge, "level", *((now - timedelta(minutes=m), 3.9) for m in range(300, 0, -10)))
+
+    page = open_page("/sensors/jlt-river-01/", width=1600, height=1000)
+    page.wait_for_selector("#chart-level .annotation")
+    page.wait_for_selector("#chart-level .legend")
+    page.screenshot(path=tmp_path / "sensor.png", full_page=True)
+
+    labels = page.evaluate(BOXES, "#chart-level .annotation")
+    assert len(labels) == 4  # 3,3 / 3,5 m and 4,2 / 4,5 m: two rules and their clearing lines
+    assert [
+        (a["text"], b["text"]) for a in labels for b in labels if a is not b and overlap(a, b)
+    ] == []
+    [legend] = page.evaluate(BOXES, "#chart-level .legend")
+    [plot] = page.evaluate(BOXES, "#chart-level .nsewdrag")
+    assert not overlap(legend, plot)
+
+
+def test_a_chart_never_goes_below_what_its_quantity_can_be(open_page):
+    station = Sensor.objects.get(ref="jlt-air-01")
+    now = timezone.now()
+    add_readings(station, "pm10", *((now - timedelta(minutes=m), 1.0) for m in range(120, 0, -5)))
+
+    page = open_page("/sensors/jlt-air-01/", width=1600, height=1000)
+    page.wait_for_selector("#chart-pm10 .ytick")
+
+    bottom = page.evaluate("document.getElementById('chart-pm10')._fullLayout.yaxis.range[0]")
+    assert bottom >= 0
+
+
+def test_an_empty_dashboard_chart_says_why(open_page):
+    page = open_page("/dashboard/", width=1600, height=1000)
+
+    page.wait_for_selector("#chart-pm10 .annotation")
+    assert page.text_content("#chart-pm10 .annotation") == "Aucune mesure sur 6 h"

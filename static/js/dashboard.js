@@ -1032,7 +1032,7 @@ function drawChart(chart) {
   const colour = wall ? "#e8eef5" : "#1b2733";
   const locale = chartLocale(LANG);
   const layout = {
-    margin: { l: 48, r: 12, t: 8, b: 36 },
+    margin: { l: 48, r: 12, t: wall ? 8 : 28, b: 36 },
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
     font: { color: colour, size: wall ? 16 : 12 },
@@ -1052,10 +1052,23 @@ function drawChart(chart) {
       rangemode: "tozero",
     },
     showlegend: !wall,
-    legend: { orientation: "h", y: -0.25 },
+    // Above the plot, outside it: below, the time axis' title ran into it.
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
     hovermode: "x unified",
     uirevision: chart.name, // keep the user's zoom across live updates
   };
+  if (traces.every((trace) => !trace.x.length)) {
+    // Nothing to draw: the six hours shown, and why they are empty.
+    const now = Date.now();
+    layout.xaxis.range = [parisString(now - WINDOW_MS), parisString(now)];
+    layout.yaxis.range = [0, 1];
+    layout.annotations = [
+      {
+        xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
+        text: T.chartEmpty, font: { size: wall ? 18 : 14, color: colour },
+      },
+    ];
+  }
   window.Plotly.react(chart.node, traces, layout, {
     displaylogo: false,
     responsive: true,

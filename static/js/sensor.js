@@ -226,17 +226,24 @@ import { plotText } from "./plot_text.js";
   function thresholdShapes(metric) {
     const shapes = [];
     const annotations = [];
-    for (const line of data.thresholds) {
-      if (line.metric !== metric) continue;
+    // By value, their labels on alternate sides: a threshold and its clearing line, a
+    // few centimetres apart, never write over each other.
+    const lines = data.thresholds
+      .filter(function (line) { return line.metric === metric; })
+      .sort(function (a, b) { return a.value - b.value; });
+    lines.forEach(function (line, index) {
+      const right = index % 2 === 0;
       shapes.push({
         type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: line.value, y1: line.value,
         line: { color: line.colour, width: 1.5, dash: DASH[line.line] || "dash" },
       });
       annotations.push({
-        xref: "paper", x: 1, xanchor: "right", yref: "y", y: line.value, yanchor: "bottom",
+        xref: "paper", x: right ? 1 : 0, xanchor: right ? "right" : "left",
+        yref: "y", y: line.value, yanchor: "bottom",
         text: plotText(line.label), showarrow: false, font: { size: 11, color: line.colour },
+        bgcolor: "rgba(255, 255, 255, 0.85)",
       });
-    }
+    });
     return { shapes: shapes, annotations: annotations };
   }
 
@@ -300,6 +307,8 @@ import { plotText } from "./plot_text.js";
       yaxis: {
         title: { text: metrics[metric].unit }, zeroline: false,
         exponentformat: "none", separatethousands: true,
+        // Never below what the quantity can be (no negative µg/m³ under a flat line).
+        rangemode: metrics[metric].minimum >= 0 ? "nonnegative" : "normal",
       },
       shapes: lines.shapes,
       annotations: lines.annotations,
