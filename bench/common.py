@@ -116,15 +116,7 @@ def _processes(pgid: int | None = None, command: str | None = None) -> dict[int,
 def cpu_seconds(pgid: int | None = None, command: str | None = None) -> float:
     """CPU time (user + system) of every process of group ``pgid`` (one started by
     ``start_process``), or whose command line starts with ``command`` (``postgres:``)."""
-    total = 0
-    for pid in _processes(pgid, command):
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(process_cpu(pid) or 0.0 for pid in _processes(pgid, command))
 
 
 def group_pids(pgid: int) -> list[int]:
@@ -139,7 +131,7 @@ def process_cpu(pid: int) -> float | None:
             fields = stat.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 class CpuMeter:

@@ -67,7 +67,7 @@ def database_url(port=None) -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{port or s['PORT'] or 5432}/{s['NAME']}"
 
 
-def start_worker(broker, client_id, *, db_port=None, group=None):
+def start_worker(broker, client_id, *, db_port=None, group=None, timeout=30):
     env = dict(
         os.environ,
         DATABASE_URL=database_url(db_port),
@@ -83,8 +83,7 @@ def start_worker(broker, client_id, *, db_port=None, group=None):
     lines = []
     threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
     process.output = lines
-    assert wait_until(lambda: any("subscribed" in line for line in lines), timeout=30), lines
-    return process
+    return started(process, lambda: any("subscribed" in line for line in lines), timeout, lines)
 
 
 def stop_worker(process):
@@ -179,7 +178,16 @@ def start_web(port: int, **extra_env) -> subprocess.Popen:
         except OSError:
             return False
 
-    assert wait_until(listening, timeout=30), "the web server did not start"
+    return started(process, listening, 30, "the web server did not start")
+
+
+def started(process: subprocess.Popen, ready, timeout: float, why) -> subprocess.Popen:
+    """``process`` once ``ready()``; one that does not get there in time is stopped before
+    the test fails, not left running (connected to the test database, it made the next
+    run's database creation fail)."""
+    if not wait_until(ready, timeout=timeout):
+        stop(process)
+        raise AssertionError(why)
     return process
 
 

@@ -6,6 +6,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 sys.path.append(str(Path(__file__).resolve().parent.parent / "bench"))  # after the project
 
 import common
@@ -56,3 +58,20 @@ def test_the_cpu_of_a_group_is_counted_with_its_children():
         assert common.wait_until(lambda: common.cpu_seconds(parent.pid) > 0.2, timeout=30)
     finally:
         common.stop_processes([parent], grace=1)
+
+
+def test_a_worker_that_does_not_start_is_stopped_not_left_running():
+    # Its broker does not answer: it never subscribes. Left running, such a worker kept
+    # its connection to the test database and the next run could not recreate it.
+    from tests.stack import start_worker
+
+    class Nowhere:
+        def url_for(self, username):
+            return f"mqtt://{username}@127.0.0.1:9"
+
+    before = set(common._processes(command=f"{sys.executable} manage.py ingest"))
+    with pytest.raises(AssertionError):
+        start_worker(Nowhere(), "csu-ingest-nowhere", timeout=3)
+
+    after = set(common._processes(command=f"{sys.executable} manage.py ingest"))
+    assert after - before == set()

@@ -6,6 +6,7 @@ reload, sees the alert appear, acknowledges it and sees its state change; a dire
 cannot reach the operator dashboard.
 """
 
+import contextlib
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -80,14 +81,13 @@ def stack(broker, monkeypatch):
     queue = f"csu-browser-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("CELERY_QUEUE", queue)
     port = free_port()
-    processes = [start_celery_worker(queue)]
-    ingest = start_worker(broker, "csu-ingest-browser")
-    web = start_web(port)
-    yield f"http://127.0.0.1:{port}"
-    stop(web)
-    stop_worker(ingest)
-    for process in processes:
-        stop(process)
+    # Each process stopped however the next one's start ends (a failed start left the
+    # earlier ones running).
+    with contextlib.ExitStack() as running:
+        running.callback(stop, start_celery_worker(queue))
+        running.callback(stop_worker, start_worker(broker, "csu-ingest-browser"))
+        running.callback(stop, start_web(port))
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(autouse=True)
