@@ -801,6 +801,7 @@ def register(api, user, **query):
     return {entry["school"]: entry for entry in response.json()["results"]}
 
 
+@pytest.mark.usefixtures("school_calendar")
 @time_machine.travel(datetime(2026, 11, 5, 12, 0, tzinfo=UTC), tick=False)
 def test_a_school_without_a_drill_in_september_or_october_is_overdue_in_november(
     api, operator, school, other_school
@@ -825,6 +826,7 @@ def test_a_school_without_a_drill_in_september_or_october_is_overdue_in_november
     assert list(register(api, operator, overdue="false")) == ["0370001A"]
 
 
+@pytest.mark.usefixtures("school_calendar")
 @time_machine.travel(datetime(2027, 2, 22, 12, 0, tzinfo=UTC), tick=False)
 def test_two_drills_are_due_before_the_winter_holidays(api, operator, school, other_school):
     drill(school, date(2026, 10, 1))
@@ -839,6 +841,7 @@ def test_two_drills_are_due_before_the_winter_holidays(api, operator, school, ot
     assert entries["0370002B"]["overdue"] is False
 
 
+@pytest.mark.usefixtures("school_calendar")
 @time_machine.travel(datetime(2026, 9, 20, 12, 0, tzinfo=UTC), tick=False)
 def test_nothing_is_overdue_before_the_first_deadline(api, operator, school):
     assert register(api, operator)["0370001A"]["overdue"] is False

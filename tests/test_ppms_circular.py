@@ -483,6 +483,7 @@ def register_entry(desk, uai="0370001A") -> dict:
     return next(entry for entry in response.json()["results"] if entry["school"] == uai)
 
 
+@pytest.mark.usefixtures("school_calendar")
 @time_machine.travel(datetime(2026, 3, 10, 12, 0, tzinfo=UTC), tick=False)
 def test_a_school_that_drilled_in_september_and_before_the_winter_holidays_is_not_overdue(
     desk, school
@@ -501,6 +502,7 @@ def test_a_school_that_drilled_in_september_and_before_the_winter_holidays_is_no
     ]
 
 
+@pytest.mark.usefixtures("school_calendar")
 @time_machine.travel(datetime(2026, 2, 16, 12, 0, tzinfo=UTC), tick=False)
 def test_the_second_drill_is_due_before_the_winter_holidays_of_the_schools_zone(
     desk, school, commune
@@ -516,6 +518,7 @@ def test_the_second_drill_is_due_before_the_winter_holidays_of_the_schools_zone(
     assert late["requirements"][1]["deadline"] == "2026-02-20"
 
 
+@pytest.mark.usefixtures("school_calendar")
 @time_machine.travel(datetime(2026, 2, 16, 12, 0, tzinfo=UTC), tick=False)
 def test_a_fire_drill_does_not_count_as_a_ppms_drill(desk, school):
     drill(school, date(2025, 9, 25), scenario="intrusion")
@@ -528,6 +531,7 @@ def test_a_fire_drill_does_not_count_as_a_ppms_drill(desk, school):
     assert [d["kind"] for d in entry["drills"]] == ["ppms", "fire"]
 
 
+@pytest.mark.usefixtures("school_calendar")
 @time_machine.travel(datetime(2026, 7, 6, 12, 0, tzinfo=UTC), tick=False)
 def test_the_intrusion_scenario_is_drilled_at_least_once_a_year(desk, school):
     drill(school, date(2025, 9, 25))
