@@ -31,11 +31,13 @@ def open_alert_items(user) -> FeedPart:
     alerts = for_cap(visible.filter(~Q(state=AlertState.RESOLVED) | recent).order_by("-opened_at"))
     gone = visible.filter(state=AlertState.RESOLVED).exclude(recent)
     return FeedPart(
-        items(alerts[:FEED_LIMIT]), left_at(gone.aggregate(Max("resolved_at"))["resolved_at__max"])
+        alert_feed_items(alerts[:FEED_LIMIT]),
+        left_at(gone.aggregate(Max("resolved_at"))["resolved_at__max"]),
     )
 
 
-def items(alerts) -> list[FeedItem]:
+def alert_feed_items(alerts) -> list[FeedItem]:
+    """The feed entries of ``alerts``: each its current CAP message."""
     return [
         FeedItem(
             id=cap_identifier(alert),
