@@ -458,3 +458,17 @@ def test_a_proposal_at_night_says_the_schools_are_closed(
     assert item["schools_open"] == 0
     assert {school["open"] for school in item["schools"]} == {False}
     assert 'data-testid="schools-closed"' in board
+
+
+def test_the_board_names_the_rule_that_proposes(
+    api, operator, fed, flood_zone, gauges, flood_schools, client
+):
+    # The proposal names its rule by its reference ({id, name, kind}): the board writes
+    # the name, not the object.
+    proposal = propose(fed, flood_zone, gauges)
+    sign_in(client, operator)
+
+    board = client.get("/ppms/").content.decode()
+
+    assert f"par la règle « {proposal.rule.name} »" in board
+    assert "&#x27;kind&#x27;" not in board and "'kind'" not in board
