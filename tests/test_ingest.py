@@ -217,6 +217,38 @@ def test_readings_published_over_mqtt_are_stored_by_the_worker(
     assert counters["stored"] == 1000
 
 
+@pytest.mark.mqtt
+def test_a_message_after_a_quiet_spell_is_written_at_once_and_the_next_wait_for_their_batch(
+    transactional_db, broker, commune, monkeypatch
+):
+    # Batches start batch_interval apart, from the start of the previous one: a message
+    # with nothing written for that long is due at once, not at the next tick of a timer.
+    monkeypatch.setattr("sensors.live.readings_coalescer.start", lambda: None)
+    make_sensor(commune, "jlt-air-01")
+    worker = IngestWorker(
+        client_id="csu-ingest-cadence", url=broker.url_for("csu-ingest"), batch_interval=6
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        assert worker._connected.wait(10)
+        time.sleep(1)  # somewhere in the 6 s an idle timer would be waiting out
+        first, second = station_messages("jlt-air-01", 2)
+        published = time.monotonic()
+        publish(broker.port, [first])
+        assert wait_until(lambda: Reading.objects.exists(), timeout=10)
+        assert time.monotonic() - published < 2
+        written = Reading.objects.count()
+        publish(broker.port, [second])
+        time.sleep(2)
+        assert Reading.objects.count() == written  # within 6 s of the first batch: it waits
+        assert wait_until(lambda: Reading.objects.count() == 2 * written, timeout=10)
+        assert time.monotonic() - published >= 5.5
+    finally:
+        worker.stop()
+        thread.join(15)
+
+
 # --- Per-device rate limit -------------------------------------------------------------
 
 

@@ -159,6 +159,7 @@ class IngestWorker:
                 rate=settings.INGEST_DEVICE_RATE, burst=settings.INGEST_DEVICE_BURST
             )
         self._queue: deque[Inbound] = deque()
+        self._batch_started = 0.0  # time.monotonic() when the last batch began
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._generation = 0
@@ -228,8 +229,8 @@ class IngestWorker:
             )
         )
         self.stats.received()
-        if len(self._queue) >= self.batch_size:
-            self._wake.set()
+        if len(self._queue) == 1 or len(self._queue) >= self.batch_size:
+            self._wake.set()  # the first after a quiet spell may be due at once
 
     # --- the worker's thread ----------------------------------------------------------
 
@@ -240,8 +241,12 @@ class IngestWorker:
         self.client.loop_start()
         try:
             while not self._stop.is_set():
-                self._wake.wait(self.batch_interval)
-                self._wake.clear()
+                wait = self._due_in()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    self._wake.clear()
+                    if self._queue and self._due_in() > 0:
+                        continue  # a message came before its batch is due: wait for it
                 while self.flush() >= self.batch_size:
                     pass  # a backlog (after an outage): write it without waiting
             # Write what has arrived, for a few seconds at most: anything left is not
@@ -255,6 +260,21 @@ class IngestWorker:
             self.client.disconnect()
             self.client.loop_stop()
             connection.close()
+
+    def _due_in(self) -> float:
+        """Seconds until the next batch is due.
+
+        A batch starts ``batch_interval`` after the previous one started, not after it
+        ended (a write's own time does not add to the wait of the messages that came
+        during it), at once when ``batch_size`` messages wait, and at once for a message
+        arriving after a quiet spell (nothing to wait for). With none waiting: in
+        ``batch_interval``, when the flush only publishes the statistics.
+        """
+        if len(self._queue) >= self.batch_size:
+            return 0.0
+        if not self._queue:
+            return self.batch_interval
+        return self._batch_started + self.batch_interval - time.monotonic()
 
     def stop(self) -> None:
         self._stop.set()
@@ -270,6 +290,7 @@ class IngestWorker:
         if not messages:
             self.stats.publish(self.client_id)
             return 0
+        self._batch_started = time.monotonic()
         delay = 0.5
         while True:
             try:
