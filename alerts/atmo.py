@@ -119,7 +119,8 @@ def stations_days(
     """
     start, end = paris_day(day)
     hours_in_day = (end - start) / timedelta(hours=1)
-    periods = {station.pk: station.expected_interval for station in stations}
+    # A station without a period gives no hourly mean: its completeness cannot be judged.
+    periods = {s.pk: s.expected_interval for s in stations if s.expected_interval is not None}
     rows = (
         Reading.objects.filter(
             sensor_id__in=list(periods),

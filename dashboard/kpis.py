@@ -400,7 +400,9 @@ def traffic_kpi(sensors: Sequence[Sensor], latest: Latest) -> dict:
     for sensor in of_kind(sensors, Kind.TRAFFIC):
         count = latest.fresh_value(sensor, "vehicle_count")
         speed = latest.fresh_value(sensor, "speed")
-        per_hour = count * 3600 / sensor.expected_interval if count is not None else None
+        # A count per period is a flow only when the period is known.
+        period = sensor.expected_interval
+        per_hour = count * 3600 / period if count is not None and period else None
         points.append({**sensor_ref(sensor), "count": count, "per_hour": per_hour, "speed": speed})
     counted = [p for p in points if p["count"] is not None]
     speeds = [p["speed"] for p in points if p["speed"] is not None]
@@ -411,7 +413,7 @@ def traffic_kpi(sensors: Sequence[Sensor], latest: Latest) -> dict:
         "points": points,
         "reporting": len(counted),
         "vehicles": sum(p["count"] for p in counted),
-        "flow_per_hour": sum(p["per_hour"] for p in counted),
+        "flow_per_hour": sum(p["per_hour"] for p in counted if p["per_hour"] is not None),
         "mean_speed": sum(speeds) / len(speeds) if speeds else None,
     }
 

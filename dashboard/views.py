@@ -294,7 +294,8 @@ def charts_of(sensors: list[Sensor], kpis: dict) -> list[dict]:
                 # intervals compare.
                 "scale": 3600 / s.expected_interval if per_hour else 1,
             }
-            for s in chosen[:CHART_TRACES_MAX]
+            # Without a period a count is no flow: such a counter is not drawn.
+            for s in [s for s in chosen if s.expected_interval or not per_hour][:CHART_TRACES_MAX]
         ]
 
     return [
