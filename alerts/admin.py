@@ -17,6 +17,7 @@ from core.admin import ReadOnlyAdminMixin
 
 from . import triggers
 from .models import WEEKDAYS, Alert, AlertEvent, Rule, Silence
+from .states import Status, states_of
 
 # --- Rules -------------------------------------------------------------------------------
 
@@ -129,15 +130,16 @@ class RuleAdmin(admin.ModelAdmin):
         """Per sensor, the last mean judged and how complete it was, or why there was none."""
         if rule.pk is None or not rule.aggregate:
             return "—"
-        states = rule.states.select_related("sensor").order_by("sensor__ref")
+        # What the rules API gives as the rule's ``states`` (alerts/states.py).
         rows = [
             (
-                state.sensor.ref,
-                "" if state.last_value is None else f"{state.last_value:g}",
-                "" if state.coverage is None else f"{state.coverage * 100:.0f} %",
-                state.no_mean,
+                state.sensor,
+                "" if state.value is None else f"{state.value:g}",
+                "" if state.completeness is None else f"{state.completeness:.0f}\u202f%",
+                state.message,
             )
-            for state in states
+            for state in states_of(rule)
+            if state.status != Status.NOT_JUDGED or state.reason is not None
         ]
         if not rows:
             return _("Aucune moyenne jugée pour l'instant.")

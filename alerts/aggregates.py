@@ -60,7 +60,7 @@ class Mean:
 def no_period_note() -> str:
     """Why a rule on a mean judges nothing for a sensor without a period."""
     return _(
-        "Complétude impossible à juger\u202f: le capteur n'a pas de période (intervalle "
+        "Complétude impossible à juger : le capteur n'a pas de période (intervalle "
         "attendu), aucune moyenne n'est comparée."
     )
 

@@ -33,7 +33,7 @@ def test_a_rule_on_a_mean_says_it_cannot_judge_a_sensor_without_a_period(commune
     assert not Alert.objects.exists()
     state = RuleState.objects.get(sensor=sensor)
     assert state.last_value is None and state.coverage is None
-    assert state.no_mean.startswith("Complétude impossible à juger\u202f: le capteur n'a pas")
+    assert state.no_mean.startswith("Complétude impossible à juger : le capteur n'a pas")
 
 
 def test_a_daily_rule_says_so_at_once_not_at_the_end_of_the_day(commune):
