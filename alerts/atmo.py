@@ -36,6 +36,7 @@ class AtmoIndex:
     klass: int
     label: str
     colour: str
+    text_colour: str  # the colour of text on ``colour``
     pollutant: str
     sub_indices: tuple[SubIndex, ...]
     day: date
@@ -75,6 +76,7 @@ def atmo_index(
         klass=worst.klass,
         label=atmo_class.label,
         colour=atmo_class.colour,
+        text_colour=atmo_class.text_colour,
         pollutant=worst.pollutant,
         sub_indices=sub_indices,
         day=day,

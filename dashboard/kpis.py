@@ -53,15 +53,6 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
-def text_colour(background: str) -> str:
-    """Return black or white, whichever reads better on ``background`` (#rrggbb)."""
-    r, g, b = (int(background[i : i + 2], 16) / 255 for i in (1, 3, 5))
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
-    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-    # Contrast against black (L + 0.05) / 0.05 vs against white 1.05 / (L + 0.05).
-    return "#000000" if (luminance + 0.05) ** 2 > 0.05 * 1.05 else "#ffffff"
-
-
 def state_of(level: int | None, *, warning: int, alert: int) -> str:
     """Name a tile's state from a graded level (an ATMO class, a flood step)."""
     if level is None:
@@ -132,7 +123,7 @@ def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
                     "klass": index.klass,
                     "label": index.label,
                     "colour": index.colour,
-                    "text_colour": text_colour(index.colour),
+                    "text_colour": index.text_colour,
                     "pollutant": index.pollutant,
                     "pollutant_label": metric_for(Kind.AIR, index.pollutant).label,
                     "day": index.day.isoformat(),
@@ -166,7 +157,7 @@ def air_kpi(sensors: Sequence[Sensor], now: datetime) -> dict:
                 "klass": c.number,
                 "label": c.label,
                 "colour": c.colour,
-                "text_colour": text_colour(c.colour),
+                "text_colour": c.text_colour,
             }
             for c in ATMO_2021.classes
         ],

@@ -702,3 +702,14 @@ def test_the_air_tile_says_the_index_is_the_csu_s_estimate_and_how_much_day_it_c
     assert "3 · dégradé" in page
     assert "hier, 100 % de la journée couverte" in page
     assert "jlt-air-02 · trafic" in page
+
+
+def test_the_air_tile_writes_each_class_on_the_guide_s_colour_in_readable_text(
+    client, operator, commune, at_now
+):
+    station = make_sensor(commune, "jlt-air-01", "air", station_type="background")
+    readings(station, "pm10", *every_minute(paris(2026, 7, 14, 0, 0), 24, 120))  # class 5
+
+    page = login(client, operator).get(DASHBOARD).content.decode()
+
+    assert 'style="background:#960032;color:#FFFFFF">5 · très mauvais' in page
