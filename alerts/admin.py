@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdminMixin
+from core.numbers import french_number
 
 from . import triggers
 from .models import WEEKDAYS, Alert, AlertEvent, Rule, Silence
@@ -134,8 +135,8 @@ class RuleAdmin(admin.ModelAdmin):
         rows = [
             (
                 state.sensor,
-                "" if state.value is None else f"{state.value:g}",
-                "" if state.completeness is None else f"{state.completeness:.0f}\u202f%",
+                "" if state.value is None else french_number(state.value),
+                "" if state.completeness is None else french_number(state.completeness, 0, "%"),
                 state.message,
             )
             for state in states_of(rule)

@@ -325,8 +325,8 @@ def test_the_cap_text_of_an_alert_on_a_mean_names_the_mean_and_when_it_ends(stat
         document = alert_cap(alert).decode()
     end = NEXT_MIDNIGHT.astimezone(PARIS)
     assert (
-        f"PM10 en moyenne journalière : 62,5 µg/m³ jusqu'au {end:%d/%m/%Y} à 00:00 (heure de Paris)"
-        in document
+        "PM10 en moyenne journalière : 63\xa0µg/m³ "
+        f"jusqu'au {end:%d/%m/%Y} à 00:00 (heure de Paris)" in document
     )
 
 
