@@ -436,3 +436,31 @@ def test_an_operator_may_not_read_the_rules_and_their_states(client, operator):
     api = APIClient()
     sign_in(api, operator)
     assert api.get(f"/api/v1/rules/{rule.pk}/").status_code == 403
+
+
+def test_the_api_refuses_raising_a_rule_s_completeness_over_100_under_its_field(admin_user):
+    rule = no2_alert_rule()
+    client = APIClient()
+    sign_in(client, admin_user)
+    response = client.patch(f"/api/v1/rules/{rule.pk}/", {"completeness": 101}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "completeness": ["La complétude exigée est un pourcentage : elle ne peut dépasser 100 %."]
+    }
+
+
+def test_the_api_refuses_a_mean_of_a_metric_the_sensor_kind_has_not(admin_user):
+    client = APIClient()
+    sign_in(client, admin_user)
+    rule = {
+        "name": "Débit moyen",
+        "kind": "threshold",
+        "sensor_kind": "air",
+        "metric": "flow",
+        "threshold": 10,
+        "aggregate": "daily",
+    }
+    response = client.post("/api/v1/rules/", rule, format="json")
+    assert response.status_code == 400
+    [message] = response.json()["aggregate"]
+    assert message.startswith("La grandeur « flow » n'a pas de moyenne horaire")

@@ -5,8 +5,11 @@ import math
 import pytest
 from django.template import Context, Template
 
+from alerts.models import Alert
 from core.numbers import french_number
 from sensors.metrics import metric_for
+from tests.alerting import feed, make_rule
+from tests.conftest import make_sensor
 
 
 @pytest.mark.parametrize(
@@ -49,3 +52,12 @@ def test_the_template_filter_writes_numbers_the_same_and_nothing_for_no_number()
         "{% load numbers %}[{{ a|fr_number:0 }}][{{ b|fr_number:2 }}][{{ c|fr_number }}]"
     )
     assert template.render(Context({"a": 1800.4, "b": None, "c": 4.5})) == "[1\u202f800][][4,5]"
+
+
+def test_an_alert_back_to_normal_says_the_value_as_the_title_does(commune):
+    sensor = make_sensor(commune, "jlt-air-01")
+    make_rule(threshold=80)  # PM10, raw readings
+    feed(sensor, [1250, 70])
+    alert = Alert.objects.get()
+    assert alert.title == "PM10 technique — jlt-air-01\u202f: 1\u202f250\xa0µg/m³"
+    assert alert.events.get(kind="resolved").text == "Retour à la normale : 70\xa0µg/m³."
