@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdminMixin
 from core.numbers import french_number
+from sensors.metrics import display
 
 from . import triggers
 from .models import WEEKDAYS, Alert, AlertEvent, Rule, Silence
@@ -132,10 +133,16 @@ class RuleAdmin(admin.ModelAdmin):
         if rule.pk is None or not rule.aggregate:
             return "—"
         # What the rules API gives as the rule's ``states`` (alerts/states.py).
+        kind = {s.ref: s.kind for s in rule.sensors_in_scope()}
         rows = [
             (
                 state.sensor,
-                "" if state.value is None else french_number(state.value),
+                state.status.label,
+                (
+                    ""
+                    if state.value is None
+                    else display(kind[state.sensor], rule.metric, state.value)
+                ),
                 "" if state.completeness is None else french_number(state.completeness, 0, "%"),
                 state.message,
             )
@@ -145,12 +152,15 @@ class RuleAdmin(admin.ModelAdmin):
         if not rows:
             return _("Aucune moyenne jugée pour l'instant.")
         return format_html(
-            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
             _("capteur"),
+            _("état"),
             _("dernière moyenne"),
             _("complétude"),
             _("moyenne non calculée"),
-            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+            format_html_join(
+                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+            ),
         )
 
     def save_model(self, request, obj, form, change):

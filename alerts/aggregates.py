@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.utils import formats
+from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
 from sensors.models import ReadingHourly, Sensor
@@ -135,7 +136,9 @@ def evaluate_aggregates(*, now: datetime | None = None) -> int:
     rules = Rule.objects.filter(active=True, kind=RuleKind.THRESHOLD).exclude(aggregate="")
     opened = 0
     for rule in rules.order_by("pk"):
-        with transaction.atomic():
+        # The reasons kept (RuleState.no_mean) and told are stored: in the town's
+        # language, whatever a request or a test activated.
+        with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
             if not _lock():
                 return opened  # another worker judges them
             opened += _evaluate_rule(rule, until, Evaluation(now))

@@ -11,7 +11,9 @@ from datetime import datetime, time
 from enum import StrEnum
 
 from django.conf import settings
+from django.db import models
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from sensors.models import Sensor
 
@@ -19,12 +21,12 @@ from .aggregates import HOUR, PARIS, no_period_note, window_of
 from .models import Aggregate, Alert, DailyWindow, Rule, RuleKind, RuleState
 
 
-class Status(StrEnum):
-    NOT_JUDGED = "not_judged"  # nothing evaluated yet for this sensor
-    NORMAL = "normal"  # the condition does not hold
-    PENDING = "pending"  # it holds, not yet for the rule's duration or hours
-    FIRING = "firing"  # an alert is open
-    CANNOT_JUDGE = "cannot_judge"  # see ``reason``
+class Status(models.TextChoices):
+    NOT_JUDGED = "not_judged", _("pas encore jugé")  # nothing evaluated yet
+    NORMAL = "normal", _("normal")  # the condition does not hold
+    PENDING = "pending", _("condition remplie, pas encore assez longtemps")
+    FIRING = "firing", _("alerte ouverte")
+    CANNOT_JUDGE = "cannot_judge", _("ne peut pas juger")  # see ``reason``
 
 
 class Reason(StrEnum):
