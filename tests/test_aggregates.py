@@ -464,3 +464,14 @@ def test_the_api_refuses_a_mean_of_a_metric_the_sensor_kind_has_not(admin_user):
     assert response.status_code == 400
     [message] = response.json()["aggregate"]
     assert message.startswith("La grandeur « flow » n'a pas de moyenne horaire")
+
+
+def test_the_api_gives_a_raw_reading_rule_s_last_reading_without_a_window(admin_user, station):
+    rule = make_rule()  # PM10 over 80, raw readings
+    feed(station, [70])
+    state = rule_states(admin_user, rule)["jlt-air-01"]
+    assert (state["status"], state["value"], state["window_start"]) == ("normal", 70, None)
+    assert (state["completeness"], state["cannot_judge"]) == (None, None)
+    feed(station, [(datetime.now(UTC), 95)])
+    state = rule_states(admin_user, rule)["jlt-air-01"]
+    assert (state["status"], state["value"]) == ("firing", 95)
