@@ -14,9 +14,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdminMixin
+from core.numbers import french_number
+from sensors.metrics import display
 
 from . import triggers
 from .models import WEEKDAYS, Alert, AlertEvent, Rule, Silence
+from .states import Status, states_of
 
 # --- Rules -------------------------------------------------------------------------------
 
@@ -129,25 +132,35 @@ class RuleAdmin(admin.ModelAdmin):
         """Per sensor, the last mean judged and how complete it was, or why there was none."""
         if rule.pk is None or not rule.aggregate:
             return "—"
-        states = rule.states.select_related("sensor").order_by("sensor__ref")
+        # What the rules API gives as the rule's ``states`` (alerts/states.py).
+        kind = {s.ref: s.kind for s in rule.sensors_in_scope()}
         rows = [
             (
-                state.sensor.ref,
-                "" if state.last_value is None else f"{state.last_value:g}",
-                "" if state.coverage is None else f"{state.coverage * 100:.0f} %",
-                state.no_mean,
+                state.sensor,
+                state.status.label,
+                (
+                    ""
+                    if state.value is None
+                    else display(kind[state.sensor], rule.metric, state.value)
+                ),
+                "" if state.completeness is None else french_number(state.completeness, 0, "%"),
+                state.message,
             )
-            for state in states
+            for state in states_of(rule)
+            if state.status != Status.NOT_JUDGED or state.reason is not None
         ]
         if not rows:
             return _("Aucune moyenne jugée pour l'instant.")
         return format_html(
-            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
             _("capteur"),
+            _("état"),
             _("dernière moyenne"),
             _("complétude"),
             _("moyenne non calculée"),
-            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+            format_html_join(
+                "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows
+            ),
         )
 
     def save_model(self, request, obj, form, change):

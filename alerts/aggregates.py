@@ -15,6 +15,9 @@ hour, 6 hours of 8, 18 of 24): an hourly mean counts when its hour holds at leas
 (3600 / ``expected_interval``). A mean over several hours is the mean of the hourly
 means that count, not of the readings (a sensor sending twice as often in one hour does
 not weigh twice), and counts when they are at least ``rule.completeness`` % of its hours.
+A sensor without a period (``expected_interval`` None) gives no mean: nothing says how
+many readings its hours should hold, so the rule says it cannot judge the completeness
+instead of guessing it.
 When a mean does not count, the rule's state says why (``RuleState.no_mean``, shown in
 the rule's admin page) and an open alert stays open, its timeline saying why: missing
 data clears nothing.
@@ -29,8 +32,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.utils import formats
+from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
 from sensors.models import ReadingHourly, Sensor
@@ -49,9 +53,17 @@ LOCK = 7_300_002  # the advisory lock of the one worker judging means at a time
 
 @dataclass(frozen=True)
 class Mean:
-    value: float | None  # None: not enough data
-    coverage: float  # the share of the expected data behind it, 0 to 1
+    value: float | None  # None: not enough data, or no period to judge it by
+    coverage: float | None  # the share of the expected data behind it, 0 to 1
     note: str  # why there is no mean, "" when there is one
+
+
+def no_period_note() -> str:
+    """Why a rule on a mean judges nothing for a sensor without a period."""
+    return _(
+        "Complétude impossible à juger : le capteur n'a pas de période (intervalle "
+        "attendu), aucune moyenne n'est comparée."
+    )
 
 
 def window_of(rule: Rule, end: datetime) -> list[datetime] | None:
@@ -73,6 +85,10 @@ def window_of(rule: Rule, end: datetime) -> list[datetime] | None:
 def mean_of(rule: Rule, sensor: Sensor, hours: list[datetime], rows: dict) -> Mean:
     """The rule's mean over ``hours`` from the roll-ups ``rows`` ((sensor, hour) → (count,
     sum)), or why there is none."""
+    if sensor.expected_interval is None:
+        # Without a period nothing says how many readings an hour should hold: the
+        # completeness cannot be judged, and a mean of too few readings is no mean.
+        return Mean(None, None, no_period_note())
     expected = 3600 / sensor.expected_interval
     means = []
     for hour in hours:
@@ -120,7 +136,9 @@ def evaluate_aggregates(*, now: datetime | None = None) -> int:
     rules = Rule.objects.filter(active=True, kind=RuleKind.THRESHOLD).exclude(aggregate="")
     opened = 0
     for rule in rules.order_by("pk"):
-        with transaction.atomic():
+        # The reasons kept (RuleState.no_mean) and told are stored: in the town's
+        # language, whatever a request or a test activated.
+        with transaction.atomic(), translation.override(settings.LANGUAGE_CODE):
             if not _lock():
                 return opened  # another worker judges them
             opened += _evaluate_rule(rule, until, Evaluation(now))
@@ -161,10 +179,11 @@ def _evaluate_rule(rule: Rule, until: datetime, evaluation: Evaluation) -> int:
         alert = alerts.get(sensor_id)
         for end in hour_ends:
             hours = window_of(rule, end)
-            if hours is None:
+            if hours is None and sensor.expected_interval is not None:
                 state.last_ts = end
                 continue
-            mean = mean_of(rule, sensor, hours, rows)
+            # Without a period, said at once (not at the end of a calendar day).
+            mean = mean_of(rule, sensor, hours or [end - HOUR], rows)
             if mean.note and not state.no_mean and alert is not None:
                 # The alert stays open (missing data clears nothing): its timeline says why.
                 tell(alert.record(EventKind.COMMENTED, at=end, text=mean.note))

@@ -36,6 +36,7 @@ class AtmoIndex:
     klass: int
     label: str
     colour: str
+    text_colour: str  # the colour of text on ``colour``
     pollutant: str
     sub_indices: tuple[SubIndex, ...]
     day: date
@@ -75,6 +76,7 @@ def atmo_index(
         klass=worst.klass,
         label=atmo_class.label,
         colour=atmo_class.colour,
+        text_colour=atmo_class.text_colour,
         pollutant=worst.pollutant,
         sub_indices=sub_indices,
         day=day,
@@ -119,7 +121,8 @@ def stations_days(
     """
     start, end = paris_day(day)
     hours_in_day = (end - start) / timedelta(hours=1)
-    periods = {station.pk: station.expected_interval for station in stations}
+    # A station without a period gives no hourly mean: its completeness cannot be judged.
+    periods = {s.pk: s.expected_interval for s in stations if s.expected_interval is not None}
     rows = (
         Reading.objects.filter(
             sensor_id__in=list(periods),

@@ -24,7 +24,6 @@ from core.cap import (
     add_geocode,
     cap_datetime,
     cap_sender,
-    decimal,
     deg,
     expires,
     headline,
@@ -35,7 +34,7 @@ from core.cap import (
     sub,
     tag,
 )
-from sensors.metrics import Kind, metric_for
+from sensors.metrics import Kind, display, metric_for
 
 from . import triggers
 from .models import AlertEvent, AlertState, EventKind, RuleKind, Severity
@@ -182,20 +181,23 @@ def _description(alert) -> str:
     sensor = alert.sensor
     metric = metric_for(sensor.kind, alert.metric) if alert.metric else None
     label = metric.label if metric else alert.metric
-    unit = f" {metric.unit}" if metric and metric.unit != "state" else ""
+
+    def shown(value):
+        return display(sensor.kind, alert.metric, value)
+
     named = f" « {sensor.name} »" if sensor.name != sensor.ref else ""
     lines = [f"Capteur {sensor.ref}{named} ({sensor.commune.name})."]
     if alert.rule.aggregate:
         with translation.override("fr"):  # CAP texts are French, whoever asks
             label += f" en {alert.rule.get_aggregate_display()}"
     if alert.last_value is not None:
-        line = f"{label} : {decimal(alert.last_value)}{unit}"
+        line = f"{label} : {shown(alert.last_value)}"
         if alert.last_value_at:
             # A mean's time is the end of its hours.
             when = "jusqu'au" if alert.rule.aggregate else "le"
             line += f" {when} {local(alert.last_value_at)}"
         if alert.peak_value is not None:
-            line += f" ; valeur extrême {decimal(alert.peak_value)}{unit}"
+            line += f" ; valeur extrême {shown(alert.peak_value)}"
         lines.append(line + ".")
     moments = [f"Ouverte le {local(alert.opened_at)}."]
     if alert.acknowledged_at:

@@ -25,7 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.cache import ProcessCache
-from sensors.metrics import metric_for
+from sensors.metrics import display
 from sensors.models import Sensor
 
 from .models import (
@@ -80,12 +80,11 @@ def condition_holds(rule: Rule, value: float, *, firing: bool) -> bool:
 
 
 def describe(rule: Rule, sensor: Sensor, value: float | None) -> str:
-    metric = metric_for(sensor.kind, rule.metric) if rule.metric else None
     # The title is stored: in the town's language, whatever a request activated.
     with translation.override(settings.LANGUAGE_CODE):
         shown = ""
         if value is not None:
-            shown = "\u202f: " + (metric.display(value) if metric else f"{value:g}")
+            shown = "\u202f: " + display(sensor.kind, rule.metric, value)
         if rule.aggregate:
             shown += f" ({rule.get_aggregate_display()})"
     return f"{rule.name} — {sensor.name}{shown}"[:255]
@@ -172,7 +171,7 @@ class Evaluation:
             state.last_ts, state.last_value = obs.ts, obs.value
             holds = self.holds(rule, state, obs, previous, firing=alert is not None)
             if alert is not None:
-                alert = self.follow(rule, state, alert, obs, holds)
+                alert = self.follow(rule, sensor, state, alert, obs, holds)
             elif holds and in_schedule(rule, obs.ts) and sensor.state != Sensor.State.OFFLINE:
                 if state.pending_since is None:
                     state.pending_since = obs.ts
@@ -226,7 +225,7 @@ class Evaluation:
         self.opened.append(alert)
         return alert
 
-    def follow(self, rule, state, alert, obs, holds) -> Alert | None:
+    def follow(self, rule, sensor, state, alert, obs, holds) -> Alert | None:
         """An open alert sees a new value: update it, escalate it, or clear it."""
         alert.last_value, alert.last_value_at = obs.value, obs.ts
         if self.more_extreme(rule, obs.value, alert.peak_value):
@@ -284,7 +283,9 @@ class Evaluation:
         alert.save(update_fields=changed)
         tell(
             alert.resolve(
-                text=_("Retour à la normale : %(value)g.") % {"value": obs.value}, now=obs.ts
+                text=_("Retour à la normale : %(value)s.")
+                % {"value": display(sensor.kind, obs.metric, obs.value)},
+                now=obs.ts,
             )
         )
         return None

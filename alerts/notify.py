@@ -10,8 +10,8 @@ from django.conf import settings
 from django.db.models import Q
 
 from core import live, outbox
-from core.cap import decimal, local
-from sensors.metrics import metric_for
+from core.cap import local
+from sensors.metrics import display
 
 from .models import AlertEvent, EventKind, Silence
 from .payloads import alert_summary, event_summary, live_event_name
@@ -71,11 +71,11 @@ def is_silenced(event: AlertEvent) -> bool:
 def email_text(event: AlertEvent) -> tuple[str, str]:
     """The e-mail of a timeline line, in French: Paris time, decimal commas, units."""
     alert = event.alert
-    metric = metric_for(alert.sensor.kind, alert.metric) if alert.metric else None
-    unit = f" {metric.unit}" if metric and metric.unit != "state" else ""
 
     def shown(value):
-        return "—" if value is None else f"{decimal(value)}{unit}"
+        if value is None:
+            return "—"
+        return display(alert.sensor.kind, alert.metric, value)
 
     subject = f"[CSU] {alert.get_severity_display()} — {alert.title}"
     lines = [

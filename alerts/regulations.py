@@ -21,7 +21,10 @@ class Averaging(StrEnum):
 class AtmoClass:
     number: int
     label: str
-    colour: str
+    colour: str  # the background, as the guide gives it
+    # The text written on it: black or white, whichever contrasts more (at least 4.5:1,
+    # WCAG 2 AA; tests/test_regulations.py checks it).
+    text_colour: str
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class AtmoPollutant:
 class AtmoRegulation:
     name: str
     source: str
+    colours_source: str  # where the classes' colours come from
     classes: tuple[AtmoClass, ...]
     pollutants: Mapping[str, AtmoPollutant]
 
@@ -44,9 +48,15 @@ class AtmoRegulation:
 
 
 # Source: arrêté du 10 juillet 2020 relatif à l'indice de la qualité de l'air ambiant,
-# annex, in force on 1 January 2021 (its breakpoints, checked on 2026-11-23). Colours:
-# Atmo France's published guide to the ATMO index (2020), written here from memory of
-# that guide — check them against its current edition before any public display.
+# annex, in force on 1 January 2021 (its breakpoints, checked on 2026-11-23).
+#
+# Colours: the arrêté names the classes; their colours are those of Atmo France's "guide
+# de calcul de l'indice ATMO" (2021 edition), table of the classes: bon #50F0E6, moyen
+# #50CCAA, dégradé #F0E641, mauvais #FF5050, très mauvais #960032, extrêmement mauvais
+# #872181. Checked on 2026-12-04 against the values published with the AASQAs' index
+# data (as reused by public projects: the guide itself could not be fetched). The
+# European Air Quality Index of the EEA uses the same first five but #7D2181 for its
+# last class: not ours. The text colours are ours (black or white, the better contrast).
 #
 # Boundaries: the annex gives ranges such as 0-10, 10-20 for PM2.5, so a value on a
 # bound is named by both rows. We read each row as "up to and including" its upper
@@ -56,13 +66,14 @@ class AtmoRegulation:
 ATMO_2021 = AtmoRegulation(
     name="ATMO_2021",
     source="Arrêté du 10 juillet 2020 relatif à l'indice de la qualité de l'air ambiant",
+    colours_source="Atmo France, guide de calcul de l'indice ATMO (2021), vérifié le 2026-12-04",
     classes=(
-        AtmoClass(1, "bon", "#50F0E6"),
-        AtmoClass(2, "moyen", "#50CCAA"),
-        AtmoClass(3, "dégradé", "#F0E641"),
-        AtmoClass(4, "mauvais", "#FF5050"),
-        AtmoClass(5, "très mauvais", "#960032"),
-        AtmoClass(6, "extrêmement mauvais", "#872181"),
+        AtmoClass(1, "bon", "#50F0E6", "#000000"),
+        AtmoClass(2, "moyen", "#50CCAA", "#000000"),
+        AtmoClass(3, "dégradé", "#F0E641", "#000000"),
+        AtmoClass(4, "mauvais", "#FF5050", "#000000"),
+        AtmoClass(5, "très mauvais", "#960032", "#FFFFFF"),
+        AtmoClass(6, "extrêmement mauvais", "#872181", "#FFFFFF"),
     ),
     pollutants=MappingProxyType(
         {

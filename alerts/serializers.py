@@ -19,7 +19,7 @@ from core.fields import RefRelatedField, Rfc3339Field, TextField, UtcDateTimeFie
 from sensors.models import Commune, Sensor, Zone
 from sensors.serializers import CommuneRefSerializer, ZoneRefSerializer
 
-from . import payloads, triggers
+from . import payloads, states, triggers
 from .models import (
     Alert,
     AlertState,
@@ -297,6 +297,60 @@ class TriggerField(serializers.ChoiceField):
         return {self.field_name: super().to_internal_value(data)}
 
 
+class CannotJudgeSerializer(serializers.Serializer):
+    reason = serializers.ChoiceField(
+        choices=[(r.value, r.value) for r in states.Reason],
+        help_text=_(
+            "no_period : le capteur n'a pas de période, la complétude ne peut être "
+            "jugée ; incomplete : la dernière fenêtre n'avait pas assez de mesures "
+            "pour une moyenne."
+        ),
+    )
+    message = serializers.CharField(help_text=_("La raison, en français."))
+
+
+class RuleSensorStateSerializer(serializers.Serializer):
+    """What the rule makes of one sensor now (``alerts/states.py``)."""
+
+    sensor = serializers.CharField(help_text=_("Référence du capteur."))
+    status = serializers.ChoiceField(
+        choices=[(s.value, s.value) for s in states.Status],
+        help_text=_(
+            "not_judged : rien d'évalué encore ; normal ; pending : la "
+            "condition tient, pas encore assez longtemps ; firing : une alerte est "
+            "ouverte ; cannot_judge : voir cannot_judge."
+        ),
+    )
+    value = serializers.FloatField(
+        allow_null=True,
+        help_text=_(
+            "La dernière valeur comparée : la moyenne (règle sur une moyenne) ou la mesure."
+        ),
+    )
+    window_start = UtcDateTimeField(
+        allow_null=True, help_text=_("Début des heures de cette moyenne (règle sur une moyenne).")
+    )
+    window_end = UtcDateTimeField(allow_null=True, help_text=_("Fin de ces heures."))
+    completeness = serializers.FloatField(
+        allow_null=True,
+        help_text=_(
+            "Part (%) des données attendues derrière cette moyenne, comme « completeness »."
+        ),
+    )
+    judged_until = UtcDateTimeField(
+        allow_null=True,
+        help_text=_("La dernière mesure jugée ; pour une moyenne, la fin de la dernière heure."),
+    )
+    cannot_judge = serializers.SerializerMethodField()
+    alert = serializers.IntegerField(allow_null=True, help_text=_("L'alerte ouverte, ou null."))
+
+    @extend_schema_field(CannotJudgeSerializer(allow_null=True))
+    def get_cannot_judge(self, state) -> dict | None:
+        if state.reason is None:
+            return None
+        return {"reason": state.reason.value, "message": state.message}
+
+
 class RuleSerializer(serializers.ModelSerializer):
     """A threshold rule, validated as a whole by ``Rule.full_clean()``.
 
@@ -387,9 +441,23 @@ class RuleSerializer(serializers.ModelSerializer):
             "ppms_scenario",
             "notify_emails",
             "webhooks",
+            "states",
         ]
 
+    states = serializers.SerializerMethodField()
     ppms_scenario = TriggerField(help_text=_("Le scénario PPMS que ses alertes déclenchent."))
+
+    @extend_schema_field(
+        RuleSensorStateSerializer(
+            many=True,
+            help_text=_(
+                "Ce que la règle fait de chaque capteur actif de son périmètre maintenant "
+                "(lecture seule)."
+            ),
+        )
+    )
+    def get_states(self, rule) -> list[dict]:
+        return RuleSensorStateSerializer(states.states_of(rule), many=True).data
 
     many_to_many = ("zones", "communes", "webhooks")
     not_on_the_model = (*many_to_many, "ppms_scenario")

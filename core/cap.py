@@ -99,11 +99,6 @@ def local(moment: datetime) -> str:
     return moment.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M (heure de Paris)")
 
 
-def decimal(value: float) -> str:
-    """A value for French readers: a decimal comma."""
-    return f"{value:g}".replace(".", ",")
-
-
 def number(value: float) -> str:
     """A value for machines: exact, without a trailing ".0"."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -53,15 +53,6 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
-def text_colour(background: str) -> str:
-    """Return black or white, whichever reads better on ``background`` (#rrggbb)."""
-    r, g, b = (int(background[i : i + 2], 16) / 255 for i in (1, 3, 5))
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
-    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-    # Contrast against black (L + 0.05) / 0.05 vs against white 1.05 / (L + 0.05).
-    return "#000000" if (luminance + 0.05) ** 2 > 0.05 * 1.05 else "#ffffff"
-
-
 def state_of(level: int | None, *, warning: int, alert: int) -> str:
     """Name a tile's state from a graded level (an ATMO class, a flood step)."""
     if level is None:
@@ -132,7 +123,7 @@ def atmo_classes(stations: Sequence[Sensor], now: datetime) -> dict[int, dict]:
                     "klass": index.klass,
                     "label": index.label,
                     "colour": index.colour,
-                    "text_colour": text_colour(index.colour),
+                    "text_colour": index.text_colour,
                     "pollutant": index.pollutant,
                     "pollutant_label": metric_for(Kind.AIR, index.pollutant).label,
                     "day": index.day.isoformat(),
@@ -166,7 +157,7 @@ def air_kpi(sensors: Sequence[Sensor], now: datetime) -> dict:
                 "klass": c.number,
                 "label": c.label,
                 "colour": c.colour,
-                "text_colour": text_colour(c.colour),
+                "text_colour": c.text_colour,
             }
             for c in ATMO_2021.classes
         ],
@@ -400,7 +391,9 @@ def traffic_kpi(sensors: Sequence[Sensor], latest: Latest) -> dict:
     for sensor in of_kind(sensors, Kind.TRAFFIC):
         count = latest.fresh_value(sensor, "vehicle_count")
         speed = latest.fresh_value(sensor, "speed")
-        per_hour = count * 3600 / sensor.expected_interval if count is not None else None
+        # A count per period is a flow only when the period is known.
+        period = sensor.expected_interval
+        per_hour = count * 3600 / period if count is not None and period else None
         points.append({**sensor_ref(sensor), "count": count, "per_hour": per_hour, "speed": speed})
     counted = [p for p in points if p["count"] is not None]
     speeds = [p["speed"] for p in points if p["speed"] is not None]
@@ -411,7 +404,7 @@ def traffic_kpi(sensors: Sequence[Sensor], latest: Latest) -> dict:
         "points": points,
         "reporting": len(counted),
         "vehicles": sum(p["count"] for p in counted),
-        "flow_per_hour": sum(p["per_hour"] for p in counted),
+        "flow_per_hour": sum(p["per_hour"] for p in counted if p["per_hour"] is not None),
         "mean_speed": sum(speeds) / len(speeds) if speeds else None,
     }
 

@@ -19,12 +19,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from alerts.models import Alert, Severity
+from core.colours import readable_text
 from core.roles import is_director, watches_the_town
 from ppms.models import Scenario, School
 from sensors.metrics import REGISTRY, Kind
 from sensors.models import Commune, Sensor, Zone
 
-from .kpis import dashboard_kpis, text_colour
+from .kpis import dashboard_kpis
 
 # The sensor pages (sensors app), /sensors/<ref>/; their route is not ours to reverse.
 SENSOR_PAGES = "/sensors/"
@@ -294,7 +295,8 @@ def charts_of(sensors: list[Sensor], kpis: dict) -> list[dict]:
                 # intervals compare.
                 "scale": 3600 / s.expected_interval if per_hour else 1,
             }
-            for s in chosen[:CHART_TRACES_MAX]
+            # Without a period a count is no flow: such a counter is not drawn.
+            for s in [s for s in chosen if s.expected_interval or not per_hour][:CHART_TRACES_MAX]
         ]
 
     return [
@@ -356,7 +358,7 @@ def client_config(request, scope: Scope, sensors: list[Sensor], charts, *, wall:
             for kind, metrics in REGISTRY.items()
         },
         "severities": {
-            s.value: {"label": str(s.label), "colour": s.colour, "text": text_colour(s.colour)}
+            s.value: {"label": str(s.label), "colour": s.colour, "text": readable_text(s.colour)}
             for s in Severity
         },
         "scenarios": {code: str(label) for code, label in Scenario.choices},

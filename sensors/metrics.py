@@ -7,8 +7,9 @@ values outside the range are rejected, not stored. ``battery`` is valid for any 
 from dataclasses import dataclass
 
 from django.db import models
-from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
+
+from core.numbers import french_number
 
 
 class Kind(models.TextChoices):
@@ -35,13 +36,8 @@ class Metric:
     digits: int = 1
 
     def display(self, value: float) -> str:
-        """The value as the active language writes it, rounded, with its unit: "4,58 m"."""
-        shown = number_format(
-            round(value, self.digits), self.digits, use_l10n=True, force_grouping=True
-        )
-        if self.is_state or self.unit in ("state", "pH"):
-            return shown if self.unit != "pH" else f"pH\u00a0{shown}"
-        return f"{shown}\u00a0{self.unit}"
+        """The value for French readers, rounded, with its unit: "4,58 m" (core/numbers.py)."""
+        return french_number(value, self.digits, "" if self.is_state else self.unit)
 
     def accepts_unit(self, unit: str) -> bool:
         return unit == self.unit or unit in self.unit_aliases
@@ -115,6 +111,13 @@ def metric_for(kind: str, name: str) -> Metric | None:
     if name == BATTERY.name:
         return BATTERY
     return REGISTRY.get(kind, {}).get(name)
+
+
+def display(kind: str, name: str, value: float) -> str:
+    """A value of metric ``name`` of a sensor of ``kind`` for French readers, with its unit
+    when the metric is known (core/numbers.py)."""
+    metric = metric_for(kind, name) if name else None
+    return metric.display(value) if metric else french_number(value)
 
 
 def metrics_of(kind: str) -> list[Metric]:

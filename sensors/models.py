@@ -190,11 +190,21 @@ class Sensor(models.Model):
     building = models.CharField(
         _("bâtiment"), max_length=120, blank=True, help_text=_("Pour les ouvertures.")
     )
+    # None: the period is not known. Nothing is then guessed from it: the sensor is not
+    # declared offline for its silence, its values are not said current, and a rule on a
+    # mean says it cannot judge the completeness (alerts/aggregates.py).
     expected_interval = models.PositiveIntegerField(
         _("intervalle attendu (s)"),
         default=60,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(1)],
-        help_text=_("Période d'émission attendue, en secondes."),
+        help_text=_(
+            "Période d'émission attendue, en secondes. Vide si elle n'est pas connue : le "
+            "capteur n'est alors pas déclaré hors ligne par son silence, ses valeurs ne "
+            "sont pas dites récentes et les règles sur une moyenne ne jugent pas sa "
+            "complétude."
+        ),
     )
     station_type = models.CharField(
         _("type de station (air)"),
@@ -263,13 +273,21 @@ class Sensor(models.Model):
 
     def is_current(self, moment, now=None) -> bool:
         """Tell whether what the sensor said at ``moment`` still holds: it is no older than
-        SENSOR_OFFLINE_INTERVALS of its expected intervals."""
+        SENSOR_OFFLINE_INTERVALS of its expected intervals. Without a period, nothing
+        can be said current."""
+        if self.expected_interval is None:
+            return False
         allowed = timedelta(seconds=self.expected_interval * settings.SENSOR_OFFLINE_INTERVALS)
         return (now or timezone.now()) - moment <= allowed
 
     def silent_for_too_long(self, now=None) -> bool:
-        """Tell whether the sensor has sent nothing for SENSOR_OFFLINE_INTERVALS periods."""
-        return self.last_seen is not None and not self.is_current(self.last_seen, now)
+        """Tell whether the sensor has sent nothing for SENSOR_OFFLINE_INTERVALS periods
+        (never, without a period: its silence cannot be judged)."""
+        return (
+            self.last_seen is not None
+            and self.expected_interval is not None
+            and not self.is_current(self.last_seen, now)
+        )
 
 
 class Reading(models.Model):

@@ -179,6 +179,12 @@ class SensorResource(CommuneZonesResource):
     active = fields.Field(
         attribute="active", column_name="active", widget=YesNoWidget(), default=True
     )
+    # An empty cell is a period not known, not the model's default of 60 s.
+    expected_interval = fields.Field(
+        attribute="expected_interval",
+        column_name="expected_interval",
+        widget=widgets.IntegerWidget(coerce_to_string=False),
+    )
 
     class Meta:
         model = Sensor

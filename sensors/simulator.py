@@ -136,7 +136,8 @@ def sensors_from_db() -> list[SimSensor]:
             SimSensor(
                 ref=sensor.ref,
                 kind=sensor.kind,
-                interval=sensor.expected_interval,
+                # The simulator needs a cadence: a sensor without a period sends each minute.
+                interval=sensor.expected_interval or 60,
                 commune=sensor.commune.insee_code,
                 building=sensor.building,
                 river=sensor.kind == Kind.WATER and ("river" in sensor.ref or in_flood_zone),

@@ -136,14 +136,15 @@ def test_it_reads_a_semicolon_csv_from_a_french_spreadsheet(admin_client, commun
     assert Sensor.objects.get(ref="air-1").latitude == 47.3521
 
 
-def test_it_defaults_the_interval_and_the_active_flag_when_left_empty(admin_client, commune):
+def test_an_empty_interval_is_no_period_and_an_empty_active_flag_is_active(admin_client, commune):
+    # No period is guessed: a sensor without one is judged on nothing that needs it.
     preview = upload(
         admin_client, "sensor", SENSOR_HEADER, "air-1,Air mairie,air,37122,,47.35,0.66,,,"
     )
     confirm(admin_client, "sensor", preview)
 
     sensor = Sensor.objects.get(ref="air-1")
-    assert (sensor.expected_interval, sensor.active) == (60, True)
+    assert (sensor.expected_interval, sensor.active) == (None, True)
 
 
 @pytest.mark.parametrize(

@@ -325,8 +325,8 @@ def test_the_cap_text_of_an_alert_on_a_mean_names_the_mean_and_when_it_ends(stat
         document = alert_cap(alert).decode()
     end = NEXT_MIDNIGHT.astimezone(PARIS)
     assert (
-        f"PM10 en moyenne journalière : 62,5 µg/m³ jusqu'au {end:%d/%m/%Y} à 00:00 (heure de Paris)"
-        in document
+        "PM10 en moyenne journalière : 63\xa0µg/m³ "
+        f"jusqu'au {end:%d/%m/%Y} à 00:00 (heure de Paris)" in document
     )
 
 
@@ -338,3 +338,140 @@ def test_the_rule_list_tells_raw_reading_rules_from_rules_on_means(admin_client)
 
     assert "PM10 information" in page and "PM10 technique" not in page
     assert "moyenne journalière" in page
+
+
+# --- The rule's state in the API --------------------------------------------------------------
+
+
+def rule_states(admin_user, rule):
+    client = APIClient()
+    sign_in(client, admin_user)
+    response = client.get(f"/api/v1/rules/{rule.pk}/")
+    assert response.status_code == 200
+    return {state["sensor"]: state for state in response.json()["states"]}
+
+
+def test_the_api_gives_each_sensor_s_last_mean_with_its_window_and_completeness(
+    admin_user, station
+):
+    rule = make_rule(name="NO₂ information", metric="no2", threshold=200, aggregate="hourly")
+    assert rule_states(admin_user, rule)["jlt-air-01"]["status"] == "not_judged"
+    minutes(station, "no2", TEN, [30] * 25 + [450] * 5 + [30] * 30)  # mean 65
+    roll_up_to(TEN + HOUR)
+    evaluate_aggregates()
+    state = rule_states(admin_user, rule)["jlt-air-01"]
+    assert state == {
+        "sensor": "jlt-air-01",
+        "status": "normal",
+        "value": 65,
+        "window_start": TEN.isoformat().replace("+00:00", "Z"),
+        "window_end": (TEN + HOUR).isoformat().replace("+00:00", "Z"),
+        "completeness": 100.0,
+        "judged_until": (TEN + HOUR).isoformat().replace("+00:00", "Z"),
+        "cannot_judge": None,
+        "alert": None,
+    }
+
+
+def test_the_api_says_a_run_of_hours_pending_then_firing_with_its_alert(admin_user, station):
+    rule = no2_alert_rule()
+    minutes(station, "no2", TEN, [420] * 180)
+    roll_up_to(TEN + 2 * HOUR)
+    evaluate_aggregates()
+    assert rule_states(admin_user, rule)["jlt-air-01"]["status"] == "pending"
+    roll_up_to(TEN + 3 * HOUR)
+    evaluate_aggregates()
+    state = rule_states(admin_user, rule)["jlt-air-01"]
+    [alert] = alerts_of(station)
+    assert (state["status"], state["alert"], state["value"]) == ("firing", alert.pk, 420)
+
+
+def test_the_api_gives_the_calendar_day_of_the_last_daily_mean(admin_user, station):
+    rule = make_rule(name="PM10 information", threshold=50, aggregate="daily")
+    minutes(station, "pm10", MIDNIGHT, [40] * int((NEXT_MIDNIGHT - MIDNIGHT) / MINUTE))
+    roll_up_to(NEXT_MIDNIGHT)
+    evaluate_aggregates()
+    roll_up_to(NEXT_MIDNIGHT + 3 * HOUR)  # three hours of the next day judged since
+    evaluate_aggregates()
+    state = rule_states(admin_user, rule)["jlt-air-01"]
+    assert state["value"] == 40 and state["status"] == "normal"
+    assert state["window_start"] == MIDNIGHT.isoformat().replace("+00:00", "Z")
+    assert state["window_end"] == NEXT_MIDNIGHT.isoformat().replace("+00:00", "Z")
+
+
+def test_the_api_says_why_a_mean_cannot_be_judged(admin_user, station, commune):
+    rule = make_rule(name="PM10 information", threshold=50, aggregate="daily")
+    make_sensor(commune, "jlt-air-02", expected_interval=None)
+    minutes(station, "pm10", TEN, [90] * 600)  # ten hours of the day
+    roll_up_to(NEXT_MIDNIGHT)
+    evaluate_aggregates()
+    states = rule_states(admin_user, rule)
+    incomplete, no_period = states["jlt-air-01"], states["jlt-air-02"]
+    assert (incomplete["status"], incomplete["value"]) == ("cannot_judge", None)
+    assert incomplete["cannot_judge"]["reason"] == "incomplete"
+    assert incomplete["cannot_judge"]["message"].startswith("Pas de moyenne journalière")
+    assert no_period["status"] == "cannot_judge"
+    assert no_period["cannot_judge"] == {
+        "reason": "no_period",
+        "message": "Complétude impossible à juger : le capteur n'a pas de période "
+        "(intervalle attendu), aucune moyenne n'est comparée.",
+    }
+    assert not Alert.objects.filter(sensor__ref="jlt-air-02").exists()
+
+
+def test_the_rule_state_may_not_be_written(admin_user, station):
+    rule = make_rule(name="NO₂ information", metric="no2", threshold=200, aggregate="hourly")
+    client = APIClient()
+    sign_in(client, admin_user)
+    response = client.patch(
+        f"/api/v1/rules/{rule.pk}/", {"states": [{"sensor": "x"}], "threshold": 210}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["threshold"] == 210
+    assert response.json()["states"][0]["sensor"] == "jlt-air-01"
+
+
+def test_an_operator_may_not_read_the_rules_and_their_states(client, operator):
+    rule = make_rule(name="NO₂ information", metric="no2", threshold=200, aggregate="hourly")
+    api = APIClient()
+    sign_in(api, operator)
+    assert api.get(f"/api/v1/rules/{rule.pk}/").status_code == 403
+
+
+def test_the_api_refuses_raising_a_rule_s_completeness_over_100_under_its_field(admin_user):
+    rule = no2_alert_rule()
+    client = APIClient()
+    sign_in(client, admin_user)
+    response = client.patch(f"/api/v1/rules/{rule.pk}/", {"completeness": 101}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "completeness": ["La complétude exigée est un pourcentage : elle ne peut dépasser 100 %."]
+    }
+
+
+def test_the_api_refuses_a_mean_of_a_metric_the_sensor_kind_has_not(admin_user):
+    client = APIClient()
+    sign_in(client, admin_user)
+    rule = {
+        "name": "Débit moyen",
+        "kind": "threshold",
+        "sensor_kind": "air",
+        "metric": "flow",
+        "threshold": 10,
+        "aggregate": "daily",
+    }
+    response = client.post("/api/v1/rules/", rule, format="json")
+    assert response.status_code == 400
+    [message] = response.json()["aggregate"]
+    assert message.startswith("La grandeur « flow » n'a pas de moyenne horaire")
+
+
+def test_the_api_gives_a_raw_reading_rule_s_last_reading_without_a_window(admin_user, station):
+    rule = make_rule()  # PM10 over 80, raw readings
+    feed(station, [70])
+    state = rule_states(admin_user, rule)["jlt-air-01"]
+    assert (state["status"], state["value"], state["window_start"]) == ("normal", 70, None)
+    assert (state["completeness"], state["cannot_judge"]) == (None, None)
+    feed(station, [(datetime.now(UTC), 95)])
+    state = rule_states(admin_user, rule)["jlt-air-01"]
+    assert (state["status"], state["value"]) == ("firing", 95)

@@ -90,6 +90,7 @@ def test_the_index_is_the_worst_class_and_names_its_pollutant():
         klass=4,
         label="mauvais",
         colour="#FF5050",
+        text_colour="#000000",
         pollutant="no2",
         sub_indices=(
             SubIndex("pm25", 8, 1),

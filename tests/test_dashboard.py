@@ -568,7 +568,7 @@ def test_kpis_json_answers_every_tiles_figures_and_html_and_the_sensors_states(
     assert set(data["kpis"]) == TILES | {"generated_at"}
     assert set(data["tiles"]) == TILES
     assert 'data-state="alert"' in data["tiles"]["river"]
-    assert "4,70" in data["tiles"]["river"]  # French decimals
+    assert ">4,7<" in data["tiles"]["river"]  # French decimals, as the pages' scripts write
     assert data["sensors"] == {"jlt-river-01": "online"}
 
 
@@ -702,3 +702,14 @@ def test_the_air_tile_says_the_index_is_the_csu_s_estimate_and_how_much_day_it_c
     assert "3 · dégradé" in page
     assert "hier, 100 % de la journée couverte" in page
     assert "jlt-air-02 · trafic" in page
+
+
+def test_the_air_tile_writes_each_class_on_the_guide_s_colour_in_readable_text(
+    client, operator, commune, at_now
+):
+    station = make_sensor(commune, "jlt-air-01", "air", station_type="background")
+    readings(station, "pm10", *every_minute(paris(2026, 7, 14, 0, 0), 24, 120))  # class 5
+
+    page = login(client, operator).get(DASHBOARD).content.decode()
+
+    assert 'style="background:#960032;color:#FFFFFF">5 · très mauvais' in page

@@ -20,7 +20,7 @@ def flood_alert(commune) -> Alert:
 
 
 def test_an_alert_title_has_a_decimal_comma_and_the_unit(commune):
-    assert flood_alert(commune).title == "Cher : crue — Niveau du Cher\u202f: 4,60\xa0m"
+    assert flood_alert(commune).title == "Cher : crue — Niveau du Cher\u202f: 4,6\xa0m"
 
 
 def test_an_alert_email_gives_paris_time_and_french_decimals(commune):
@@ -29,8 +29,8 @@ def test_an_alert_email_gives_paris_time_and_french_decimals(commune):
     subject, body = email_text(alert.events.get(kind="opened"))
 
     assert "ouverte : 23/11/2026 à 11:00 (heure de Paris)" in body
-    assert "Valeur : 4,65 m (extrême : 4,65 m)" in body
-    assert subject.endswith("Cher : crue — Niveau du Cher\u202f: 4,60\xa0m")
+    assert "Valeur : 4,65\xa0m (extrême : 4,65\xa0m)" in body
+    assert subject.endswith("Cher : crue — Niveau du Cher\u202f: 4,6\xa0m")
 
 
 def test_the_cap_text_gives_paris_time_said_so(commune):
@@ -39,5 +39,5 @@ def test_the_cap_text_gives_paris_time_said_so(commune):
     root = ET.fromstring(alert_cap(alert))
 
     description = root.find("cap:info/cap:description", CAP).text
-    assert "Niveau : 4,65 m le 23/11/2026 à 11:01 (heure de Paris)" in description
+    assert "Niveau : 4,65\xa0m le 23/11/2026 à 11:01 (heure de Paris)" in description
     assert "Ouverte le 23/11/2026 à 11:00 (heure de Paris)." in description

@@ -8,11 +8,13 @@ from django.core.management import call_command
 
 from alerts.models import Aggregate, Rule
 from alerts.regulations import (
+    ATMO_2021,
     DRINKING_WATER_2007,
     EPISODES_R221_1,
     EpisodeLevel,
     water_criteria,
 )
+from core.colours import contrast_ratio, readable_text
 from dashboard.management.commands.seed_demo import FORMER_DEMO_RULES
 from sensors.metrics import metric_for
 from sensors.models import Sensor
@@ -192,3 +194,37 @@ def test_a_rule_on_water_points_must_be_on_water_sensors():
     with pytest.raises(ValidationError) as error:
         make_rule(water_points="drinking")  # an air rule
     assert list(error.value.message_dict) == ["water_points"]
+
+
+# --- ATMO colours -------------------------------------------------------------------------------
+
+# Atmo France, guide de calcul de l'indice ATMO (2021), the classes of the arrêté of
+# 10 July 2020 and their colours, as the guide's table gives them.
+ATMO_GUIDE_COLOURS = {
+    1: ("bon", "#50F0E6"),
+    2: ("moyen", "#50CCAA"),
+    3: ("dégradé", "#F0E641"),
+    4: ("mauvais", "#FF5050"),
+    5: ("très mauvais", "#960032"),
+    6: ("extrêmement mauvais", "#872181"),
+}
+
+
+def test_the_atmo_classes_have_the_guide_s_labels_and_colours():
+    assert {c.number: (c.label, c.colour) for c in ATMO_2021.classes} == ATMO_GUIDE_COLOURS
+    assert "guide de calcul de l'indice ATMO" in ATMO_2021.colours_source
+
+
+def test_text_on_each_atmo_colour_contrasts_at_least_4_5_to_1_and_as_much_as_it_can():
+    for atmo_class in ATMO_2021.classes:
+        ratio = contrast_ratio(atmo_class.text_colour, atmo_class.colour)
+        assert ratio >= 4.5, (atmo_class.label, ratio)
+        assert atmo_class.text_colour == readable_text(atmo_class.colour)
+
+
+def test_the_contrast_ratio_is_wcag_s():
+    assert contrast_ratio("#000000", "#FFFFFF") == pytest.approx(21)
+    assert contrast_ratio("#FFFFFF", "#FFFFFF") == pytest.approx(1)
+    # WCAG's own example of a grey just passing AA on white.
+    assert contrast_ratio("#767676", "#FFFFFF") == pytest.approx(4.54, abs=0.01)
+    assert readable_text("#960032") == "#FFFFFF" and readable_text("#F0E641") == "#000000"

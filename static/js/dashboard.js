@@ -1131,7 +1131,8 @@ function appendToCharts(ref, metric, value, ts) {
     if (series.t.length && t <= series.t[series.t.length - 1]) continue;
     series.t.push(t);
     series.y.push(value * trace.scale);
-    series.res.push(trace.interval * 1000);
+    // A sensor without a period: gaps are judged on the chart's bucket.
+    series.res.push(trace.interval ? trace.interval * 1000 : BUCKET_MS);
     const oldest = Date.now() - WINDOW_MS;
     while (series.t.length && series.t[0] < oldest) {
       series.t.shift();

@@ -84,7 +84,9 @@ import { plotText } from "./plot_text.js";
   }
 
   function chooseBucket(spanSeconds) {
-    if (spanSeconds <= 6 * 3600 && spanSeconds / data.expected_interval <= MAX_RAW_POINTS) return "raw";
+    // Raw points only when the period says how many there are (none known: buckets).
+    const period = data.expected_interval;
+    if (period && spanSeconds <= 6 * 3600 && spanSeconds / period <= MAX_RAW_POINTS) return "raw";
     for (const bucket of ["1m", "5m", "1h"]) {
       if (spanSeconds / BUCKET_SECONDS[bucket] <= MAX_BUCKETS) return bucket;
     }
@@ -92,7 +94,9 @@ import { plotText } from "./plot_text.js";
   }
 
   function gapLimitMs(bucket) {
-    return GAP_FACTOR * Math.max(BUCKET_SECONDS[bucket], data.expected_interval) * 1000;
+    // Raw points of a sensor without a period: no gap can be told from a pause.
+    if (!data.expected_interval && bucket === "raw") return Infinity;
+    return GAP_FACTOR * Math.max(BUCKET_SECONDS[bucket], data.expected_interval || 0) * 1000;
   }
 
   // The points with a null between those too far apart: [point | null, ...].
