@@ -47,6 +47,8 @@ from .models import (
     SchoolState,
     SchoolStatus,
     StatusUpdate,
+    VigicruesColour,
+    directory_of,
     emergency_numbers,
 )
 from .proposals import may_validate, proposal_communes
@@ -231,7 +233,12 @@ def director_i18n() -> dict[str, str]:
             "Notifications refusées : autorisez-les dans les réglages du navigateur."
         ),
         "push_failed": _("Activation impossible pour l'instant : réessayez."),
+        "group": _("Groupe %(n)s"),
     }
+
+
+def vigicrues_labels() -> dict[str, str]:
+    return {colour.value: str(colour.label) for colour in VigicruesColour}
 
 
 def push_settings() -> dict:
@@ -263,6 +270,7 @@ def _director_page(request, school, *, several: bool):
         "push": push_settings(),
         "i18n": director_i18n(),
         "uncounted": uncounted_forms(),
+        "vigicrues": vigicrues_labels(),
     }
     silent = bool(activation and state["activation"]["silent"])
 
@@ -289,6 +297,7 @@ def _director_page(request, school, *, several: bool):
         "destination": state["destination"],
         "csu_phone": settings.CSU_PHONE,
         "current_state": SchoolState(current.state) if current else None,
+        "directory": directory_of(school),
         "page_data": data,
     }
     return render(request, "ppms/director.html", context)

@@ -28,3 +28,63 @@ def test_the_dashboard_banner_counts_evacuated_schools_apart_from_the_safe_ones(
     dashboard.screenshot(path=tmp_path / "dashboard.png")
 
     assert "0 en sûreté · 1 évacuées · 0 en attente" in strip.inner_text()
+
+
+def test_a_director_adds_a_second_group_and_sends_both(
+    browser,  # noqa: F811
+    live_server,
+    enrolled,  # noqa: F811
+    director,
+    tmp_path,
+):
+    from ppms.models import SchoolStatus
+    from tests.test_ppms_director_browser import phone_of
+
+    activate(enrolled)
+    phone = phone_of(browser, live_server, director)
+
+    phone.get_by_test_id("field-pupils_present").fill("120")
+    phone.get_by_test_id("field-adults_present").fill("6")
+    phone.get_by_test_id("field-location").fill("Gymnase")
+    phone.get_by_test_id("btn-add-group").click()
+    phone.get_by_test_id("group-2-pupils_present").fill("70")
+    phone.get_by_test_id("group-2-adults_present").fill("4")
+    phone.get_by_test_id("group-2-posture").select_option("shelter")
+    phone.get_by_test_id("group-2-location").fill("Préau, cour du bas")
+    phone.get_by_test_id("field-pupils_absent").fill("5")
+    warning = phone.get_by_test_id("pupils-uncounted")
+    assert warning.inner_text() == "5 élèves non comptés"  # 200 less 120 + 70 + 5
+    assert phone.get_by_test_id("group-1-title").is_visible()
+    phone.get_by_test_id("btn-safe").click()
+    phone.get_by_test_id("btn-send").click()
+    phone.get_by_test_id("status-result").filter(has_text="Envoyé au CSU").wait_for()
+    phone.get_by_test_id("group-2").scroll_into_view_if_needed()
+    phone.screenshot(path=tmp_path / "director-groups.png", full_page=True)
+
+    status = SchoolStatus.objects.get()
+    assert (status.pupils_present, status.adults_present, status.pupils_absent) == (190, 10, 5)
+    assert [g["location"] for g in status.groups] == ["Gymnase", "Préau, cour du bas"]
+    assert [g["posture"] for g in status.groups] == ["confinement", "shelter"]
+    # Scrollable width: nothing wider than the phone.
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_an_absurd_count_in_the_second_group_is_told_next_to_it(
+    browser,  # noqa: F811
+    live_server,
+    enrolled,  # noqa: F811
+    director,
+):
+    from tests.test_ppms_director_browser import phone_of
+
+    activate(enrolled)
+    phone = phone_of(browser, live_server, director)
+    phone.get_by_test_id("field-pupils_present").fill("100")
+    phone.get_by_test_id("btn-add-group").click()
+    phone.get_by_test_id("group-2-pupils_present").fill("900")
+    phone.get_by_test_id("btn-safe").click()
+    phone.get_by_test_id("btn-send").click()
+
+    error = phone.get_by_test_id("error-group-2-pupils_present")
+    error.wait_for(state="visible")
+    assert "vérifiez le nombre" in error.inner_text()
