@@ -32,7 +32,7 @@ from core import exports, webpush
 from core.roles import supervised_communes, watches_the_town
 from sensors.models import Commune, Zone
 
-from .api import visible_shelters
+from .api import may_record_occupancy, visible_shelters
 from .models import (
     COUNTS,
     UNCOUNTED_TEXTS,
@@ -46,6 +46,8 @@ from .models import (
     School,
     SchoolState,
     SchoolStatus,
+    Shelter,
+    ShelterReport,
     StatusUpdate,
     VigicruesColour,
     directory_of,
@@ -484,6 +486,20 @@ class BoardRow:
         return self.counts(ADULT_COUNTS)
 
     @property
+    def directory(self):
+        return directory_of(self.school)
+
+    @property
+    def groups(self) -> list[dict]:
+        """The school's groups with the posture's label, when it gave several."""
+        if len(self.status.groups) < 2:
+            return []
+        return [
+            {**group, "posture_label": Scenario(group["posture"]).label}
+            for group in self.status.groups
+        ]
+
+    @property
     def sort_key(self):
         escalated_first = 0 if self.status.escalated_at else 1
         return (BOARD_ORDER.get(self.status.state, 2), escalated_first, self.school.name)
@@ -523,11 +539,27 @@ class Totals:
 
 
 @dataclass
+class ShelterPanel:
+    """An evacuation's centre d'accueil on the board: what it expects (the headcounts of
+    the schools sent there), its last record (arrivals by home commune, staff, supplies),
+    and the communes its staff count arrivals from."""
+
+    shelter: Shelter
+    report: ShelterReport | None
+    expected: int
+    communes: list[tuple[Commune, int | None]]
+    others: list[Commune]
+    may_record: bool
+
+
+@dataclass
 class Section:
     activation: Activation
     rows: list[BoardRow]
     totals: Totals = field(init=False)
     may_cancel: bool = False  # the user may cancel it as a mistake
+    shelter_panel: ShelterPanel | None = None
+    is_flood: bool = False
 
     def __post_init__(self):
         self.rows.sort(key=lambda row: row.sort_key)
@@ -568,6 +600,7 @@ def sections_for(user, activations) -> list[Section]:
     statuses = (
         SchoolStatus.objects.filter(visible_schools_q(user), activation__in=activations)
         .select_related("school", "activation", "updated_by")
+        .prefetch_related("school__directory")
         .annotate(
             first_reply_at=Min("updates__at"),
             safe_at=Min("updates__at", filter=Q(updates__state__in=SAFE_STATES)),
@@ -582,19 +615,48 @@ def sections_for(user, activations) -> list[Section]:
     return [Section(a, by_activation[a.pk]) for a in activations if by_activation[a.pk]]
 
 
+def shelter_panel(section: Section, user) -> ShelterPanel | None:
+    activation = section.activation
+    if not activation.shelter_id:
+        return None
+    shelter = activation.shelter
+    report = activation.last_shelter_report
+    reported = {
+        arrival["commune"]["id"]: arrival["count"]
+        for arrival in (report.arrivals if report else [])
+    }
+    ids = {shelter.commune_id, *(row.school.commune_id for row in section.rows), *reported}
+    listed = list(Commune.objects.filter(pk__in=ids).order_by("name"))
+    return ShelterPanel(
+        shelter=shelter,
+        report=report,
+        # Everyone the schools sent there said they had: pupils and adults present.
+        expected=sum(
+            (row.status.pupils_present or 0) + (row.status.adults_present or 0)
+            for row in section.rows
+        ),
+        communes=[(commune, reported.get(commune.pk)) for commune in listed],
+        others=list(Commune.objects.exclude(pk__in=ids).order_by("name")),
+        may_record=may_record_occupancy(user, shelter),
+    )
+
+
 def board_context(user) -> dict:
     now = timezone.now()
     visible = Activation.objects.visible_to(user).select_related(
-        "started_by", "ended_by", "shelter"
+        "started_by", "ended_by", "shelter", "vigicrues_set_by"
     )
     active = list(visible.active().order_by("-started_at"))
     ended = list(visible.filter(ended_at__gte=now - RECENTLY_ENDED).order_by("-ended_at"))
     for section in (sections := sections_for(user, active)):
         section.may_cancel = may_validate(user, {row.school.commune_id for row in section.rows})
+        section.shelter_panel = shelter_panel(section, user)
+        section.is_flood = section.activation.is_flood
     return {
         "proposals": pending_proposals(user),
         "sections": sections,
         "recently_ended": ended,
+        "vigicrues_colours": VigicruesColour.choices,
         "now": now,
     }
 
@@ -643,6 +705,8 @@ def board(request):
             "proposal": "/api/v1/ppms/proposals/{id}/{decision}/",
             "shelters": "/api/v1/shelters/",
             "occupancy": "/api/v1/shelters/{id}/occupancy/",
+            "shelter_report": "/api/v1/ppms/activations/{id}/shelter/",
+            "vigicrues": "/api/v1/ppms/activations/{id}/vigicrues/",
             "sections": reverse("ppms-board-sections"),
             "ws": "/ws/live/",
         },
@@ -691,6 +755,7 @@ def board_i18n() -> dict[str, str]:
         "reason_needed": _("Le motif est obligatoire."),
         "ordered_by_needed": _("Indiquez l'autorité qui a ordonné la fin d'alerte."),
         "confirm_schools": _("Cochez chaque école sans réponse ou ayant besoin d'aide."),
+        "recorded": _("Relevé enregistré à %(time)s."),
     }
 
 

@@ -88,3 +88,58 @@ def test_an_absurd_count_in_the_second_group_is_told_next_to_it(
     error = phone.get_by_test_id("error-group-2-pupils_present")
     error.wait_for(state="visible")
     assert "vérifiez le nombre" in error.inner_text()
+
+
+def test_an_evacuation_to_a_centre_shows_it_and_staff_record_arrivals_over_capacity(
+    browser,  # noqa: F811
+    live_server,
+    enrolled,  # noqa: F811
+    operator,
+    director,
+    commune,
+    other_commune,
+    tmp_path,
+):
+    from ppms.models import Shelter, ShelterReport
+    from tests.test_ppms_director_browser import phone_of
+
+    gymnasium = Shelter.objects.create(
+        name="Gymnase Jean Bigot",
+        address="rue Jean Bigot",
+        commune=commune,
+        latitude=47.349,
+        longitude=0.6705,
+        capacity=100,
+    )
+    activation = activate(enrolled, scenario="evacuation", title="Crue du Cher", shelter=gymnasium)
+    ppms_report(
+        status=activation.statuses.get(),
+        report={"state": "evacuated", "pupils_present": 180, "adults_present": 12},
+        by=director,
+    )
+    phone = phone_of(browser, live_server, director)
+    assert "Gymnase Jean Bigot, rue Jean Bigot" in phone.get_by_test_id("destination").inner_text()
+    board = page_of(browser, live_server, operator, viewport={"width": 1600, "height": 1000})
+    board.goto(f"{live_server.url}/ppms/")
+
+    panel = board.get_by_test_id("shelter-panel")
+    assert "Gymnase Jean Bigot" in panel.inner_text()
+    assert "Attendus d'après les écoles : 192 personnes" in panel.inner_text()
+    board.get_by_test_id("arrival-37122").fill("95")
+    board.get_by_test_id("arrival-other-commune").select_option(str(other_commune.pk))
+    board.get_by_test_id("arrival-other-count").fill("30")
+    board.get_by_test_id("field-shelter-staff").fill("5")
+    board.get_by_test_id("field-shelter-supplies").fill("Eau, 60 couvertures")
+    board.get_by_test_id("btn-shelter-record").click()
+
+    warning = board.get_by_test_id("shelter-over-capacity")
+    warning.wait_for(state="visible")
+    board.screenshot(path=tmp_path / "board-shelter.png", full_page=True)
+    assert warning.inner_text() == "Capacité dépassée : 125 personnes pour 100 places."
+    rows = board.get_by_test_id("shelter-arrivals").locator("tr")
+    assert rows.count() == 2
+    assert "Ballan-Miré" in rows.nth(1).inner_text()
+    report = ShelterReport.objects.get()
+    assert (report.total, report.by, report.staff) == (125, operator, 5)
+    gymnasium.refresh_from_db()
+    assert gymnasium.is_open and gymnasium.occupancy == 125
