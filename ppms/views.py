@@ -447,8 +447,28 @@ def manifest(request):
 class BoardRow:
     status: SchoolStatus
     first_reply_at: datetime | None
-    safe_at: datetime | None = None
+    safe_at: datetime | None = None  # first said safe or evacuated
     reach: Reach | None = None  # who was told how
+    sheltered_at: datetime | None = None  # first said "en sûreté"
+    evacuated_at: datetime | None = None  # first said "évacués"
+    reminders: int = 0  # steps of the escalation ladder taken for it (the report)
+
+    @property
+    def first_sign_at(self) -> datetime | None:
+        """Its first sign of life: its page showed the activation, or its first answer."""
+        return self.reach.first_sign_at if self.reach else self.first_reply_at
+
+    @property
+    def sign_delay(self) -> str:
+        return duration_text(self.status.activation.started_at, self.first_sign_at)
+
+    @property
+    def sheltered_delay(self) -> str:
+        return duration_text(self.status.activation.started_at, self.sheltered_at)
+
+    @property
+    def evacuated_delay(self) -> str:
+        return duration_text(self.status.activation.started_at, self.evacuated_at)
 
     @property
     def school(self):
@@ -604,13 +624,22 @@ def sections_for(user, activations) -> list[Section]:
         .annotate(
             first_reply_at=Min("updates__at"),
             safe_at=Min("updates__at", filter=Q(updates__state__in=SAFE_STATES)),
+            sheltered_at=Min("updates__at", filter=Q(updates__state=SchoolState.SAFE)),
+            evacuated_at=Min("updates__at", filter=Q(updates__state=SchoolState.EVACUATED)),
         )
     )
     statuses = list(statuses)
     reaches = reach_of(statuses)
     by_activation: dict[int, list[BoardRow]] = {a.pk: [] for a in activations}
     for status in statuses:
-        row = BoardRow(status, status.first_reply_at, status.safe_at, reaches[status.pk])
+        row = BoardRow(
+            status,
+            status.first_reply_at,
+            status.safe_at,
+            reaches[status.pk],
+            sheltered_at=status.sheltered_at,
+            evacuated_at=status.evacuated_at,
+        )
         by_activation[status.activation_id].append(row)
     return [Section(a, by_activation[a.pk]) for a in activations if by_activation[a.pk]]
 
@@ -809,17 +838,25 @@ def report_for(user, pk) -> tuple[Section, list[Event]]:
     ]
     # Schools added later, alarms raised from a school (ppms.notify.record_event), the
     # steps of the escalation ladder (ppms.ladder).
+    rows_by_uai = {row.school.uai: row for row in section.rows}
     for notice in ActivationEvent.objects.filter(
         activation=activation,
         kind__in=[
             ActivationEventKind.EXTENDED,
             ActivationEventKind.ALARM,
             ActivationEventKind.LADDER,
+            ActivationEventKind.ESCALATED,
         ],
     ).select_related("by"):
         seen = [uai for uai in notice.schools if uai in by_uai]
         if not seen:
             continue
+        if notice.kind in (ActivationEventKind.LADDER, ActivationEventKind.ESCALATED):
+            # "Relancée": every step of the ladder taken for the school counts.
+            for uai in seen:
+                rows_by_uai[uai].reminders += 1
+        if notice.kind == ActivationEventKind.ESCALATED:
+            continue  # its own line per school, below (escalated_at)
         if notice.kind == ActivationEventKind.LADDER:
             names = ", ".join(by_uai[uai].school.name for uai in seen)
             # The step's own line names every school: only an admin sees them all.
@@ -887,8 +924,14 @@ def report(request, pk):
         "adult_fields": [(f, _field_label(f)) for f in ADULT_COUNTS],
         "duration": duration_text(activation.started_at, activation.ended_at),
         "escalations": [row for row in section.rows if row.status.escalated_at],
+        "reminders": sum(row.reminders for row in section.rows),
+        "reminded_schools": sum(1 for row in section.rows if row.reminders),
         "started_by": who(activation.started_by),
         "ended_by": who(activation.ended_by),
+        "shelter_panel": shelter_panel(section, request.user),
+        "shelter_reports": (
+            activation.shelter_reports.select_related("by", "shelter").order_by("at", "pk")
+        ),
     }
     return render(request, "ppms/report.html", context)
 
