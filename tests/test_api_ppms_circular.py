@@ -5,7 +5,14 @@ its arrivals by home commune, the Vigicrues colour of a flood, the crisis direct
 import pytest
 from rest_framework.test import APIClient
 
-from ppms.models import DirectoryEntry, SchoolStatus, Shelter, ShelterReport, StatusUpdate
+from ppms.models import (
+    DirectoryEntry,
+    SchoolStatus,
+    Shelter,
+    ShelterReport,
+    StatusUpdate,
+    directory_of,
+)
 from ppms.services import ppms_activate
 from tests.conftest import make_school, sign_in
 
@@ -368,3 +375,16 @@ def test_another_schools_director_does_not_see_the_directory(
     other.directors.add(user)
 
     assert as_user(api, user).get("/api/v1/schools/0370001A/directory/").status_code == 404
+
+
+def test_the_demo_schools_have_their_crisis_directory(db):
+    from django.core.management import call_command
+
+    from ppms.models import DirectoryRole, School
+
+    call_command("seed_demo", password="demo-password-1234")
+    school = School.objects.order_by("uai").first()
+
+    assert [entry.role for entry in directory_of(school)] == list(DirectoryRole.values)
+    phones = [entry.phone for entry in directory_of(school)]
+    assert all(phone.startswith("+33261919") or phone.startswith("+332619101") for phone in phones)
