@@ -124,7 +124,7 @@ def test_an_evacuation_to_a_centre_shows_it_and_staff_record_arrivals_over_capac
 
     panel = board.get_by_test_id("shelter-panel")
     assert "Gymnase Jean Bigot" in panel.inner_text()
-    assert "Attendus d'après les écoles : 192 personnes" in panel.inner_text()
+    assert "Attendus d'après les écoles\u202f: 192 personnes" in panel.inner_text()
     board.get_by_test_id("arrival-37122").fill("95")
     board.get_by_test_id("arrival-other-commune").select_option(str(other_commune.pk))
     board.get_by_test_id("arrival-other-count").fill("30")
