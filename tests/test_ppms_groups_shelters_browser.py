@@ -143,3 +143,74 @@ def test_an_evacuation_to_a_centre_shows_it_and_staff_record_arrivals_over_capac
     assert (report.total, report.by, report.staff) == (125, operator, 5)
     gymnasium.refresh_from_db()
     assert gymnasium.is_open and gymnasium.occupancy == 125
+
+
+def test_a_flood_evacuation_in_groups_on_the_phone_the_board_and_the_report(
+    browser,  # noqa: F811
+    live_server,
+    enrolled,  # noqa: F811
+    operator,
+    director,
+    commune,
+    other_commune,
+    flood_zone,
+    tmp_path,
+):
+    """The whole picture, photographed: the director's phone (390 x 844), the board and
+    the report (1600 x 1000) of a flood's evacuation to a centre, in two groups."""
+    from ppms.models import DirectoryEntry, Shelter
+    from ppms.services import ppms_shelter_report, ppms_vigicrues
+    from tests.ppms_helpers import end_of_alert
+    from tests.test_ppms_director_browser import phone_of
+
+    enrolled.zones.add(flood_zone)
+    for role, phone in (("school", "02 61 91 01 00"), ("ien", "02 61 91 91 10")):
+        DirectoryEntry.objects.create(school=enrolled, role=role, phone=phone)
+    gymnasium = Shelter.objects.create(
+        name="Gymnase Jean Bigot",
+        address="rue Jean Bigot",
+        commune=commune,
+        latitude=47.349,
+        longitude=0.6705,
+        capacity=150,
+    )
+    activation = activate(enrolled, scenario="evacuation", title="Crue du Cher", shelter=gymnasium)
+    ppms_vigicrues(activation=activation, colour="orange", by=operator)
+    ppms_report(
+        status=activation.statuses.get(),
+        report={
+            "state": "evacuated",
+            "groups": [
+                {"posture": "evacuation", "location": "Bus 1", "pupils_present": 110},
+                {"posture": "evacuation", "location": "Bus 2", "pupils_present": 85},
+            ],
+        },
+        by=director,
+    )
+    phone = phone_of(browser, live_server, director)
+    assert phone.get_by_test_id("vigicrues").get_attribute("data-colour") == "orange"
+    assert phone.get_by_test_id("group-2").is_visible()  # found again on the next visit
+    assert phone.get_by_test_id("field-pupils_present").input_value() == "110"
+    assert phone.get_by_test_id("group-2-pupils_present").input_value() == "85"
+    phone.get_by_test_id("directory").locator("summary").click()
+    phone.screenshot(path=tmp_path / "director-phone.png", full_page=True)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+    ppms_shelter_report(
+        activation=activation,
+        shelter=gymnasium,
+        arrivals=[(commune, 140), (other_commune, 30)],
+        staff=6,
+        supplies="Eau, 80 couvertures, lits de camp : 40",
+        by=operator,
+    )
+    board = page_of(browser, live_server, operator, viewport={"width": 1600, "height": 1000})
+    board.goto(f"{live_server.url}/ppms/")
+    assert board.get_by_test_id("board-groups").locator("li").count() == 2
+    assert board.get_by_test_id("shelter-over-capacity").is_visible()
+    board.screenshot(path=tmp_path / "board.png", full_page=True)
+
+    end_of_alert(activation=activation, by=operator)
+    board.goto(f"{live_server.url}/ppms/activations/{activation.pk}/rapport/")
+    assert board.get_by_test_id("report-arrivals-total").inner_text() == "170"
+    board.screenshot(path=tmp_path / "report.png", full_page=True)

@@ -1117,6 +1117,11 @@
   currentActivations = [page.activation, ...(page.others || [])].filter(Boolean);
   if (page.activation) {
     apply(page, { ring: false });
+    // A school that gave several groups finds them again, each in its own fieldset.
+    if (page.status && (page.status.groups || []).length > 1) {
+      fillForm(page.status);
+      setCurrentState(page.status);
+    }
     // On load, ring again while the school has not answered (signal() stays silent for
     // an intrusion); browsers may hold the sound until the first tap.
     signal(page.activation, { force: !page.status || page.status.state === "pending" });
