@@ -375,7 +375,7 @@ def activations_for(user, *, detail: bool = False):
         statuses = statuses.prefetch_related(Prefetch("updates", queryset=updates))
     activations = (
         Activation.objects.visible_to(user)
-        .select_related("started_by", "ended_by")
+        .select_related("started_by", "ended_by", "vigicrues_set_by", "shelter")
         .prefetch_related(
             Prefetch("zones", queryset=Zone.objects.order_by("name", "pk")),
             Prefetch("statuses", queryset=statuses, to_attr="visible_statuses"),

@@ -362,8 +362,9 @@ def ppms_purge(*, now=None) -> dict[str, int]:
     """Apply the PPMS retention: delete the activations ended more than
     PPMS_RETENTION_DAYS ago (their statuses, reports and timeline with them) and the
     proposals decided as long ago; blank the free text of those ended more than
-    PPMS_TEXT_RETENTION_DAYS ago. The deliveries (pushes, SMS, e-mails, webhooks) follow
-    NOTIFICATION_RETENTION_DAYS."""
+    PPMS_TEXT_RETENTION_DAYS ago (places and needs, the groups' places, alarm messages,
+    cancellation reasons, the centres' supplies). The deliveries (pushes, SMS, e-mails,
+    webhooks) follow NOTIFICATION_RETENTION_DAYS."""
     now = now or timezone.now()
     expired = Activation.objects.ended_before(now - timedelta(days=settings.PPMS_RETENTION_DAYS))
     decided = Proposal.objects.filter(
@@ -379,15 +380,34 @@ def ppms_purge(*, now=None) -> dict[str, int]:
     old = Activation.objects.ended_before(now - timedelta(days=settings.PPMS_TEXT_RETENTION_DAYS))
     statuses = SchoolStatus.objects.filter(activation__in=old).exclude(location="", needs="")
     blanked = statuses.update(location="", needs="")
+    # A school's groups keep their counts; their places go.
+    grouped = []
+    for status in SchoolStatus.objects.filter(activation__in=old).exclude(groups=[]).only("groups"):
+        if any(group.get("location") for group in status.groups):
+            status.groups = without_places(status.groups)
+            grouped.append(status)
+    SchoolStatus.objects.bulk_update(grouped, ["groups"], batch_size=500)
     ActivationEvent.objects.filter(activation__in=old).exclude(text="").update(text="")
     old.exclude(cancel_reason="").update(cancel_reason="")
+    supplies = ShelterReport.objects.filter(activation__in=old).exclude(supplies="")
+    blanked += supplies.update(supplies="")
     updates = []
     for update in StatusUpdate.objects.filter(status__activation__in=old).only("data"):
-        if any(update.data.get(key) for key in FREE_TEXT_KEYS):
+        groups = update.data.get("groups") or []
+        if any(update.data.get(key) for key in FREE_TEXT_KEYS) or any(
+            group.get("location") for group in groups
+        ):
             update.data = {**update.data, **dict.fromkeys(FREE_TEXT_KEYS, "")}
+            if groups:
+                update.data["groups"] = without_places(groups)
             updates.append(update)
     StatusUpdate.objects.bulk_update(updates, ["data"], batch_size=500)
-    return {"activations": activations, "proposals": proposals, "texts": blanked + len(updates)}
+    texts = blanked + len(grouped) + len(updates)
+    return {"activations": activations, "proposals": proposals, "texts": texts}
+
+
+def without_places(groups: list[dict]) -> list[dict]:
+    return [{**group, "location": ""} for group in groups]
 
 
 def ended_refusal(activation: Activation) -> None:

@@ -206,3 +206,53 @@ def test_the_centres_communes_operators_get_its_form_on_the_board(
     )
     sign_in(client, operator)
     assert 'data-testid="shelter-form"' in client.get("/ppms/").content.decode()
+
+
+# --- Retention: the new free text goes with the rest ------------------------------------
+
+
+def test_the_purge_blanks_the_groups_places_and_the_centres_supplies(
+    school, director, operator, gymnasium, commune, settings
+):
+    from datetime import UTC, datetime
+
+    import time_machine
+
+    from ppms.models import ShelterReport, StatusUpdate
+    from ppms.services import ppms_purge
+
+    settings.PPMS_RETENTION_DAYS, settings.PPMS_TEXT_RETENTION_DAYS = 5 * 365, 365
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(now - timedelta(days=400), tick=False):
+        activation = ppms_activate(
+            scenario="evacuation",
+            title="Crue",
+            source="operator",
+            schools=[school],
+            shelter=gymnasium,
+        )
+        groups = [
+            {"location": "Bus 1", "pupils_present": 100},
+            {"location": "Bus 2", "pupils_present": 90},
+        ]
+        report(activation, school, minutes=2, state="evacuated", by=director, groups=groups)
+        ppms_shelter_report(
+            activation=activation,
+            shelter=gymnasium,
+            arrivals=[(commune, 190)],
+            staff=3,
+            supplies="Eau",
+            by=operator,
+        )
+        end_of_alert(activation=activation, by=operator)
+
+    with time_machine.travel(now, tick=False):
+        ppms_purge()
+
+    status = SchoolStatus.objects.get(activation=activation)
+    assert [g["location"] for g in status.groups] == ["", ""]
+    assert [g["pupils_present"] for g in status.groups] == [100, 90]
+    update = StatusUpdate.objects.get(status=status)
+    assert [g["location"] for g in update.data["groups"]] == ["", ""]
+    record = ShelterReport.objects.get()
+    assert (record.supplies, record.total) == ("", 190)
