@@ -29,6 +29,14 @@ def test_the_dashboard_banner_counts_evacuated_schools_apart_from_the_safe_ones(
 
     assert "0 en sûreté · 1 évacuées · 0 en attente" in strip.inner_text()
 
+    # The wall (1920 x 1080) keeps it on one screen, never a scroll.
+    wall = page_of(browser, live_server, operator, viewport={"width": 1920, "height": 1080})
+    wall.goto(f"{live_server.url}/dashboard/wall/")
+    wall.get_by_test_id("ppms-strip-activation").wait_for(state="visible")
+    wall.screenshot(path=tmp_path / "wall.png")
+    heights = wall.evaluate("[document.documentElement.scrollHeight, window.innerHeight]")
+    assert heights[0] <= heights[1], f"the wall scrolls: {heights}"
+
 
 def test_a_director_adds_a_second_group_and_sends_both(
     browser,  # noqa: F811
@@ -214,3 +222,29 @@ def test_a_flood_evacuation_in_groups_on_the_phone_the_board_and_the_report(
     board.goto(f"{live_server.url}/ppms/activations/{activation.pk}/rapport/")
     assert board.get_by_test_id("report-arrivals-total").inner_text() == "170"
     board.screenshot(path=tmp_path / "report.png", full_page=True)
+
+
+def test_an_operator_gives_the_vigicrues_colour_on_the_board(
+    browser,  # noqa: F811
+    live_server,
+    enrolled,  # noqa: F811
+    operator,
+    flood_zone,
+    tmp_path,
+):
+    from ppms.models import Activation
+
+    enrolled.zones.add(flood_zone)
+    activation = activate(enrolled, scenario="shelter", title="Crue du Cher")
+    board = page_of(browser, live_server, operator, viewport={"width": 1600, "height": 1000})
+    board.goto(f"{live_server.url}/ppms/")
+
+    board.get_by_test_id("field-vigicrues").select_option("rouge")
+    board.get_by_test_id("btn-vigicrues").click()
+
+    box = board.get_by_test_id("board-vigicrues")
+    box.locator("strong", has_text="Rouge : risque de crue majeure").wait_for()
+    board.screenshot(path=tmp_path / "board-vigicrues.png")
+    assert "par operateur" in box.inner_text()
+    activation = Activation.objects.get(pk=activation.pk)
+    assert (activation.vigicrues_colour, activation.vigicrues_set_by) == ("rouge", operator)
