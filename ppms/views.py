@@ -992,13 +992,32 @@ def report_rows(section: Section, events: list[Event]):
             row.reach.text() if row.reach else "",
             who(status.updated_by),
         ]
+    # The centre d'accueil's last record: one line per home commune.
+    record = section.activation.last_shelter_report
+    for arrival in record.arrivals if record else []:
+        yield [
+            record.at,
+            _("Centre d'accueil %(shelter)s : arrivées de %(commune)s")
+            % {"shelter": record.shelter.name, "commune": arrival["commune"]["name"]},
+            "",
+            "",
+            None,
+            minutes_between(started, record.at),
+            *(None for _name in COUNTS),
+            None,
+            "",
+            "",
+            _("%(total)s personnes") % {"total": arrival["count"]},
+            who(record.by),
+        ]
 
 
 @never_cache
 def report_csv(request, pk):
     section, events = report_for(request.user, pk)
     limit = exports.max_rows()
-    if len(events) + len(section.rows) > limit:  # report_rows: one per event, one per school
+    # report_rows: one per event, one per school, one per commune of the centre's arrivals
+    if len(events) + len(section.rows) > limit:
         context = {"message": exports.too_large_message(limit), "activation": section.activation}
         return render(request, "ppms/report_too_large.html", context, status=413)
     return exports.export_response(

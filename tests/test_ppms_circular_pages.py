@@ -256,3 +256,14 @@ def test_the_purge_blanks_the_groups_places_and_the_centres_supplies(
     assert [g["location"] for g in update.data["groups"]] == ["", ""]
     record = ShelterReport.objects.get()
     assert (record.supplies, record.total) == ("", 190)
+
+
+def test_the_report_csv_has_the_centres_arrivals_by_commune(client, operator, evacuated):
+    sign_in(client, operator)
+    answer = client.get(f"/ppms/activations/{evacuated.pk}/rapport.csv")
+    text = b"".join(answer.streaming_content).decode("utf-8-sig")
+
+    lines = [line for line in text.splitlines() if "Centre d'accueil Gymnase Jean Bigot" in line]
+    assert len(lines) == 2
+    assert "arrivées de Joué-lès-Tours" in lines[0] and "80 personnes" in lines[0]
+    assert "arrivées de Ballan-Miré" in lines[1] and "35 personnes" in lines[1]
