@@ -388,3 +388,31 @@ def test_the_demo_schools_have_their_crisis_directory(db):
     assert [entry.role for entry in directory_of(school)] == list(DirectoryRole.values)
     phones = [entry.phone for entry in directory_of(school)]
     assert all(phone.startswith("+33261919") or phone.startswith("+332619101") for phone in phones)
+
+
+def test_after_the_end_of_alert_a_centre_is_no_longer_recorded(api, operator, evacuation, commune):
+    from tests.ppms_helpers import end_of_alert
+
+    end_of_alert(activation=evacuation, by=operator)
+    body = {"arrivals": [{"commune": commune.pk, "count": 3}]}
+    answer = as_user(api, operator).post(url(evacuation, "shelter/"), body, format="json")
+
+    assert answer.status_code == 400
+    assert "fin d'alerte" in answer.json()["detail"]
+    assert not ShelterReport.objects.exists()
+
+
+def test_after_the_end_of_alert_the_vigicrues_colour_stays_as_it_was(
+    api, operator, school, flood_zone
+):
+    from tests.ppms_helpers import end_of_alert
+
+    school.zones.add(flood_zone)
+    flood = ppms_activate(scenario="shelter", title="Crue", source="operator", schools=[school])
+    end_of_alert(activation=flood, by=operator)
+
+    answer = as_user(api, operator).post(url(flood, "vigicrues/"), {"colour": "jaune"})
+
+    assert answer.status_code == 400
+    flood.refresh_from_db()
+    assert flood.vigicrues_colour == ""
