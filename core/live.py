@@ -63,12 +63,21 @@ class PpmsEvent(TypedDict):
     ``activation``: id, scenario, title, source, drill, silent, started_at, ended_at;
     ``status``: the school's status (uai, state, posture, counts…) when the event is
     about one school, else None; ``reach``: who was told how at that school (page seen,
-    push, SMS, first sign of life), for the events about it ("seen", "reach", "call").
+    push, SMS, first sign of life), for the events about it ("seen", "reach", "call");
+    "updated": the activation's Vigicrues colour, or its centre d'accueil's record, changed.
     """
 
     type: Literal["ppms"]
     event: Literal[
-        "activated", "status", "escalated", "call", "seen", "reach", "ended", "cancelled"
+        "activated",
+        "status",
+        "escalated",
+        "call",
+        "seen",
+        "reach",
+        "ended",
+        "cancelled",
+        "updated",
     ]
     activation: dict
     status: dict | None

@@ -16,6 +16,7 @@ from .models import (
     Activation,
     ActivationEvent,
     CommunePolicy,
+    DirectoryEntry,
     Drill,
     EscalationStep,
     PpmsPlan,
@@ -26,6 +27,7 @@ from .models import (
     SchoolHoliday,
     SchoolStatus,
     Shelter,
+    ShelterReport,
     StatusUpdate,
 )
 from .resources import SchoolResource
@@ -48,6 +50,15 @@ class PpmsPlanInline(admin.StackedInline):
     model = PpmsPlan
     extra = 0
     max_num = 4
+
+
+class DirectoryEntryInline(admin.TabularInline):
+    """The school's crisis directory: roles and numbers, never names."""
+
+    model = DirectoryEntry
+    extra = 0
+    max_num = 5
+    fields = ("role", "phone", "note")
 
 
 class DrillInline(admin.TabularInline):
@@ -73,7 +84,7 @@ class SchoolAdmin(CsvImportExportAdmin):
         (_("Horaires"), {"fields": ("open_days", "opens_at", "closes_at", "holiday_zone")}),
         (_("Joindre l'école en crise"), {"fields": ("crisis_phones", "sms_during_intrusion")}),
     )
-    inlines = [PpmsPlanInline, DrillInline]
+    inlines = [DirectoryEntryInline, PpmsPlanInline, DrillInline]
 
 
 @admin.register(EscalationStep)
@@ -139,6 +150,15 @@ class ActivationEventInline(ReadOnlyInline, admin.TabularInline):
         return super().get_queryset(request).select_related("by")
 
 
+class ShelterReportInline(ReadOnlyInline, admin.TabularInline):
+    model = ShelterReport
+    fields = ("at", "by", "shelter", "arrivals", "staff", "supplies")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("by", "shelter")
+
+
 @admin.register(Activation)
 class ActivationAdmin(admin.ModelAdmin):
     list_display = ("title", "scenario", "source", "drill", "started_at", "ended_at")
@@ -153,14 +173,19 @@ class ActivationAdmin(admin.ModelAdmin):
         "drill",
         "alert",
         "zones",
+        "shelter",
         "started_at",
         "started_by",
         "ended_at",
         "ended_by",
+        "ended_on_order_of",
+        "vigicrues_colour",
+        "vigicrues_set_at",
+        "vigicrues_set_by",
     )
     # Only the title may be corrected: the rest is what happened.
     readonly_fields = fields[1:]
-    inlines = [SchoolStatusInline, ActivationEventInline]
+    inlines = [SchoolStatusInline, ActivationEventInline, ShelterReportInline]
 
     def has_add_permission(self, request):
         return False  # started from the console or the API, which notify the schools

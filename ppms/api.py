@@ -37,7 +37,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from alerts.serializers import ActionErrorSerializer
-from core import audit, live, outbox
+from core import audit
 from core.api import ID_REGEX, OperatorsAct, OperatorsOnly
 from core.cap import CAP_MEDIA_TYPE
 from core.feeds import CapRenderer, XMLDocumentView
@@ -63,6 +63,7 @@ from .models import (
     Source,
     StatusUpdate,
     check_drills,
+    directory_of,
     school_year,
     year_dates,
 )
@@ -82,12 +83,16 @@ from .serializers import (
     ReachSerializer,
     ReasonSerializer,
     ReportSerializer,
+    SchoolDirectorySerializer,
     SchoolDrillsSerializer,
     SchoolSerializer,
     SchoolStatusSerializer,
     SeenSerializer,
     ShelterOpenSerializer,
+    ShelterReportInputSerializer,
+    ShelterReportSerializer,
     ShelterSerializer,
+    VigicruesSerializer,
 )
 from .summaries import proposal_summary
 
@@ -192,6 +197,21 @@ class SchoolViewSet(viewsets.ReadOnlyModelViewSet):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
+    @extend_schema(
+        summary=_("L'annuaire de crise de l'école"),
+        description=_(
+            "Les rôles à joindre et leurs numéros (école, directeur·rice, adjoint·e, IEN, "
+            "mairie d'astreinte), sans nom : pour les opérateurs de la commune de l'école "
+            "et ses directeurs·rices."
+        ),
+        responses={200: SchoolDirectorySerializer, 404: NOT_FOUND},
+    )
+    @action(detail=True, methods=["get"])
+    def directory(self, request, uai=None):
+        school = self.get_object()
+        school.entries = directory_of(school)
+        return Response(SchoolDirectorySerializer(school).data)
+
 
 # --- Centres d'accueil -------------------------------------------------------------------
 
@@ -244,10 +264,7 @@ def update_shelter(request, shelter, **changes):
 
 def announce_shelter(shelter) -> None:
     """Tell the centre to its commune's operators (the PPMS board), once committed."""
-    message = live.ShelterEvent(
-        type="ppms", event="shelter", shelter=ShelterSerializer(shelter).data
-    )
-    notify.tell_live("shelter", [outbox.push(live.commune_group(shelter.commune_id), message)])
+    notify.tell_live("shelter", notify.shelter_pushes(shelter))
 
 
 @extend_schema_view(
@@ -358,7 +375,7 @@ def activations_for(user, *, detail: bool = False):
         statuses = statuses.prefetch_related(Prefetch("updates", queryset=updates))
     activations = (
         Activation.objects.visible_to(user)
-        .select_related("started_by", "ended_by")
+        .select_related("started_by", "ended_by", "vigicrues_set_by", "shelter")
         .prefetch_related(
             Prefetch("zones", queryset=Zone.objects.order_by("name", "pk")),
             Prefetch("statuses", queryset=statuses, to_attr="visible_statuses"),
@@ -706,7 +723,7 @@ class ActivationViewSet(
         school_status = get_object_or_404(
             visible_statuses(request.user), activation=activation, school__uai=uai
         )
-        serializer = ReportSerializer(data=request.data)
+        serializer = ReportSerializer(data=request.data, context={"school": school_status.school})
         serializer.is_valid(raise_exception=True)
         report = dict(serializer.validated_data)
         client_id = report.pop("client_id", None)
@@ -721,6 +738,89 @@ class ActivationViewSet(
             raise bad_input(error) from error
         code = status.HTTP_200_OK if school_status.replayed else status.HTTP_201_CREATED
         return Response(SchoolStatusSerializer(school_status).data, status=code)
+
+    @extend_schema(
+        summary=_("Relever un centre d'accueil pendant une évacuation"),
+        description=_(
+            "Par les opérateurs de la commune du centre (son personnel d'accueil) : les "
+            "personnes arrivées par commune d'origine, le personnel présent, le "
+            "ravitaillement. Au-delà de la capacité, enregistré avec un avertissement "
+            "(warning), jamais refusé. Chaque relevé est gardé avec son auteur et son heure ; "
+            "l'occupation du centre devient le total des arrivées."
+        ),
+        request=ShelterReportInputSerializer,
+        responses={
+            201: ShelterReportSerializer,
+            400: ACTION_REFUSED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="shelter", url_name="shelter")
+    def shelter_report(self, request, pk=None):
+        activation = self.get_object()
+        serializer = ShelterReportInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        shelter_id = data["shelter"] or activation.shelter_id
+        if shelter_id is None:
+            raise ValidationError(
+                {"shelter": [_("Ce déclenchement n'envoie personne dans un centre d'accueil.")]}
+            )
+        shelter = visible_shelters(request.user).filter(pk=shelter_id).first()
+        if shelter is None:
+            raise ValidationError(
+                {
+                    "shelter": [
+                        _("Centre d'accueil inconnu ou hors de votre périmètre : %(id)s.")
+                        % {"id": shelter_id}
+                    ]
+                }
+            )
+        if not may_record_occupancy(request.user, shelter):
+            raise PermissionDenied(
+                _("Seuls les opérateurs de la commune du centre relèvent ses arrivées.")
+            )
+        try:
+            report = services.ppms_shelter_report(
+                activation=activation,
+                shelter=shelter,
+                arrivals=data["arrivals"],
+                staff=data["staff"],
+                supplies=data["supplies"],
+                by=request.user,
+            )
+        except DjangoValidationError as error:
+            raise bad_input(error) from error
+        return Response(ShelterReportSerializer(report).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary=_("Donner la vigilance Vigicrues d'une crue"),
+        description=_(
+            "La couleur lue sur vigicrues.gouv.fr (vert, jaune, orange, rouge ; vide pour "
+            "l'effacer), pour un déclenchement lié à une zone inondable ; enregistrée avec "
+            "son auteur et son heure, montrée au tableau et aux directeurs·rices."
+        ),
+        request=VigicruesSerializer,
+        responses={
+            200: ActivationDetailSerializer,
+            400: ACTION_REFUSED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def vigicrues(self, request, pk=None):
+        activation = self.get_object()
+        serializer = VigicruesSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.ppms_vigicrues(
+                activation=activation, colour=serializer.validated_data["colour"], by=request.user
+            )
+        except DjangoValidationError as error:
+            raise bad_input(error) from error
+        return self.detail_response(activation.pk)
 
     @extend_schema(
         summary=_("Qui a été joint et comment, école par école"),

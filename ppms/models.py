@@ -245,6 +245,65 @@ class School(models.Model):
         return self.pk in open_schools([self], moment)
 
 
+class DirectoryRole(models.TextChoices):
+    """The roles a school's crisis directory lists (circular of 8 June 2023, annex: the
+    "annuaire de crise"): numbers of roles, never names."""
+
+    SCHOOL = "school", _("École")
+    DIRECTOR = "director", _("Directeur·rice")
+    DEPUTY = "deputy", _("Adjoint·e")
+    IEN = "ien", _("IEN de circonscription")
+    TOWN_ON_CALL = "town_on_call", _("Mairie d'astreinte")
+
+
+def validate_phone_number(text: str) -> None:
+    if not texting.normalized(text):
+        raise ValidationError(_("Pas un numéro de téléphone : %(numbers)s.") % {"numbers": text})
+
+
+class DirectoryEntry(models.Model):
+    """One line of a school's crisis directory: a role and the number to reach it."""
+
+    school = models.ForeignKey(
+        School, on_delete=models.CASCADE, related_name="directory", verbose_name=_("école")
+    )
+    role = models.CharField(_("rôle"), max_length=16, choices=DirectoryRole)
+    phone = models.CharField(
+        _("numéro"),
+        max_length=32,
+        validators=[validate_phone_number],
+        help_text=_("Le numéro du rôle (pas de nom), p. ex. 02 47 00 00 00."),
+    )
+    note = models.CharField(
+        _("précision"),
+        max_length=120,
+        blank=True,
+        help_text=_("P. ex. « astreinte 24 h/24 », « portable de l'école ». Aucun nom."),
+    )
+
+    class Meta:
+        ordering = ["school", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["school", "role"], name="directoryentry_unique_role")
+        ]
+        verbose_name = _("numéro de l'annuaire de crise")
+        verbose_name_plural = _("annuaire de crise")
+
+    def __str__(self):
+        return f"{self.school} — {self.get_role_display()}"
+
+    def save(self, *args, **kwargs):
+        self.phone = texting.normalized(self.phone) or self.phone
+        super().save(*args, **kwargs)
+
+
+def directory_of(school) -> list[DirectoryEntry]:
+    """A school's crisis directory in the circular's order (école, directeur·rice,
+    adjoint·e, IEN, mairie d'astreinte), from ``school.directory`` (prefetched or not)."""
+    order = {role: index for index, role in enumerate(DirectoryRole.values)}
+    return sorted(school.directory.all(), key=lambda entry: order[entry.role])
+
+
 def open_schools(schools, moment) -> set[int]:
     """The ids of the ``schools`` with pupils at ``moment``: a day and an hour of class,
     not a holiday of their zone (one query for them all)."""
@@ -466,6 +525,21 @@ def check_drills(drills, today: date, dates: YearDates) -> list[DrillCheck]:
     return checks
 
 
+class VigicruesColour(models.TextChoices):
+    """The four colours of the Vigicrues flood vigilance (vigicrues.gouv.fr)."""
+
+    GREEN = "vert", _("Vert : pas de vigilance particulière")
+    YELLOW = "jaune", _("Jaune : risque de crue modérée")
+    ORANGE = "orange", _("Orange : risque de crue importante")
+    RED = "rouge", _("Rouge : risque de crue majeure")
+
+    @property
+    def colour(self) -> str:
+        return {"vert": "#00703c", "jaune": "#ffdd00", "orange": "#f47738", "rouge": "#d4351c"}[
+            self.value
+        ]
+
+
 class ActivationQuerySet(models.QuerySet):
     def active(self):
         return self.filter(ended_at__isnull=True)
@@ -534,6 +608,19 @@ class Activation(models.Model):
     automatic = models.BooleanField(_("déclenché automatiquement"), default=False)
     # The ready text for families, fixed when it starts (the commune's, or the default).
     family_message = models.TextField(_("message aux familles"), blank=True)
+    # A flood's Vigicrues vigilance colour, as the operator read it on vigicrues.gouv.fr.
+    vigicrues_colour = models.CharField(
+        _("vigilance Vigicrues"), max_length=8, choices=VigicruesColour, blank=True
+    )
+    vigicrues_set_at = models.DateTimeField(_("vigilance donnée le"), null=True, blank=True)
+    vigicrues_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("vigilance donnée par"),
+    )
 
     objects = ActivationQuerySet.as_manager()
 
@@ -548,6 +635,36 @@ class Activation(models.Model):
     @property
     def family_text(self) -> str:
         return self.family_message or FAMILY_MESSAGE
+
+    @property
+    def is_flood(self) -> bool:
+        """A flood's activation: one of its zones, or of its schools', is a flood zone
+        (where the Vigicrues vigilance applies)."""
+        flood = Zone.Type.FLOOD
+        return (
+            self.zones.filter(type=flood).exists()
+            or Zone.objects.filter(type=flood, schools__ppms_statuses__activation=self).exists()
+        )
+
+    @property
+    def vigicrues_colour_or_none(self) -> str | None:
+        return self.vigicrues_colour or None
+
+    @property
+    def last_shelter_report(self) -> "ShelterReport | None":
+        """The destination's last record (arrivals, staff, supplies), if any."""
+        if not self.shelter_id:
+            return None
+        return (
+            self.shelter_reports.filter(shelter_id=self.shelter_id)
+            .select_related("shelter", "by")
+            .order_by("-at", "-pk")
+            .first()
+        )
+
+    @property
+    def vigicrues(self) -> "VigicruesColour | None":
+        return VigicruesColour(self.vigicrues_colour) if self.vigicrues_colour else None
 
 
 # What families are told while their children's schools apply the PPMS (a commune
@@ -697,6 +814,24 @@ UNCOUNTED_TEXTS = {
 }
 
 
+# What one group of a school's report holds: where, in which posture, how many.
+GROUP_KEYS = ("posture", "location", *COUNTS)
+
+
+def group_totals(groups: list[dict]) -> dict:
+    """The school's counts from its groups: each count summed over the groups that gave
+    it (None if none did); the posture of the first group, the places joined."""
+    totals = {}
+    for field in COUNTS:
+        given = [group[field] for group in groups if group.get(field) is not None]
+        totals[field] = sum(given) if given else None
+    totals["posture"] = next((group["posture"] for group in groups if group.get("posture")), "")
+    totals["location"] = " ; ".join(group["location"] for group in groups if group.get("location"))[
+        :255
+    ]
+    return totals
+
+
 def uncounted_text(group: str, uncounted: int | None) -> str:
     """« 8 élèves non comptés », « 2 adultes de plus que l'effectif », or nothing."""
     if not uncounted:
@@ -760,6 +895,9 @@ class SchoolStatus(models.Model):
     needs = models.TextField(
         _("besoins"), blank=True, help_text=_("N'écrivez aucun nom d'élève ni de personne.")
     )
+    # The groups of pupils in different places, each with its posture, place and counts
+    # (``GROUP_KEYS``); the counts above are their sums. Empty: one group, the above.
+    groups = models.JSONField(_("groupes"), default=list, blank=True)
     updated_at = models.DateTimeField(_("mis à jour le"), null=True, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -874,6 +1012,72 @@ class StatusUpdate(models.Model):
 
     def __str__(self):
         return f"{self.status} @ {self.at:%H:%M:%S}"
+
+
+class ShelterReport(models.Model):
+    """What a centre d'accueil's staff recorded during an activation: the people arrived,
+    by home commune (the town shelters its neighbours too), the staff on duty and the
+    supplies. Each record is kept; the last one is the centre's situation."""
+
+    activation = models.ForeignKey(
+        Activation,
+        on_delete=models.CASCADE,
+        related_name="shelter_reports",
+        verbose_name=_("déclenchement"),
+    )
+    shelter = models.ForeignKey(
+        Shelter, on_delete=models.PROTECT, related_name="reports", verbose_name=_("centre")
+    )
+    at = models.DateTimeField(_("le"), default=timezone.now)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("par"),
+    )
+    # [{"commune": {"id", "insee_code", "name"}, "count": people}], in the order given
+    # (the commune as it was named then).
+    arrivals = models.JSONField(_("arrivées par commune"), default=list)
+    staff = models.PositiveIntegerField(_("personnel présent"), null=True, blank=True)
+    supplies = models.TextField(
+        _("ravitaillement et matériel"), blank=True, help_text=_("Aucun nom de personne.")
+    )
+
+    class Meta:
+        ordering = ["at", "pk"]
+        verbose_name = _("relevé d'un centre d'accueil")
+        verbose_name_plural = _("relevés des centres d'accueil")
+
+    def __str__(self):
+        return f"{self.shelter} @ {self.at:%H:%M:%S}"
+
+    @property
+    def total(self) -> int:
+        return sum(arrival["count"] for arrival in self.arrivals)
+
+    @property
+    def arrival_rows(self) -> list[dict]:
+        """The arrivals with each commune as a (detached) Commune."""
+        return [
+            {"commune": Commune(**arrival["commune"]), "count": arrival["count"]}
+            for arrival in self.arrivals
+        ]
+
+    @property
+    def over_capacity(self) -> bool:
+        return self.total > self.shelter.capacity
+
+    @property
+    def warning(self) -> str:
+        """Over capacity: the people are there whatever the capacity says; said, not refused."""
+        if not self.over_capacity:
+            return ""
+        return _("Capacité dépassée : %(occupancy)s personnes pour %(capacity)s places.") % {
+            "occupancy": self.total,
+            "capacity": self.shelter.capacity,
+        }
 
 
 # No single reading decides a PPMS: a rule that proposes one holds this long, or is

@@ -43,7 +43,7 @@ from .models import (
     SchoolStatus,
 )
 from .reach import reach_of
-from .serializers import ReachSerializer
+from .serializers import ReachSerializer, ShelterSerializer
 from .summaries import activation_summary, proposal_summary, status_summary
 
 # The event names of the webhooks (the live events' names where they exist).
@@ -140,6 +140,14 @@ def tell_proposal(proposal: Proposal, event: str) -> None:
         for commune_id in proposal.communes.values_list("pk", flat=True)
     ]
     outbox.tell(topic="ppms", event=f"proposal-{event}", pushes=pushes)
+
+
+def shelter_pushes(shelter) -> list[outbox.Push]:
+    """A centre d'accueil as it is now, to its commune's operators (the PPMS board)."""
+    message = live.ShelterEvent(
+        type="ppms", event="shelter", shelter=ShelterSerializer(shelter).data
+    )
+    return [outbox.push(live.commune_group(shelter.commune_id), message)]
 
 
 def tell_live(event: str, pushes: list[outbox.Push]) -> None:

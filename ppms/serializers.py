@@ -16,12 +16,13 @@ from rest_framework.fields import empty
 
 from alerts.serializers import RuleRefSerializer
 from core.fields import ChoiceParam, IdParam, InseeParam, UtcDateTimeField
-from sensors.models import Zone
+from sensors.models import Commune, Zone
 from sensors.serializers import CommuneRefSerializer, ZoneRefSerializer
 
 from .models import (
     Activation,
     ActivationEventKind,
+    DirectoryRole,
     Drill,
     DrillKind,
     ProposalState,
@@ -30,6 +31,9 @@ from .models import (
     SchoolState,
     SchoolStatus,
     Shelter,
+    VigicruesColour,
+    count_problems,
+    group_totals,
 )
 
 # The largest value of the occupancy column (a 32-bit integer on PostgreSQL): beyond, the
@@ -194,6 +198,19 @@ COUNT_FIELDS = (
 )
 
 
+class GroupStateSerializer(serializers.Serializer):
+    """A group as recorded: its posture, place and counts (null: not given)."""
+
+    posture = serializers.ChoiceField(choices=Scenario.choices)
+    location = serializers.CharField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for name, help_text in COUNT_FIELDS:
+            fields[name] = serializers.IntegerField(allow_null=True, help_text=help_text)
+        return fields
+
+
 def _username(user) -> str | None:
     return user.get_username() if user else None
 
@@ -221,6 +238,13 @@ class SchoolStatusSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text=_("Comme pupils_uncounted, pour les adultes et l'effectif des personnels."),
     )
+    groups = GroupStateSerializer(
+        many=True,
+        help_text=_(
+            "Les groupes donnés, chacun avec sa posture, son lieu et ses effectifs (les "
+            "effectifs de l'école en sont les sommes) ; vide : un seul groupe."
+        ),
+    )
 
     class Meta:
         model = SchoolStatus
@@ -233,6 +257,7 @@ class SchoolStatusSerializer(serializers.ModelSerializer):
             "pupils_uncounted",
             "adults_uncounted",
             "location",
+            "groups",
             "needs",
             "updated_at",
             "updated_by",
@@ -301,6 +326,31 @@ class ShelterRefSerializer(serializers.Serializer):
     address = serializers.CharField()
 
 
+class ArrivalSerializer(serializers.Serializer):
+    commune = CommuneRefSerializer(help_text=_("La commune d'origine."))
+    count = serializers.IntegerField()
+
+
+class ShelterReportSerializer(serializers.Serializer):
+    """A centre's record during an activation: arrivals by home commune, staff, supplies,
+    who and when; ``warning`` when the arrivals exceed the capacity (recorded all the same)."""
+
+    id = serializers.IntegerField()
+    shelter = ShelterRefSerializer()
+    capacity = serializers.IntegerField(source="shelter.capacity")
+    at = UtcDateTimeField()
+    by = serializers.SerializerMethodField(help_text=_("Qui : l'identifiant de l'utilisateur."))
+    arrivals = ArrivalSerializer(source="arrival_rows", many=True)
+    total = serializers.IntegerField(help_text=_("Personnes arrivées, toutes communes."))
+    over_capacity = serializers.BooleanField()
+    warning = serializers.CharField(help_text=_("Capacité dépassée ; sinon vide."))
+    staff = serializers.IntegerField(allow_null=True)
+    supplies = serializers.CharField()
+
+    def get_by(self, report) -> str | None:
+        return _username(report.by)
+
+
 class ActivationSerializer(serializers.ModelSerializer):
     """An activation: the keys of ``summaries.activation_summary``, who, and the counts.
 
@@ -327,6 +377,13 @@ class ActivationSerializer(serializers.ModelSerializer):
         source="family_text",
         help_text=_("Le message prêt pour les familles (celui de la commune, ou par défaut)."),
     )
+    vigicrues_colour = serializers.CharField(
+        allow_null=True,
+        source="vigicrues_colour_or_none",
+        help_text=_("Crue : la vigilance Vigicrues donnée (vert, jaune, orange, rouge) ; null."),
+    )
+    vigicrues_set_at = UtcDateTimeField(allow_null=True)
+    vigicrues_set_by = serializers.SerializerMethodField()
 
     class Meta:
         model = Activation
@@ -347,10 +404,16 @@ class ActivationSerializer(serializers.ModelSerializer):
             "zones",
             "shelter",
             "family_message",
+            "vigicrues_colour",
+            "vigicrues_set_at",
+            "vigicrues_set_by",
             "schools_count",
             "counts",
         ]
         read_only_fields = fields
+
+    def get_vigicrues_set_by(self, activation) -> str | None:
+        return _username(activation.vigicrues_set_by)
 
     def get_silent(self, activation) -> bool:
         return activation.scenario == Scenario.INTRUSION
@@ -398,10 +461,18 @@ class TimelineEntrySerializer(serializers.Serializer):
 class ActivationDetailSerializer(ActivationSerializer):
     statuses = SchoolStatusSerializer(source="visible_statuses", many=True)
     timeline = TimelineEntrySerializer(many=True)
+    shelter_report = serializers.SerializerMethodField(
+        help_text=_("Évacuation vers un centre : son dernier relevé (arrivées…) ; null.")
+    )
 
     class Meta(ActivationSerializer.Meta):
-        fields = [*ActivationSerializer.Meta.fields, "statuses", "timeline"]
+        fields = [*ActivationSerializer.Meta.fields, "statuses", "timeline", "shelter_report"]
         read_only_fields = fields
+
+    @extend_schema_field(ShelterReportSerializer(allow_null=True))
+    def get_shelter_report(self, activation) -> dict | None:
+        report = activation.last_shelter_report
+        return ShelterReportSerializer(report).data if report else None
 
 
 class ActivationCreateSerializer(serializers.Serializer):
@@ -487,8 +558,47 @@ class ActivationCreateSerializer(serializers.Serializer):
         return attrs
 
 
+def count_fields() -> dict[str, serializers.IntegerField]:
+    """The eight headcounts, each optional, a whole number from 0 to MAX_COUNT."""
+    return {
+        name: serializers.IntegerField(
+            min_value=0, max_value=MAX_COUNT, required=False, allow_null=True, help_text=help_text
+        )
+        for name, help_text in COUNT_FIELDS
+    }
+
+
+class GroupSerializer(serializers.Serializer):
+    """One group of pupils in one place: its posture, the place and its headcounts."""
+
+    posture = ChoiceParam(
+        choices=Scenario.choices,
+        required=False,
+        help_text=_("La posture du groupe ; par défaut celle du déclenchement."),
+    )
+    location = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("Où est le groupe. ") + NO_NAMES,
+    )
+
+    def get_fields(self):
+        return {**super().get_fields(), **count_fields()}
+
+
+# A school splits into a few groups (a gymnasium, a floor, a class outside), not more.
+MAX_GROUPS = 20
+
+
 class ReportSerializer(serializers.Serializer):
-    """A school's situation, given by its director or an operator on their behalf."""
+    """A school's situation, given by its director or an operator on their behalf.
+
+    Either one group (the posture, location and counts at the top level) or ``groups``,
+    each with its posture, place and counts: the school's counts are then their sums.
+    Context: ``school``, to judge the counts against its roll.
+    """
 
     state = ChoiceParam(choices=REPORTED_STATES)
     posture = ChoiceParam(
@@ -501,6 +611,15 @@ class ReportSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         help_text=_("Où l'école est mise en sûreté. ") + NO_NAMES,
+    )
+    groups = GroupSerializer(
+        many=True,
+        required=False,
+        max_length=MAX_GROUPS,
+        help_text=_(
+            "Plusieurs groupes d'élèves en des lieux différents, chacun avec sa posture, son "
+            "lieu et ses effectifs (au plus 20) ; sans, un seul groupe : les champs ci-dessus."
+        ),
     )
     needs = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, help_text=_("Besoins. ") + NO_NAMES
@@ -515,16 +634,42 @@ class ReportSerializer(serializers.Serializer):
     )
 
     def get_fields(self):
-        fields = super().get_fields()
-        for name, help_text in COUNT_FIELDS:
-            fields[name] = serializers.IntegerField(
-                min_value=0,
-                max_value=MAX_COUNT,
-                required=False,
-                allow_null=True,
-                help_text=help_text,
+        return {**super().get_fields(), **count_fields()}
+
+    def validate(self, attrs):
+        groups = attrs.get("groups")
+        if not groups:
+            attrs.pop("groups", None)
+            return attrs
+        doubled = [name for name in ("posture", "location", *COUNT_NAMES) if name in attrs]
+        if doubled:
+            raise serializers.ValidationError(
+                dict.fromkeys(
+                    doubled, _("Avec des groupes, donnez-le dans chaque groupe, pas à côté.")
+                )
             )
-        return fields
+        school = self.context.get("school")
+        if school is not None:
+            errors = group_problems(school, groups)
+            if any(errors):
+                raise serializers.ValidationError({"groups": errors})
+        return attrs
+
+
+COUNT_NAMES = tuple(name for name, _help in COUNT_FIELDS)
+
+
+def group_problems(school, groups: list[dict]) -> list[dict]:
+    """For each group, its counts that cannot be true for ``school`` (``count_problems``);
+    a sum over the groups beyond the roll is told next to the last group's field."""
+    errors = [
+        {field: [message] for field, message in count_problems(school, group).items()}
+        for group in groups
+    ]
+    for field, message in count_problems(school, group_totals(groups)).items():
+        total = _("Au total des groupes : %(problem)s") % {"problem": message}
+        errors[-1].setdefault(field, [total])
+    return errors
 
 
 class AlarmSerializer(serializers.Serializer):
@@ -706,3 +851,88 @@ class EndSerializer(serializers.Serializer):
             "confirmée pour donner la fin d'alerte."
         ),
     )
+
+
+# --- Centres d'accueil during an activation, Vigicrues, the crisis directory ---------------
+
+
+class ArrivalInputSerializer(serializers.Serializer):
+    commune = IdParam(help_text=_("La commune d'origine des personnes (identifiant)."))
+    count = serializers.IntegerField(
+        min_value=0, max_value=MAX_COUNT, help_text=_("Personnes arrivées de cette commune.")
+    )
+
+
+class ShelterReportInputSerializer(serializers.Serializer):
+    """What a centre's staff record; ``shelter`` defaults to the activation's destination."""
+
+    shelter = IdParam(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("Le centre d'accueil (identifiant) ; par défaut celui du déclenchement."),
+    )
+    arrivals = ArrivalInputSerializer(
+        many=True,
+        max_length=200,
+        help_text=_(
+            "Les personnes arrivées, par commune d'origine (le total de chaque commune à "
+            "ce moment, pas un ajout)."
+        ),
+    )
+    staff = serializers.IntegerField(
+        min_value=0,
+        max_value=10_000,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=_("Personnel présent au centre."),
+    )
+    supplies = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("Ravitaillement et matériel : ce qu'il y a, ce qui manque. ") + NO_NAMES,
+    )
+
+    def validate_arrivals(self, arrivals):
+        codes = [arrival["commune"] for arrival in arrivals]
+        doubled = sorted({code for code in codes if codes.count(code) > 1})
+        if doubled:
+            raise serializers.ValidationError(
+                _("Une ligne par commune : %(codes)s en a plusieurs.")
+                % {"codes": ", ".join(map(str, doubled))}
+            )
+        found = Commune.objects.in_bulk(codes)
+        unknown = [str(code) for code in codes if code not in found]
+        if unknown:
+            raise serializers.ValidationError(
+                _("Commune inconnue : %(codes)s.") % {"codes": ", ".join(unknown)}
+            )
+        return [(found[arrival["commune"]], arrival["count"]) for arrival in arrivals]
+
+
+class VigicruesSerializer(serializers.Serializer):
+    colour = ChoiceParam(
+        choices=[("", _("Non renseignée")), *VigicruesColour.choices],
+        help_text=_(
+            "La couleur de vigilance Vigicrues lue sur vigicrues.gouv.fr : vert, jaune, "
+            "orange, rouge ; vide pour l'effacer."
+        ),
+    )
+
+
+class DirectoryEntrySerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=DirectoryRole.choices)
+    label = serializers.CharField(source="get_role_display")
+    phone = serializers.CharField(help_text=_("Le numéro du rôle, en E.164."))
+    note = serializers.CharField()
+
+
+class SchoolDirectorySerializer(serializers.Serializer):
+    """A school's crisis directory: the roles to reach and their numbers, no names."""
+
+    school = serializers.CharField(source="uai", help_text=_("Code UAI."))
+    school_name = serializers.CharField(source="name")
+    entries = DirectoryEntrySerializer(many=True)

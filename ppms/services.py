@@ -15,9 +15,12 @@ from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from sensors.serializers import commune_ref
+
 from . import ladder, notify
 from .models import (
     COUNTS,
+    GROUP_KEYS,
     Activation,
     ActivationEvent,
     ActivationEventKind,
@@ -27,10 +30,13 @@ from .models import (
     School,
     SchoolState,
     SchoolStatus,
+    Shelter,
+    ShelterReport,
     Source,
     StatusUpdate,
     count_problems,
     family_message_for,
+    group_totals,
 )
 
 
@@ -67,6 +73,11 @@ def ppms_activate(
         raise ValidationError(
             {"shelter": _("Un centre d'accueil n'est la destination que d'une évacuation.")}
         )
+    if shelter is not None and not shelter.is_open:
+        # The centre opens with the evacuation that sends people there.
+        shelter.is_open = True
+        shelter.save(update_fields=["is_open"])
+        notify.tell_live("shelter", notify.shelter_pushes(shelter))
     activation = Activation.objects.create(
         scenario=scenario,
         title=title,
@@ -106,19 +117,22 @@ def add_schools(activation: Activation, schools, *, now) -> list[SchoolStatus]:
 
 
 def validate_report(status: SchoolStatus, report: dict) -> dict:
-    """Check a director's report; raise ValidationError with one message per field."""
+    """Check a director's report; raise ValidationError with one message per field (a
+    group's, named "groups.<n>.<field>", n from 1)."""
     errors = {}
     state = report.get("state")
     if state not in (SchoolState.SAFE, SchoolState.NEEDS_HELP, SchoolState.EVACUATED):
         errors["state"] = _("Choisissez : en sûreté, besoin d'aide ou évacués.")
-    for field in COUNTS:
-        value = report.get(field)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            errors[field] = _("Un nombre entier positif ou nul.")
-    for field, problem in count_problems(status.school, report).items():
-        errors.setdefault(field, problem)
+    groups = report.get("groups") or []
+    for prefix, counts in [("", report)] + [(f"groups.{n}.", g) for n, g in enumerate(groups, 1)]:
+        for field in COUNTS:
+            value = counts.get(field)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                errors[prefix + field] = _("Un nombre entier positif ou nul.")
+        for field, problem in count_problems(status.school, counts).items():
+            errors.setdefault(prefix + field, problem)
     if status.activation.ended_at is not None:
         errors["state"] = _("La fin d'alerte a été donnée : le déclenchement est terminé.")
     if errors:
@@ -147,6 +161,21 @@ def ppms_report(
     if status.replayed:
         return status
     validate_report(status, report)
+    groups = [
+        {
+            **{key: group.get(key) for key in GROUP_KEYS},
+            "posture": group.get("posture") or status.activation.scenario,
+            "location": (group.get("location") or "")[:255],
+        }
+        for group in report.get("groups") or []
+    ]
+    if groups:
+        # The school's counts are the groups' sums: the board, the report and the roll
+        # warning read them as they read a single group's.
+        report = {**report, **group_totals(groups)}
+        for field in COUNTS:
+            setattr(status, field, report[field])
+    status.groups = groups
     status.state = report["state"]
     status.posture = report.get("posture") or status.posture
     for field in COUNTS:
@@ -158,6 +187,8 @@ def ppms_report(
     status.escalate_at = None
     status.save()
     data = {key: report.get(key) for key in (*COUNTS, "posture", "location", "needs")}
+    if groups:
+        data["groups"] = groups
     if client_id:
         data["client_id"] = client_id
     StatusUpdate.objects.create(status=status, at=now, by=by, state=status.state, data=data)
@@ -331,8 +362,9 @@ def ppms_purge(*, now=None) -> dict[str, int]:
     """Apply the PPMS retention: delete the activations ended more than
     PPMS_RETENTION_DAYS ago (their statuses, reports and timeline with them) and the
     proposals decided as long ago; blank the free text of those ended more than
-    PPMS_TEXT_RETENTION_DAYS ago. The deliveries (pushes, SMS, e-mails, webhooks) follow
-    NOTIFICATION_RETENTION_DAYS."""
+    PPMS_TEXT_RETENTION_DAYS ago (places and needs, the groups' places, alarm messages,
+    cancellation reasons, the centres' supplies). The deliveries (pushes, SMS, e-mails,
+    webhooks) follow NOTIFICATION_RETENTION_DAYS."""
     now = now or timezone.now()
     expired = Activation.objects.ended_before(now - timedelta(days=settings.PPMS_RETENTION_DAYS))
     decided = Proposal.objects.filter(
@@ -348,12 +380,93 @@ def ppms_purge(*, now=None) -> dict[str, int]:
     old = Activation.objects.ended_before(now - timedelta(days=settings.PPMS_TEXT_RETENTION_DAYS))
     statuses = SchoolStatus.objects.filter(activation__in=old).exclude(location="", needs="")
     blanked = statuses.update(location="", needs="")
+    # A school's groups keep their counts; their places go.
+    grouped = []
+    for status in SchoolStatus.objects.filter(activation__in=old).exclude(groups=[]).only("groups"):
+        if any(group.get("location") for group in status.groups):
+            status.groups = without_places(status.groups)
+            grouped.append(status)
+    SchoolStatus.objects.bulk_update(grouped, ["groups"], batch_size=500)
     ActivationEvent.objects.filter(activation__in=old).exclude(text="").update(text="")
     old.exclude(cancel_reason="").update(cancel_reason="")
+    supplies = ShelterReport.objects.filter(activation__in=old).exclude(supplies="")
+    blanked += supplies.update(supplies="")
     updates = []
     for update in StatusUpdate.objects.filter(status__activation__in=old).only("data"):
-        if any(update.data.get(key) for key in FREE_TEXT_KEYS):
+        groups = update.data.get("groups") or []
+        if any(update.data.get(key) for key in FREE_TEXT_KEYS) or any(
+            group.get("location") for group in groups
+        ):
             update.data = {**update.data, **dict.fromkeys(FREE_TEXT_KEYS, "")}
+            if groups:
+                update.data["groups"] = without_places(groups)
             updates.append(update)
     StatusUpdate.objects.bulk_update(updates, ["data"], batch_size=500)
-    return {"activations": activations, "proposals": proposals, "texts": blanked + len(updates)}
+    texts = blanked + len(grouped) + len(updates)
+    return {"activations": activations, "proposals": proposals, "texts": texts}
+
+
+def without_places(groups: list[dict]) -> list[dict]:
+    return [{**group, "location": ""} for group in groups]
+
+
+def ended_refusal(activation: Activation) -> None:
+    if activation.ended_at is not None:
+        raise ValidationError(
+            {"activation": _("La fin d'alerte a été donnée : le déclenchement est terminé.")}
+        )
+
+
+@transaction.atomic
+def ppms_shelter_report(
+    *, activation: Activation, shelter: Shelter, arrivals, staff, supplies: str, by, now=None
+) -> ShelterReport:
+    """Record what a centre d'accueil's staff counted: ``arrivals`` as (commune, count)
+    pairs, the staff on duty and the supplies. Over capacity it is recorded all the same
+    (the report's ``warning`` says so): people who arrived are never turned into an error.
+    The centre's occupancy becomes the arrivals' total."""
+    ended_refusal(activation)
+    if activation.shelter_id != shelter.pk:
+        raise ValidationError(
+            {
+                "shelter": _("%(shelter)s n'est pas le centre d'accueil de ce déclenchement.")
+                % {"shelter": shelter.name}
+            }
+        )
+    report = ShelterReport.objects.create(
+        activation=activation,
+        shelter=shelter,
+        at=now or timezone.now(),
+        by=by,
+        arrivals=[{"commune": commune_ref(commune), "count": count} for commune, count in arrivals],
+        staff=staff,
+        supplies=supplies,
+    )
+    shelter = Shelter.objects.select_for_update().get(pk=shelter.pk)
+    shelter.occupancy, shelter.is_open = report.total, True
+    shelter.save(update_fields=["occupancy", "is_open"])
+    report.shelter = shelter
+    notify.tell_live("shelter", notify.shelter_pushes(shelter))
+    notify.tell_live("updated", notify.to_everyone(activation, "updated"))
+    return report
+
+
+@transaction.atomic
+def ppms_vigicrues(*, activation: Activation, colour: str, by, now=None) -> Activation:
+    """Record the Vigicrues vigilance colour of a flood's activation, read by an operator
+    on vigicrues.gouv.fr (empty: not known), with who and when; the pages show it."""
+    ended_refusal(activation)
+    if colour and not activation.is_flood:
+        raise ValidationError(
+            {
+                "colour": _(
+                    "La vigilance Vigicrues concerne les crues : ce déclenchement n'a ni zone "
+                    "inondable ni école en zone inondable."
+                )
+            }
+        )
+    activation.vigicrues_colour = colour
+    activation.vigicrues_set_at, activation.vigicrues_set_by = now or timezone.now(), by
+    activation.save(update_fields=["vigicrues_colour", "vigicrues_set_at", "vigicrues_set_by"])
+    notify.tell_live("updated", notify.to_everyone(activation, "updated"))
+    return activation

@@ -22,6 +22,7 @@ def activation_summary(activation: Activation) -> dict:
         "cancelled": activation.cancelled,
         "automatic": activation.automatic,
         "shelter": shelter_summary(activation.shelter) if activation.shelter_id else None,
+        "vigicrues_colour": activation.vigicrues_colour or None,
     }
 
 
@@ -40,6 +41,7 @@ def status_summary(status: SchoolStatus) -> dict:
         "pupils_uncounted": status.pupils_uncounted,
         "adults_uncounted": status.adults_uncounted,
         "location": status.location,
+        "groups": status.groups,
         "needs": status.needs,
         "updated_at": status.updated_at.isoformat() if status.updated_at else None,
         "escalated_at": status.escalated_at.isoformat() if status.escalated_at else None,

@@ -32,7 +32,7 @@ from core import exports, webpush
 from core.roles import supervised_communes, watches_the_town
 from sensors.models import Commune, Zone
 
-from .api import visible_shelters
+from .api import may_record_occupancy, visible_shelters
 from .models import (
     COUNTS,
     UNCOUNTED_TEXTS,
@@ -46,7 +46,11 @@ from .models import (
     School,
     SchoolState,
     SchoolStatus,
+    Shelter,
+    ShelterReport,
     StatusUpdate,
+    VigicruesColour,
+    directory_of,
     emergency_numbers,
 )
 from .proposals import may_validate, proposal_communes
@@ -231,7 +235,12 @@ def director_i18n() -> dict[str, str]:
             "Notifications refusées : autorisez-les dans les réglages du navigateur."
         ),
         "push_failed": _("Activation impossible pour l'instant : réessayez."),
+        "group": _("Groupe %(n)s"),
     }
+
+
+def vigicrues_labels() -> dict[str, str]:
+    return {colour.value: str(colour.label) for colour in VigicruesColour}
 
 
 def push_settings() -> dict:
@@ -263,6 +272,7 @@ def _director_page(request, school, *, several: bool):
         "push": push_settings(),
         "i18n": director_i18n(),
         "uncounted": uncounted_forms(),
+        "vigicrues": vigicrues_labels(),
     }
     silent = bool(activation and state["activation"]["silent"])
 
@@ -289,6 +299,7 @@ def _director_page(request, school, *, several: bool):
         "destination": state["destination"],
         "csu_phone": settings.CSU_PHONE,
         "current_state": SchoolState(current.state) if current else None,
+        "directory": directory_of(school),
         "page_data": data,
     }
     return render(request, "ppms/director.html", context)
@@ -436,8 +447,28 @@ def manifest(request):
 class BoardRow:
     status: SchoolStatus
     first_reply_at: datetime | None
-    safe_at: datetime | None = None
+    safe_at: datetime | None = None  # first said safe or evacuated
     reach: Reach | None = None  # who was told how
+    sheltered_at: datetime | None = None  # first said "en sûreté"
+    evacuated_at: datetime | None = None  # first said "évacués"
+    reminders: int = 0  # steps of the escalation ladder taken for it (the report)
+
+    @property
+    def first_sign_at(self) -> datetime | None:
+        """Its first sign of life: its page showed the activation, or its first answer."""
+        return self.reach.first_sign_at if self.reach else self.first_reply_at
+
+    @property
+    def sign_delay(self) -> str:
+        return duration_text(self.status.activation.started_at, self.first_sign_at)
+
+    @property
+    def sheltered_delay(self) -> str:
+        return duration_text(self.status.activation.started_at, self.sheltered_at)
+
+    @property
+    def evacuated_delay(self) -> str:
+        return duration_text(self.status.activation.started_at, self.evacuated_at)
 
     @property
     def school(self):
@@ -473,6 +504,20 @@ class BoardRow:
     @property
     def adult_counts(self):
         return self.counts(ADULT_COUNTS)
+
+    @property
+    def directory(self):
+        return directory_of(self.school)
+
+    @property
+    def groups(self) -> list[dict]:
+        """The school's groups with the posture's label, when it gave several."""
+        if len(self.status.groups) < 2:
+            return []
+        return [
+            {**group, "posture_label": Scenario(group["posture"]).label}
+            for group in self.status.groups
+        ]
 
     @property
     def sort_key(self):
@@ -514,11 +559,27 @@ class Totals:
 
 
 @dataclass
+class ShelterPanel:
+    """An evacuation's centre d'accueil on the board: what it expects (the headcounts of
+    the schools sent there), its last record (arrivals by home commune, staff, supplies),
+    and the communes its staff count arrivals from."""
+
+    shelter: Shelter
+    report: ShelterReport | None
+    expected: int
+    communes: list[tuple[Commune, int | None]]
+    others: list[Commune]
+    may_record: bool
+
+
+@dataclass
 class Section:
     activation: Activation
     rows: list[BoardRow]
     totals: Totals = field(init=False)
     may_cancel: bool = False  # the user may cancel it as a mistake
+    shelter_panel: ShelterPanel | None = None
+    is_flood: bool = False
 
     def __post_init__(self):
         self.rows.sort(key=lambda row: row.sort_key)
@@ -559,33 +620,72 @@ def sections_for(user, activations) -> list[Section]:
     statuses = (
         SchoolStatus.objects.filter(visible_schools_q(user), activation__in=activations)
         .select_related("school", "activation", "updated_by")
+        .prefetch_related("school__directory")
         .annotate(
             first_reply_at=Min("updates__at"),
             safe_at=Min("updates__at", filter=Q(updates__state__in=SAFE_STATES)),
+            sheltered_at=Min("updates__at", filter=Q(updates__state=SchoolState.SAFE)),
+            evacuated_at=Min("updates__at", filter=Q(updates__state=SchoolState.EVACUATED)),
         )
     )
     statuses = list(statuses)
     reaches = reach_of(statuses)
     by_activation: dict[int, list[BoardRow]] = {a.pk: [] for a in activations}
     for status in statuses:
-        row = BoardRow(status, status.first_reply_at, status.safe_at, reaches[status.pk])
+        row = BoardRow(
+            status,
+            status.first_reply_at,
+            status.safe_at,
+            reaches[status.pk],
+            sheltered_at=status.sheltered_at,
+            evacuated_at=status.evacuated_at,
+        )
         by_activation[status.activation_id].append(row)
     return [Section(a, by_activation[a.pk]) for a in activations if by_activation[a.pk]]
+
+
+def shelter_panel(section: Section, user) -> ShelterPanel | None:
+    activation = section.activation
+    if not activation.shelter_id:
+        return None
+    shelter = activation.shelter
+    report = activation.last_shelter_report
+    reported = {
+        arrival["commune"]["id"]: arrival["count"]
+        for arrival in (report.arrivals if report else [])
+    }
+    ids = {shelter.commune_id, *(row.school.commune_id for row in section.rows), *reported}
+    listed = list(Commune.objects.filter(pk__in=ids).order_by("name"))
+    return ShelterPanel(
+        shelter=shelter,
+        report=report,
+        # Everyone the schools sent there said they had: pupils and adults present.
+        expected=sum(
+            (row.status.pupils_present or 0) + (row.status.adults_present or 0)
+            for row in section.rows
+        ),
+        communes=[(commune, reported.get(commune.pk)) for commune in listed],
+        others=list(Commune.objects.exclude(pk__in=ids).order_by("name")),
+        may_record=may_record_occupancy(user, shelter),
+    )
 
 
 def board_context(user) -> dict:
     now = timezone.now()
     visible = Activation.objects.visible_to(user).select_related(
-        "started_by", "ended_by", "shelter"
+        "started_by", "ended_by", "shelter", "vigicrues_set_by"
     )
     active = list(visible.active().order_by("-started_at"))
     ended = list(visible.filter(ended_at__gte=now - RECENTLY_ENDED).order_by("-ended_at"))
     for section in (sections := sections_for(user, active)):
         section.may_cancel = may_validate(user, {row.school.commune_id for row in section.rows})
+        section.shelter_panel = shelter_panel(section, user)
+        section.is_flood = section.activation.is_flood
     return {
         "proposals": pending_proposals(user),
         "sections": sections,
         "recently_ended": ended,
+        "vigicrues_colours": VigicruesColour.choices,
         "now": now,
     }
 
@@ -634,6 +734,8 @@ def board(request):
             "proposal": "/api/v1/ppms/proposals/{id}/{decision}/",
             "shelters": "/api/v1/shelters/",
             "occupancy": "/api/v1/shelters/{id}/occupancy/",
+            "shelter_report": "/api/v1/ppms/activations/{id}/shelter/",
+            "vigicrues": "/api/v1/ppms/activations/{id}/vigicrues/",
             "sections": reverse("ppms-board-sections"),
             "ws": "/ws/live/",
         },
@@ -682,6 +784,7 @@ def board_i18n() -> dict[str, str]:
         "reason_needed": _("Le motif est obligatoire."),
         "ordered_by_needed": _("Indiquez l'autorité qui a ordonné la fin d'alerte."),
         "confirm_schools": _("Cochez chaque école sans réponse ou ayant besoin d'aide."),
+        "recorded": _("Relevé enregistré à %(time)s."),
     }
 
 
@@ -735,17 +838,25 @@ def report_for(user, pk) -> tuple[Section, list[Event]]:
     ]
     # Schools added later, alarms raised from a school (ppms.notify.record_event), the
     # steps of the escalation ladder (ppms.ladder).
+    rows_by_uai = {row.school.uai: row for row in section.rows}
     for notice in ActivationEvent.objects.filter(
         activation=activation,
         kind__in=[
             ActivationEventKind.EXTENDED,
             ActivationEventKind.ALARM,
             ActivationEventKind.LADDER,
+            ActivationEventKind.ESCALATED,
         ],
     ).select_related("by"):
         seen = [uai for uai in notice.schools if uai in by_uai]
         if not seen:
             continue
+        if notice.kind in (ActivationEventKind.LADDER, ActivationEventKind.ESCALATED):
+            # "Relancée": every step of the ladder taken for the school counts.
+            for uai in seen:
+                rows_by_uai[uai].reminders += 1
+        if notice.kind == ActivationEventKind.ESCALATED:
+            continue  # its own line per school, below (escalated_at)
         if notice.kind == ActivationEventKind.LADDER:
             names = ", ".join(by_uai[uai].school.name for uai in seen)
             # The step's own line names every school: only an admin sees them all.
@@ -813,8 +924,14 @@ def report(request, pk):
         "adult_fields": [(f, _field_label(f)) for f in ADULT_COUNTS],
         "duration": duration_text(activation.started_at, activation.ended_at),
         "escalations": [row for row in section.rows if row.status.escalated_at],
+        "reminders": sum(row.reminders for row in section.rows),
+        "reminded_schools": sum(1 for row in section.rows if row.reminders),
         "started_by": who(activation.started_by),
         "ended_by": who(activation.ended_by),
+        "shelter_panel": shelter_panel(section, request.user),
+        "shelter_reports": (
+            activation.shelter_reports.select_related("by", "shelter").order_by("at", "pk")
+        ),
     }
     return render(request, "ppms/report.html", context)
 
@@ -875,13 +992,32 @@ def report_rows(section: Section, events: list[Event]):
             row.reach.text() if row.reach else "",
             who(status.updated_by),
         ]
+    # The centre d'accueil's last record: one line per home commune.
+    record = section.activation.last_shelter_report
+    for arrival in record.arrivals if record else []:
+        yield [
+            record.at,
+            _("Centre d'accueil %(shelter)s : arrivées de %(commune)s")
+            % {"shelter": record.shelter.name, "commune": arrival["commune"]["name"]},
+            "",
+            "",
+            None,
+            minutes_between(started, record.at),
+            *(None for _name in COUNTS),
+            None,
+            "",
+            "",
+            _("%(total)s personnes") % {"total": arrival["count"]},
+            who(record.by),
+        ]
 
 
 @never_cache
 def report_csv(request, pk):
     section, events = report_for(request.user, pk)
     limit = exports.max_rows()
-    if len(events) + len(section.rows) > limit:  # report_rows: one per event, one per school
+    # report_rows: one per event, one per school, one per commune of the centre's arrivals
+    if len(events) + len(section.rows) > limit:
         context = {"message": exports.too_large_message(limit), "activation": section.activation}
         return render(request, "ppms/report_too_large.html", context, status=413)
     return exports.export_response(

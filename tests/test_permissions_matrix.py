@@ -617,6 +617,15 @@ MATRIX = [
     # Who was told how: the schools each sees.
     row("GET /api/v1/ppms/activations/{activation_ab}/reach/", sees=statuses, expect=(
         401, {"X"}, {"Y"}, {"X", "Y"}, {"X"}, {"Y"}, {"X", "Y"})),
+    # A centre d'accueil's arrivals: operators of the activation's perimeter (activation A
+    # sends nobody to a centre: a 400 naming "shelter"); directors are refused first.
+    row("POST /api/v1/ppms/activations/{activation_a}/shelter/", body={"arrivals": []},
+        expect=(401, 400, 404, 400, 403, 403, 400)),
+    # The Vigicrues colour (cleared here: activation A is no flood): operators act.
+    row("POST /api/v1/ppms/activations/{activation_a}/vigicrues/", body={"colour": ""},
+        expect=(401, 200, 404, 200, 403, 403, 200)),
+    # A school's crisis directory: its commune's operators and its own directors.
+    row("GET /api/v1/schools/0370001A/directory/", (401, 200, 404, 200, 200, 404, 200)),
     # The page seen: the school's sign of life, so its own directors only.
     row("POST /api/v1/ppms/activations/{activation_a}/statuses/0370001A/seen/", (
         401, 403, 404, 403, 200, 404, 403)),

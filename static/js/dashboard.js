@@ -118,12 +118,13 @@ const T = {
     closed: gettext("écoles fermées (hors classe)"),
     active: gettext("PPMS en cours"),
     drill: gettext("EXERCICE"),
-    activeFacts: (safe, pending, help, minutes) =>
+    // Evacuated schools are their own state: out of the building, not "en sûreté".
+    activeFacts: (safe, evacuated, pending, help, minutes) =>
       format(
         gettext(
-          "%(safe)s en sûreté · %(pending)s en attente · %(help)s besoin d'aide · depuis %(minutes)s min",
+          "%(safe)s en sûreté · %(evacuated)s évacuées · %(pending)s en attente · %(help)s besoin d'aide · depuis %(minutes)s min",
         ),
-        { safe, pending, help, minutes },
+        { safe, evacuated, pending, help, minutes },
       ),
   },
 };
@@ -713,7 +714,8 @@ function drawPpmsStrip() {
       activation.drill ? `${T.ppms.active} · ${T.ppms.drill}` : T.ppms.active,
       `${scenario} — ${activation.title}`,
       T.ppms.activeFacts(
-        count("safe") + count("evacuated"),
+        count("safe"),
+        count("evacuated"),
         count("pending"),
         count("needs_help"),
         minutes,

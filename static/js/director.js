@@ -21,6 +21,13 @@
 //                        situation (btn-safe, btn-help, btn-evacuated choose it,
 //                        aria-pressed) and btn-send under them all: "Envoyer", then
 //                        "Renvoyer avec ces effectifs" once the school has answered
+//   btn-add-group        adds a group of pupils in another place (extra-groups): each a
+//                        fieldset data-group="<n>" (from 2; the fields above are group 1,
+//                        titled group-1-title once there are several) with its counts,
+//                        posture and place (inputs data-name="<field>"), data-action=
+//                        "remove-group"; sent as "groups", the amber warnings on their sums
+//   vigicrues            a flood's Vigicrues colour, if the operators gave it (data-colour)
+//   directory            the school's crisis directory (roles and numbers)
 //   error-<field>        a field's message from a 400, next to it and scrolled into view;
 //                        error-state, form-error the others
 //   current-state        the state the server last acknowledged (data-state)
@@ -489,21 +496,119 @@
       const node = $(`[data-field=${group}_uncounted]`, form);
       if (!node) return;
       const roll = group === "pupils" ? page.school.pupils : page.school.staff;
-      const values = names.map((name) => form.elements[name].value.trim()).filter((text) => /^\d+$/.test(text));
+      const values = names
+        .flatMap((name) => [form.elements[name], ...$$(`#extra-groups [data-name=${name}]`, form)])
+        .map((input) => input.value.trim())
+        .filter((text) => /^\d+$/.test(text));
       const n = roll && values.length ? roll - values.reduce((sum, text) => sum + parseInt(text, 10), 0) : 0;
       node.textContent = uncountedText(page.uncounted[group], n);
       node.hidden = !n;
     });
   }
 
+  // --- Groups of pupils in several places (the fields above are group 1) ----------------
+
+  const extraGroups = $("#extra-groups");
+  const groupTemplate = document.getElementById("group-tpl");
+
+  function renumberGroups() {
+    const boxes = $$("fieldset[data-group]", extraGroups);
+    boxes.forEach((box, index) => {
+      const n = index + 2;
+      box.dataset.group = String(n);
+      box.dataset.testid = `group-${n}`;
+      $("[data-field=group-title]", box).textContent = fmt(T.group, { n });
+      $$("[data-name]", box).forEach((input) => {
+        input.id = `group-${n}-${input.dataset.name}`;
+        input.dataset.testid = `group-${n}-${input.dataset.name}`;
+      });
+      $$("label[data-for]", box).forEach((label) => {
+        label.htmlFor = `group-${n}-${label.dataset.for}`;
+      });
+      $$("[data-error-for]", box).forEach((node) => {
+        node.dataset.testid = `error-group-${n}-${node.dataset.errorFor}`;
+      });
+    });
+    $("[data-field=group-1-title]", form).hidden = !boxes.length;
+  }
+
+  function addGroup(group) {
+    const box = groupTemplate.content.firstElementChild.cloneNode(true);
+    extraGroups.appendChild(box);
+    const posture = $("[data-name=posture]", box);
+    posture.value = (group && group.posture) || form.elements.posture.value;
+    $$("[data-name]", box).forEach((input) => {
+      const value = group ? group[input.dataset.name] : null;
+      if (input.dataset.name !== "posture") input.value = value != null ? String(value) : "";
+    });
+    renumberGroups();
+    return box;
+  }
+
+  $("#btn-add-group").addEventListener("click", () => {
+    const box = addGroup(null);
+    $("[data-name=pupils_present]", box).focus();
+  });
+  extraGroups.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-action=remove-group]");
+    if (!button) return;
+    button.closest("fieldset[data-group]").remove();
+    renumberGroups();
+    renderUncounted();
+  });
+  extraGroups.addEventListener("input", renderUncounted);
+
+  // The extra groups as the API takes them, or null when one is not a whole number.
+  function readGroups() {
+    let valid = true;
+    const groups = $$("fieldset[data-group]", extraGroups).map((box) => {
+      const group = { posture: $("[data-name=posture]", box).value, location: $("[data-name=location]", box).value.trim() };
+      COUNTS.forEach((name) => {
+        const input = $(`[data-name=${name}]`, box);
+        const text = input.value.trim();
+        if (text === "" && !(input.validity && input.validity.badInput)) return;
+        if (!/^\d+$/.test(text)) {
+          showGroupErrors([box], { [name]: [T.integer] });
+          valid = false;
+          return;
+        }
+        group[name] = parseInt(text, 10);
+      });
+      return group;
+    });
+    return valid ? groups : null;
+  }
+
+  // A 400's {"groups": [{field: [message]}, …]}: group 1 on the fields above, the others
+  // in their fieldsets; the first brought into view.
+  function showGroupErrors(boxes, errors) {
+    boxes.forEach((box, index) => {
+      Object.entries(errors[index] || errors || {}).forEach(([field, messages]) => {
+        const node = $(`[data-error-for="${field}"]`, box);
+        if (!node) return;
+        node.textContent = Array.isArray(messages) ? messages.join(" ") : String(messages);
+        node.hidden = false;
+        const input = $(`[data-name="${field}"]`, box);
+        if (input) input.setAttribute("aria-invalid", "true");
+      });
+    });
+    const first = $$("[data-error-for]", form).find((node) => !node.hidden);
+    if (first) first.scrollIntoView({ block: "center" });
+  }
+
   function fillForm(status) {
+    const groups = (status && status.groups) || [];
+    extraGroups.replaceChildren();
+    const first = groups.length ? groups[0] : status;
     COUNTS.forEach((name) => {
       const input = form.elements[name];
-      if (input) input.value = status && status[name] != null ? String(status[name]) : "";
+      if (input) input.value = first && first[name] != null ? String(first[name]) : "";
     });
-    form.elements.location.value = (status && status.location) || "";
+    groups.slice(1).forEach((group) => addGroup(group));
+    renumberGroups();
+    form.elements.location.value = (first && first.location) || "";
     form.elements.needs.value = (status && status.needs) || "";
-    const posture = (status && status.posture) || (page.activation && page.activation.scenario);
+    const posture = (first && first.posture) || (page.activation && page.activation.scenario);
     if (posture) form.elements.posture.value = posture;
     chosenState = null;
     chooseState(status && status.state !== "pending" ? status.state : null);
@@ -606,6 +711,10 @@
     $("[data-field=silent-hint]", banner).hidden = !silent;
     renderNumbers(page.numbers[activation.scenario === "intrusion" ? "intrusion" : "default"]);
     renderPlan(activation.scenario);
+    const vigicrues = $("[data-field=vigicrues]", banner);
+    vigicrues.dataset.colour = activation.vigicrues_colour || "";
+    $("[data-field=vigicrues-text]", vigicrues).textContent = (page.vigicrues || {})[activation.vigicrues_colour] || "";
+    vigicrues.hidden = !activation.vigicrues_colour;
     banner.hidden = false;
   }
 
@@ -719,6 +828,8 @@
         apply({ activation, status: { state: "pending", posture: activation.scenario }, others });
       }
       refresh();
+    } else if (message.event === "updated" && isCurrent) {
+      renderBanner(activation); // the Vigicrues colour given or changed
     } else if (message.event === "status" && isCurrent) {
       page.status = status;
       setCurrentState(status);
@@ -781,7 +892,16 @@
     // Give the director their figures back, with what to fix.
     fillForm({ ...item.body });
     clearErrors(form);
-    showErrors(form, body && typeof body === "object" ? body : {}, message || T.refused);
+    const errors = body && typeof body === "object" ? { ...body } : {};
+    const groupErrors = Array.isArray(errors.groups) ? errors.groups : null;
+    if (groupErrors) delete errors.groups;
+    showErrors(form, { ...(groupErrors ? groupErrors[0] : {}), ...errors }, message || T.refused);
+    if (groupErrors) {
+      const boxes = [null, ...$$("fieldset[data-group]", extraGroups)];
+      groupErrors.forEach((groupError, index) => {
+        if (index > 0 && boxes[index]) showGroupErrors([boxes[index]], groupError);
+      });
+    }
     result.textContent = message || T.refused;
   }
 
@@ -894,6 +1014,17 @@
     const body = { state, posture: form.elements.posture.value };
     if (!readCounts(body)) return;
     body.location = form.elements.location.value.trim();
+    const extra = readGroups();
+    if (!extra) return;
+    if (extra.length) {
+      // Several groups: each its own posture, place and counts; the school's are their sums.
+      const first = { posture: body.posture, location: body.location };
+      COUNTS.concat(["posture", "location"]).forEach((name) => {
+        if (name in body) first[name] = body[name];
+        delete body[name];
+      });
+      body.groups = [first, ...extra];
+    }
     body.needs = form.elements.needs.value.trim();
     body.client_id = uuid();
     lastState = state;
@@ -986,6 +1117,11 @@
   currentActivations = [page.activation, ...(page.others || [])].filter(Boolean);
   if (page.activation) {
     apply(page, { ring: false });
+    // A school that gave several groups finds them again, each in its own fieldset.
+    if (page.status && (page.status.groups || []).length > 1) {
+      fillForm(page.status);
+      setCurrentState(page.status);
+    }
     // On load, ring again while the school has not answered (signal() stays silent for
     // an intrusion); browsers may hold the sound until the first tap.
     signal(page.activation, { force: !page.status || page.status.state === "pending" });

@@ -30,6 +30,16 @@
 //   shelters             the centres d'accueil: rows data-shelter="<id>" data-full
 //                        data-open, field-occupancy-<id>, btn-occupancy-<id>,
 //                        shelter-warning-<id>, btn-shelter-open-<id> ("Ouvrir" / "Fermer")
+//   shelter-panel        in an evacuation's section, its centre d'accueil: shelter-total,
+//                        shelter-arrivals (rows data-commune="<INSEE>"),
+//                        shelter-over-capacity; shelter-form (the centre's commune's
+//                        operators): arrival-<INSEE>, arrival-other-commune and
+//                        arrival-other-count, field-shelter-staff, field-shelter-supplies,
+//                        btn-shelter-record, shelter-error
+//   board-vigicrues      a flood's Vigicrues colour; vigicrues-form: field-vigicrues,
+//                        btn-vigicrues, vigicrues-error
+//   board-groups         a school's groups (place, posture, counts) when it gave several
+//   board-directory      a school's crisis directory
 //
 // Live: `proposal` events (proposed, decided) reload the sections, as do `ppms` events
 // of the operator's communes (core/live.py). A status or an
@@ -281,11 +291,54 @@ import { connectLive, liveUrl } from "./live.js";
     if (message.event === "ended" || message.event === "cancelled") {
       markEnded(activation);
     } else if ((message.event === "status" || message.event === "escalated") && message.status) {
-      if (!updateRow(activation.id, message.status)) refreshSoon();
+      // A school in several groups: its row lists them, rendered by the server.
+      const grouped = (message.status.groups || []).length > 1 ||
+        $(`[data-activation="${activation.id}"] tr[data-school="${message.status.school}"] [data-testid=board-groups]`, sections);
+      if (grouped || !updateRow(activation.id, message.status)) refreshSoon();
     } else {
       refreshSoon(); // activated: new, schools added, or a school's alarm
     }
   }
+
+  // --- A centre d'accueil's record, a flood's Vigicrues colour ---------------------------
+
+  sections.addEventListener("submit", async (event) => {
+    const form = event.target;
+    const shelterForm = form.matches("[data-testid=shelter-form]");
+    const vigicruesForm = form.matches("[data-testid=vigicrues-form]");
+    if (!shelterForm && !vigicruesForm) return;
+    event.preventDefault();
+    clearErrors(form);
+    const id = form.dataset.activation;
+    let url;
+    let body;
+    if (shelterForm) {
+      const arrivals = $$("input[data-commune]", form)
+        .filter((input) => input.value.trim() !== "")
+        .map((input) => ({ commune: Number(input.dataset.commune), count: Number(input.value) }));
+      const other = $("[data-field=other-commune]", form);
+      const otherCount = $("[data-field=other-count]", form);
+      if (other && other.value && otherCount.value.trim() !== "") {
+        arrivals.push({ commune: Number(other.value), count: Number(otherCount.value) });
+      }
+      const staff = form.elements.staff.value.trim();
+      body = { arrivals, staff: staff === "" ? null : Number(staff), supplies: form.elements.supplies.value.trim() };
+      url = config.urls.shelter_report.replace("{id}", id);
+    } else {
+      body = { colour: form.elements.colour.value };
+      url = config.urls.vigicrues.replace("{id}", id);
+    }
+    try {
+      const { response, data } = await post(url, body);
+      if (!response.ok) {
+        showErrors(form, {}, fmt(T.failed, { message: errorText(data) || response.status }));
+        return;
+      }
+      refreshSoon();
+    } catch {
+      showErrors(form, {}, T.network);
+    }
+  });
 
   // --- The end of alert -------------------------------------------------------------------
 

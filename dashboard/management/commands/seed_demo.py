@@ -20,7 +20,15 @@ from alerts.models import Rule
 from alerts.regulations import EPISODES_R221_1, EpisodeLevel, EpisodeThreshold
 from core import twofactor
 from core.roles import ADMINS, AUTHORITIES, DIRECTORS, OPERATORS
-from ppms.models import PpmsPlan, RuleTrigger, Scenario, School, Shelter
+from ppms.models import (
+    DirectoryEntry,
+    DirectoryRole,
+    PpmsPlan,
+    RuleTrigger,
+    Scenario,
+    School,
+    Shelter,
+)
 from sensors.metrics import Kind
 from sensors.models import Commune, Operator, Sensor, StationType, WaterPoint, Zone
 
@@ -413,6 +421,7 @@ def seed_schools(communes, zones) -> list[School]:
             },
         )
         school.zones.set([zones[spec.commune, name] for name in spec.zones])
+        seed_directory(school, number, commune_number=list(communes).index(spec.commune) + 1)
         for scenario, plan in PLANS.items():
             PpmsPlan.objects.update_or_create(
                 school=school,
@@ -421,6 +430,20 @@ def seed_schools(communes, zones) -> list[School]:
             )
         schools.append(school)
     return schools
+
+
+def seed_directory(school: School, number: int, *, commune_number: int) -> None:
+    """The school's crisis directory, as the circular asks: roles and numbers, no names
+    (ARCEP's numbers kept for fiction: 02 61 91 xx xx)."""
+    phones = {
+        DirectoryRole.SCHOOL: f"02 61 91 {number:02d} 00",
+        DirectoryRole.DIRECTOR: f"02 61 91 {number:02d} 01",
+        DirectoryRole.DEPUTY: f"02 61 91 {number:02d} 02",
+        DirectoryRole.IEN: f"02 61 91 9{commune_number} 10",
+        DirectoryRole.TOWN_ON_CALL: f"02 61 91 9{commune_number} 20",
+    }
+    for role, phone in phones.items():
+        DirectoryEntry.objects.update_or_create(school=school, role=role, defaults={"phone": phone})
 
 
 def seed_shelters(communes) -> list[Shelter]:
