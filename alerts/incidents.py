@@ -67,7 +67,7 @@ def title_for(alert: Alert, zone) -> str:
         metric = metric_for(alert.sensor.kind, alert.metric or rule.metric)
         what = metric.label if metric else rule.name
         if rule.kind == RuleKind.STUCK:
-            what = f"{rule.get_kind_display()} : {what}"
+            what = f"{rule.get_kind_display()}\u202f: {what}"
     where = zone.name if zone else alert.sensor.commune.name
     return f"{what} — {where}"[:255]
 
