@@ -27,6 +27,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import Max, Min
+from django.utils import translation
 
 from sensors.metrics import metric_for
 from sensors.serializers import commune_ref
@@ -61,13 +62,15 @@ def zones_of(alert: Alert) -> list:
 
 def title_for(alert: Alert, zone) -> str:
     rule = alert.rule
-    if rule.kind == RuleKind.OFFLINE:
-        what = rule.get_kind_display()
-    else:
-        metric = metric_for(alert.sensor.kind, alert.metric or rule.metric)
-        what = metric.label if metric else rule.name
-        if rule.kind == RuleKind.STUCK:
-            what = f"{rule.get_kind_display()}\u202f: {what}"
+    # The title is stored: in the town's language, whatever a request activated.
+    with translation.override(settings.LANGUAGE_CODE):
+        if rule.kind == RuleKind.OFFLINE:
+            what = str(rule.get_kind_display())
+        else:
+            metric = metric_for(alert.sensor.kind, alert.metric or rule.metric)
+            what = str(metric.label) if metric else rule.name
+            if rule.kind == RuleKind.STUCK:
+                what = f"{rule.get_kind_display()}\u202f: {what}"
     where = zone.name if zone else alert.sensor.commune.name
     return f"{what} — {where}"[:255]
 

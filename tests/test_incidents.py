@@ -166,3 +166,27 @@ def test_a_member_change_is_followed_and_pushed(commune, zone, operator):
     assert incident.state == "resolved"
     last = Notification.objects.order_by("pk").last().live[-1]["payload"]
     assert (last["type"], last["event"]) == ("incident", "resolved")
+
+
+def test_a_title_is_written_in_the_towns_language_whatever_the_request(commune, zone):
+    from django.utils import translation
+
+    flood_rules(zone)
+    with translation.override("en"):
+        flood(gauges(commune, zone, 1))
+    assert Incident.objects.get().title == "Niveau — Zone inondable du Cher"
+
+
+def test_a_stuck_value_is_a_family_of_its_own(commune):
+    make_rule(name="PM10", metric="pm10", threshold=80)
+    make_rule(
+        name="PM10 figé", kind="stuck", metric="pm10", threshold=None, window=timedelta(minutes=3)
+    )
+    air = make_sensor(commune, "jlt-air-01")
+    for i in range(6):
+        at = T0 + timedelta(minutes=i)
+        Evaluation(now=at).run([Observation(air.pk, "pm10", at, 120)])
+    assert sorted(Incident.objects.values_list("family", "title")) == [
+        ("air.pm10", "PM10 — Joué-lès-Tours"),
+        ("stuck:air.pm10", "Valeur figée\u202f: PM10 — Joué-lès-Tours"),
+    ]
