@@ -44,7 +44,7 @@ from .models import (
     Severity,
     Silence,
 )
-from .notify import tell
+from .notify import tell, tell_incident
 from .serializers import (
     AcknowledgeSerializer,
     ActionErrorSerializer,
@@ -350,10 +350,12 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
             if not targets:
                 raise ValidationError({"detail": refusal})
             try:
-                for alert in targets:
-                    tell(do(alert, data))
+                events = [do(alert, data) for alert in targets]
             except AlertActionError as error:
                 raise ValidationError({"detail": error.args[0]}) from error
+            for event in events:
+                tell(event, incident=False)
+            tell_incident(incident.pk, events[0].kind)  # once, not once per alert
         return Response(IncidentSerializer(self.get_queryset().get(pk=incident.pk)).data)
 
     @extend_schema(

@@ -22,8 +22,12 @@ MAILED = {EventKind.OPENED, EventKind.ESCALATED, EventKind.RENOTIFIED}
 HOOKED = MAILED | {EventKind.ACKNOWLEDGED, EventKind.RESOLVED, EventKind.FLAPPING}
 
 
-def tell(event: AlertEvent) -> None:
-    """Record, with ``event``, what the CSU tells of it; it goes out once committed."""
+def tell(event: AlertEvent, *, incident: bool = True) -> None:
+    """Record, with ``event``, what the CSU tells of it; it goes out once committed.
+
+    The alert's incident follows (``incidents.refresh``) and is told with it, unless
+    ``incident`` is false: an action on the whole incident tells it once, at its end
+    (``tell_incident``)."""
     alert = event.alert
     rule = alert.rule
     event.muted = is_silenced(event)
@@ -38,9 +42,9 @@ def tell(event: AlertEvent) -> None:
         timeline_event=timeline_event,
     )
     pushes = [outbox.push(live.commune_group(alert.sensor.commune_id), message)]
-    if alert.incident_id:
-        incident = incidents.refresh(alert.incident_id)
-        pushes.append(incident_push(incident, incident_event_name(event, incident), event.muted))
+    if alert.incident_id and incident:
+        changed = incidents.refresh(alert.incident_id)
+        pushes.append(incident_push(changed, incident_event_name(event, changed), event.muted))
     told = not event.muted
     emails = []
     if told and event.kind in MAILED and rule.email_list:
@@ -80,6 +84,19 @@ def incident_push(incident, name: str, muted: bool = False):
         incident=incidents.incident_summary(incident) | {"muted": muted},
     )
     return outbox.push(live.commune_group(incident.commune_id), message)
+
+
+def tell_incident(incident_id: int, kind: str):
+    """After an action on every alert of an incident (their lines told with
+    ``incident=False``): follow the incident once, and tell it. Return it."""
+    incident = incidents.refresh(incident_id)
+    name = (
+        "resolved"
+        if kind == EventKind.RESOLVED and incident.state == AlertState.RESOLVED
+        else "updated"
+    )
+    outbox.tell(topic="incident", event=name, pushes=[incident_push(incident, name)])
+    return incident
 
 
 def group_incidents(alerts) -> None:

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from alerts.incidents import incident_summary
 from alerts.models import AlertEvent, Incident
-from core.models import AuditEntry
+from core.models import AuditEntry, Notification
 from tests.conftest import sign_in
 from tests.test_incidents import flood, flood_rules, gauges
 
@@ -84,6 +84,15 @@ def test_acknowledge_all_then_resolve_all_with_who_and_when(api, incident, opera
         ("operateur", "Crue en cours, pompiers prévenus")
     }
     assert AuditEntry.objects.filter(action="incident-acknowledge-all").count() == 1
+    # Each alert's line is told; the incident once, as it is at the end.
+    told = Notification.objects.filter(topic="incident")
+    assert told.count() == 1
+    [push] = told.get().live
+    assert (push["payload"]["event"], push["payload"]["incident"]["version"]) == (
+        "updated",
+        body["version"],
+    )
+    assert Notification.objects.filter(topic="alert", event="acknowledged").count() == 15
 
     again = api.post(url(incident, "acknowledge-all"), {"version": body["version"]}, format="json")
     assert again.status_code == 400
