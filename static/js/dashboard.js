@@ -1,7 +1,7 @@
 // The operator's live dashboard (/dashboard/) and its wall mode (/dashboard/wall/).
 //
 // The server renders the tiles, the map and the empty console; this script keeps them
-// live: websocket events (live.js), the alerts API for the console and its actions,
+// live: websocket events (live.js), the incidents API for the console and its actions,
 // the readings API for the charts, /dashboard/kpis.json every 60 s (and ~10 s after
 // readings that change a tile), and an audible alarm until alerts are acknowledged.
 //
