@@ -32,15 +32,30 @@ from core.throttling import ExportRateThrottle
 from sensors.api import EXPORTED_FILE
 from sensors.models import Commune, Sensor
 
-from .filters import AlertFilter, SilenceFilter
-from .models import Alert, AlertActionError, AlertEvent, AlertState, Rule, Severity, Silence
-from .notify import tell
+from . import incidents
+from .filters import AlertFilter, IncidentFilter, SilenceFilter
+from .models import (
+    Alert,
+    AlertActionError,
+    AlertEvent,
+    AlertState,
+    Incident,
+    Rule,
+    Severity,
+    Silence,
+)
+from .notify import tell, tell_incident
 from .serializers import (
     AcknowledgeSerializer,
     ActionErrorSerializer,
     AlertDetailSerializer,
     AlertSerializer,
     CommentSerializer,
+    IncidentAcknowledgeSerializer,
+    IncidentCommentSerializer,
+    IncidentConflictSerializer,
+    IncidentResolveSerializer,
+    IncidentSerializer,
     ResolveSerializer,
     RuleSerializer,
     SilenceSerializer,
@@ -257,6 +272,163 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
             return alert.comment(by=request.user, text=data["text"])
 
         return self.act(request, CommentSerializer, do)
+
+
+# --- Incidents ---------------------------------------------------------------------------
+
+
+INCIDENT_CHANGED = OpenApiResponse(
+    IncidentConflictSerializer,
+    description=_(
+        "L'incident a changé depuis la version envoyée (une alerte ouverte, acquittée, "
+        "résolue…) : l'incident tel qu'il est, à montrer à l'opérateur avant qu'il agisse."
+    ),
+)
+INCIDENT_ACTION_REFUSED = OpenApiResponse(
+    ActionErrorSerializer,
+    description=_(
+        "Paramètre invalide (un message par champ), ou aucune de ses alertes ne permet "
+        "l'action (message dans detail)."
+    ),
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary=_("Incidents visibles (alertes de même cause), les plus récents d'abord"),
+        responses={200: IncidentSerializer(many=True), 400: BAD_INPUT},
+    ),
+    retrieve=extend_schema(
+        summary=_("Un incident et ses alertes"),
+        responses={200: IncidentSerializer, 404: NOT_FOUND},
+    ),
+)
+class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
+    """Incidents of the communes the user supervises, like alerts; the actions apply to
+    every member alert that allows them, each recorded on the alert's timeline."""
+
+    filterset_class = IncidentFilter
+    permission_classes = [IsAuthenticated, OperatorsAct]
+    serializer_class = IncidentSerializer
+    lookup_value_regex = ID_REGEX
+
+    def get_queryset(self):
+        members = Alert.objects.select_related(
+            "rule", "sensor__commune", "acknowledged_by", "resolved_by"
+        ).order_by("opened_at", "pk")
+        return (
+            Incident.objects.visible_to(self.request.user)
+            .select_related("commune", "zone")
+            .prefetch_related(Prefetch("alerts", queryset=members, to_attr="member_list"))
+            .order_by("-last_at", "-pk")
+        )
+
+    def act(self, request, serializer_class, allowed, do, refusal):
+        """Validate the body; lock the members, then the incident; refuse (409) if its
+        version is not the one sent; run ``do(alert, data)`` on each member ``allowed``,
+        telling the timeline line it returns; answer the incident."""
+        incident = self.get_object()
+        serializer = serializer_class(data=request.data, context={"alert": None})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with transaction.atomic():
+            # Members first, then the incident: the order in which an evaluation locks.
+            members = list(
+                Alert.objects.select_for_update().filter(incident=incident).order_by("pk")
+            )
+            incident = Incident.objects.select_for_update().get(pk=incident.pk)
+            if incident.version != data["version"]:
+                current = IncidentSerializer(self.get_queryset().get(pk=incident.pk)).data
+                message = _(
+                    "L'incident a changé depuis votre lecture (version %(sent)d, maintenant "
+                    "%(now)d) : vérifiez ses alertes, puis recommencez."
+                ) % {"sent": data["version"], "now": incident.version}
+                return Response(
+                    {"detail": message, "incident": current}, status=status.HTTP_409_CONFLICT
+                )
+            targets = [alert for alert in members if allowed(alert)]
+            if not targets:
+                raise ValidationError({"detail": refusal})
+            try:
+                events = [do(alert, data) for alert in targets]
+            except AlertActionError as error:
+                raise ValidationError({"detail": error.args[0]}) from error
+            for event in events:
+                tell(event, incident=False)
+            tell_incident(incident.pk, events[0].kind)  # once, not once per alert
+        return Response(IncidentSerializer(self.get_queryset().get(pk=incident.pk)).data)
+
+    @extend_schema(
+        summary=_("Acquitter toutes les alertes de l'incident qui peuvent l'être"),
+        request=IncidentAcknowledgeSerializer,
+        responses={
+            200: IncidentSerializer,
+            400: INCIDENT_ACTION_REFUSED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: INCIDENT_CHANGED,
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="acknowledge-all")
+    def acknowledge_all(self, request, pk=None):
+        def do(alert, data):
+            minutes = data.get("snooze_minutes")
+            snooze = timedelta(minutes=minutes) if minutes else None
+            if alert.state == AlertState.RESOLVED:
+                snooze = None  # a resolved alert is not reminded
+            return alert.acknowledge(by=request.user, comment=data["comment"], snooze=snooze)
+
+        return self.act(
+            request,
+            IncidentAcknowledgeSerializer,
+            incidents.acknowledgeable,
+            do,
+            _("Toutes les alertes de cet incident sont déjà acquittées."),
+        )
+
+    @extend_schema(
+        summary=_("Résoudre à la main toutes les alertes encore ouvertes de l'incident"),
+        request=IncidentResolveSerializer,
+        responses={
+            200: IncidentSerializer,
+            400: INCIDENT_ACTION_REFUSED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: INCIDENT_CHANGED,
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="resolve-all")
+    def resolve_all(self, request, pk=None):
+        def do(alert, data):
+            return alert.resolve(by=request.user, text=data["comment"])
+
+        return self.act(
+            request,
+            IncidentResolveSerializer,
+            incidents.resolvable,
+            do,
+            _("Toutes les alertes de cet incident sont déjà résolues."),
+        )
+
+    @extend_schema(
+        summary=_("Commenter un incident (le commentaire va à chacune de ses alertes)"),
+        request=IncidentCommentSerializer,
+        responses={
+            200: IncidentSerializer,
+            400: INCIDENT_ACTION_REFUSED,
+            403: FORBIDDEN,
+            404: NOT_FOUND,
+            409: INCIDENT_CHANGED,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def comments(self, request, pk=None):
+        def do(alert, data):
+            return alert.comment(by=request.user, text=data["text"])
+
+        return self.act(
+            request, IncidentCommentSerializer, lambda alert: True, do, _("Incident sans alerte.")
+        )
 
 
 # --- Silences ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from .feeds import alert_cap_view
 # SimpleRouter, not DefaultRouter: no root view, so the prefix stays shared.
 router = SimpleRouter()
 router.register("alerts", api.AlertViewSet, basename="alert")
+router.register("incidents", api.IncidentViewSet, basename="incident")
 router.register("silences", api.SilenceViewSet, basename="silence")
 router.register("rules", api.RuleViewSet, basename="rule")
 

@@ -28,6 +28,7 @@ from core.cache import ProcessCache
 from sensors.metrics import display
 from sensors.models import Sensor
 
+from .incidents import join as join_incident
 from .models import (
     Alert,
     Condition,
@@ -220,6 +221,7 @@ class Evaluation:
             return Alert.objects.open().filter(rule=rule, sensor=sensor).first()
         state.pending_since = None
         self.note_transition(state, obs.ts)
+        join_incident(alert)
         tell(alert.record(EventKind.OPENED, at=obs.ts, value=obs.value, text=alert.title))
         transaction.on_commit(lambda: announce_opened(alert))
         self.opened.append(alert)

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.filters import BooleanFilter, ChoiceFilter
 
-from .models import Alert, AlertState, Severity, Silence
+from .models import Alert, AlertState, Incident, Severity, Silence
 
 
 class AlertFilter(django_filters.FilterSet):
@@ -22,6 +22,25 @@ class AlertFilter(django_filters.FilterSet):
 
     class Meta:
         model = Alert
+        fields = ["state", "severity", "attention"]
+
+    def needing_attention(self, queryset, name, value):
+        return queryset.needing_attention() if value else queryset
+
+
+class IncidentFilter(django_filters.FilterSet):
+    state = ChoiceFilter(choices=AlertState.choices)
+    severity = ChoiceFilter(choices=Severity.choices)
+    attention = BooleanFilter(
+        method="needing_attention",
+        help_text=_(
+            "true : les incidents dont une alerte est ouverte, ou un avertissement ou pire "
+            "résolu sans avoir été acquitté."
+        ),
+    )
+
+    class Meta:
+        model = Incident
         fields = ["state", "severity", "attention"]
 
     def needing_attention(self, queryset, name, value):

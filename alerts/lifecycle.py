@@ -18,6 +18,7 @@ from sensors.models import LatestReading, Sensor, StationType
 
 from .atmo import estimated_indices
 from .evaluation import FLAP_QUIET, Evaluation, Observation, evaluate_pending, lock_pending
+from .incidents import join as join_incident
 from .models import Alert, AlertState, EventKind, PendingEvaluation, Rule, RuleKind, Severity
 from .notify import tell
 from .signals import announce_opened
@@ -50,6 +51,7 @@ def offline_rules_follow(sensor_id: int, state: str, now: datetime | None = None
                         )
                 except IntegrityError:
                     continue  # opened meanwhile
+                join_incident(alert)
                 tell(alert.record(EventKind.OPENED, at=now, text=alert.title))
                 transaction.on_commit(lambda a=alert: announce_opened(a))
             elif state == Sensor.State.ONLINE and alert is not None and rule.auto_resolve:

@@ -444,6 +444,68 @@ class AlertQuerySet(models.QuerySet):
         )
 
 
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+class IncidentQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Incidents of the communes ``user`` supervises (an incident is in one commune)."""
+        communes = supervised_communes(user)
+        return self if communes is None else self.filter(commune__in=communes)
+
+    def needing_attention(self):
+        """Incidents with a member alert needing attention (``AlertQuerySet``'s)."""
+        return self.filter(
+            pk__in=Alert.objects.needing_attention()
+            .filter(incident__isnull=False)
+            .values("incident_id")
+        )
+
+
+class Incident(models.Model):
+    """Alerts that share a cause, handled as one (alerts/incidents.py groups them).
+
+    Its members are alerts of one commune: of one rule family (``incidents.family``) in
+    one zone, each opened within ``CSU_INCIDENT_WINDOW_MINUTES`` of the previous one, or
+    alerts that set off the same PPMS proposal. ``severity``, ``state``, ``first_at`` and
+    ``last_at`` summarise the members, and ``version`` grows at each change of a member:
+    an action sent with an older version is refused (409), the operator saw another
+    state.
+    """
+
+    commune = models.ForeignKey(
+        Commune, on_delete=models.PROTECT, related_name="+", verbose_name=_("commune")
+    )
+    zone = models.ForeignKey(
+        Zone,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("zone"),
+    )
+    family = models.CharField(_("famille de règles"), max_length=80)
+    title = models.CharField(_("titre"), max_length=255)
+    severity = models.CharField(_("gravité"), max_length=8, choices=Severity)
+    state = models.CharField(
+        _("état"), max_length=16, choices=AlertState, default=AlertState.FIRING, db_index=True
+    )
+    first_at = models.DateTimeField(_("première alerte le"), db_index=True)
+    last_at = models.DateTimeField(_("dernière alerte le"), db_index=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    objects = IncidentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_at", "-pk"]
+        indexes = [models.Index(fields=["commune", "family", "last_at"])]
+        verbose_name = _("incident")
+        verbose_name_plural = _("incidents")
+
+    def __str__(self):
+        return self.title
+
+
 class Alert(models.Model):
     # PROTECT: an alert's history outlives a change of mind; deactivate rules and sensors.
     rule = models.ForeignKey(
@@ -483,6 +545,15 @@ class Alert(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("résolue par"),
+    )
+    # The incident the alert belongs to (alerts/incidents.py), set when it opens.
+    incident = models.ForeignKey(
+        Incident,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="alerts",
+        verbose_name=_("incident"),
     )
     # The next time the escalation task must look at this alert (renotify, snooze end).
     next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)

@@ -13,7 +13,8 @@ from core import live, outbox
 from core.cap import local
 from sensors.metrics import display
 
-from .models import AlertEvent, EventKind, Silence
+from . import incidents
+from .models import AlertEvent, AlertState, EventKind, Silence
 from .payloads import alert_summary, event_summary, live_event_name
 
 # Events that leave the CSU (e-mail, webhooks); the others only reach dashboards.
@@ -21,8 +22,12 @@ MAILED = {EventKind.OPENED, EventKind.ESCALATED, EventKind.RENOTIFIED}
 HOOKED = MAILED | {EventKind.ACKNOWLEDGED, EventKind.RESOLVED, EventKind.FLAPPING}
 
 
-def tell(event: AlertEvent) -> None:
-    """Record, with ``event``, what the CSU tells of it; it goes out once committed."""
+def tell(event: AlertEvent, *, incident: bool = True) -> None:
+    """Record, with ``event``, what the CSU tells of it; it goes out once committed.
+
+    The alert's incident follows (``incidents.refresh``) and is told with it, unless
+    ``incident`` is false: an action on the whole incident tells it once, at its end
+    (``tell_incident``)."""
     alert = event.alert
     rule = alert.rule
     event.muted = is_silenced(event)
@@ -36,6 +41,10 @@ def tell(event: AlertEvent) -> None:
         alert=summary | {"muted": event.muted},
         timeline_event=timeline_event,
     )
+    pushes = [outbox.push(live.commune_group(alert.sensor.commune_id), message)]
+    if alert.incident_id and incident:
+        changed = incidents.refresh(alert.incident_id)
+        pushes.append(incident_push(changed, incident_event_name(event, changed), event.muted))
     told = not event.muted
     emails = []
     if told and event.kind in MAILED and rule.email_list:
@@ -45,7 +54,7 @@ def tell(event: AlertEvent) -> None:
     outbox.tell(
         topic="alert",
         event=event.kind,
-        pushes=[outbox.push(live.commune_group(alert.sensor.commune_id), message)],
+        pushes=pushes,
         emails=emails,
         webhook_payload={
             "type": "alert",
@@ -57,6 +66,55 @@ def tell(event: AlertEvent) -> None:
         else None,
         webhooks=rule.webhooks.all() if hooked else (),
     )
+
+
+def incident_event_name(event: AlertEvent, incident) -> str:
+    if event.kind == EventKind.OPENED and incident.version <= 2:
+        return "opened"  # its first alert: created, then refreshed once
+    if event.kind == EventKind.RESOLVED and incident.state == AlertState.RESOLVED:
+        return "resolved"
+    return "updated"
+
+
+def incident_push(incident, name: str, muted: bool = False):
+    """The live push of an incident's change, to its commune's operators."""
+    message = live.IncidentEvent(
+        type="incident",
+        event=name,
+        incident=incidents.incident_summary(incident) | {"muted": muted},
+    )
+    return outbox.push(live.commune_group(incident.commune_id), message)
+
+
+def tell_incident(incident_id: int, kind: str):
+    """After an action on every alert of an incident (their lines told with
+    ``incident=False``): follow the incident once, and tell it. Return it."""
+    incident = incidents.refresh(incident_id)
+    name = (
+        "resolved"
+        if kind == EventKind.RESOLVED and incident.state == AlertState.RESOLVED
+        else "updated"
+    )
+    outbox.tell(topic="incident", event=name, pushes=[incident_push(incident, name)])
+    return incident
+
+
+def group_incidents(alerts) -> None:
+    """Make ``alerts`` (those of one PPMS proposal) one incident per commune, and tell."""
+    kept, merged = incidents.group_together(alerts)
+    by_pk = {incident.pk: incident for incident in kept}
+    pushes = [incident_push(incident, "updated") for incident in kept]
+    for gone, into in merged.items():
+        summary = incidents.incident_summary(by_pk[into])
+        message = live.IncidentEvent(
+            type="incident",
+            event="merged",
+            incident=summary | {"id": gone, "alerts": [], "alert_count": 0, "muted": True},
+            merged_into=into,
+        )
+        pushes.append(outbox.push(live.commune_group(by_pk[into].commune_id), message))
+    if pushes:
+        outbox.tell(topic="incident", event="merged", pushes=pushes)
 
 
 def is_silenced(event: AlertEvent) -> bool:

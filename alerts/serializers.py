@@ -24,6 +24,7 @@ from .models import (
     Alert,
     AlertState,
     EventKind,
+    Incident,
     Rule,
     RuleKind,
     Silence,
@@ -163,6 +164,95 @@ class ActionErrorSerializer(serializers.Serializer):
     messages under each bad field's name."""
 
     detail = serializers.CharField(required=False)
+
+
+# --- Incidents ---------------------------------------------------------------------------
+
+
+class IncidentSerializer(serializers.ModelSerializer):
+    """An incident with its alerts: the keys of ``incidents.incident_summary``."""
+
+    commune = CommuneRefSerializer(help_text=_("La commune de l'incident."))
+    zone = ZoneRefSerializer(
+        allow_null=True, help_text=_("La zone de ses alertes ; null hors de toute zone.")
+    )
+    family = serializers.CharField(
+        help_text=_(
+            "La famille de règles : « <type de capteur>.<grandeur> » (water.level), "
+            "« stuck:<type>.<grandeur> » pour une valeur figée, « offline » pour un capteur "
+            "hors ligne."
+        )
+    )
+    first_at = UtcDateTimeField(help_text=_("Ouverture de sa première alerte."))
+    last_at = UtcDateTimeField(help_text=_("Ouverture de sa dernière alerte."))
+    version = serializers.IntegerField(
+        help_text=_(
+            "Croît à chaque changement d'une de ses alertes : à renvoyer avec une action, "
+            "refusée (409) si l'incident a changé depuis."
+        )
+    )
+    alert_count = serializers.IntegerField()
+    needs_acknowledgement = serializers.BooleanField(
+        help_text=_("Une de ses alertes attend d'être acquittée.")
+    )
+    alerts = AlertSerializer(
+        source="member_list", many=True, help_text=_("Ses alertes, la plus ancienne d'abord.")
+    )
+
+    class Meta:
+        model = Incident
+        fields = [
+            "id",
+            "title",
+            "state",
+            "severity",
+            "family",
+            "commune",
+            "zone",
+            "first_at",
+            "last_at",
+            "version",
+            "alert_count",
+            "needs_acknowledgement",
+            "alerts",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, incident):
+        members = incident.member_list
+        incident.alert_count = len(members)
+        incident.needs_acknowledgement = any(alert.needs_acknowledgement for alert in members)
+        return super().to_representation(incident)
+
+
+class IncidentActionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(
+        min_value=1,
+        help_text=_(
+            "La version de l'incident que l'opérateur a vue : s'il a changé depuis, l'action "
+            "est refusée (409, avec l'incident tel qu'il est)."
+        ),
+    )
+
+
+class IncidentAcknowledgeSerializer(IncidentActionSerializer, AcknowledgeSerializer):
+    def validate(self, attrs):
+        return attrs  # a snooze applies to the members still open
+
+
+class IncidentResolveSerializer(IncidentActionSerializer, ResolveSerializer):
+    pass
+
+
+class IncidentCommentSerializer(IncidentActionSerializer, CommentSerializer):
+    pass
+
+
+class IncidentConflictSerializer(serializers.Serializer):
+    """The incident changed since the version sent: why, and the incident as it is now."""
+
+    detail = serializers.CharField()
+    incident = IncidentSerializer()
 
 
 # --- Silences ----------------------------------------------------------------------------

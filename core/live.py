@@ -57,6 +57,20 @@ class AlertEvent(TypedDict):
     timeline_event: dict
 
 
+class IncidentEvent(TypedDict):
+    """An incident (alerts sharing a cause, alerts/incidents.py) opened, changed or
+    resolved with one of its alerts, or was merged into another.
+
+    ``incident`` is the API's representation of an incident (with its ``alerts``) plus
+    ``muted``; ``merged_into``: the incident that took its alerts (event "merged").
+    """
+
+    type: Literal["incident"]
+    event: Literal["opened", "updated", "resolved", "merged"]
+    incident: dict
+    merged_into: NotRequired[int]
+
+
 class PpmsEvent(TypedDict):
     """A PPMS activation started, grew, or ended, or a school's status changed.
 
@@ -106,7 +120,15 @@ class ShelterEvent(TypedDict):
     shelter: dict
 
 
-LiveMessage = ReadingsEvent | SensorEvent | AlertEvent | PpmsEvent | ProposalEvent | ShelterEvent
+LiveMessage = (
+    ReadingsEvent
+    | SensorEvent
+    | AlertEvent
+    | IncidentEvent
+    | PpmsEvent
+    | ProposalEvent
+    | ShelterEvent
+)
 
 
 class AccessChanged(TypedDict):

@@ -191,7 +191,7 @@ class Notification(models.Model):
     is set when a worker claimed it: null means still to send.
     """
 
-    topic = models.CharField(_("sujet"), max_length=16)  # "alert" or "ppms"
+    topic = models.CharField(_("sujet"), max_length=16)  # "alert", "incident" or "ppms"
     event = models.CharField(_("événement"), max_length=32)  # "opened", "activated"…
     created_at = models.DateTimeField(_("créée le"), default=timezone.now)
     # [{"group": "commune-3", "payload": {...}, "only_schools": [7, 8] | null}, …]

@@ -341,6 +341,9 @@ if CSU_PHONE and not re.fullmatch(r"\+?[0-9][0-9 .]{2,19}", CSU_PHONE):
 # a school sheltered, its needs, messages, reasons) is blanked sooner.
 PPMS_RETENTION_DAYS = env_int("PPMS_RETENTION_DAYS", 5 * 365, minimum=1)
 PPMS_TEXT_RETENTION_DAYS = env_int("PPMS_TEXT_RETENTION_DAYS", 365, minimum=1)
+# Alerts of one rule family in one zone, each opened within this many minutes of the
+# previous one, make one incident (alerts/incidents.py, docs/rules.md).
+CSU_INCIDENT_WINDOW_MINUTES = env_int("CSU_INCIDENT_WINDOW_MINUTES", 120, minimum=1)
 # Safety services e-mailed when schools stay silent (comma-separated addresses).
 PPMS_SAFETY_EMAILS = env_list("PPMS_SAFETY_EMAILS", [])
 # A sensor silent for this many expected intervals is marked offline.

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alerts.models import Alert, Rule
+from alerts.notify import group_incidents
 from core.roles import VALIDATE_ACTIVATION, is_operator, supervised_communes
 
 from . import notify
@@ -79,10 +80,15 @@ def ppms_propose_for_alert(alert: Alert, now=None) -> list[Proposal | Activation
         by_commune: dict[int, list[School]] = {}
         for school in schools_in(zones):
             by_commune.setdefault(school.commune_id, []).append(school)
-        return [
+        joined = [
             _propose_in_commune(rule, trigger, commune_id, schools, zones, in_alert, alert, now)
             for commune_id, schools in sorted(by_commune.items())
         ]
+        if joined:  # the alerts of one proposal are one incident (per commune)
+            group_incidents(
+                Alert.objects.filter(pk__in=[each.pk for each in in_alert]).select_related("sensor")
+            )
+        return joined
 
 
 def _propose_in_commune(rule, trigger, commune_id, schools, zones, in_alert, alert, now):

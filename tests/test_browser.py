@@ -165,18 +165,18 @@ def test_an_operator_sees_a_reading_and_its_alert_live_and_acknowledges_it(
         }""",
         timeout=15_000,
     )
-    # ...and the alert arrives in the console.
-    alert = page.locator('[data-testid="alert-console"] li[data-alert-id]').first
-    alert.wait_for(timeout=15_000)
-    assert alert.get_attribute("data-state") == "firing"
-    assert "Cher" in alert.inner_text()
+    # ...and the alert arrives in the console, as an incident of one alert.
+    incident = page.locator('[data-testid="alert-console"] li[data-incident-id]').first
+    incident.wait_for(timeout=15_000)
+    assert incident.get_attribute("data-state") == "firing"
+    assert "Zone inondable du Cher" in incident.inner_text()
 
-    alert.locator('[data-action="acknowledge"]').click()
-    form = alert.locator('form[data-form="acknowledge"]')
+    incident.locator('[data-action="acknowledge"]').click()
+    form = incident.locator('form[data-form="acknowledge"]')
     form.locator("textarea[name=comment]").fill("Équipe d'astreinte prévenue")
     form.locator("button[type=submit]").click()
     page.wait_for_selector(
-        '[data-testid="alert-console"] li[data-alert-id][data-state="acknowledged"]',
+        '[data-testid="alert-console"] li[data-incident-id][data-state="acknowledged"]',
         timeout=10_000,
     )
     page.close()

@@ -91,7 +91,14 @@ def test_every_websocket_example_is_json():
     blocks = re.findall(r"```json\n(.*?)```", WEBSOCKET, re.S)
     assert blocks
     for block in blocks:
-        assert json.loads(block)["type"] in {"readings", "sensor", "alert", "ppms", "proposal"}
+        assert json.loads(block)["type"] in {
+            "readings",
+            "sensor",
+            "alert",
+            "incident",
+            "ppms",
+            "proposal",
+        }
 
 
 def test_every_close_code_of_the_websocket_is_documented():

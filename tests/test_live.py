@@ -104,3 +104,42 @@ def test_a_push_outage_is_logged_once_and_its_end_once(monkeypatch, caplog):
         ("ERROR", "live readings push failed; retrying every 1 s, quietly"),
         ("WARNING", "live readings pushes resumed"),
     ]
+
+
+async def test_an_incident_reaches_the_operators_of_its_commune_only(
+    client, operator, other_operator, director, commune, other_commune
+):
+    from alerts.models import Incident
+    from sensors.models import Zone
+    from tests.test_incidents import flood, flood_rules, gauges
+
+    zone = await sync_to_async(Zone.objects.create)(
+        commune=commune, name="Zone inondable du Cher", type="flood"
+    )
+    await sync_to_async(flood_rules)(zone)
+    five = await sync_to_async(gauges)(commune, zone)
+    joue = await connect_as(client, "operateur")
+    ballan = await connect_as(client, "operateur-ballan")
+    school_director = await connect_as(client, "directeur")
+    await sync_to_async(flood)(five)
+
+    incidents = []
+    while not await joue.receive_nothing(timeout=2):
+        message = await joue.receive_json_from()
+        if message["type"] == "incident":
+            incidents.append(message)
+    assert incidents[0]["event"] == "opened"
+    assert incidents[0]["incident"]["alert_count"] == 1
+    last = incidents[-1]["incident"]
+    incident = await sync_to_async(Incident.objects.get)()
+    assert (last["id"], last["alert_count"], last["version"]) == (
+        incident.pk,
+        15,
+        incident.version,
+    )
+    assert last["commune"]["insee_code"] == "37122"
+    assert last["severity"] == "critical"
+    assert await ballan.receive_nothing(timeout=0.3)
+    assert await school_director.receive_nothing(timeout=0.3)
+    for socket in (joue, ballan, school_director):
+        await socket.disconnect()

@@ -59,6 +59,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from alerts import incidents
 from alerts.models import Alert, EventKind, Silence
 from core import live, roles
 from core.models import PushSubscription
@@ -172,6 +173,9 @@ def cast(users, commune, other_commune, sensor, school):
     for label, each in (("A", sensor), ("B", sensor_b)):
         alert = open_alert(each, rule)
         c.add("alert", label, alert, text=alert.title, name=f"alert_{label.lower()}")
+        incident = incidents.refresh(incidents.join(alert).pk)  # as where alerts open
+        c.add("incident", label, incident, name=f"incident_{label.lower()}")
+        c.values[f"incident_{label.lower()}_version"] = incident.version
 
     for label, kwargs in (
         ("A", {"sensor": sensor}),
@@ -304,6 +308,7 @@ def in_kpis(response, cast) -> set[str]:
 sensors = listed("sensor", "ref")
 latest = listed("sensor", "sensor", items=lambda response: response.json()["items"])
 alerts = listed("alert", "id")
+incident_list = listed("incident", "id")
 exported_alerts = listed("alert", "id", items=lambda response: json.loads(body_of(response)))
 schools = listed("school", "uai")
 drill_register = listed("school", "school")
@@ -529,6 +534,19 @@ MATRIX = [
     row("DELETE /api/v1/rules/{rule_spare}/", (401, 403, 403, 403, 403, 403, 204)),
     # CAP: one alert's document, and the feed of what each user sees.
     row("GET /api/v1/alerts/{alert_a}/cap/", (401, 200, 404, 200, 404, 404, 200)),
+    # Incidents (alerts sharing a cause): seen and acted on like their alerts.
+    row("GET /api/v1/incidents/", sees=incident_list, expect=(
+        401, {"A"}, {"B"}, {"A", "B"}, NONE, NONE, {"A", "B"})),
+    row("GET /api/v1/incidents/{incident_a}/", (401, 200, 404, 200, 404, 404, 200)),
+    row("POST /api/v1/incidents/{incident_a}/acknowledge-all/",
+        body={"version": "{incident_a_version}", "comment": "vu"},
+        expect=(401, 200, 404, 200, 403, 403, 200)),
+    row("POST /api/v1/incidents/{incident_a}/comments/",
+        body={"version": "{incident_a_version}", "text": "on y va"},
+        expect=(401, 200, 404, 200, 403, 403, 200)),
+    row("POST /api/v1/incidents/{incident_a}/resolve-all/",
+        body={"version": "{incident_a_version}", "comment": "réparé"},
+        expect=(401, 200, 404, 200, 403, 403, 200)),
     # Each activation's entry counts only the schools the reader sees.
     row("GET /api/v1/cap/feed/", sees=feed_school_counts, expect=(
         401,

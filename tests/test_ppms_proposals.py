@@ -472,3 +472,30 @@ def test_the_board_names_the_rule_that_proposes(
 
     assert f"par la règle « {proposal.rule.name} »" in board
     assert "&#x27;kind&#x27;" not in board and "'kind'" not in board
+
+
+def test_the_alerts_of_one_proposal_become_one_incident(
+    commune, fed, flood_zone, gauges, flood_schools
+):
+    from alerts.models import Incident
+    from core.models import Notification
+    from sensors.models import Zone
+
+    upstream = Zone.objects.create(commune=commune, name="Amont", type="flood")
+    flood_rule(flood_zone, duration=timedelta(0)).zones.add(upstream)
+    gauges[1].zones.set([upstream])
+    fed(gauges[1], [3.0, 4.6], metric="level")  # its own zone: an incident of its own
+    assert Incident.objects.get().zone == upstream
+    fed(gauges[0], [3.0, 4.6], metric="level")
+
+    proposal = Proposal.objects.get()
+    assert proposal.alerts.count() == 2
+    [incident] = Incident.objects.all()  # one proposal, one incident
+    assert set(incident.alerts.all()) == set(proposal.alerts.all())
+    merged = [
+        push["payload"]
+        for notification in Notification.objects.filter(topic="incident")
+        for push in notification.live
+        if push["payload"]["event"] == "merged"
+    ]
+    assert [message["merged_into"] for message in merged] == [incident.pk]

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connections
+from django.db import connections, transaction
 from django.test import Client
 from django.utils import timezone
 
+from alerts import incidents
 from alerts.models import Rule
 from ppms.models import School
 from ppms.services import ppms_activate
@@ -102,14 +103,17 @@ def test_nothing_spills_out_of_a_tile_and_no_name_is_cut(open_page, width, tmp_p
 def flood_under_way(demo_town, django_user_model):
     """Fifteen open alerts (five gauges, three rules) and the flood zone's PPMS."""
     rules = list(Rule.objects.filter(metric="level")[:3])
-    for gauge in Sensor.objects.filter(kind="water", ref__contains="river"):
-        for rule in rules:
-            make_alert(gauge, rule, opened_at=timezone.now() - timedelta(minutes=5))
-    make_alert(
-        Sensor.objects.get(ref="jlt-opening-03"),
-        Rule.objects.get(name="Bâtiment ouvert la nuit"),
-        opened_at=timezone.now(),
-    )
+    with transaction.atomic():  # raised as the evaluation does: each joins its incident
+        for gauge in Sensor.objects.filter(kind="water", ref__contains="river"):
+            for rule in rules:
+                alert = make_alert(gauge, rule, opened_at=timezone.now() - timedelta(minutes=5))
+                incidents.refresh(incidents.join(alert).pk)
+        alert = make_alert(
+            Sensor.objects.get(ref="jlt-opening-03"),
+            Rule.objects.get(name="Bâtiment ouvert la nuit"),
+            opened_at=timezone.now(),
+        )
+        incidents.refresh(incidents.join(alert).pk)
     operator = django_user_model.objects.get(username="operateur-metropole")
     return ppms_activate(
         scenario="evacuation",
@@ -169,7 +173,7 @@ def test_the_wall_fits_1920_by_1080_and_is_readable_from_five_metres(
     open_page, flood_under_way, tmp_path
 ):
     page = open_page("/dashboard/wall/", width=1920, height=1080)
-    page.wait_for_selector("[data-alert-id]")
+    page.wait_for_selector("[data-incident-id]")
     # The sound's banner (the browser blocks the alarm) and the mute button as it looks
     # pressed, both on pale yellow.
     page.evaluate(

@@ -1,7 +1,7 @@
 // The operator's live dashboard (/dashboard/) and its wall mode (/dashboard/wall/).
 //
 // The server renders the tiles, the map and the empty console; this script keeps them
-// live: websocket events (live.js), the alerts API for the console and its actions,
+// live: websocket events (live.js), the incidents API for the console and its actions,
 // the readings API for the charts, /dashboard/kpis.json every 60 s (and ~10 s after
 // readings that change a tile), and an audible alarm until alerts are acknowledged.
 //
@@ -10,10 +10,12 @@
 //   [data-testid="tile-<name>"]               tiles: air, water, river, watering, traffic,
 //                                             openings; inner .tile-body[data-state] is
 //                                             ok | warning | alert | info | unknown
-//   [data-testid="alert-console"]             the alerts list (aria-live); each alert is
-//     li[data-alert-id][data-severity][data-state], its buttons [data-action=acknowledge|
-//     comment|resolve|silence], forms [data-form=...], result [data-role="result"],
-//     errors [data-error-for="<field>"] and [data-error-for="*"]
+//   [data-testid="alert-console"]             the incidents list (aria-live); each incident is
+//     li[data-incident-id][data-version][data-severity][data-state] (data-conflict="true"
+//     after a 409), its alerts in details[data-role="members"] li[data-alert-id]
+//     [data-state], its buttons [data-action=acknowledge|comment|resolve|silence] (on
+//     every member), forms [data-form=...], result [data-role="result"], errors
+//     [data-error-for="<field>"] and [data-error-for="*"]
 //     PPMS escalations (a school still pending after the delay) come first in the same
 //     list: li[data-ppms-escalation="<activation id>:<uai>"][data-severity="critical"],
 //     a link to the PPMS board [data-role="ppms-board"] and [data-action="ppms-seen"] ("Vu")
@@ -62,17 +64,20 @@ const T = {
   moreAlerts: (n) =>
     format(
       ngettext(
-        "%(n)s alerte de plus non affichée (les 200 plus récentes sont listées).",
-        "%(n)s alertes de plus non affichées (les 200 plus récentes sont listées).",
+        "%(n)s incident de plus non affiché (les 200 plus récents sont listés).",
+        "%(n)s incidents de plus non affichés (les 200 plus récents sont listés).",
         n,
       ),
       { n },
     ),
   sending: gettext("Envoi…"),
+  incidentAlerts: (n) => format(ngettext("%(n)s alerte", "%(n)s alertes", n), { n }),
+  showAlerts: (n) =>
+    format(ngettext("Voir l'alerte (%(n)s)", "Voir les alertes (%(n)s)", n), { n }),
   done: {
-    acknowledge: gettext("Alerte acquittée."),
+    acknowledge: gettext("Alertes de l'incident acquittées."),
     comment: gettext("Commentaire ajouté."),
-    resolve: gettext("Alerte résolue."),
+    resolve: gettext("Alertes de l'incident résolues."),
     silence: (until) => format(gettext("Capteur en sourdine jusqu'à %(until)s."), { until }),
   },
   network: gettext("Erreur réseau\u202f: rien n'a été enregistré. Réessayez."),
@@ -316,47 +321,38 @@ function describe(node) {
 const mapSvg = $('[data-testid="map"]');
 const map = mapSvg ? createMap(mapSvg, $("#map-tooltip"), { describe }) : null;
 
-// --- Alert console --------------------------------------------------------------------
+// --- Alert console: incidents ----------------------------------------------------------
+//
+// The console lists incidents (alerts sharing a cause, /api/v1/incidents/), each a card
+// with its alerts expandable and one set of actions; `alerts` keeps the single alerts
+// the alarm and the map follow.
 
 const alerts = new Map(); // id -> alert, as the API and the websocket give it
+const incidents = new Map(); // id -> incident, with its alerts
 const consoleList = $('[data-testid="alert-console"]');
 const itemTemplate = $("#alert-item-template");
+const memberTemplate = $("#incident-member-template");
 let alertsOverflow = 0;
 
 const needsAttention = (alert) =>
   alert.state !== "resolved" ||
   (alert.acknowledged_at === null &&
     (alert.severity === "warning" || alert.severity === "critical"));
+const incidentNeedsAttention = (incident) => (incident.alerts || []).some(needsAttention);
 
 function setConsoleStatus(text) {
   $('[data-role="console-status"]').textContent = text;
 }
 
-function renderAlert(item, alert) {
-  const severity = config.severities[alert.severity] || {
-    label: alert.severity,
-    colour: "#555",
-    text: "#fff",
-  };
-  item.dataset.alertId = alert.id;
-  item.dataset.severity = alert.severity;
-  item.dataset.state = alert.state;
-  item.style.setProperty("--severity", severity.colour);
-  const badge = $('[data-role="severity"]', item);
+function paintSeverity(node, badge, level) {
+  const severity = config.severities[level] || { label: level, colour: "#555", text: "#fff" };
+  node.style.setProperty("--severity", severity.colour);
   badge.textContent = severity.label;
   badge.style.background = severity.colour;
   badge.style.color = severity.text;
-  const state = [T.alertStates[alert.state] || alert.state];
-  if (alert.needs_acknowledgement) state.push(T.toAcknowledge);
-  if (alert.snoozed_until) state.push(T.snoozedUntil(shortTime(new Date(alert.snoozed_until))));
-  $('[data-role="state"]', item).textContent = state.join(" · ");
-  $('[data-role="title"]', item).textContent = alert.title;
-  const link = $('[data-role="sensor"]', item);
-  link.textContent = sensorOf(alert.sensor)?.name || alert.sensor;
-  link.href = config.urls.sensorPage.replace("{ref}", encodeURIComponent(alert.sensor));
-  const opened = $('[data-role="opened"]', item);
-  opened.dateTime = alert.opened_at;
-  opened.textContent = shortTime(new Date(alert.opened_at));
+}
+
+function alertValues(alert) {
   const values = [];
   if (alert.last_value !== null && alert.metric) {
     values.push(`${T.lastValue} ${withUnit(alert.sensor, alert.metric, alert.last_value)}`);
@@ -364,13 +360,70 @@ function renderAlert(item, alert) {
   if (alert.peak_value !== null && alert.metric && alert.peak_value !== alert.last_value) {
     values.push(`${T.peak} ${withUnit(alert.sensor, alert.metric, alert.peak_value)}`);
   }
-  $('[data-role="value"]', item).textContent = values.join(" · ");
+  return values.join(" · ");
+}
+
+function renderMember(alert) {
+  const item = memberTemplate.content.firstElementChild.cloneNode(true);
+  item.dataset.alertId = alert.id;
+  item.dataset.severity = alert.severity;
+  item.dataset.state = alert.state;
+  paintSeverity(item, $('[data-role="severity"]', item), alert.severity);
+  const state = [T.alertStates[alert.state] || alert.state];
+  if (alert.needs_acknowledgement) state.push(T.toAcknowledge);
+  if (alert.snoozed_until) state.push(T.snoozedUntil(shortTime(new Date(alert.snoozed_until))));
+  $('[data-role="state"]', item).textContent = state.join(" · ");
+  const page = $('[data-role="alert"]', item);
+  page.textContent = alert.rule?.name || alert.title;
+  page.href = config.urls.alertPage.replace("{id}", alert.id);
+  const link = $('[data-role="sensor"]', item);
+  link.textContent = sensorOf(alert.sensor)?.name || alert.sensor;
+  link.href = config.urls.sensorPage.replace("{ref}", encodeURIComponent(alert.sensor));
+  const opened = $('[data-role="opened"]', item);
+  opened.dateTime = alert.opened_at;
+  opened.textContent = shortTime(new Date(alert.opened_at));
+  $('[data-role="value"]', item).textContent = alertValues(alert);
+  return item;
+}
+
+function renderIncident(item, incident) {
+  const members = incident.alerts || [];
+  item.dataset.incidentId = incident.id;
+  item.dataset.version = incident.version;
+  item.dataset.severity = incident.severity;
+  item.dataset.state = incident.state;
+  paintSeverity(item, $('[data-role="severity"]', item), incident.severity);
+  const state = [T.alertStates[incident.state] || incident.state];
+  if (incident.needs_acknowledgement) state.push(T.toAcknowledge);
+  $('[data-role="state"]', item).textContent = state.join(" · ");
+  $('[data-role="title"]', item).textContent = incident.title;
+  $('[data-role="count"]', item).textContent = T.incidentAlerts(members.length);
+  for (const [role, at] of [
+    ["first", incident.first_at],
+    ["last", incident.last_at],
+  ]) {
+    const time = $(`[data-role="${role}"]`, item);
+    time.dateTime = at;
+    time.textContent = shortTime(new Date(at));
+  }
+  $('[data-role="members-summary"]', item).textContent = T.showAlerts(members.length);
+  $('[data-role="member-list"]', item).replaceChildren(...members.map(renderMember));
   const show = {
-    acknowledge: alert.acknowledged_at === null || alert.state === "firing",
-    resolve: alert.state !== "resolved",
+    acknowledge: members.some(
+      (alert) => alert.acknowledged_at === null || alert.state === "firing",
+    ),
+    resolve: members.some((alert) => alert.state !== "resolved"),
   };
   for (const button of item.querySelectorAll("[data-action]")) {
     button.hidden = show[button.dataset.action] === false;
+  }
+  const sensors = $('[data-role="silence-sensor"]', item);
+  if (sensors) {
+    const refs = [...new Set(members.map((alert) => alert.sensor))];
+    const chosen = sensors.value;
+    sensors.replaceChildren(
+      ...refs.map((ref) => new Option(sensorOf(ref)?.name || ref, ref, false, ref === chosen)),
+    );
   }
 }
 
@@ -379,19 +432,19 @@ function newItem() {
 }
 
 function drawConsole() {
-  const shown = [...alerts.values()]
-    .filter((alert) => communeInScope(alert.commune.id))
-    .sort((a, b) => Date.parse(b.opened_at) - Date.parse(a.opened_at) || b.id - a.id);
-  const wanted = new Set(shown.map((alert) => String(alert.id)));
-  for (const item of consoleList.querySelectorAll("[data-alert-id]")) {
-    if (!wanted.has(item.dataset.alertId)) item.remove();
+  const shown = [...incidents.values()]
+    .filter((incident) => communeInScope(incident.commune.id) && incidentNeedsAttention(incident))
+    .sort((a, b) => Date.parse(b.last_at) - Date.parse(a.last_at) || b.id - a.id);
+  const wanted = new Set(shown.map((incident) => String(incident.id)));
+  for (const item of consoleList.querySelectorAll("[data-incident-id]")) {
+    if (!wanted.has(item.dataset.incidentId)) item.remove();
   }
   const offset = drawEscalations(); // the PPMS escalations come first
   // Move only what is out of place, so an open form keeps its focus and text.
-  shown.forEach((alert, index) => {
-    let item = consoleList.querySelector(`[data-alert-id="${alert.id}"]`);
+  shown.forEach((incident, index) => {
+    let item = consoleList.querySelector(`[data-incident-id="${incident.id}"]`);
     if (!item) item = newItem();
-    renderAlert(item, alert);
+    renderIncident(item, incident);
     if (consoleList.children[offset + index] !== item)
       consoleList.insertBefore(item, consoleList.children[offset + index] || null);
   });
@@ -411,22 +464,41 @@ function drawConsole() {
   $('[data-role="alert-count"]').textContent = total ? `(${total})` : "";
   setConsoleStatus(alertsOverflow > 0 ? T.moreAlerts(alertsOverflow) : "");
   map?.setAlerting(
-    shown.filter((alert) => alert.state !== "resolved").map((alert) => alert.sensor),
+    [...alerts.values()]
+      .filter((alert) => communeInScope(alert.commune.id) && alert.state !== "resolved")
+      .map((alert) => alert.sensor),
   );
   alarm.update();
 }
 
-function upsertAlert(alert) {
+function storeAlert(alert) {
   if (needsAttention(alert)) alerts.set(alert.id, { ...alerts.get(alert.id), ...alert });
   else alerts.delete(alert.id);
+}
+
+function upsertAlert(alert) {
+  storeAlert(alert);
+  drawConsole();
+}
+
+function upsertIncident(incident) {
+  const known = incidents.get(incident.id);
+  if (known && known.version > incident.version) return; // an older state, arrived late
+  if (incidentNeedsAttention(incident)) incidents.set(incident.id, incident);
+  else incidents.delete(incident.id);
+  for (const alert of incident.alerts || []) storeAlert(alert);
   drawConsole();
 }
 
 async function loadAlerts() {
   const started = Date.now();
-  const { ok, status, data } = await api(config.urls.alerts);
-  if (!ok) {
-    setConsoleStatus(`${T.alertsFailed} (${status || T.network_short}).`);
+  const [answer, incidentAnswer] = await Promise.all([
+    api(config.urls.alerts),
+    api(config.urls.incidents),
+  ]);
+  const { ok, status, data } = answer;
+  if (!ok || !incidentAnswer.ok) {
+    setConsoleStatus(`${T.alertsFailed} (${status || incidentAnswer.status || T.network_short}).`);
     return;
   }
   const fetched = new Map(data.results.map((alert) => [alert.id, alert]));
@@ -437,7 +509,17 @@ async function loadAlerts() {
   }
   alerts.clear();
   for (const [id, alert] of fetched) alerts.set(id, alert);
-  alertsOverflow = Math.max(0, data.count - data.results.length);
+  const fetchedIncidents = new Map(
+    incidentAnswer.data.results.map((incident) => [incident.id, incident]),
+  );
+  for (const [id, incident] of incidents) {
+    const listed = fetchedIncidents.get(id);
+    if (incident.pushedAt > started && (!listed || listed.version < incident.version))
+      fetchedIncidents.set(id, incident);
+  }
+  incidents.clear();
+  for (const [id, incident] of fetchedIncidents) incidents.set(id, incident);
+  alertsOverflow = Math.max(0, incidentAnswer.data.count - incidentAnswer.data.results.length);
   drawConsole();
 }
 
@@ -794,36 +876,49 @@ function showErrors(item, form, status, data) {
   general.textContent = rest.join(" ") || (status >= 500 ? T.server(status) : "");
 }
 
-function requestFor(action, alert, form) {
+function requestFor(action, incident, form) {
   const fields = Object.fromEntries(new FormData(form));
-  const url = config.urls.alert.replace("{id}", alert.id);
+  const url = config.urls.incident.replace("{id}", incident.id);
+  const version = incident.version;
   if (action === "acknowledge") {
-    const body = { comment: fields.comment || "" };
+    const body = { version, comment: fields.comment || "" };
     if (fields.snooze_minutes) body.snooze_minutes = Number(fields.snooze_minutes);
-    return { url: `${url}acknowledge/`, body };
+    return { url: `${url}acknowledge-all/`, body };
   }
-  if (action === "comment") return { url: `${url}comments/`, body: { text: fields.text } };
+  if (action === "comment") return { url: `${url}comments/`, body: { version, text: fields.text } };
   if (action === "resolve")
-    return { url: `${url}resolve/`, body: { comment: fields.comment || "" } };
+    return { url: `${url}resolve-all/`, body: { version, comment: fields.comment || "" } };
   const endsAt = new Date(Date.now() + Number(fields.duration) * 60 * 1000);
   return {
     url: config.urls.silences,
-    body: { sensor: alert.sensor, ends_at: endsAt.toISOString(), reason: fields.reason },
+    body: { sensor: fields.sensor, ends_at: endsAt.toISOString(), reason: fields.reason },
   };
 }
 
 async function submitAction(item, form) {
   const action = form.dataset.form;
-  const alert = alerts.get(Number(item.dataset.alertId));
-  if (!alert) return;
+  const incident = incidents.get(Number(item.dataset.incidentId));
+  if (!incident) return;
   clearErrors(item);
   const result = $('[data-role="result"]', item);
   result.textContent = T.sending;
   const submit = $("button[type=submit]", form);
   submit.disabled = true;
-  const { url, body } = requestFor(action, alert, form);
+  const { url, body } = requestFor(action, incident, form);
   const { ok, status, data } = await api(url, { method: "POST", body });
   submit.disabled = false;
+  if (status === 409 && data?.incident) {
+    // An alert changed since the card was drawn: show the incident as it is now, say
+    // so, and leave the form open for the operator to look and send again.
+    result.textContent = "";
+    upsertIncident({ ...data.incident, pushedAt: Date.now() });
+    const general = $('[data-error-for="*"]', item);
+    general.textContent = data.detail;
+    general.scrollIntoView({ block: "nearest" });
+    item.dataset.conflict = "true";
+    return;
+  }
+  delete item.dataset.conflict;
   if (!ok) {
     result.textContent = "";
     showErrors(item, form, status, data);
@@ -835,14 +930,14 @@ async function submitAction(item, form) {
     action === "silence" ? T.done.silence(shortTime(new Date(data.ends_at))) : T.done[action];
   result.textContent = done;
   if (action === "silence") return;
-  upsertAlert(data);
-  // Done with: the alert left the console, so say it above the list.
-  if (!needsAttention(data)) setConsoleStatus(`${done} ${data.title}`);
+  upsertIncident({ ...data, pushedAt: Date.now() });
+  // Done with: the incident left the console, so say it above the list.
+  if (!incidentNeedsAttention(data)) setConsoleStatus(`${done} ${data.title}`);
 }
 
 if (consoleList && !config.wall) {
   consoleList.addEventListener("click", (event) => {
-    const item = event.target.closest("[data-alert-id]");
+    const item = event.target.closest("[data-incident-id]");
     if (!item) return;
     const button = event.target.closest("[data-action]");
     if (button) {
@@ -862,7 +957,7 @@ if (consoleList && !config.wall) {
   });
   consoleList.addEventListener("submit", (event) => {
     event.preventDefault();
-    submitAction(event.target.closest("[data-alert-id]"), event.target);
+    submitAction(event.target.closest("[data-incident-id]"), event.target);
   });
 }
 
@@ -1169,10 +1264,21 @@ function onAlert(event, alert) {
   refreshKpisSoon(); // a tile's headline follows its alerts (the river's step)
 }
 
+function onIncident(event, incident) {
+  if (!communeInScope(incident.commune.id)) return;
+  if (event === "merged") {
+    incidents.delete(incident.id);
+    drawConsole();
+    return;
+  }
+  upsertIncident({ ...incident, pushedAt: Date.now() });
+}
+
 function onMessage(message) {
   if (message.type === "proposal") loadProposals();
   if (message.type === "readings") onReadings(message.items || []);
   else if (message.type === "alert") onAlert(message.event, message.alert);
+  else if (message.type === "incident") onIncident(message.event, message.incident);
   else if (message.type === "ppms") onPpms(message);
   else if (message.type === "sensor" && inScope(message.sensor))
     map?.setState(message.sensor, message.event);
