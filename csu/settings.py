@@ -483,13 +483,16 @@ WHITENOISE_USE_FINDERS = DEBUG or env_bool("CSU_STATIC_FROM_FINDERS", False)
 # with {z}, {x} and {y}, and the attribution shown on it. Default: the IGN's public
 # "Plan IGN" layer; a town's own tile server instead; empty: the map drawn from the
 # coordinates only, the fallback also shown while the tile server does not answer.
-CSU_MAP_TILES = env(
-    "CSU_MAP_TILES",
+PLAN_IGN_TILES = (
     "https://data.geopf.fr/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
     "&LAYER=GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2&STYLE=normal&TILEMATRIXSET=PM"
-    "&FORMAT=image/png&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}",
+    "&FORMAT=image/png&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
+)
+CSU_MAP_TILES = env("CSU_MAP_TILES", PLAN_IGN_TILES).strip()
+# The attribution: the IGN's for its Plan IGN; none by default for another tile server.
+CSU_MAP_ATTRIBUTION = env(
+    "CSU_MAP_ATTRIBUTION", "© IGN – Plan IGN" if CSU_MAP_TILES == PLAN_IGN_TILES else ""
 ).strip()
-CSU_MAP_ATTRIBUTION = env("CSU_MAP_ATTRIBUTION", "© IGN – Plan IGN").strip()
 MAP_TILES_ORIGIN = None
 if CSU_MAP_TILES:
     _tiles = urlsplit(CSU_MAP_TILES)

@@ -13,6 +13,8 @@
 // Without JavaScript the drawing stays, each sensor a plain link to its page with a
 // native <title>.
 
+import { gettext } from "./i18n.js";
+
 const LABELS_FROM_ZOOM = 16; // the names written next to the markers from this zoom on
 
 function pin(tag, className, data, label) {
@@ -33,7 +35,10 @@ function pin(tag, className, data, label) {
 function startLeaflet(frame, layers, fallBack) {
   const view = frame.querySelector(".map-tiles-view");
   frame.dataset.view = "tiles";
-  const leaflet = window.L.map(view, { zoomSnap: 0.5, attributionControl: true });
+  const leaflet = window.L.map(view, { zoomSnap: 0.5, zoomControl: false });
+  window.L.control
+    .zoom({ zoomInTitle: gettext("Zoomer"), zoomOutTitle: gettext("Dézoomer") })
+    .addTo(leaflet);
   leaflet.attributionControl.setPrefix(false);
   const base = window.L.tileLayer(layers.tiles.url, {
     attribution: layers.tiles.attribution,
