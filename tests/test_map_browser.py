@@ -91,7 +91,7 @@ def dashboard(monkeypatch, town, operator):
             return page, errors, infos
 
         yield open_dashboard
-    connections.close_all()  # see tests/test_browser.py: else the test database stays
+        connections.close_all()  # see tests/test_browser.py: else the test database stays
 
 
 def test_offline_the_map_is_the_drawing_without_a_console_error(dashboard):
