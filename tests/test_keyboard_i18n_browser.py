@@ -1,7 +1,9 @@
 """Keyboard only, in a real browser (Debian's chromium, Playwright): the console's alert
 actions on the dashboard (acknowledge, comment, resolve), the director's PPMS form on a
 phone, the wall's sound button — with Tab, Enter and Space, the focus always visible; the
-sound button's state said (aria-pressed) and its text readable (4.5:1) both ways."""
+sound button's state said (aria-pressed) and its text readable (4.5:1) both ways. And the
+scripts' words of the director's page and the PPMS board in English once English is
+chosen (the JavaScript catalogue, locale/en/LC_MESSAGES/djangojs.po)."""
 
 import pytest
 from django.conf import settings
@@ -39,16 +41,27 @@ def open_page(monkeypatch, live_server):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
-        def open_page(user, path, *, width=1600, height=1000, **context):
+        def open_page(user, path, *, width=1600, height=1000, language="fr", **context):
             session = sign_in(Client(), user).cookies[settings.SESSION_COOKIE_NAME].value
             context = browser.new_context(
                 viewport={"width": width, "height": height},
-                locale="fr-FR",
+                locale=f"{language}-FR",
                 timezone_id="Europe/Paris",
                 **context,
             )
             context.add_cookies(
-                [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+                [
+                    {
+                        "name": settings.SESSION_COOKIE_NAME,
+                        "value": session,
+                        "url": live_server.url,
+                    },
+                    {
+                        "name": settings.LANGUAGE_COOKIE_NAME,
+                        "value": language,
+                        "url": live_server.url,
+                    },
+                ]
             )
             page = context.new_page()
             page.goto(f"{live_server.url}{path}")
@@ -176,4 +189,36 @@ def test_the_walls_sound_button_toggles_its_state_readable_both_ways(open_page, 
     mute.wait_for()
     page.wait_for_function(
         "document.querySelector('[data-testid=mute]').getAttribute('aria-pressed') === 'true'"
+    )
+
+
+# --- The scripts' words in English --------------------------------------------------------
+
+
+def test_the_directors_script_speaks_english_once_english_is_chosen(open_page, director, school):
+    ppms_activate(
+        scenario="confinement", title="Nuage toxique", source="operator", schools=[school]
+    )
+    page = open_page(director, "/ppms/ecole/", width=390, height=844, language="en")
+    page.get_by_test_id("ppms-banner").wait_for(state="visible")
+
+    page.get_by_test_id("btn-send").click()  # no situation chosen: the script's message
+
+    error = page.get_by_test_id("error-state")
+    error.wait_for(state="visible")
+    assert error.inner_text() == "First choose: safe, needs help or evacuated."
+
+
+def test_the_ppms_boards_script_speaks_english_once_english_is_chosen(open_page, operator):
+    page = open_page(operator, "/ppms/", language="en")
+    status = page.get_by_test_id("live-status")
+
+    # The live connection's state (the test server has no websocket: lost), in English.
+    page.wait_for_function("document.getElementById('live-status').textContent !== ''")
+    assert status.inner_text() in ("Live", "Live connection lost — reconnecting…")
+    french = open_page(operator, "/ppms/")
+    french.wait_for_function("document.getElementById('live-status').textContent !== ''")
+    assert french.get_by_test_id("live-status").inner_text() in (
+        "En direct",
+        "Connexion en direct perdue — reconnexion…",
     )
