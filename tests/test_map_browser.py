@@ -113,10 +113,13 @@ def test_offline_the_map_is_the_drawing_without_a_console_error(dashboard):
 @pytest.mark.parametrize(
     ("path", "width", "height"), [("/dashboard/", 1600, 1000), ("/dashboard/wall/", 1920, 1080)]
 )
-def test_a_tile_server_that_answers_shows_leaflet_with_the_layers(dashboard, path, width, height):
+def test_a_tile_server_that_answers_shows_leaflet_with_the_layers(
+    dashboard, path, width, height, tmp_path
+):
     with tile_server() as server:
         page, errors, _infos = dashboard(server.url, path=path, width=width, height=height)
         page.wait_for_selector(".leaflet-tile-loaded")
+        page.screenshot(path=tmp_path / f"map-{width}.png")
 
         frame = page.get_by_test_id("map")
         assert frame.get_attribute("data-view") == "tiles"
@@ -160,7 +163,7 @@ def test_a_tile_server_that_answers_shows_leaflet_with_the_layers(dashboard, pat
         assert "IGN" not in tiles.locator(".leaflet-control-attribution").inner_text()
         if path == "/dashboard/wall/":
             assert page.evaluate("document.documentElement.scrollHeight") <= 1080
-        page.screenshot(path=f"/tmp/map/leaflet-{width}.png")
+        page.screenshot(path=tmp_path / f"map-{width}-zoomed.png")
         assert errors == []
         assert len(server.requests) > 1  # the server's check, then the browser's tiles
 

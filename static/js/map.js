@@ -105,6 +105,17 @@ function startLeaflet(frame, layers, fallBack) {
   leaflet.on("zoomend", labels);
   leaflet.fitBounds(layers.bounds);
   labels();
+  // The panel changes size after the start (the PPMS strip appears on the wall, a window is
+  // resized): Leaflet follows, and fits the map again until the operator moves it.
+  let moved = false;
+  for (const type of ["pointerdown", "wheel", "keydown"]) {
+    view.addEventListener(type, () => (moved = true), { passive: true });
+  }
+  new ResizeObserver(() => {
+    if (frame.dataset.view !== "tiles") return;
+    leaflet.invalidateSize();
+    if (!moved) leaflet.fitBounds(layers.bounds);
+  }).observe(view);
 }
 
 export function createMap(frame, tooltip, { describe }) {
