@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 
 from alerts.models import Alert, Severity
 from core.roles import is_director, watches_the_town
-from ppms.models import Scenario, School
+from ppms.models import Scenario, School, Shelter
 from sensors.metrics import REGISTRY, Kind
 from sensors.models import Commune, Sensor, Zone
 
@@ -180,13 +180,14 @@ def zone_path(rings: list[list[tuple[float, float]]], projection: Projection) ->
 
 
 def map_data(scope: Scope, sensors: list[Sensor], user) -> dict:
-    """Everything the map draws: zones, schools, sensors, projected for the SVG drawing
-    and, when the tile server answers, as coordinates for Leaflet (three queries)."""
+    """Everything the map draws: zones, schools, shelters, sensors, projected for the SVG
+    drawing and, when the tile server answers, as coordinates for Leaflet (four queries)."""
     shown = [c.pk for c in scope.shown]
     zones = list(
         Zone.objects.filter(commune__in=shown).exclude(geometry=None).select_related("commune")
     )
     schools = list(School.objects.visible_to(user).filter(commune__in=shown).order_by("name"))
+    shelters = list(Shelter.objects.filter(commune__in=shown).order_by("name"))
     alerting = set(
         Alert.objects.open()
         .filter(sensor__in=[s.pk for s in sensors])
@@ -197,6 +198,7 @@ def map_data(scope: Scope, sensors: list[Sensor], user) -> dict:
     zone_rings = {zone.pk: [valid_ring(r) for r in rings_of(zone.geometry)] for zone in zones}
     points = [(s.longitude, s.latitude) for s in sensors]
     points += [(s.longitude, s.latitude) for s in schools]
+    points += [(s.longitude, s.latitude) for s in shelters]
     points += [p for rings in zone_rings.values() for ring in rings for p in ring]
     projection = Projection.fit(points)
     # Districts first, so flood and SEVESO zones are drawn over them.
@@ -228,6 +230,23 @@ def map_data(scope: Scope, sensors: list[Sensor], user) -> dict:
             }
             for school in schools
         ],
+        "shelters": [
+            {
+                "id": shelter.pk,
+                "name": shelter.name,
+                "open": shelter.is_open,
+                "label": _("%(name)s — centre d'accueil %(state)s, %(occupancy)s / %(capacity)s")
+                % {
+                    "name": shelter.name,
+                    "state": _("ouvert") if shelter.is_open else _("fermé"),
+                    "occupancy": shelter.occupancy,
+                    "capacity": shelter.capacity,
+                },
+                "xy": projection.xy(shelter.longitude, shelter.latitude),
+                "at": (shelter.latitude, shelter.longitude),
+            }
+            for shelter in shelters
+        ],
         "sensors": [
             {
                 "ref": sensor.ref,
@@ -249,7 +268,7 @@ def map_data(scope: Scope, sensors: list[Sensor], user) -> dict:
         drawn["leaflet"] = {
             "tiles": drawn["base"],
             "bounds": projection.bounds(),
-            **{layer: drawn[layer] for layer in ("zones", "schools", "sensors")},
+            **{layer: drawn[layer] for layer in ("zones", "schools", "shelters", "sensors")},
         }
     return drawn
 

@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from ppms.models import Shelter
 from sensors.models import Zone
 from tests.brokers import free_port
 from tests.conftest import make_school, make_sensor
@@ -29,6 +30,10 @@ def two_towns(commune, other_commune):
     make_school(other_commune, "0370002B", name="École de Ballan")
     Zone.objects.create(commune=commune, name="Quartier A", geometry=square(0.65, 47.34))
     Zone.objects.create(commune=other_commune, name="Quartier B", geometry=square(0.60, 47.33))
+    for town, name in ((commune, "Gymnase de Joué"), (other_commune, "Salle de Ballan")):
+        Shelter.objects.create(
+            commune=town, name=name, latitude=47.351, longitude=0.652, capacity=120, occupancy=30
+        )
     return mine, theirs
 
 
@@ -55,12 +60,16 @@ def test_a_tile_server_that_answers_gets_leaflet_with_the_operators_layers_only(
     assert layers["sensors"][0]["at"] == [47.35, 0.66]
     assert [s["name"] for s in layers["schools"]] == ["École de Joué"]
     assert [z["name"] for z in layers["zones"]] == ["Quartier A"]
+    [shelter] = layers["shelters"]
+    assert shelter["label"] == "Gymnase de Joué — centre d'accueil fermé, 30 / 120"
+    assert shelter["at"] == [47.351, 0.652] and shelter["open"] is False
     assert layers["zones"][0]["rings"][0][0] == [47.34, 0.65]  # (lat, lon), as Leaflet
     (south, west), (north, east) = layers["bounds"]
     assert south < 47.34 < 47.35 < north and west < 0.65 < 0.66 < east
     assert '<script src="/static/leaflet/leaflet.js" defer>' in page
     assert '<link rel="stylesheet" href="/static/leaflet/leaflet.css">' in page
-    assert "bal-water-01" not in page and "Quartier B" not in page
+    for theirs in ("bal-water-01", "Quartier B", "École de Ballan", "Salle de Ballan"):
+        assert theirs not in page
     # The drawing is still there, for the browser that cannot load the tiles.
     assert 'data-testid="map-drawing"' in page
     # One tile asked for, around the map's middle, at zoom 12.
@@ -108,6 +117,9 @@ def test_no_tile_url_no_tile_server_asked(client, operator, two_towns, settings)
 
     assert layers_of(page) is None
     assert 'data-sensor="jlt-water-01"' in page
+    # The drawing has every layer: zones, schools, shelters, sensors.
+    assert 'data-zone-type="district"' in page and 'data-school="0370001A"' in page
+    assert 'data-open="false"' in page and "<title>Gymnase de Joué — centre d" in page
 
 
 def test_a_sensor_in_alert_and_a_school_have_shapes_not_only_colours(client, operator, commune):

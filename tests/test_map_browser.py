@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client
 
+from ppms.models import Shelter
 from ppms.services import ppms_activate
 from sensors.models import Zone
 from tests.brokers import free_port
@@ -49,6 +50,9 @@ def town(commune, other_commune, operator):
     placed(make_school(other_commune, "0370002B", name="École de Ballan"), 47.33)
     Zone.objects.create(
         commune=commune, name="Zone inondable", type="flood", geometry=square(0.655, 47.345)
+    )
+    Shelter.objects.create(
+        commune=commune, name="Gymnase", latitude=47.347, longitude=0.657, capacity=80, is_open=True
     )
     ppms_activate(
         scenario="confinement", title="Exercice", source="operator", schools=[school], by=operator
@@ -137,6 +141,12 @@ def test_a_tile_server_that_answers_shows_leaflet_with_the_layers(
             "ns => ns.map(n => n.dataset.school)"
         ) == ["0370001A"]
         assert tiles.locator("path.zone-flood").count() == 1
+        shelter = tiles.locator("[data-shelter]")
+        assert shelter.get_attribute("data-open") == "true"
+        shelter.hover()
+        assert shelter.locator(".pin-label").inner_text() == (
+            "Gymnase — centre d'accueil ouvert, 0 / 80"
+        )
         # In alert, in PPMS: a shape of their own, not only a colour.
         alert = tiles.locator('[data-sensor="jlt-air-01"]')
         assert alert.get_attribute("data-state") == "alert"

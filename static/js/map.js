@@ -85,6 +85,11 @@ function startLeaflet(frame, layers, fallBack) {
     node.setAttribute("aria-label", school.name);
     marker(school.at, node);
   }
+  for (const shelter of layers.shelters) {
+    const node = pin("span", "shelter", { shelter: shelter.id, open: shelter.open }, shelter.label);
+    node.title = shelter.label;
+    marker(shelter.at, node);
+  }
   for (const sensor of layers.sensors) {
     const node = pin(
       "a",
