@@ -98,7 +98,7 @@ def dashboard(monkeypatch, town, operator):
         connections.close_all()  # see tests/test_browser.py: else the test database stays
 
 
-def test_offline_the_map_is_the_drawing_without_a_console_error(dashboard):
+def test_offline_the_map_is_the_drawing_without_a_console_error(dashboard, tmp_path):
     page, errors, _infos = dashboard()
 
     frame = page.get_by_test_id("map")
@@ -111,6 +111,7 @@ def test_offline_the_map_is_the_drawing_without_a_console_error(dashboard):
     assert page.locator('svg.map [data-sensor="bal-air-01"]').count() == 0
     page.wait_for_selector('svg.map [data-school="0370001A"][data-ppms="on"]')
     page.wait_for_timeout(1000)  # whatever would fail late
+    page.get_by_test_id("map").screenshot(path=tmp_path / "drawing.png")
     assert errors == []
 
 
