@@ -6,9 +6,11 @@ embedded MQTT broker. Set ``DATABASE_URL``, ``REDIS_URL`` and ``MQTT_URL`` and t
 code runs on PostgreSQL, Redis and Mosquitto.
 """
 
+import importlib.util
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from celery.schedules import crontab
@@ -458,7 +460,12 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Leaflet's JS, CSS and images as shipped by django-leaflet, served as /static/leaflet/…
+# (its directory only: as an app, its admin module would want GeoDjango's GDAL).
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    Path(importlib.util.find_spec("leaflet").origin).parent / "static",
+]
 STATICFILES_FINDERS = [
     "django.contrib.staticfiles.finders.FileSystemFinder",
     "django.contrib.staticfiles.finders.AppDirectoriesFinder",
@@ -474,6 +481,32 @@ STORAGES = {
 }
 # Serve static files straight from the apps (no collectstatic): DEBUG, and the browser tests.
 WHITENOISE_USE_FINDERS = DEBUG or env_bool("CSU_STATIC_FROM_FINDERS", False)
+
+# The dashboard's map (Leaflet, dashboard/tiles.py): its base map, a slippy-map tile URL
+# with {z}, {x} and {y}, and the attribution shown on it. Default: the IGN's public
+# "Plan IGN" layer; a town's own tile server instead; empty: the map drawn from the
+# coordinates only, the fallback also shown while the tile server does not answer.
+PLAN_IGN_TILES = (
+    "https://data.geopf.fr/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER=GEOGRAPHICALGRIDSYSTEMS.PLANIGNV2&STYLE=normal&TILEMATRIXSET=PM"
+    "&FORMAT=image/png&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
+)
+CSU_MAP_TILES = env("CSU_MAP_TILES", PLAN_IGN_TILES).strip()
+# The attribution: the IGN's for its Plan IGN; none by default for another tile server.
+CSU_MAP_ATTRIBUTION = env(
+    "CSU_MAP_ATTRIBUTION", "© IGN – Plan IGN" if CSU_MAP_TILES == PLAN_IGN_TILES else ""
+).strip()
+MAP_TILES_ORIGIN = None
+if CSU_MAP_TILES:
+    _tiles = urlsplit(CSU_MAP_TILES)
+    _missing = [part for part in ("{z}", "{x}", "{y}") if part not in CSU_MAP_TILES]
+    if _tiles.scheme not in ("http", "https") or not _tiles.hostname or _missing:
+        raise ImproperlyConfigured(
+            f"CSU_MAP_TILES={CSU_MAP_TILES!r}: an http(s) tile URL with {{z}}, {{x}} and {{y}}"
+            + (f" (missing: {', '.join(_missing)})" if _missing else "")
+            + ", e.g. https://tuiles.ville.fr/{z}/{x}/{y}.png; empty for no base map."
+        )
+    MAP_TILES_ORIGIN = f"{_tiles.scheme}://{_tiles.netloc}"
 
 # --- Security (production values unless DEBUG) ----------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -494,7 +527,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF, "'unsafe-inline'"],
-        "img-src": [SELF, "data:", "blob:"],
+        # The map's tile server, when there is one (CSU_MAP_TILES), and nothing else.
+        "img-src": [SELF, "data:", "blob:", *([MAP_TILES_ORIGIN] if MAP_TILES_ORIGIN else [])],
         "font-src": [SELF, "data:"],
         "connect-src": [SELF],
         "worker-src": [SELF],
@@ -557,8 +591,6 @@ CSU_CAP_SENDER = env("CSU_CAP_SENDER")
 # How long an ended alert or activation stays in the CAP feed, with its last message
 # (AllClear or Cancel), so aggregators that poll hear of the end before the item leaves.
 CAP_FEED_KEEP_HOURS = env_int("CAP_FEED_KEEP_HOURS", 24, minimum=1)
-# A slippy-map tile URL ({z}/{x}/{y}) drawn under the dashboard's map; none: no tiles.
-CSU_MAP_TILE_URL = env("CSU_MAP_TILE_URL")
 HEALTHZ_TIMEOUT_S = 2.0
 # How long a process keeps the sensors and rules it read (core/cache.py): a change made
 # elsewhere (the admin in the web process) reaches ingest and the workers within it.

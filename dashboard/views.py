@@ -1,9 +1,10 @@
 """The operator's live dashboard: the page, its wall-screen mode and its KPI endpoint.
 
-The page is server-rendered (tiles, an SVG map drawn from the coordinates, no tile
-server needed); ``static/js/dashboard.js`` then keeps it live from the websocket and
-the REST API. ``/dashboard/kpis.json`` answers the same figures, with the tiles'
-HTML, for the page's periodic refresh.
+The page is server-rendered (tiles, the map: Leaflet over the tile server's base map,
+an SVG drawn from the coordinates when there is none or it does not answer);
+``static/js/dashboard.js`` then keeps it live from the websocket and the REST API.
+``/dashboard/kpis.json`` answers the same figures, with the tiles' HTML, for the page's
+periodic refresh.
 """
 
 import math
@@ -21,11 +22,12 @@ from django.views.decorators.cache import never_cache
 from alerts.models import Alert, Severity
 from core.colours import readable_text
 from core.roles import is_director, watches_the_town
-from ppms.models import Scenario, School
+from ppms.models import Scenario, School, Shelter
 from sensors.metrics import REGISTRY, Kind
 from sensors.models import Commune, Sensor, Zone
 
-from .kpis import dashboard_kpis
+from .kpis import dashboard_kpis, text_colour
+from .tiles import base_map
 
 # The sensor pages (sensors app), /sensors/<ref>/; their route is not ours to reverse.
 SENSOR_PAGES = "/sensors/"
@@ -130,6 +132,20 @@ class Projection:
         dy = (height - span_lat * scale) / 2
         return cls(west, north, kx, scale, dx, dy, MAP_WIDTH, height)
 
+    def lon_lat(self, x: float, y: float) -> tuple[float, float]:
+        lon = self.west + (x - self.dx) / (self.kx * self.scale)
+        return lon, self.north - (y - self.dy) / self.scale
+
+    def centre(self) -> tuple[float, float]:
+        """The (lon, lat) at the middle of the map."""
+        return self.lon_lat(self.width / 2, self.height / 2)
+
+    def bounds(self) -> list[tuple[float, float]]:
+        """The drawn box as Leaflet's [[south, west], [north, east]]."""
+        west, north = self.lon_lat(0, 0)
+        east, south = self.lon_lat(self.width, self.height)
+        return [(round(south, 6), round(west, 6)), (round(north, 6), round(east, 6))]
+
     def xy(self, lon: float, lat: float) -> tuple[float, float]:
         x = self.dx + (lon - self.west) * self.kx * self.scale
         y = self.dy + (self.north - lat) * self.scale
@@ -164,60 +180,15 @@ def zone_path(rings: list[list[tuple[float, float]]], projection: Projection) ->
     return " ".join(parts)
 
 
-def tile_images(projection: Projection, url: str, max_tiles: int = 48) -> list[dict]:
-    """Slippy-map tiles covering the map, each placed by its projected corners.
-
-    Tiles are Web Mercator and the map equirectangular: over a town the two differ by
-    far less than a pixel within one tile, so placing each tile by its corners is enough.
-    """
-    west = projection.west
-    east = west + projection.width / (projection.kx * projection.scale)
-    north = projection.north
-    south = north - projection.height / projection.scale
-
-    def tile_x(lon, z):
-        return (lon + 180) / 360 * 2**z
-
-    def tile_y(lat, z):
-        lat = math.radians(lat)
-        return (1 - math.asinh(math.tan(lat)) / math.pi) / 2 * 2**z
-
-    def lon_of(x, z):
-        return x / 2**z * 360 - 180
-
-    def lat_of(y, z):
-        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / 2**z))))
-
-    for zoom in range(19, -1, -1):
-        xs = range(math.floor(tile_x(west, zoom)), math.floor(tile_x(east, zoom)) + 1)
-        ys = range(math.floor(tile_y(north, zoom)), math.floor(tile_y(south, zoom)) + 1)
-        if len(xs) * len(ys) <= max_tiles:
-            break
-    images = []
-    for x in xs:
-        for y in ys:
-            x0, y0 = projection.xy(lon_of(x, zoom), lat_of(y, zoom))
-            x1, y1 = projection.xy(lon_of(x + 1, zoom), lat_of(y + 1, zoom))
-            href = url.replace("{z}", str(zoom)).replace("{x}", str(x)).replace("{y}", str(y))
-            images.append(
-                {
-                    "href": href,
-                    "x": x0,
-                    "y": y0,
-                    "width": round(x1 - x0, 1),
-                    "height": round(y1 - y0, 1),
-                }
-            )
-    return images
-
-
 def map_data(scope: Scope, sensors: list[Sensor], user) -> dict:
-    """Everything the SVG map draws: zones, schools, sensors, projected (three queries)."""
+    """Everything the map draws: zones, schools, shelters, sensors, projected for the SVG
+    drawing and, when the tile server answers, as coordinates for Leaflet (four queries)."""
     shown = [c.pk for c in scope.shown]
     zones = list(
         Zone.objects.filter(commune__in=shown).exclude(geometry=None).select_related("commune")
     )
     schools = list(School.objects.visible_to(user).filter(commune__in=shown).order_by("name"))
+    shelters = list(Shelter.objects.filter(commune__in=shown).order_by("name"))
     alerting = set(
         Alert.objects.open()
         .filter(sensor__in=[s.pk for s in sensors])
@@ -228,16 +199,15 @@ def map_data(scope: Scope, sensors: list[Sensor], user) -> dict:
     zone_rings = {zone.pk: [valid_ring(r) for r in rings_of(zone.geometry)] for zone in zones}
     points = [(s.longitude, s.latitude) for s in sensors]
     points += [(s.longitude, s.latitude) for s in schools]
+    points += [(s.longitude, s.latitude) for s in shelters]
     points += [p for rings in zone_rings.values() for ring in rings for p in ring]
     projection = Projection.fit(points)
     # Districts first, so flood and SEVESO zones are drawn over them.
     order = {Zone.Type.DISTRICT: 0, Zone.Type.OTHER: 1, Zone.Type.FLOOD: 2, Zone.Type.SEVESO: 3}
     zones.sort(key=lambda zone: (order.get(zone.type, 1), zone.name))
-    tile_url = settings.CSU_MAP_TILE_URL
-    return {
+    drawn = {
         "width": projection.width,
         "height": projection.height,
-        "tiles": tile_images(projection, tile_url) if tile_url else [],
         "zones": [
             {
                 "id": zone.pk,
@@ -246,6 +216,7 @@ def map_data(scope: Scope, sensors: list[Sensor], user) -> dict:
                 "type": zone.type,
                 "type_label": zone.get_type_display(),
                 "path": zone_path(zone_rings[zone.pk], projection),
+                "rings": [[(lat, lon) for lon, lat in ring] for ring in zone_rings[zone.pk]],
             }
             for zone in zones
             if zone_rings[zone.pk]
@@ -256,8 +227,26 @@ def map_data(scope: Scope, sensors: list[Sensor], user) -> dict:
                 "name": school.name,
                 "pupils": school.pupils,
                 "xy": projection.xy(school.longitude, school.latitude),
+                "at": (school.latitude, school.longitude),
             }
             for school in schools
+        ],
+        "shelters": [
+            {
+                "id": shelter.pk,
+                "name": shelter.name,
+                "open": shelter.is_open,
+                "label": _("%(name)s — centre d'accueil %(state)s, %(occupancy)s / %(capacity)s")
+                % {
+                    "name": shelter.name,
+                    "state": _("ouvert") if shelter.is_open else _("fermé"),
+                    "occupancy": shelter.occupancy,
+                    "capacity": shelter.capacity,
+                },
+                "xy": projection.xy(shelter.longitude, shelter.latitude),
+                "at": (shelter.latitude, shelter.longitude),
+            }
+            for shelter in shelters
         ],
         "sensors": [
             {
@@ -269,10 +258,20 @@ def map_data(scope: Scope, sensors: list[Sensor], user) -> dict:
                 "sensor_state": sensor.state,
                 "url": f"{SENSOR_PAGES}{sensor.ref}/",
                 "xy": projection.xy(sensor.longitude, sensor.latitude),
+                "at": (sensor.latitude, sensor.longitude),
             }
             for sensor in sensors
         ],
     }
+    # Leaflet over the tiles when the tile server answers; the drawing stays the fallback.
+    drawn["base"] = base_map(*projection.centre())
+    if drawn["base"]:
+        drawn["leaflet"] = {
+            "tiles": drawn["base"],
+            "bounds": projection.bounds(),
+            **{layer: drawn[layer] for layer in ("zones", "schools", "shelters", "sensors")},
+        }
+    return drawn
 
 
 # --- What the scripts need ----------------------------------------------------------------

@@ -204,45 +204,6 @@ def uncounted_forms() -> dict[str, list[list[str]]]:
     }
 
 
-def director_i18n() -> dict[str, str]:
-    """The French strings the director's script shows (no build step, no JS catalogue)."""
-    return {
-        "queued": _("En attente de réseau — envoi automatique"),
-        "queued_n": _("%(n)s envois en attente de réseau — envoi automatique"),
-        "sending": _("Envoi en cours…"),
-        "send": _("Envoyer"),
-        "resend": _("Renvoyer avec ces effectifs"),
-        "sent": _("Envoyé au CSU à %(time)s"),
-        "refused": _("Envoi refusé : corrigez les champs signalés puis renvoyez."),
-        "session": _("Session expirée : reconnectez-vous, l'envoi se fera ensuite."),
-        "server": _("Le serveur ne répond pas correctement : nouvel essai automatique."),
-        "gone": _("Ce déclenchement n'existe plus : envoi abandonné."),
-        "offline": _("Hors ligne — informations du %(time)s"),
-        "live_lost": _("Connexion en direct perdue — reconnexion…"),
-        "ended": _("%(title)s — à %(time)s"),
-        "cancelled_kind": _("Déclenchement annulé (erreur)"),
-        "cancelled_text": _(
-            "Ce déclenchement a été envoyé par erreur : reprenez le cours normal de la journée."
-        ),
-        "alarm_sent": _("Alerte transmise au CSU à %(time)s"),
-        "alarm_failed": _("Échec de l'envoi de l'alerte : appelez le %(numbers)s."),
-        "integer": _("Un nombre entier positif ou nul."),
-        "choose_state": _("Choisissez d'abord : en sûreté, besoin d'aide ou évacués."),
-        "since": _("depuis %(time)s"),
-        "push_on": _("Alertes activées sur ce téléphone, même page fermée."),
-        "push_off": _("Recevez les alertes sur ce téléphone même quand cette page est fermée."),
-        "push_refused": _(
-            "Notifications refusées : autorisez-les dans les réglages du navigateur."
-        ),
-        "push_failed": _("Activation impossible pour l'instant : réessayez."),
-        "group": _("Groupe %(n)s"),
-    }
-
-
-def vigicrues_labels() -> dict[str, str]:
-    return {colour.value: str(colour.label) for colour in VigicruesColour}
-
-
 def push_settings() -> dict:
     return {"enabled": webpush.enabled(), "public_key": settings.WEBPUSH_VAPID_PUBLIC_KEY}
 
@@ -270,7 +231,6 @@ def _director_page(request, school, *, several: bool):
             "push_subscriptions": reverse("push-subscriptions"),
         },
         "push": push_settings(),
-        "i18n": director_i18n(),
         "uncounted": uncounted_forms(),
         "vigicrues": vigicrues_labels(),
     }
@@ -335,7 +295,6 @@ def director_home(request):
             "push_subscriptions": reverse("push-subscriptions"),
         },
         "push": push_settings(),
-        "i18n": director_i18n(),
     }
     return render(request, "ppms/director_choose.html", {"rows": rows, "page_data": data})
 
@@ -739,7 +698,6 @@ def board(request):
             "sections": reverse("ppms-board-sections"),
             "ws": "/ws/live/",
         },
-        "i18n": board_i18n(),
     }
     context = {
         **board_context(request.user),
@@ -757,35 +715,6 @@ def board(request):
         "config": config,
     }
     return render(request, "ppms/board.html", context)
-
-
-def board_i18n() -> dict[str, str]:
-    return {
-        "activated": _("Déclenchement envoyé."),
-        "ended": _("Fin d'alerte donnée à %(time)s"),
-        "failed": _("Échec : %(message)s"),
-        "network": _("Pas de réseau : réessayez."),
-        "live_lost": _("Connexion en direct perdue — reconnexion…"),
-        "live_ok": _("En direct"),
-        "minutes": _("il y a %(n)s min"),
-        "escalated": _("Relancée"),
-        "full": _("Complet"),
-        "open": _("Ouvert"),
-        "closed": _("Fermé"),
-        "record": _("Enregistrer"),
-        "saved": _("Enregistré."),
-        "no_shelter": _("Aucun centre d'accueil visible."),
-        "pick_scope": _("Choisissez au moins une zone ou une école."),
-        "cancelled": _("Déclenchement annulé (erreur) à %(time)s"),
-        "reason_dismiss": _("Pourquoi écarter cette proposition ? (enregistré avec votre nom)"),
-        "reason_cancel": _(
-            "Pourquoi annuler ? Tous ceux qui l'ont reçu apprendront qu'il était une erreur."
-        ),
-        "reason_needed": _("Le motif est obligatoire."),
-        "ordered_by_needed": _("Indiquez l'autorité qui a ordonné la fin d'alerte."),
-        "confirm_schools": _("Cochez chaque école sans réponse ou ayant besoin d'aide."),
-        "recorded": _("Relevé enregistré à %(time)s."),
-    }
 
 
 @never_cache

@@ -2,6 +2,8 @@
 its own screen: the operator at a desk, the director on a phone, the admin. No serious
 or critical violation. The pages show the demo town during a flood (alerts, a PPMS)."""
 
+import copy
+
 import pytest
 from django.conf import settings
 from django.db import connections
@@ -12,6 +14,7 @@ from ppms.models import School
 from tests.conftest import CHROMIUM, sign_in
 from tests.test_browser import CHROMIUM_ARGS
 from tests.test_screens_browser import demo_town, flood_under_way  # noqa: F401 (fixtures)
+from tests.tiles import tile_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -79,6 +82,21 @@ def operator_pages(activation):
 def test_the_operator_pages_have_no_serious_violation(audit, flood_under_way, language):  # noqa: F811
     assert audit("operateur-metropole", operator_pages(flood_under_way), viewport=DESK,
                  language=language) == []  # fmt: skip
+
+
+def test_the_map_over_tiles_has_no_serious_violation(audit, settings):
+    """Leaflet's map (a tile server answering): its markers and controls are labelled."""
+    with tile_server() as server:
+        settings.CSU_MAP_TILES = server.url
+        origin = server.url.split("/{z}")[0]
+        policy = copy.deepcopy(settings.CONTENT_SECURITY_POLICY)
+        policy["DIRECTIVES"]["img-src"].append(origin)  # as the settings do for CSU_MAP_TILES
+        settings.CONTENT_SECURITY_POLICY = policy
+
+        found = audit("operateur-metropole", ["/dashboard/", "/dashboard/wall/"], viewport=DESK)
+
+        assert len(server.requests) > 2  # the server's check, then the browser's tiles
+    assert found == []
 
 
 def test_the_director_page_on_a_phone_has_no_serious_violation(audit):

@@ -612,20 +612,6 @@ def test_the_page_loads_the_vendored_plotly_and_nothing_from_the_internet(
     assert not re.search(r"https?://", page)
 
 
-def test_the_map_draws_tiles_only_when_a_tile_server_is_configured(
-    client, operator, two_towns, settings
-):
-    login(client, operator)
-    assert "<image" not in client.get(DASHBOARD).content.decode()
-
-    settings.CSU_MAP_TILE_URL = "https://tuiles.ville.example/{z}/{x}/{y}.png"
-    page = client.get(DASHBOARD).content.decode()
-
-    hrefs = re.findall(r'<image href="([^"]+)"', page)
-    assert hrefs
-    assert all(re.fullmatch(r"https://tuiles\.ville\.example/\d+/\d+/\d+\.png", h) for h in hrefs)
-
-
 def test_a_sensor_with_an_open_alert_is_drawn_in_alert(client, operator, commune):
     from tests.alerting import feed, make_rule
 

@@ -43,8 +43,10 @@ def test_no_code_but_the_settings_reads_the_environment():
     assert readers == []
 
 
-def run_settings(tmp_path, **env) -> subprocess.CompletedProcess:
-    script = "import django; django.setup(); from django.conf import settings; print('ok')"
+def run_settings(tmp_path, _script=None, **env) -> subprocess.CompletedProcess:
+    script = _script or (
+        "import django; django.setup(); from django.conf import settings; print('ok')"
+    )
     return subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,

@@ -78,7 +78,36 @@
   const chooser = document.querySelector("[data-testid=school-choice]");
   if (!dataNode && !chooser) return;
   const page = dataNode ? JSON.parse(dataNode.textContent) : JSON.parse($("#ppms-choice-data").textContent);
-  const T = page.i18n || {};
+  // The page's words, from Django's JavaScript catalogue (/jsi18n/, loaded before this
+  // script; locale/*/djangojs.po). Without it (offline, not cached), the French stays.
+  const gettext = (text) => (window.django && window.django.gettext ? window.django.gettext(text) : text);
+  const T = {
+    group: gettext("Groupe %(n)s"),
+    queued: gettext("En attente de réseau — envoi automatique"),
+    queued_n: gettext("%(n)s envois en attente de réseau — envoi automatique"),
+    sending: gettext("Envoi en cours…"),
+    send: gettext("Envoyer"),
+    resend: gettext("Renvoyer avec ces effectifs"),
+    sent: gettext("Envoyé au CSU à %(time)s"),
+    refused: gettext("Envoi refusé\u202f: corrigez les champs signalés puis renvoyez."),
+    session: gettext("Session expirée\u202f: reconnectez-vous, l'envoi se fera ensuite."),
+    server: gettext("Le serveur ne répond pas correctement\u202f: nouvel essai automatique."),
+    gone: gettext("Ce déclenchement n'existe plus\u202f: envoi abandonné."),
+    offline: gettext("Hors ligne — informations du %(time)s"),
+    live_lost: gettext("Connexion en direct perdue — reconnexion…"),
+    ended: gettext("%(title)s — à %(time)s"),
+    cancelled_kind: gettext("Déclenchement annulé (erreur)"),
+    cancelled_text: gettext("Ce déclenchement a été envoyé par erreur\u202f: reprenez le cours normal de la journée."),
+    alarm_sent: gettext("Alerte transmise au CSU à %(time)s"),
+    alarm_failed: gettext("Échec de l'envoi de l'alerte\u202f: appelez le %(numbers)s."),
+    integer: gettext("Un nombre entier positif ou nul."),
+    choose_state: gettext("Choisissez d'abord\u202f: en sûreté, besoin d'aide ou évacués."),
+    since: gettext("depuis %(time)s"),
+    push_on: gettext("Alertes activées sur ce téléphone, même page fermée."),
+    push_off: gettext("Recevez les alertes sur ce téléphone même quand cette page est fermée."),
+    push_refused: gettext("Notifications refusées\u202f: autorisez-les dans les réglages du navigateur."),
+    push_failed: gettext("Activation impossible pour l'instant\u202f: réessayez."),
+  };
 
   // --- Small helpers ----------------------------------------------------------------------
 

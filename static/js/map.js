@@ -1,29 +1,153 @@
-// The dashboard's SVG map (drawn by the server from the coordinates): tooltips on
-// hover, focus and click, and the live state of each sensor.
+// The dashboard's map: Leaflet over the tile server's base map when the server offers
+// one (the #map-layers data, dashboard/tiles.py), else the SVG drawn by the server from
+// the coordinates, which is also the fallback when the browser cannot load the tiles.
+// Tooltips on hover, focus and click, and the live state of each sensor, on both.
 //
-//   const map = createMap(svg, tooltip, { describe })
+//   const map = createMap(frame, tooltip, { describe })
+//     frame: [data-testid="map"], holding the drawing and the Leaflet view
 //     describe(node) -> { title, lines: [string], link: { href, text } | null }
 //     map.setStates({ ref: "online" | "offline" | "unknown" })   the sensors' own state
 //     map.setState(ref, state)
 //     map.setAlerting(Set of refs)                               drawn as "alert" above all
 //
-// Without JavaScript each sensor is a plain link to its page with a native <title>.
+// Without JavaScript the drawing stays, each sensor a plain link to its page with a
+// native <title>.
 
-export function createMap(svg, tooltip, { describe }) {
-  const frame = tooltip.parentElement;
+import { gettext } from "./i18n.js";
+
+const LABELS_FROM_ZOOM = 16; // the names written next to the markers from this zoom on
+
+function pin(tag, className, data, label) {
+  const node = document.createElement(tag);
+  node.className = `pin ${className}`;
+  Object.assign(node.dataset, data);
+  const shape = document.createElement("span");
+  shape.className = "shape";
+  shape.setAttribute("aria-hidden", "true");
+  const text = document.createElement("span");
+  text.className = "pin-label";
+  text.textContent = label;
+  node.append(shape, text);
+  return node;
+}
+
+// Leaflet in the frame, from the layers' data; calls fallBack() once if no tile loads.
+function startLeaflet(frame, layers, fallBack) {
+  const view = frame.querySelector(".map-tiles-view");
+  frame.dataset.view = "tiles";
+  const leaflet = window.L.map(view, { zoomSnap: 0.5, zoomControl: false });
+  window.L.control
+    .zoom({ zoomInTitle: gettext("Zoomer"), zoomOutTitle: gettext("Dézoomer") })
+    .addTo(leaflet);
+  leaflet.attributionControl.setPrefix(false);
+  const base = window.L.tileLayer(layers.tiles.url, {
+    attribution: layers.tiles.attribution,
+    maxZoom: 19,
+    crossOrigin: false,
+  });
+  let loaded = false;
+  base.on("tileload", () => {
+    loaded = true;
+  });
+  base.on("tileerror", () => {
+    if (loaded || frame.dataset.view !== "tiles") return;
+    leaflet.remove();
+    view.replaceChildren();
+    frame.dataset.view = "drawing";
+    fallBack();
+  });
+  base.addTo(leaflet);
+  for (const zone of layers.zones) {
+    window.L.polygon(zone.rings, {
+      className: `zone zone-${zone.type}`,
+      opacity: 1,
+      fillOpacity: 1,
+      weight: 1.5,
+    })
+      .bindTooltip(`${zone.name} — ${zone.commune} (${zone.type_label})`, { sticky: true })
+      .addTo(leaflet);
+  }
+  const marker = (at, node) =>
+    window.L.marker(at, {
+      icon: window.L.divIcon({ className: "pin-icon", html: node, iconSize: [24, 24] }),
+      keyboard: false,
+      interactive: false,
+    }).addTo(leaflet);
+  for (const school of layers.schools) {
+    const node = pin(
+      "span",
+      "school",
+      { school: school.uai, name: school.name, pupils: school.pupils },
+      school.name,
+    );
+    node.tabIndex = 0;
+    node.setAttribute("role", "button");
+    node.setAttribute("aria-label", school.name);
+    marker(school.at, node);
+  }
+  for (const shelter of layers.shelters) {
+    const node = pin("span", "shelter", { shelter: shelter.id, open: shelter.open }, shelter.label);
+    node.title = shelter.label;
+    marker(shelter.at, node);
+  }
+  for (const sensor of layers.sensors) {
+    const node = pin(
+      "a",
+      `sensor kind-${sensor.kind}`,
+      {
+        sensor: sensor.ref,
+        kind: sensor.kind,
+        state: sensor.state,
+        sensorState: sensor.sensor_state,
+      },
+      sensor.name,
+    );
+    node.href = sensor.url;
+    node.setAttribute("aria-label", `${sensor.name} — ${sensor.kind_label}`);
+    marker(sensor.at, node);
+  }
+  const labels = () => frame.classList.toggle("labels", leaflet.getZoom() >= LABELS_FROM_ZOOM);
+  leaflet.on("zoomend", labels);
+  leaflet.fitBounds(layers.bounds);
+  labels();
+  // The panel changes size after the start (the PPMS strip appears on the wall, a window is
+  // resized): Leaflet follows, and fits the map again until the operator moves it.
+  let moved = false;
+  for (const type of ["pointerdown", "wheel", "keydown"]) {
+    view.addEventListener(type, () => (moved = true), { passive: true });
+  }
+  new ResizeObserver(() => {
+    if (frame.dataset.view !== "tiles") return;
+    leaflet.invalidateSize();
+    if (!moved) leaflet.fitBounds(layers.bounds);
+  }).observe(view);
+}
+
+export function createMap(frame, tooltip, { describe }) {
+  const layers = document.getElementById("map-layers");
+  if (layers && window.L) {
+    startLeaflet(frame, JSON.parse(layers.textContent), () => {
+      // Logged once, as information: the drawing is a planned state, not an error.
+      console.info("CSU map: the tile server does not answer; the map drawn instead.");
+      hide();
+    });
+  }
   const sensors = new Map();
-  for (const node of svg.querySelectorAll("[data-sensor]")) {
+  for (const node of frame.querySelectorAll("[data-sensor]")) {
     // data-state is what is drawn; data-sensor-state the sensor's own state under an alert.
-    sensors.set(node.dataset.sensor, { node, state: node.dataset.sensorState });
+    const entry = sensors.get(node.dataset.sensor);
+    if (entry) entry.nodes.push(node);
+    else sensors.set(node.dataset.sensor, { nodes: [node], state: node.dataset.sensorState });
   }
   let alerting = new Set(
-    [...svg.querySelectorAll('[data-sensor][data-state="alert"]')].map((n) => n.dataset.sensor),
+    [...frame.querySelectorAll('[data-sensor][data-state="alert"]')].map((n) => n.dataset.sensor),
   );
   let pinned = null;
 
   function draw(ref) {
     const entry = sensors.get(ref);
-    if (entry) entry.node.dataset.state = alerting.has(ref) ? "alert" : entry.state;
+    if (!entry) return;
+    for (const node of entry.nodes) node.dataset.state = alerting.has(ref) ? "alert" : entry.state;
   }
 
   function show(node) {
@@ -63,23 +187,23 @@ export function createMap(svg, tooltip, { describe }) {
 
   const target = (event) => event.target.closest?.("[data-sensor], [data-school]");
 
-  svg.addEventListener("pointerover", (event) => {
+  frame.addEventListener("pointerover", (event) => {
     const node = target(event);
     if (node && !pinned) show(node);
   });
-  svg.addEventListener("pointerout", (event) => {
+  frame.addEventListener("pointerout", (event) => {
     if (!pinned && target(event) && !target(event).contains(event.relatedTarget)) {
       tooltip.hidden = true;
     }
   });
-  svg.addEventListener("focusin", (event) => {
+  frame.addEventListener("focusin", (event) => {
     const node = target(event);
     if (node) show(node);
   });
-  svg.addEventListener("focusout", () => {
+  frame.addEventListener("focusout", () => {
     if (!pinned) tooltip.hidden = true;
   });
-  svg.addEventListener("click", (event) => {
+  frame.addEventListener("click", (event) => {
     const node = target(event);
     if (!node) return hide();
     // A first click (or tap) shows the details; the tooltip holds the link.

@@ -48,6 +48,7 @@
 // the server-rendered sections; an end marks its section at once. After a reconnect the
 // sections are reloaded, so nothing missed stays missing. A `shelter` event (occupancy
 // recorded, centre opened or closed) redraws its row in place.
+import { gettext } from "./i18n.js";
 import { connectLive, liveUrl } from "./live.js";
 
 (function () {
@@ -56,7 +57,32 @@ import { connectLive, liveUrl } from "./live.js";
   const configNode = document.getElementById("ppms-board-config");
   if (!configNode) return;
   const config = JSON.parse(configNode.textContent);
-  const T = config.i18n;
+  // The board's words, from the JavaScript catalogue (locale/*/djangojs.po).
+  const T = {
+    activated: gettext("Déclenchement envoyé."),
+    ended: gettext("Fin d'alerte donnée à %(time)s"),
+    failed: gettext("Échec\u202f: %(message)s"),
+    network: gettext("Pas de réseau\u202f: réessayez."),
+    live_lost: gettext("Connexion en direct perdue — reconnexion…"),
+    live_ok: gettext("En direct"),
+    minutes: gettext("il y a %(n)s min"),
+    escalated: gettext("Relancée"),
+    full: gettext("Complet"),
+    open: gettext("Ouvert"),
+    closed: gettext("Fermé"),
+    record: gettext("Enregistrer"),
+    saved: gettext("Enregistré."),
+    no_shelter: gettext("Aucun centre d'accueil visible."),
+    pick_scope: gettext("Choisissez au moins une zone ou une école."),
+    cancelled: gettext("Déclenchement annulé (erreur) à %(time)s"),
+    reason_dismiss: gettext("Pourquoi écarter cette proposition\u202f? (enregistré avec votre nom)"),
+    reason_cancel: gettext("Pourquoi annuler\u202f? Tous ceux qui l'ont reçu apprendront qu'il était une erreur."),
+    reason_needed: gettext("Le motif est obligatoire."),
+    ordered_by_needed: gettext("Indiquez l'autorité qui a ordonné la fin d'alerte."),
+    confirm_schools: gettext("Cochez chaque école sans réponse ou ayant besoin d'aide."),
+    close_shelter: gettext("Fermer"),
+    open_shelter: gettext("Ouvrir"),
+  };
   const ORDER = { needs_help: 0, pending: 1 };
 
   const $ = (selector, root) => (root || document).querySelector(selector);
@@ -627,7 +653,7 @@ import { connectLive, liveUrl } from "./live.js";
     toggle.type = "button";
     toggle.className = "shelter-open";
     toggle.dataset.testid = `btn-shelter-open-${shelter.id}`;
-    toggle.textContent = shelter.is_open ? T.close_shelter || "Fermer" : T.open_shelter || "Ouvrir";
+    toggle.textContent = shelter.is_open ? T.close_shelter : T.open_shelter;
     toggle.setAttribute("aria-label", `${toggle.textContent} : ${shelter.name}`);
     toggle.addEventListener("click", () => setShelterOpen(shelter.id, !shelter.is_open, toggle, warning));
     shelterForm.append(input, button, toggle, warning);
