@@ -26,7 +26,7 @@ from ppms.models import Scenario, School, Shelter
 from sensors.metrics import REGISTRY, Kind
 from sensors.models import Commune, Sensor, Zone
 
-from .kpis import dashboard_kpis, text_colour
+from .kpis import dashboard_kpis
 from .tiles import base_map
 
 # The sensor pages (sensors app), /sensors/<ref>/; their route is not ours to reverse.

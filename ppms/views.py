@@ -204,6 +204,10 @@ def uncounted_forms() -> dict[str, list[list[str]]]:
     }
 
 
+def vigicrues_labels() -> dict[str, str]:
+    return {colour.value: str(colour.label) for colour in VigicruesColour}
+
+
 def push_settings() -> dict:
     return {"enabled": webpush.enabled(), "public_key": settings.WEBPUSH_VAPID_PUBLIC_KEY}
 
