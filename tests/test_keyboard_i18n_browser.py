@@ -222,3 +222,15 @@ def test_the_ppms_boards_script_speaks_english_once_english_is_chosen(open_page,
         "En direct",
         "Connexion en direct perdue — reconnexion…",
     )
+
+
+def test_the_walls_script_speaks_english_once_english_is_chosen(open_page, operator):
+    # The wall is a page of its own (no base template): it loads the catalogue too.
+    page = open_page(operator, "/dashboard/wall/", width=1920, height=1080, language="en")
+    mute = page.get_by_test_id("mute")
+    mute.wait_for()
+    mute.click()
+    page.wait_for_function(
+        "document.querySelector('[data-testid=mute]').getAttribute('aria-pressed') === 'true'"
+    )
+    assert mute.inner_text().startswith("Muted until")

@@ -174,6 +174,7 @@ def test_the_wall_fits_1920_by_1080_and_is_readable_from_five_metres(
 ):
     page = open_page("/dashboard/wall/", width=1920, height=1080)
     page.wait_for_selector("[data-incident-id]")
+    page.get_by_test_id("ppms-strip-activation").wait_for()  # its own request, maybe later
     # The sound's banner (the browser blocks the alarm) and the mute button as it looks
     # pressed, both on pale yellow.
     page.evaluate(
