@@ -7,9 +7,10 @@ chosen (the JavaScript catalogue, locale/en/LC_MESSAGES/djangojs.po)."""
 
 import pytest
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from django.test import Client
 
+from alerts import incidents
 from alerts.models import AlertState
 from ppms.models import SchoolStatus
 from ppms.services import ppms_activate
@@ -87,8 +88,11 @@ def test_an_operator_acknowledges_comments_and_resolves_an_alert_with_the_keyboa
     open_page, operator, commune
 ):
     alert = make_alert(make_sensor(commune, "jlt-air-01", "air", name="Station Mairie"))
+    with transaction.atomic():  # raised as the evaluation does: the console's card
+        incident = incidents.join(alert)
+        incidents.refresh(incident.pk)
     page = open_page(operator, "/dashboard/")
-    item = f'[data-alert-id="{alert.pk}"]'
+    item = f'[data-incident-id="{incident.pk}"]'
     page.wait_for_selector(item)
 
     # Acknowledge: Tab to the button, Enter; the form's field has the focus; Tab to send.
