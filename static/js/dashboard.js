@@ -20,7 +20,7 @@
 //     list: li[data-ppms-escalation="<activation id>:<uai>"][data-severity="critical"],
 //     a link to the PPMS board [data-role="ppms-board"] and [data-action="ppms-seen"] ("Vu")
 //   [data-testid="connection"][data-state]    connected | reconnecting | offline
-//   [data-testid="map"]                       the SVG map; sensors [data-sensor="<ref>"]
+//   [data-testid="map"]                       the map (Leaflet or the drawing); sensors [data-sensor="<ref>"]
 //                                             [data-state=online|offline|unknown|alert],
 //                                             schools [data-school="<uai>"], zones
 //                                             [data-zone][data-zone-type]
