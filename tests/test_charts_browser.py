@@ -93,6 +93,16 @@ def sensor_with_a_day_of_readings(sensor):
 
 
 def chart_ticks(page, chart_id):
+    # The chart is drawn once empty ("chargement…") before its readings arrive: read the
+    # ticks once the readings are drawn, not the empty chart's.
+    page.wait_for_function(
+        """id => {
+            const chart = document.getElementById(id);
+            return (chart.data || []).some(trace => trace.x.length > 0)
+                && chart.querySelector(".scatterlayer .trace") !== null;
+        }""",
+        arg=chart_id,
+    )
     page.wait_for_selector(f"#{chart_id} .xtick text")
     return page.eval_on_selector_all(
         f"#{chart_id} .xtick text, #{chart_id} .ytick text",
