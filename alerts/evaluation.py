@@ -432,10 +432,16 @@ def evaluate_pending() -> int:
 
 # --- Which rules apply to a sensor (kept by each process, core/cache.py) --------------------
 
-_rules: ProcessCache[Sensor, list[Rule]] = ProcessCache(
-    lambda sensor: list(Rule.objects.applying_to(sensor))
+# Every sensor's at once (a few queries every CONFIG_CACHE_S, not two per sensor); a
+# sensor created since the load gets its own look-up.
+_rules: ProcessCache[None, dict[int, list[Rule]]] = ProcessCache(
+    lambda _key: Rule.objects.by_sensor()
 )
 
 
 def rules_for(sensor: Sensor) -> list[Rule]:
-    return _rules.get(sensor)
+    by_sensor = _rules.get(None)
+    rules = by_sensor.get(sensor.pk)
+    if rules is None:
+        rules = by_sensor[sensor.pk] = list(Rule.objects.applying_to(sensor))
+    return rules

@@ -120,6 +120,42 @@ class RuleQuerySet(models.QuerySet):
             .distinct()
         )
 
+    def by_sensor(self) -> dict[int, list["Rule"]]:
+        """``applying_to`` for every sensor at once: sensor id → its active rules, in the
+        rules' order, in five queries whatever the number of sensors (the evaluation keeps
+        it, alerts/evaluation.py). The same scope as ``applying_to``, read in memory;
+        tests/test_rule_scope.py checks that both agree."""
+        rules = list(self.filter(active=True).prefetch_related("communes", "zones"))
+        scopes = [
+            (
+                rule,
+                {commune.pk for commune in rule.communes.all()},
+                {zone.pk for zone in rule.zones.all()},
+            )
+            for rule in rules
+        ]
+        zones_of: dict[int, set[int]] = {}
+        for sensor_id, zone_id in Sensor.zones.through.objects.values_list("sensor_id", "zone_id"):
+            zones_of.setdefault(sensor_id, set()).add(zone_id)
+        found: dict[int, list[Rule]] = {}
+        sensors = Sensor.objects.values_list("pk", "kind", "commune_id", "water_point")
+        for sensor_id, kind, commune_id, water_point in sensors:
+            zones = zones_of.get(sensor_id, set())
+            points = RuleWaterPoints.including(water_point)
+            found[sensor_id] = [
+                rule
+                for rule, communes, rule_zones in scopes
+                if rule.sensor_id == sensor_id
+                or (
+                    rule.sensor_id is None
+                    and rule.sensor_kind in ("", kind)
+                    and (not communes or commune_id in communes)
+                    and (not rule_zones or not rule_zones.isdisjoint(zones))
+                    and rule.water_points in points
+                )
+            ]
+        return found
+
 
 class Rule(models.Model):
     name = models.CharField(_("nom"), max_length=160)
