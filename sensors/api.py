@@ -33,7 +33,7 @@ from core.throttling import ExportRateThrottle
 from .filters import RejectionFilter, SensorFilter
 from .history import BUCKETS, readings_bucketed, readings_raw
 from .metrics import metric_for
-from .models import LatestReading, RejectedMessage, Sensor, Zone
+from .models import Commune, LatestReading, RejectedMessage, Sensor, Zone
 from .serializers import (
     MAX_POINTS,
     BucketedSeriesSerializer,
@@ -43,7 +43,7 @@ from .serializers import (
     ReadingsQuerySerializer,
     RejectedMessageSerializer,
     SensorSerializer,
-    commune_ref_of,
+    commune_ref,
     default_bucket,
 )
 
@@ -216,22 +216,20 @@ class LatestView(APIView):
                 "ts",
                 "value",
                 "sensor__state",
-                "sensor__commune__insee_code",
-                "sensor__commune__name",
             )
         )
         # By sensor and metric, in code point order (the database's collation sorted
         # 4,000 rows slower than Python does, and may differ from one server to another).
         rows.sort(key=itemgetter(0, 3))
         # A few communes for thousands of rows: one reference object each, shared.
-        communes: dict[int, dict] = {}
+        communes = {
+            commune.pk: commune_ref(commune)
+            for commune in Commune.objects.filter(pk__in={row[2] for row in rows})
+        }
         units: dict[tuple[str, str], str] = {}
         items = []
         append = items.append
-        for ref, kind, commune_id, metric, ts, value, state, insee_code, name in rows:
-            commune = communes.get(commune_id)
-            if commune is None:
-                commune = communes[commune_id] = commune_ref_of(commune_id, insee_code, name)
+        for ref, kind, commune_id, metric, ts, value, state in rows:
             unit = units.get((kind, metric))
             if unit is None:
                 registered = metric_for(kind, metric)
@@ -241,7 +239,7 @@ class LatestView(APIView):
                 {
                     "sensor": ref,
                     "kind": kind,
-                    "commune": commune,
+                    "commune": communes[commune_id],
                     "metric": metric,
                     "unit": unit,
                     "ts": ts,
