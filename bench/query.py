@@ -23,6 +23,7 @@ the raw readings for the partial hours at both ends), and ``/api/v1/latest/``.
 """
 
 import argparse
+import gc
 import math
 import os
 import random
@@ -465,6 +466,7 @@ def measure(args, dataset: Dataset) -> dict:
     start_24h = end - timedelta(hours=24)
 
     client = api_client()
+    gc.freeze()  # as the web process does once loaded (csu/asgi.py)
     print(
         "measuring through the API in-process (DRF APIClient, session-authenticated "
         f"métropole operator), {args.requests} requests after {args.warmups} warm-ups, "
