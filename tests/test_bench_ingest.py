@@ -17,7 +17,9 @@ COST_KEYS = {
     "rules_us_per_reading",
     "burst_cpu_us_per_reading",
     "floor_us_per_reading",
+    "burst_floor_us_per_reading",
     "cost_vs_floor",
+    "burst_cost_vs_floor",
 }
 
 
