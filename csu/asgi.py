@@ -1,4 +1,3 @@
-import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csu.settings")
@@ -13,13 +12,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from core.heap import freeze_loaded_heap  # noqa: E402
 from core.websocket import LiveSocketGate  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
 
-# What is loaded by now lives as long as the process: out of the garbage collector's
-# sight, its full collections no longer walk it (answers of thousands of rows, such as
-# the town's latest values, triggered 100 ms ones; bench/query.py does the same).
-gc.freeze()
+freeze_loaded_heap()  # core/heap.py
 
 application = ProtocolTypeRouter(
     {
