@@ -83,3 +83,46 @@ def test_no_page_script_writes_french_outside_the_javascript_catalogue():
             if re.search(r"[àâçéèêëîïôûùüœ]", literal, re.I) and literal not in messages:
                 french.append((script.name, literal))
     assert french == []
+
+
+# --- French plurals ----------------------------------------------------------------------------
+
+FRENCH = ROOT / "locale" / "fr" / "LC_MESSAGES"
+
+
+@pytest.mark.parametrize("domain", ["django", "djangojs"])
+def test_every_plural_message_has_its_french_forms(domain):
+    """The messages are French already, but a plural with no French entry takes English's
+    rule: "0 relances". The French catalogue gives each one its own two forms."""
+    with (CATALOGUE.parent / f"{domain}.po").open("rb") as file:
+        plurals = {m.id for m in read_po(file) if isinstance(m.id, tuple)}
+    with (FRENCH / f"{domain}.po").open("rb") as file:
+        french = read_po(file)
+
+    assert french.plural_forms == "nplurals=2; plural=(n > 1);"
+    assert plurals and {m.id for m in french if m.id} == plurals
+    assert all(m.string == m.id for m in french if m.id)
+
+
+@pytest.mark.parametrize(
+    ("language", "count", "text"),
+    [("fr", 0, "0 relance"), ("fr", 1, "1 relance"), ("fr", 2, "2 relances"),
+     ("en", 0, "0 reminders"), ("en", 1, "1 reminder")],
+)  # fmt: skip
+def test_zero_takes_the_singular_in_french(language, count, text):
+    from django.template import Context, Template
+    from django.utils import translation
+
+    template = Template(
+        "{% load i18n %}{% blocktranslate count n=count %}{{ n }} relance{% plural %}"
+        "{{ n }} relances{% endblocktranslate %}"
+    )
+    with translation.override(language):
+        assert template.render(Context({"count": count})) == text
+
+
+@pytest.mark.django_db
+def test_the_pages_scripts_count_in_french_too(client):
+    catalogue = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+
+    assert "(n > 1)" in catalogue
