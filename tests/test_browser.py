@@ -462,31 +462,40 @@ def test_the_service_worker_shows_a_push_silent_for_an_intrusion_and_says_it_arr
     )
 
     cdp = context.new_cdp_session(phone)
-    registrations = []
+    registrations, versions = [], []
     cdp.on(
         "ServiceWorker.workerRegistrationUpdated",
         lambda event: registrations.extend(event["registrations"]),
     )
+    cdp.on("ServiceWorker.workerVersionUpdated", lambda event: versions.extend(event["versions"]))
     cdp.send("ServiceWorker.enable")
-    live = []
+
+    def activated() -> list[str]:
+        """The ids of the page's registrations (its scope) whose worker is activated."""
+        scoped = {
+            r["registrationId"]
+            for r in registrations
+            if not r.get("isDeleted") and r["scopeURL"].startswith(f"{stack}/ppms/")
+        }
+        return [v["registrationId"] for v in versions if v["registrationId"] in scoped
+                and v["status"] == "activated"]  # fmt: skip
+
     for _ in range(300):  # up to 30 s: a loaded machine is slow to report it
-        live = [r for r in registrations if not r.get("isDeleted")]
-        if live:
+        if activated():
             break
         phone.wait_for_timeout(100)
-    assert live, f"the director's page has no service worker registered: {registrations}"
-    registration = live[-1]
+    assert activated(), f"no activated service worker: {registrations} {versions}"
     cdp.send(
         "ServiceWorker.deliverPushMessage",
         {
             "origin": stack,
-            "registrationId": registration["registrationId"],
+            "registrationId": activated()[-1],
             "data": webpush.body(push),
         },
     )
 
     shown = []
-    for _ in range(150):
+    for _ in range(300):  # up to 30 s, as above
         shown = phone.evaluate(
             """() => navigator.serviceWorker.ready
                 .then((r) => r.getNotifications())
