@@ -16,6 +16,8 @@ and open or close them; the audit trail (``core.audit``) keeps who, when and the
 previous value.
 """
 
+from contextlib import contextmanager
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -108,15 +110,19 @@ UAI_PARAMETER = OpenApiParameter(
 )
 
 
-def bad_input(error: DjangoValidationError) -> ValidationError:
-    """The domain's refusal, answered as a 400 with a message per field; what the
-    activation's state forbids, in ``detail``."""
-    if hasattr(error, "error_dict"):
+@contextmanager
+def domain_refusals():
+    """The domain's refusals (Django's ``ValidationError``) in the block, answered as a 400
+    with a message per field; what the activation's state forbids, in ``detail``."""
+    try:
+        yield
+    except DjangoValidationError as error:
+        if not hasattr(error, "error_dict"):
+            raise ValidationError({"detail": error.messages}) from error
         errors = dict(error.message_dict)
         if "activation" in errors:
             errors["detail"] = errors.pop("activation")[0]
-        return ValidationError(errors)
-    return ValidationError({"detail": error.messages})
+        raise ValidationError(errors) from error
 
 
 # --- Schools -----------------------------------------------------------------------------
@@ -505,13 +511,12 @@ class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
         if not may_validate(request.user, proposal_communes(proposal)):
             raise PermissionDenied(NOT_AN_AUTHORITY)
         try:
-            decision(proposal)
+            with domain_refusals():
+                decision(proposal)
         except proposals.AlreadyDecided as error:
             raise AlreadyDecided(
                 _("Cette proposition a déjà été décidée : %(state)s.") % {"state": error.args[0]}
             ) from error
-        except DjangoValidationError as error:
-            raise bad_input(error) from error
         return Response(represent(self.request.user, [Proposal.objects.get(pk=proposal.pk)])[0])
 
     @extend_schema(
@@ -619,7 +624,7 @@ class ActivationViewSet(
         )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
+        with domain_refusals():
             activation = services.ppms_activate(
                 scenario=data["scenario"],
                 title=data["title"],
@@ -630,8 +635,6 @@ class ActivationViewSet(
                 by=user,
                 shelter=data["shelter"],
             )
-        except DjangoValidationError as error:
-            raise bad_input(error) from error
         return self.detail_response(activation.pk, status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -654,10 +657,8 @@ class ActivationViewSet(
         activation = self.get_object()
         serializer = EndSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
+        with domain_refusals():
             services.ppms_end(activation=activation, by=request.user, **serializer.validated_data)
-        except DjangoValidationError as error:
-            raise bad_input(error) from error
         return self.detail_response(activation.pk)
 
     @extend_schema(
@@ -677,12 +678,10 @@ class ActivationViewSet(
             raise PermissionDenied(NOT_AN_AUTHORITY)
         serializer = ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
+        with domain_refusals():
             services.ppms_cancel(
                 activation=activation, by=request.user, reason=serializer.validated_data["reason"]
             )
-        except DjangoValidationError as error:
-            raise bad_input(error) from error
         return self.detail_response(activation.pk)
 
     @extend_schema(
@@ -727,15 +726,13 @@ class ActivationViewSet(
         serializer.is_valid(raise_exception=True)
         report = dict(serializer.validated_data)
         client_id = report.pop("client_id", None)
-        try:
+        with domain_refusals():
             school_status = services.ppms_report(
                 status=school_status,
                 report=report,
                 by=request.user,
                 client_id=str(client_id) if client_id else None,
             )
-        except DjangoValidationError as error:
-            raise bad_input(error) from error
         code = status.HTTP_200_OK if school_status.replayed else status.HTTP_201_CREATED
         return Response(SchoolStatusSerializer(school_status).data, status=code)
 
@@ -781,7 +778,7 @@ class ActivationViewSet(
             raise PermissionDenied(
                 _("Seuls les opérateurs de la commune du centre relèvent ses arrivées.")
             )
-        try:
+        with domain_refusals():
             report = services.ppms_shelter_report(
                 activation=activation,
                 shelter=shelter,
@@ -790,8 +787,6 @@ class ActivationViewSet(
                 supplies=data["supplies"],
                 by=request.user,
             )
-        except DjangoValidationError as error:
-            raise bad_input(error) from error
         return Response(ShelterReportSerializer(report).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -814,12 +809,10 @@ class ActivationViewSet(
         activation = self.get_object()
         serializer = VigicruesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
+        with domain_refusals():
             services.ppms_vigicrues(
                 activation=activation, colour=serializer.validated_data["colour"], by=request.user
             )
-        except DjangoValidationError as error:
-            raise bad_input(error) from error
         return self.detail_response(activation.pk)
 
     @extend_schema(
