@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.models import Webhook
+from core.models import Webhook, recorded_by
 from core.roles import supervised_communes
 from sensors.metrics import Kind, metric_for
 from sensors.models import Commune, Sensor, WaterPoint, Zone
@@ -564,24 +564,10 @@ class Alert(models.Model):
     cleared_at = models.DateTimeField(_("condition disparue le"), null=True, blank=True)
     flapping = models.BooleanField(_("instable"), default=False)
     acknowledged_at = models.DateTimeField(_("acquittée le"), null=True, blank=True)
-    acknowledged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("acquittée par"),
-    )
+    acknowledged_by = recorded_by(_("acquittée par"))
     snoozed_until = models.DateTimeField(_("rappel le"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("résolue le"), null=True, blank=True)
-    resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("résolue par"),
-    )
+    resolved_by = recorded_by(_("résolue par"))
     # The incident the alert belongs to (alerts/incidents.py), set when it opens.
     incident = models.ForeignKey(
         Incident,

@@ -13,6 +13,19 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+def recorded_by(verbose_name) -> models.ForeignKey:
+    """Who did it, kept on the record: a user who acted cannot be deleted (PROTECT);
+    none when the system did it. No reverse accessor on the user."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=verbose_name,
+    )
+
+
 class AuditEntryQuerySet(models.QuerySet):
     def expired(self, now=None):
         """Entries older than AUDIT_RETENTION_DAYS."""

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from alerts.models import Rule
 from core import texting
-from core.models import Webhook
+from core.models import Webhook, recorded_by
 from core.roles import is_director, is_operator, sees_every_commune, supervised_communes
 from sensors.models import Commune, Zone
 
@@ -582,23 +582,9 @@ class Activation(models.Model):
         verbose_name=_("centre d'accueil de destination"),
     )
     started_at = models.DateTimeField(_("déclenchée le"), default=timezone.now)
-    started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("déclenchée par"),
-    )
+    started_by = recorded_by(_("déclenchée par"))
     ended_at = models.DateTimeField(_("fin d'alerte le"), null=True, blank=True)
-    ended_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("fin d'alerte donnée par"),
-    )
+    ended_by = recorded_by(_("fin d'alerte donnée par"))
     # The authority that ordered the end of alert (a real event's end).
     ended_on_order_of = models.CharField(_("fin d'alerte ordonnée par"), max_length=200, blank=True)
     # Started by mistake: ended as a cancellation (CAP Cancel), with why.
@@ -613,14 +599,7 @@ class Activation(models.Model):
         _("vigilance Vigicrues"), max_length=8, choices=VigicruesColour, blank=True
     )
     vigicrues_set_at = models.DateTimeField(_("vigilance donnée le"), null=True, blank=True)
-    vigicrues_set_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("vigilance donnée par"),
-    )
+    vigicrues_set_by = recorded_by(_("vigilance donnée par"))
 
     objects = ActivationQuerySet.as_manager()
 
@@ -732,14 +711,7 @@ class ActivationEvent(models.Model):
     activation = models.ForeignKey(Activation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("type"), max_length=16, choices=ActivationEventKind)
     at = models.DateTimeField(_("le"), default=timezone.now)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("par"),
-    )
+    by = recorded_by(_("par"))
     schools = models.JSONField(_("écoles (UAI)"), default=list)  # those the event is about
     text = models.TextField(_("message"), blank=True)  # a school's alarm message
 
@@ -899,14 +871,7 @@ class SchoolStatus(models.Model):
     # (``GROUP_KEYS``); the counts above are their sums. Empty: one group, the above.
     groups = models.JSONField(_("groupes"), default=list, blank=True)
     updated_at = models.DateTimeField(_("mis à jour le"), null=True, blank=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("mis à jour par"),
-    )
+    updated_by = recorded_by(_("mis à jour par"))
     # The escalation ladder (EscalationStep): pending past ``escalate_at``, the school
     # gets its step number ``ladder_step`` (indexed, for the periodic task).
     escalate_at = models.DateTimeField(_("relance prévue le"), null=True, blank=True, db_index=True)
@@ -993,14 +958,7 @@ class StatusUpdate(models.Model):
         SchoolStatus, on_delete=models.CASCADE, related_name="updates", verbose_name=_("école")
     )
     at = models.DateTimeField(_("le"), default=timezone.now)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("par"),
-    )
+    by = recorded_by(_("par"))
     state = models.CharField(_("état"), max_length=16, choices=SchoolState)
     # The counts, posture, location and needs reported, and the phone's client_id.
     data = models.JSONField(_("situation donnée"), default=dict)
@@ -1029,14 +987,7 @@ class ShelterReport(models.Model):
         Shelter, on_delete=models.PROTECT, related_name="reports", verbose_name=_("centre")
     )
     at = models.DateTimeField(_("le"), default=timezone.now)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("par"),
-    )
+    by = recorded_by(_("par"))
     # [{"commune": {"id", "insee_code", "name"}, "count": people}], in the order given
     # (the commune as it was named then).
     arrivals = models.JSONField(_("arrivées par commune"), default=list)
@@ -1241,14 +1192,7 @@ class Proposal(models.Model):
         _("déclenchée automatiquement le"), null=True, blank=True, db_index=True
     )
     decided_at = models.DateTimeField(_("décidée le"), null=True, blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("décidée par"),
-    )
+    decided_by = recorded_by(_("décidée par"))
     reason = models.TextField(_("motif"), blank=True)
     activation = models.OneToOneField(
         "Activation",
