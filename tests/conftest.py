@@ -27,7 +27,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from core import roles, twofactor
 from core.cache import forget_all
 from core.models import ApiToken
-from ppms.models import School
+from ppms.models import School, Shelter
 from sensors.metrics import Kind
 from sensors.models import Commune, Operator, Sensor, Zone
 
@@ -188,6 +188,13 @@ def make_sensor(commune, ref="jlt-air-01", kind=Kind.AIR, **fields):
     fields.setdefault("name", ref)
     return Sensor.objects.create(
         ref=ref, kind=kind, commune=commune, latitude=47.35, longitude=0.66, **fields
+    )
+
+
+def make_shelter(commune, name="Gymnase Jean Bigot", **fields):
+    fields.setdefault("capacity", 120)
+    return Shelter.objects.create(
+        commune=commune, name=name, latitude=47.34, longitude=0.67, **fields
     )
 
 

@@ -14,7 +14,7 @@ from ppms.models import (
     directory_of,
 )
 from ppms.services import ppms_activate
-from tests.conftest import make_school, sign_in
+from tests.conftest import make_school, make_shelter, sign_in
 
 pytestmark = pytest.mark.django_db
 ACTIVATIONS = "/api/v1/ppms/activations/"
@@ -155,9 +155,7 @@ def test_more_than_twenty_groups_is_a_400(api, director, activation):
 
 @pytest.fixture
 def gymnasium(commune):
-    return Shelter.objects.create(
-        name="Gymnase Jean Bigot", commune=commune, latitude=47.3, longitude=0.6, capacity=100
-    )
+    return make_shelter(commune, capacity=100)
 
 
 @pytest.fixture

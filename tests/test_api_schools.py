@@ -14,9 +14,8 @@ from rest_framework.test import APIClient
 
 from core import roles
 from core.models import AuditEntry
-from ppms.models import Shelter
 from sensors.models import Zone
-from tests.conftest import api_token, make_school, make_user, sign_in
+from tests.conftest import api_token, make_school, make_shelter, make_user, sign_in
 
 SCHOOLS = "/api/v1/schools/"
 SHELTERS = "/api/v1/shelters/"
@@ -44,13 +43,6 @@ def sent(monkeypatch):
         lambda items, **kw: events.extend((group, payload) for group, payload, _ in items),
     )
     return events
-
-
-def make_shelter(commune, name="Gymnase Jean Bigot", **fields):
-    fields.setdefault("capacity", 120)
-    return Shelter.objects.create(
-        commune=commune, name=name, latitude=47.34, longitude=0.67, **fields
-    )
 
 
 @pytest.fixture

@@ -21,14 +21,13 @@ from ppms.models import (
     PpmsPlan,
     Scenario,
     SchoolStatus,
-    Shelter,
     StatusUpdate,
 )
 from ppms.notify import ladder_texts, reminder_devices
 from ppms.services import ppms_activate, ppms_end, ppms_report
 from ppms.tasks import purge_ppms_incidents
 from ppms.views import sections_for
-from tests.conftest import make_school, sign_in
+from tests.conftest import make_school, make_shelter, sign_in
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CAP = f"{{{CAP_NS}}}"
@@ -263,14 +262,7 @@ ACTIVATIONS = "/api/v1/ppms/activations/"
 
 @pytest.fixture
 def gymnasium(commune):
-    return Shelter.objects.create(
-        name="Gymnase Jean Bigot",
-        address="rue Jean Bigot, Joué-lès-Tours",
-        commune=commune,
-        latitude=47.349,
-        longitude=0.6705,
-        capacity=300,
-    )
+    return make_shelter(commune, address="rue Jean Bigot, Joué-lès-Tours", capacity=300)
 
 
 @pytest.fixture

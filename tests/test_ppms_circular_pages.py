@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from ppms.ladder import climb
-from ppms.models import DirectoryEntry, SchoolStatus, Shelter
+from ppms.models import DirectoryEntry, SchoolStatus
 from ppms.services import (
     ppms_activate,
     ppms_report,
@@ -17,7 +17,7 @@ from ppms.services import (
     ppms_shelter_report,
     ppms_vigicrues,
 )
-from tests.conftest import make_school, sign_in
+from tests.conftest import make_school, make_shelter, sign_in
 from tests.ppms_helpers import end_of_alert
 from tests.test_ppms_pages import T0
 
@@ -36,9 +36,7 @@ def report(activation, school, *, minutes, state="safe", by=None, **fields):
 
 @pytest.fixture
 def gymnasium(commune):
-    return Shelter.objects.create(
-        name="Gymnase Jean Bigot", commune=commune, latitude=47.3, longitude=0.6, capacity=100
-    )
+    return make_shelter(commune, capacity=100)
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client
 
-from ppms.models import SchoolStatus, Shelter
+from ppms.models import SchoolStatus
 from ppms.services import ppms_activate, ppms_report
-from tests.conftest import CHROMIUM, sign_in
+from tests.conftest import CHROMIUM, make_shelter, sign_in
 from tests.test_browser import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -180,14 +180,7 @@ def test_the_board_shows_the_pupils_not_counted_in_amber(
 def test_an_evacuation_shows_where_to_go_and_the_numbers_to_call(
     browser, live_server, enrolled, director, commune, tmp_path
 ):
-    gymnasium = Shelter.objects.create(
-        name="Gymnase Jean Bigot",
-        address="rue Jean Bigot",
-        commune=commune,
-        latitude=47.349,
-        longitude=0.6705,
-        capacity=300,
-    )
+    gymnasium = make_shelter(commune, address="rue Jean Bigot", capacity=300)
     activate(enrolled, scenario="evacuation", title="Crue du Cher", shelter=gymnasium)
     phone = phone_of(browser, live_server, director)
 

@@ -6,6 +6,7 @@ Screenshots go to the test's tmp_path."""
 import pytest
 
 from ppms.services import ppms_report
+from tests.conftest import make_shelter
 from tests.test_ppms_director_browser import activate, browser, enrolled, page_of  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -108,17 +109,10 @@ def test_an_evacuation_to_a_centre_shows_it_and_staff_record_arrivals_over_capac
     other_commune,
     tmp_path,
 ):
-    from ppms.models import Shelter, ShelterReport
+    from ppms.models import ShelterReport
     from tests.test_ppms_director_browser import phone_of
 
-    gymnasium = Shelter.objects.create(
-        name="Gymnase Jean Bigot",
-        address="rue Jean Bigot",
-        commune=commune,
-        latitude=47.349,
-        longitude=0.6705,
-        capacity=100,
-    )
+    gymnasium = make_shelter(commune, address="rue Jean Bigot", capacity=100)
     activation = activate(enrolled, scenario="evacuation", title="Crue du Cher", shelter=gymnasium)
     ppms_report(
         status=activation.statuses.get(),
@@ -166,7 +160,7 @@ def test_a_flood_evacuation_in_groups_on_the_phone_the_board_and_the_report(
 ):
     """The whole picture, photographed: the director's phone (390 x 844), the board and
     the report (1600 x 1000) of a flood's evacuation to a centre, in two groups."""
-    from ppms.models import DirectoryEntry, Shelter
+    from ppms.models import DirectoryEntry
     from ppms.services import ppms_shelter_report, ppms_vigicrues
     from tests.ppms_helpers import end_of_alert
     from tests.test_ppms_director_browser import phone_of
@@ -174,14 +168,7 @@ def test_a_flood_evacuation_in_groups_on_the_phone_the_board_and_the_report(
     enrolled.zones.add(flood_zone)
     for role, phone in (("school", "02 61 91 01 00"), ("ien", "02 61 91 91 10")):
         DirectoryEntry.objects.create(school=enrolled, role=role, phone=phone)
-    gymnasium = Shelter.objects.create(
-        name="Gymnase Jean Bigot",
-        address="rue Jean Bigot",
-        commune=commune,
-        latitude=47.349,
-        longitude=0.6705,
-        capacity=150,
-    )
+    gymnasium = make_shelter(commune, address="rue Jean Bigot", capacity=150)
     activation = activate(enrolled, scenario="evacuation", title="Crue du Cher", shelter=gymnasium)
     ppms_vigicrues(activation=activation, colour="orange", by=operator)
     ppms_report(
