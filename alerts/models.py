@@ -124,7 +124,8 @@ class RuleQuerySet(models.QuerySet):
         """``applying_to`` for every sensor at once: sensor id → its active rules, in the
         rules' order, in five queries whatever the number of sensors (the evaluation keeps
         it, alerts/evaluation.py). The same scope as ``applying_to``, read in memory;
-        tests/test_rule_scope.py checks that both agree."""
+        tests/test_rule_scope.py checks that both agree, and with the converse
+        ``Rule.sensors_in_scope``."""
         rules = list(self.filter(active=True).prefetch_related("communes", "zones"))
         scopes = [
             (

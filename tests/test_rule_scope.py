@@ -1,5 +1,6 @@
 """Which rules apply to which sensor: ``Rule.objects.by_sensor()`` (every sensor at once,
-kept by the evaluation) says exactly what ``applying_to`` (one sensor, in SQL) says."""
+kept by the evaluation, in memory) says exactly what ``applying_to`` (one sensor, in SQL)
+and its converse ``Rule.sensors_in_scope`` (one rule's sensors, in SQL) say."""
 
 import io
 
@@ -52,8 +53,12 @@ def test_every_sensor_gets_the_rules_applying_to_it():
 
     sensors = list(Sensor.objects.all())
     assert len(sensors) > 50 and set(by_sensor) == {sensor.pk for sensor in sensors}
+    active = {sensor.pk for sensor in sensors if sensor.active}
+    for rule in Rule.objects.filter(active=True):
+        applied = {pk for pk, rules in by_sensor.items() if rule in rules and pk in active}
+        assert applied == set(rule.sensors_in_scope().values_list("pk", flat=True)), rule.name
     for sensor in sensors:
-        assert by_sensor[sensor.pk] == list(Rule.objects.applying_to(sensor)), sensor.ref
+        assert list(Rule.objects.applying_to(sensor)) == by_sensor[sensor.pk], sensor.ref
     # Every kind of scope chose some sensors and left others out.
     for name in ("Une station seulement", "Chez le voisin", "Dans une zone", "Au réseau"):
         chosen = [pk for pk, rules in by_sensor.items() if any(r.name == name for r in rules)]
