@@ -3,11 +3,15 @@
 A decimal comma, digits grouped by three with a narrow no-break space (U+202F, as the
 pages' scripts write them with ``Intl.NumberFormat("fr")``), no trailing zeros, and the
 unit after a no-break space (U+00A0) — "4,6 m", "1 250 véh./h", "pH 7,2". Machine
-numbers (CSV, JSON, CAP parameters) are not written with this.
+numbers (CSV, JSON, CAP parameters) are not written with this. Pages write their numbers
+in the reader's language (``local_number``): the same rounding, English's separators in
+English.
 """
 
 import math
 from decimal import ROUND_HALF_UP, Context, Decimal
+
+from django.utils.translation import get_language
 
 NARROW_NBSP = "\u202f"  # between groups of digits
 NBSP = "\u00a0"  # between a number and its unit
@@ -40,3 +44,13 @@ def french_number(value: float, digits: int | None = None, unit: str = "") -> st
     if unit == "pH":
         return f"pH{NBSP}{shown}"
     return f"{shown}{NBSP}{unit}"
+
+
+def local_number(value: float, digits: int | None = None) -> str:
+    """``french_number`` in French; in English the same rounding with a decimal point and
+    commas between thousands ("1,250.5"), as the pages' scripts write them with
+    ``Intl.NumberFormat("en")``."""
+    text = french_number(value, digits)
+    if (get_language() or "fr").startswith("fr"):
+        return text
+    return text.replace(",", ".").replace(NARROW_NBSP, ",")

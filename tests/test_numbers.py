@@ -48,9 +48,7 @@ def test_a_metric_writes_its_values_with_the_one_formatter():
 
 
 def test_the_template_filter_writes_numbers_the_same_and_nothing_for_no_number():
-    template = Template(
-        "{% load numbers %}[{{ a|fr_number:0 }}][{{ b|fr_number:2 }}][{{ c|fr_number }}]"
-    )
+    template = Template("{% load numbers %}[{{ a|number:0 }}][{{ b|number:2 }}][{{ c|number }}]")
     assert template.render(Context({"a": 1800.4, "b": None, "c": 4.5})) == "[1\u202f800][][4,5]"
 
 
@@ -61,3 +59,17 @@ def test_an_alert_back_to_normal_says_the_value_as_the_title_does(commune):
     alert = Alert.objects.get()
     assert alert.title == "PM10 technique — jlt-air-01\u202f: 1\u202f250\xa0µg/m³"
     assert alert.events.get(kind="resolved").text == "Retour à la normale : 70\xa0µg/m³."
+
+
+def test_a_page_in_english_writes_its_numbers_with_english_separators():
+    from django.utils import translation
+
+    template = Template("{% load numbers %}[{{ a|number:0 }}][{{ b|number:2 }}][{{ c|number }}]")
+    with translation.override("en"):
+        assert template.render(Context({"a": 1800.4, "b": 3.5, "c": -1234.25})) == (
+            "[1,800][3.5][-1,234.25]"
+        )
+    with translation.override("fr"):
+        assert template.render(Context({"a": 1800.4, "b": 3.5, "c": -1234.25})) == (
+            "[1\u202f800][3,5][-1\u202f234,25]"
+        )

@@ -1,20 +1,21 @@
-"""``{{ value|fr_number:2 }}``: a number as ``core.numbers.french_number`` writes it."""
+"""``{{ value|number:2 }}``: a number as ``core.numbers.local_number`` writes it, in the
+page's language."""
 
 from django import template
 
-from core.numbers import french_number
+from core.numbers import local_number
 
 register = template.Library()
 
 
 @register.filter
-def fr_number(value, digits=None):
-    """``value`` for French readers, to ``digits`` decimals; "" when it is no number."""
+def number(value, digits=None):
+    """``value`` for the page's readers, to ``digits`` decimals; "" when it is no number."""
     try:
-        number = float(value)
+        figure = float(value)
     except (TypeError, ValueError):
         return ""
     try:
-        return french_number(number, None if digits in (None, "") else int(digits))
+        return local_number(figure, None if digits in (None, "") else int(digits))
     except ValueError:  # NaN, infinity
         return ""
