@@ -18,13 +18,17 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.cache import ProcessCache
+from core.fast import fetch_rows
 from sensors.metrics import display
 from sensors.models import Sensor
 
@@ -58,6 +62,44 @@ class Observation:
     metric: str
     ts: datetime
     value: float
+
+
+@dataclass(slots=True)
+class KeptState:
+    """A ``RuleState`` row as the evaluation reads and writes it back (``save_states``).
+
+    Not a model instance: every batch reads one per (rule, sensor) it concerns, and
+    building model instances was the rules worker's largest cost."""
+
+    pk: int
+    rule_id: int
+    sensor_id: int
+    last_ts: datetime | None
+    last_value: float | None
+    pending_since: datetime | None
+    value_since: datetime | None
+    transitions: list
+    samples: list
+    coverage: float | None
+    no_mean: str
+    open_alert: int | None  # the pair's open alert (read with the state, not written back)
+
+
+KEPT_COLUMNS = [
+    "pk",
+    "rule_id",
+    "sensor_id",
+    "last_ts",
+    "last_value",
+    "pending_since",
+    "value_since",
+    "transitions",
+    "samples",
+    "coverage",
+    "no_mean",
+]
+# What the evaluation reads of a sensor (the rest is loaded if some code asks for it).
+SENSOR_FIELDS = ["id", "ref", "name", "kind", "state", "commune_id"]
 
 
 def condition_holds(rule: Rule, value: float, *, firing: bool) -> bool:
@@ -102,7 +144,7 @@ class Evaluation:
         by_sensor: dict[int, list[Observation]] = defaultdict(list)
         for obs in observations:
             by_sensor[obs.sensor_id].append(obs)
-        sensors = Sensor.objects.in_bulk(list(by_sensor))
+        sensors = Sensor.objects.only(*SENSOR_FIELDS).in_bulk(list(by_sensor))
         work: dict[tuple[int, int], list[Observation]] = {}
         rules: dict[int, Rule] = {}
         for sensor_id, sensor_obs in by_sensor.items():
@@ -119,14 +161,18 @@ class Evaluation:
                     work[(rule.pk, sensor_id)] = matching
         if not work:
             return []
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             states = self.lock_states(work)
             # Locked: an operator acknowledging meanwhile waits, then sees this batch's result.
+            # Most pairs have none: the states told which to read.
+            with_alert = [st.open_alert for st in states.values() if st.open_alert is not None]
             alerts = {
                 (a.rule_id, a.sensor_id): a
-                for a in Alert.objects.open()
-                .select_for_update()
-                .filter(rule_id__in={r for r, _ in work}, sensor_id__in={s for _, s in work})
+                for a in (
+                    Alert.objects.open().select_for_update().filter(pk__in=with_alert)
+                    if with_alert
+                    else ()
+                )
             }
             for (rule_id, sensor_id), matching in work.items():
                 state = states[(rule_id, sensor_id)]
@@ -141,18 +187,22 @@ class Evaluation:
         return self.opened
 
     @staticmethod
-    def lock_states(work) -> dict[tuple[int, int], RuleState]:
-        """Lock (creating the missing ones) the states of the (rule, sensor) pairs ``work``."""
+    def lock_states(work) -> dict[tuple[int, int], KeptState]:
+        """Lock (creating the missing ones) the states of the (rule, sensor) pairs ``work``,
+        each with the id of its open alert if it has one."""
+        open_alert = Alert.objects.open().filter(
+            rule_id=OuterRef("rule_id"), sensor_id=OuterRef("sensor_id")
+        )
 
         def locked():
-            rows = (
+            rows = fetch_rows(
                 RuleState.objects.select_for_update()
                 .filter(rule_id__in={r for r, _ in work}, sensor_id__in={s for _, s in work})
+                .annotate(open_alert=Subquery(open_alert.values("pk")[:1]))
                 .order_by("pk")
+                .values_list(*KEPT_COLUMNS, "open_alert")
             )
-            return {
-                (st.rule_id, st.sensor_id): st for st in rows if (st.rule_id, st.sensor_id) in work
-            }
+            return {(row[1], row[2]): KeptState(*row) for row in rows if (row[1], row[2]) in work}
 
         states = locked()
         missing = [RuleState(rule_id=r, sensor_id=s) for r, s in work if (r, s) not in states]
@@ -329,7 +379,8 @@ def save_states(states) -> None:
         return
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(SAVE_STATES_SQL, [json.dumps([_state_row(st) for st in states])])
+            # orjson writes the dataclasses, datetimes as RFC 3339.
+            cursor.execute(SAVE_STATES_SQL, [orjson.dumps(states).decode()])
             return
         adapt = connection.ops.adapt_datetimefield_value
         cursor.executemany(
@@ -359,33 +410,15 @@ UPDATE alerts_rulestate AS s SET last_ts = v.last_ts, last_value = v.last_value,
     transitions = v.transitions, samples = v.samples, coverage = v.coverage,
     no_mean = v.no_mean
 FROM jsonb_to_recordset(%s::jsonb) AS v(
-    id bigint, last_ts timestamptz, last_value float8, pending_since timestamptz,
+    pk bigint, last_ts timestamptz, last_value float8, pending_since timestamptz,
     value_since timestamptz, transitions jsonb, samples jsonb, coverage float8, no_mean text)
-WHERE s.id = v.id
+WHERE s.id = v.pk
 """
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def _state_row(state) -> dict:
-    return {
-        "id": state.pk,
-        "last_ts": _iso(state.last_ts),
-        "last_value": state.last_value,
-        "pending_since": _iso(state.pending_since),
-        "value_since": _iso(state.value_since),
-        "transitions": state.transitions,
-        "samples": state.samples,
-        "coverage": state.coverage,
-        "no_mean": state.no_mean,
-    }
 
 
 # --- The batches waiting for the rules ------------------------------------------------
 
-# Batches evaluated together: one evaluation's three round trips serve them all.
+# Batches evaluated together: one evaluation's round trips serve them all.
 PENDING_CHUNK = 50
 PENDING_LOCK = 7_300_001  # the advisory lock of the one worker draining at a time
 
@@ -415,19 +448,33 @@ def evaluate_pending() -> int:
         with transaction.atomic():
             if not lock_pending():
                 return opened  # another worker drains, and looks again before it stops
-            pending = PendingEvaluation.objects.order_by("pk").values_list("pk", "items")
-            rows = list(pending[:PENDING_CHUNK])
-            if rows:
+            batches = take_pending()
+            if batches:
                 observations = [
                     Observation(sensor_id, metric, datetime.fromtimestamp(epoch, UTC), value)
-                    for _, items in rows
+                    for items in batches
                     for sensor_id, metric, epoch, value in items
                 ]
                 opened += len(Evaluation().run(observations))
-                PendingEvaluation.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
         # Rows committed while this worker held the lock found it taken: look again.
-        if not rows and not PendingEvaluation.objects.exists():
+        if len(batches) < PENDING_CHUNK and not PendingEvaluation.objects.exists():
             return opened
+
+
+TAKE_PENDING_SQL = """
+DELETE FROM alerts_pendingevaluation WHERE id IN (
+    SELECT id FROM alerts_pendingevaluation ORDER BY id LIMIT %s
+) RETURNING id, items
+"""
+
+
+def take_pending() -> list[list]:
+    """The oldest pending batches' items, oldest first, deleted in the caller's
+    transaction: they come back if it does not commit."""
+    with connection.cursor() as cursor:
+        cursor.execute(TAKE_PENDING_SQL, [PENDING_CHUNK])
+        rows = sorted(cursor.fetchall(), key=itemgetter(0))
+    return [orjson.loads(items) for _, items in rows]
 
 
 # --- Which rules apply to a sensor (kept by each process, core/cache.py) --------------------
