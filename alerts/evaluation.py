@@ -98,8 +98,9 @@ KEPT_COLUMNS = [
     "coverage",
     "no_mean",
 ]
-# What the evaluation reads of a sensor (the rest is loaded if some code asks for it).
-SENSOR_FIELDS = ["id", "ref", "name", "kind", "state", "commune_id"]
+# What the evaluation reads of every sensor of a batch; the rest, which an alert opening
+# or closing needs, is loaded then.
+SENSOR_FIELDS = ["id", "state"]
 
 
 def condition_holds(rule: Rule, value: float, *, firing: bool) -> bool:

@@ -8,12 +8,14 @@ import orjson
 import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
+from psycopg.types.json import set_json_loads
 from rest_framework.renderers import BaseRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
 
 def fetch_rows(queryset) -> list[tuple]:
-    """Run a ``values_list`` queryset; on PostgreSQL with binary results (C loaders)."""
+    """Run a ``values_list`` queryset; on PostgreSQL with binary results (C loaders) and
+    JSON decoded by orjson."""
     if connection.vendor != "postgresql":
         return list(queryset)
     try:
@@ -22,6 +24,7 @@ def fetch_rows(queryset) -> list[tuple]:
         return []
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
+        set_json_loads(orjson.loads, cursor)
         cursor.execute(sql, params, binary=True)
         return cursor.fetchall()
 
