@@ -258,6 +258,11 @@ CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# Celery's Django fixup closes every database connection before and after each task
+# unless told to keep them: a new PostgreSQL backend for each evaluation of an ingest
+# batch (five a second in a flood). Kept instead, and closed as a web request's are —
+# when broken or older than CONN_MAX_AGE — by csu/celery.py.
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BEAT_SCHEDULE = {
     "reading-partitions": {
         "task": "sensors.tasks.maintain_reading_partitions",
