@@ -138,16 +138,23 @@ class CpuMeter:
     """The CPU time a changing set of processes spends from ``start()`` on.
 
     ``pids() -> iterable of pid``. Each process is sampled while it lives: one that
-    appears after the start (a new connection's PostgreSQL backend) counts from zero,
-    one that ends counts up to its last sample, so sample often enough."""
+    appears after the start (a new connection's PostgreSQL backend) counts from zero.
+    Without ``reaped``, one that ends counts up to its last sample (sample often), and
+    one that lives between two samples not at all. ``reaped() ->`` the CPU seconds so
+    far of the processes' parent's children that ended (``children_cpu``): with it, a
+    process that ends counts whole, however short its life."""
 
-    def __init__(self, pids):
+    def __init__(self, pids, reaped=None):
         self.pids = pids
+        self.reaped = reaped
         self.first: dict[int, float] = {}
         self.last: dict[int, float] = {}
+        self.reaped_at_start = 0.0
 
     def start(self) -> None:
         self.first, self.last = {}, {}
+        if self.reaped is not None:
+            self.reaped_at_start = self.reaped()
         for pid in self.pids():
             cpu = process_cpu(pid)
             if cpu is not None:
@@ -162,7 +169,26 @@ class CpuMeter:
 
     def seconds(self) -> float:
         self.sample()
-        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+        if self.reaped is None:
+            return sum(self.last[pid] - self.first[pid] for pid in self.last)
+        alive = {pid for pid in self.last if process_cpu(pid) is not None}
+        # The ended ones are all in the reaped time, with their CPU before the start.
+        before = sum(self.first[pid] for pid in self.last if pid not in alive)
+        lived = sum(self.last[pid] - self.first[pid] for pid in alive)
+        return lived + self.reaped() - self.reaped_at_start - before
+
+
+def children_cpu(pid: int) -> float:
+    """CPU time (user + system) so far of the children of ``pid`` that ended and were
+    waited for (PostgreSQL's postmaster waits for each backend that ends)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
+
+
+def parent_pid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
 
 
 def percentile(values, q: float) -> float:

@@ -15,7 +15,8 @@ and storing the same rows costs at the least.
 
 The cost: CPU µs per stored reading of the ingest process (``ingest_us_per_reading``),
 of the PostgreSQL backends serving the bench database (``pg_us_per_reading``, read from
-/proc) and of the rules worker (``rules_us_per_reading``, until it has evaluated every
+/proc; a backend that ends within the phase counts whole, from the server's children's
+time) and of the rules worker (``rules_us_per_reading``, until it has evaluated every
 batch), and their sum ``cpu_us_per_reading``: at the paced 5,000 readings/s, and with
 the ``burst_`` prefix for phase 1. The floor, on this machine in the same run:
 ``floor_us_per_reading``, a bare paho subscriber's CPU per reading receiving the same
@@ -51,7 +52,9 @@ from common import (
     CpuMeter,
     air_stations,
     bench_database_url,
+    children_cpu,
     group_pids,
+    parent_pid,
     percentile,
     prepare_database,
     print_result,
@@ -147,9 +150,13 @@ class Costs:
     over one phase, per stored reading."""
 
     def __init__(self, ingest, celery, cursor):
+        # Backends that end within the phase (a connection per task, say) are counted
+        # whole from the server's children's time: any database's, and autovacuum's.
+        cursor.execute("SELECT pg_backend_pid()")
+        postmaster = parent_pid(cursor.fetchone()[0])
         self.meters = {
             "ingest": CpuMeter(lambda: [ingest.pid]),
-            "pg": CpuMeter(lambda: backend_pids(cursor)),
+            "pg": CpuMeter(lambda: backend_pids(cursor), reaped=lambda: children_cpu(postmaster)),
             "rules": CpuMeter(lambda: group_pids(celery.pid)),
         }
         self.sampled = 0.0
