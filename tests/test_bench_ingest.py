@@ -47,3 +47,22 @@ def test_the_ingest_bench_reports_the_cost_per_reading_and_the_floor():
     assert all(figures[key] > 0 for key in COST_KEYS)
     assert (figures["readings_per_message"], figures["publishers"]) == (4, 1)
     assert figures["stored"] == figures["expected"] == 4000
+
+
+def test_the_cpu_meter_counts_a_process_that_lived_and_ended_between_two_samples():
+    # A connection per Celery task was a PostgreSQL backend living a few milliseconds:
+    # sampled every 0.25 s, the bench counted almost none of them.
+    sys.path.insert(0, str(ROOT / "bench"))
+    from common import CpuMeter, children_cpu
+
+    children: list[subprocess.Popen] = []
+    meter = CpuMeter(
+        lambda: [child.pid for child in children if child.poll() is None],
+        reaped=lambda: children_cpu(os.getpid()),
+    )
+    meter.start()
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    child = subprocess.Popen([sys.executable, "-c", burn])
+    children.append(child)
+    child.wait()  # ended before any sample, as its parent waits for it
+    assert meter.seconds() >= 0.25
