@@ -6,8 +6,9 @@ state machine: a replayed batch changes nothing (safe to run twice) and a late r
 cannot flip an alert that newer data decided. Hysteresis, durations and flapping make a
 value that wobbles around a threshold one alert, not fifty.
 
-Per batch, the states and open alerts of every (rule, sensor) pair touched are read
-in two queries (the states locked ``FOR UPDATE``) and written back in one.
+Per batch, the states of every (rule, sensor) pair touched are read in one query, as
+values (``KeptState``), locked ``FOR UPDATE``, each with its open alert's id; the few
+open alerts in a second (none when no pair has one); the states are written back in one.
 
 Ingest batches reach the rules through ``PendingEvaluation`` rows (written with each
 batch, deleted with its evaluation): ``evaluate_pending`` takes them oldest first.
