@@ -29,3 +29,14 @@ def test_a_broken_connection_is_closed_after_its_task(transactional_db):
     with connection.cursor() as cursor:  # the next task connects again
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+def test_a_task_run_eagerly_leaves_its_callers_transaction_alone(db):
+    from alerts.tasks import evaluate_pending
+
+    assert connection.in_atomic_block  # the test's transaction, as a caller's would be
+    kept = connection.connection
+    evaluate_pending.apply()  # eagerly, as the embedded server and the tests run tasks
+    assert connection.connection is kept
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
