@@ -2,12 +2,14 @@
 PostgreSQL backend for each evaluation of a batch cost the worker and the server), and
 closes it as a web request would when it broke."""
 
+import pytest
 from celery.fixups.django import DjangoWorkerFixup
 from django.db import connection
 
 from csu.celery import app, tidy_connections
 
 
+@pytest.mark.postgres  # a worker's connection (embedded, tasks run eagerly; CONN_MAX_AGE 0)
 def test_a_sound_connection_outlives_the_tasks(transactional_db):
     connection.ensure_connection()
     kept = connection.connection
