@@ -178,6 +178,18 @@ class CpuMeter:
         return lived + self.reaped() - self.reaped_at_start - before
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every core, from /proc/stat:
+    busy is all but idle and iowait. Two readings give how busy the machine was between."""
+    with open("/proc/stat") as stat:
+        fields = [int(n) for n in stat.readline().split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle, iowait
+    # guest and guest_nice (9, 10) are already counted in user and nice.
+    total = sum(fields[:8])
+    return (total - idle) / tick, total / tick
+
+
 def children_cpu(pid: int) -> float:
     """CPU time (user + system) so far of the children of ``pid`` that ended and were
     waited for (PostgreSQL's postmaster waits for each backend that ends)."""

@@ -25,7 +25,10 @@ into an unlogged copy of the readings table (client and backend CPU);
 ``burst_floor_us_per_reading`` the same with the messages received as fast as they come.
 ``cost_vs_floor`` = ``cpu_us_per_reading`` / ``floor_us_per_reading`` (and
 ``burst_cost_vs_floor`` from the burst's two): the figure that holds from one machine to
-another.
+another. How near the burst runs to the machine's limit: ``burst_machine_busy_pct``,
+every core's busy share while the stream flows (/proc/stat), and
+``burst_load_us_per_reading``, what the load generator (publishers and broker, on the
+same machine) spends a reading.
 
 The demo's air rules are on: the technical ones on raw readings are evaluated on the
 flow by a Celery worker; the episode ones on means cost ingest nothing, and are judged
@@ -54,6 +57,7 @@ from common import (
     bench_database_url,
     children_cpu,
     group_pids,
+    machine_cpu,
     parent_pid,
     percentile,
     prepare_database,
@@ -213,6 +217,11 @@ def sustained(args, broker, refs, ingest, cursor, costs, drained):
     samples = []  # (time, stored)
     rss = []
     costs.start()
+    # The load generator's share of the machine: the publishers (children of this
+    # process, counted once they end) and the broker.
+    load_meter = CpuMeter(lambda: [broker.process.pid], reaped=lambda: children_cpu(os.getpid()))
+    load_meter.start()
+    machine_start = machine_cpu()
     started = time.monotonic()
     for proc in procs:
         proc.start()
@@ -225,8 +234,10 @@ def sustained(args, broker, refs, ingest, cursor, costs, drained):
         if stored >= expected or now - started > args.timeout:
             break
         time.sleep(0.25)
+    machine_end = machine_cpu()  # the stream is stored: past it the machine idles
     for proc in procs:
         proc.join()
+    load_seconds = load_meter.seconds()
     stored_at = time.monotonic()
     caught_up = drained(costs)
     evaluation_lag = time.monotonic() - stored_at
@@ -248,7 +259,18 @@ def sustained(args, broker, refs, ingest, cursor, costs, drained):
         "evaluation_caught_up_s": round(evaluation_lag, 2) if caught_up else None,
     }
     print(f"  rules: evaluation queue empty {evaluation_lag:.2f} s after the last row")
-    return figures | costs.figures(samples[-1][1], prefix="burst_")
+    figures |= costs.figures(samples[-1][1], prefix="burst_")
+    # How near the burst ran to the machine's limit: every core's busy share while the
+    # stream flowed, and what generating it (publishers + broker) cost a reading.
+    busy = (machine_end[0] - machine_start[0]) / max(machine_end[1] - machine_start[1], 1e-9)
+    load_us = load_seconds * 1e6 / max(samples[-1][1], 1)
+    figures["burst_machine_busy_pct"] = round(100 * busy, 1)
+    figures["burst_load_us_per_reading"] = round(load_us, 1)
+    print(
+        f"  the machine: {100 * busy:.0f} % busy (all {os.cpu_count()} cores); the load "
+        f"generator (publishers and broker) {load_us:.1f} µs a reading"
+    )
+    return figures
 
 
 def latency(args, broker, refs, ingest, cursor, costs, drained) -> dict:

@@ -20,6 +20,8 @@ COST_KEYS = {
     "burst_floor_us_per_reading",
     "cost_vs_floor",
     "burst_cost_vs_floor",
+    "burst_machine_busy_pct",
+    "burst_load_us_per_reading",
 }
 
 
@@ -66,3 +68,15 @@ def test_the_cpu_meter_counts_a_process_that_lived_and_ended_between_two_samples
     children.append(child)
     child.wait()  # ended before any sample, as its parent waits for it
     assert meter.seconds() >= 0.25
+
+
+def test_the_machine_meter_sees_a_process_burning_a_core():
+    sys.path.insert(0, str(ROOT / "bench"))
+    from common import machine_cpu
+
+    busy, total = machine_cpu()
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    busy_after, total_after = machine_cpu()
+    assert busy_after - busy >= 0.25  # the burn, and whatever else ran meanwhile
+    assert total_after - total >= busy_after - busy
