@@ -138,6 +138,14 @@ def judge(messages: list[Inbound], *, rates: DeviceRates | None = None) -> Judge
     return out
 
 
+# A batch starts at once when BATCH_SIZE messages wait, else BATCH_INTERVAL seconds after
+# the previous one started. The interval trades latency for CPU: at 5,000 readings/s,
+# 0.15 s gave a committed row's p99 of 187–195 ms against 245 with 0.2 s, for 6–13 % more
+# CPU a reading (docs/reliability.md, "The batch interval").
+BATCH_SIZE = 500
+BATCH_INTERVAL = 0.15
+
+
 class IngestWorker:
     def __init__(
         self,
@@ -145,8 +153,8 @@ class IngestWorker:
         client_id: str,
         url: str | None = None,
         group: str | None = None,
-        batch_size: int = 500,
-        batch_interval: float = 0.2,
+        batch_size: int = BATCH_SIZE,
+        batch_interval: float = BATCH_INTERVAL,
     ):
         self.client_id = client_id
         self.group = group

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from sensors.ingest.slots import claim_client_id
-from sensors.ingest.worker import IngestWorker
+from sensors.ingest.worker import BATCH_INTERVAL, BATCH_SIZE, IngestWorker
 
 
 class Command(BaseCommand):
@@ -31,12 +31,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size",
             type=int,
-            default=500,
+            default=BATCH_SIZE,
             help="messages that start a batch at once (else every --batch-interval); keep it "
             "below the broker's in-flight window (max_inflight_messages, 1000 in our config)",
         )
         parser.add_argument(
-            "--batch-interval", type=float, default=0.2, help="seconds between batches"
+            "--batch-interval",
+            type=float,
+            default=BATCH_INTERVAL,
+            help=f"seconds between batches (default {BATCH_INTERVAL})",
         )
 
     def handle(self, *args, **options):
