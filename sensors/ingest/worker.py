@@ -140,7 +140,7 @@ def judge(messages: list[Inbound], *, rates: DeviceRates | None = None) -> Judge
 
 # A batch starts at once when BATCH_SIZE messages wait, else BATCH_INTERVAL seconds after
 # the previous one started. The interval trades latency for CPU: at 5,000 readings/s,
-# 0.15 s gave a committed row's p99 of 187–195 ms against 245 with 0.2 s, for 6–13 % more
+# 0.15 s gave a committed row's p99 of 187–195 ms against 245 with 0.2 s, for 6–14 % more
 # CPU a reading (docs/reliability.md, "The batch interval").
 BATCH_SIZE = 500
 BATCH_INTERVAL = 0.15
