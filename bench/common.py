@@ -93,6 +93,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command's name (the state first)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
 def _processes(pgid: int | None = None, command: str | None = None) -> dict[int, str]:
     """The processes of group ``pgid``, or whose command line starts with ``command``:
     their state letter (R, S, Z…) by pid, read from /proc."""
@@ -101,8 +107,7 @@ def _processes(pgid: int | None = None, command: str | None = None) -> dict[int,
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+            fields = _stat_fields(int(entry))
         except OSError:
             continue  # gone meanwhile
         if pgid is not None and int(fields[2]) != pgid:
@@ -127,8 +132,7 @@ def group_pids(pgid: int) -> list[int]:
 def process_cpu(pid: int) -> float | None:
     """CPU time (user + system) of process ``pid`` so far, in seconds; None if gone."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
+        fields = _stat_fields(pid)
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
@@ -193,14 +197,12 @@ def machine_cpu() -> tuple[float, float]:
 def children_cpu(pid: int) -> float:
     """CPU time (user + system) so far of the children of ``pid`` that ended and were
     waited for (PostgreSQL's postmaster waits for each backend that ends)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
+    fields = _stat_fields(pid)
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
 
 
 def parent_pid(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as stat:
-        return int(stat.read().rsplit(")", 1)[1].split()[1])
+    return int(_stat_fields(pid)[1])
 
 
 def percentile(values, q: float) -> float:
@@ -483,8 +485,7 @@ def children_of(pid: int) -> list[int]:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
+            fields = _stat_fields(int(entry))
         except OSError:
             continue  # gone meanwhile
         if int(fields[1]) == pid:

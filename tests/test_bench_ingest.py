@@ -23,6 +23,8 @@ COST_KEYS = {
     "burst_machine_busy_pct",
     "burst_load_us_per_reading",
 }
+# A child that spends 0.3 s of CPU, then ends.
+BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
 
 
 @pytest.mark.postgres
@@ -63,8 +65,7 @@ def test_the_cpu_meter_counts_a_process_that_lived_and_ended_between_two_samples
         reaped=lambda: children_cpu(os.getpid()),
     )
     meter.start()
-    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
-    child = subprocess.Popen([sys.executable, "-c", burn])
+    child = subprocess.Popen([sys.executable, "-c", BURN])
     children.append(child)
     child.wait()  # ended before any sample, as its parent waits for it
     assert meter.seconds() >= 0.25
@@ -75,8 +76,7 @@ def test_the_machine_meter_sees_a_process_burning_a_core():
     from common import machine_cpu
 
     busy, total = machine_cpu()
-    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
-    subprocess.run([sys.executable, "-c", burn], check=True)
+    subprocess.run([sys.executable, "-c", BURN], check=True)
     busy_after, total_after = machine_cpu()
     assert busy_after - busy >= 0.25  # the burn, and whatever else ran meanwhile
     # A share of the machine: at most all of it (seconds from ticks: equal ones may
