@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection
 from django.db.models import Count
 from paho.mqtt.enums import CallbackAPIVersion
@@ -691,3 +691,18 @@ def test_a_sensor_silent_for_three_intervals_is_marked_offline_and_announced(com
     chatty.refresh_from_db()
     assert (silent.state, chatty.state) == ("offline", "online")
     assert changes == [(silent.pk, "offline")]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--batch-interval", "0", "invalid float value: '0'"),
+        ("--batch-interval", "-1", "invalid float value: '-1'"),
+        ("--batch-size", "0", "invalid int value: '0'"),
+        ("--batch-interval", "soon", "invalid float value: 'soon'"),
+    ],
+)
+def test_the_ingest_command_refuses_a_batch_option_that_is_not_above_zero(option, value, said):
+    # A zero interval or size would write empty batches in a loop, never waiting.
+    with pytest.raises(CommandError, match=said):
+        call_command("ingest", option, value)

@@ -4,6 +4,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from core.management.arguments import positive
 from sensors.ingest.slots import claim_client_id
 from sensors.ingest.worker import BATCH_INTERVAL, BATCH_SIZE, IngestWorker
 
@@ -30,14 +31,14 @@ class Command(BaseCommand):
         parser.add_argument("--url", default=None, help="broker URL (default: MQTT_URL)")
         parser.add_argument(
             "--batch-size",
-            type=int,
+            type=positive(int),
             default=BATCH_SIZE,
             help="messages that start a batch at once (else every --batch-interval); keep it "
             "below the broker's in-flight window (max_inflight_messages, 1000 in our config)",
         )
         parser.add_argument(
             "--batch-interval",
-            type=float,
+            type=positive(float),
             default=BATCH_INTERVAL,
             help=f"seconds between batches (default {BATCH_INTERVAL})",
         )

@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from core.management.arguments import positive
 from sensors.simulator import (
     SCENARIOS,
     Message,
@@ -139,17 +140,6 @@ def stop_on_signals(stop: threading.Event):
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
-
-
-def positive(cast):
-    def parse(text):
-        value = cast(text)
-        if value <= 0:
-            raise ValueError(text)
-        return value
-
-    parse.__name__ = cast.__name__
-    return parse
 
 
 class Command(BaseCommand):
